@@ -1,0 +1,151 @@
+#!/usr/bin/python3
+"""Export a training checkpoint as the tok1d model file (safetensors, fp16)
+and the golden vectors the C++ runtime is tested against.
+
+  /usr/bin/python3 models/export.py --run models/runs/main \
+      --out models/tok1d-default.safetensors --golden tests/data/golden/golden.safetensors
+
+safetensors layout: u64 little-endian header length, a JSON header
+{name: {dtype, shape, data_offsets}, "__metadata__": {str: str}}, raw tensors.
+Metadata: format, format_version, name, config (JSON), training (JSON),
+evaluation (JSON, filled in by evaluate.py --update-model)."""
+import argparse
+import hashlib
+import json
+import os
+import struct
+import sys
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from tok1d_model import Tok1d  # noqa: E402
+
+DTYPES = {np.float16: "F16", np.float32: "F32", np.int32: "I32", np.uint8: "U8", np.uint16: "U16"}
+
+
+def write_safetensors(path, tensors, metadata):
+    """tensors: name -> numpy array (kept in insertion order, 8-byte aligned)."""
+    header, blobs, offset = {}, [], 0
+    for name, arr in tensors.items():
+        arr = np.ascontiguousarray(arr)
+        data = arr.astype(arr.dtype.newbyteorder("<"), copy=False).tobytes()
+        header[name] = {"dtype": DTYPES[arr.dtype.type], "shape": list(arr.shape),
+                        "data_offsets": [offset, offset + len(data)]}
+        pad = (-len(data)) % 8
+        blobs.append(data + b"\0" * pad)
+        offset += len(data)
+        if pad:  # keep offsets exact: padding becomes part of the next tensor's start
+            offset += pad
+    header["__metadata__"] = metadata
+    hjson = json.dumps(header, separators=(",", ":")).encode()
+    hjson += b" " * ((-len(hjson)) % 8)
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(struct.pack("<Q", len(hjson)))
+        f.write(hjson)
+        for b in blobs:
+            f.write(b)
+    os.replace(tmp, path)
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def read_safetensors(path):
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+        base = 8 + n
+        meta = header.pop("__metadata__", {})
+        rev = {v: k for k, v in DTYPES.items()}
+        out = {}
+        for name, info in header.items():
+            a, b = info["data_offsets"]
+            f.seek(base + a)
+            out[name] = np.frombuffer(f.read(b - a), dtype=np.dtype(rev[info["dtype"]]).newbyteorder("<")).reshape(info["shape"])
+    return out, meta
+
+
+def load_model(path):
+    """Load an exported model (fp16 weights -> fp32 module), as the runtime does."""
+    tensors, meta = read_safetensors(path)
+    cfg = json.loads(meta["config"])
+    model = Tok1d(cfg)
+    state = {k: torch.tensor(v.astype(np.float32)) for k, v in tensors.items() if not k.startswith("entropy.")}
+    model.load_state_dict(state)
+    model.eval()
+    return model, meta, tensors
+
+
+def golden_inputs(tile, n_synthetic=2, photos=()):
+    """Fixed tiles: a smooth gradient with a disc, a checker/noise pattern, and optional photo tiles."""
+    yy, xx = np.mgrid[0:tile, 0:tile].astype(np.float32) / (tile - 1)
+    disc = ((xx - 0.6) ** 2 + (yy - 0.4) ** 2 < 0.08).astype(np.float32)
+    a = np.stack([xx, yy, 0.5 * (1 - xx) + 0.5 * disc], -1)
+    rng = np.random.default_rng(7)
+    checker = ((np.floor(xx * 8) + np.floor(yy * 8)) % 2).astype(np.float32)
+    b = np.stack([checker, 0.5 + 0.2 * np.sin(20 * xx), rng.random((tile, tile), dtype=np.float32)], -1)
+    tiles = [np.clip(np.rint(t * 255), 0, 255).astype(np.uint8) for t in (a, b)][:n_synthetic]
+    tiles += list(photos)
+    return np.stack(tiles)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--run", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--name", default="tok1d-default")
+    ap.add_argument("--golden", help="also write golden vectors here")
+    ap.add_argument("--golden-k", default="1,8,32,128")
+    args = ap.parse_args()
+
+    ck = torch.load(os.path.join(args.run, "checkpoint.pt"), map_location="cpu")
+    cfg = ck["config"]
+    tensors = {k: v.detach().numpy().astype(np.float16) for k, v in ck["model"].items()}
+    train_cfg = {}
+    cfg_path = os.path.join(args.run, "config.json")
+    if os.path.exists(cfg_path):
+        train_cfg = json.load(open(cfg_path))["train"]
+    training = {"steps": ck["step"], "minutes": round(ck["elapsed"] / 60, 1),
+                "images_seen": ck["step"] * train_cfg.get("batch", 0), "recipe": train_cfg}
+    meta = {"format": "tok1d-model", "format_version": "1", "name": args.name,
+            "config": json.dumps(cfg, sort_keys=True), "training": json.dumps(training, sort_keys=True)}
+    # keep evaluation numbers of a previous export of the same file, if any
+    if os.path.exists(args.out):
+        _, old = read_safetensors(args.out)
+        if "evaluation" in old:
+            meta["evaluation"] = old["evaluation"]
+    sha = write_safetensors(args.out, tensors, meta)
+    print(f"wrote {args.out} ({os.path.getsize(args.out)} bytes) sha256 {sha}")
+
+    if args.golden:
+        model, _, _ = load_model(args.out)
+        x_u8 = golden_inputs(cfg["tile"])
+        x = torch.tensor(x_u8).float() / 255
+        with torch.no_grad():
+            pooled_in = x - 0.5
+            codes = model.encode_codes(x)
+            idx = model.fsq.to_index(codes)
+            # the pre-rounding bounded values let the C++ test count ties
+            from tok1d_model import avg_pool_hwc, patchify
+            b = len(x)
+            h = model.patch_embed(patchify(pooled_in, cfg["patch"])) + model.enc_pos
+            h = torch.cat([h, model.latents.expand(b, -1, -1)], 1)
+            for blk in model.enc_blocks:
+                h = blk(h)
+            h = model.enc_norm(h[:, -cfg["tokens"]:])
+            z = model.to_code(h) + model.shortcut_enc(avg_pool_hwc(pooled_in, cfg["tile"] // cfg["pool"]).reshape(b, -1)).reshape(b, cfg["tokens"], -1)
+            bounded = model.fsq.bound(z)
+            g = {"input": x_u8, "tokens": idx.numpy().astype(np.int32), "bounded": bounded.numpy().astype(np.float32)}
+            for k in [int(s) for s in args.golden_k.split(",")]:
+                keep = torch.full((b,), k)
+                g[f"decoded_k{k}"] = model.decode(idx, keep).numpy().astype(np.float32)
+        os.makedirs(os.path.dirname(args.golden), exist_ok=True)
+        gsha = write_safetensors(args.golden, g, {"model_sha256": sha, "model_name": args.name,
+                                                  "note": "decoded_k* are float outputs before clamping, HWC, [0,1] scale"})
+        print(f"wrote {args.golden} sha256 {gsha}")
+
+
+if __name__ == "__main__":
+    main()

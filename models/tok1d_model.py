@@ -1,0 +1,208 @@
+"""The tok1d tokenizer: a TiTok / One-D-Piece style 1D tokenizer with FSQ and
+linear code-space shortcuts.  This file is the reference the C++ runtime
+(codec/model_cpu.cpp) reproduces operation by operation, so every op here is a
+plain one: Linear, LayerNorm, softmax attention, exact (erf) GELU, tanh,
+round-half-to-even, average pooling and bilinear upsampling.
+
+Memory layouts are chosen for the C++ side: images are HWC, a patch is
+flattened as (py, px, c), the pooled thumbnail as (y, x, c)."""
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+DEFAULT_CONFIG = dict(
+    tile=128, patch=16, width=192, enc_depth=4, dec_depth=4, heads=3, mlp_ratio=4,
+    tokens=128, fsq_levels=[8, 8, 8, 5, 5, 5], pool=32, ln_eps=1e-5,
+)
+
+
+class FSQ(nn.Module):
+    """Finite scalar quantization (Mentzer et al. 2023): bound each dimension
+    with tanh, round to an integer level; straight-through gradient."""
+
+    def __init__(self, levels):
+        super().__init__()
+        lv = torch.tensor(levels, dtype=torch.float32)
+        self.register_buffer("levels", lv, persistent=False)
+        half_l = (lv - 1) * (1 + 1e-3) / 2
+        offset = torch.where(lv % 2 == 0, 0.5, 0.0)
+        self.register_buffer("half_l", half_l, persistent=False)
+        self.register_buffer("offset", offset, persistent=False)
+        self.register_buffer("shift", torch.atanh(offset / half_l), persistent=False)
+        self.register_buffer("half_width", torch.floor(lv / 2), persistent=False)
+        basis = [1]
+        for l in levels[:-1]:
+            basis.append(basis[-1] * l)
+        self.register_buffer("basis", torch.tensor(basis, dtype=torch.int64), persistent=False)
+
+    def bound(self, z):
+        return torch.tanh(z + self.shift) * self.half_l - self.offset
+
+    def forward(self, z):
+        """z[..., C] -> normalized codes in [-1, 1] (straight-through)."""
+        b = self.bound(z)
+        q = b + (torch.round(b) - b).detach()
+        return q / self.half_width
+
+    def to_index(self, codes):
+        """normalized codes -> one integer per token (mixed radix, dim 0 least significant)."""
+        digits = torch.round(codes * self.half_width + self.half_width).long()
+        return (digits * self.basis).sum(-1)
+
+    def from_index(self, idx):
+        digits = (idx.unsqueeze(-1) // self.basis) % self.levels.long()
+        return (digits.float() - self.half_width) / self.half_width
+
+
+class Block(nn.Module):
+    """Pre-LN transformer block."""
+
+    def __init__(self, dim, heads, mlp_ratio, eps):
+        super().__init__()
+        self.heads = heads
+        self.norm1 = nn.LayerNorm(dim, eps=eps)
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+        self.norm2 = nn.LayerNorm(dim, eps=eps)
+        self.fc1 = nn.Linear(dim, mlp_ratio * dim)
+        self.fc2 = nn.Linear(mlp_ratio * dim, dim)
+
+    def attention(self, x):
+        b, n, d = x.shape
+        h = self.heads
+        qkv = self.qkv(x).reshape(b, n, 3, h, d // h).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv[0], qkv[1], qkv[2]
+        att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(d // h))
+        att = att.softmax(dim=-1)
+        out = (att @ v).transpose(1, 2).reshape(b, n, d)
+        return self.proj(out)
+
+    def forward(self, x):
+        x = x + self.attention(self.norm1(x))
+        x = x + self.fc2(F.gelu(self.fc1(self.norm2(x))))
+        return x
+
+
+def patchify(img, p):
+    """img[B,H,W,C] -> [B, (H/p)*(W/p), p*p*C] with (py, px, c) order."""
+    b, hh, ww, c = img.shape
+    x = img.reshape(b, hh // p, p, ww // p, p, c).permute(0, 1, 3, 2, 4, 5)
+    return x.reshape(b, (hh // p) * (ww // p), p * p * c)
+
+
+def unpatchify(x, p, hh, ww, c=3):
+    b = x.shape[0]
+    x = x.reshape(b, hh // p, ww // p, p, p, c).permute(0, 1, 3, 2, 4, 5)
+    return x.reshape(b, hh, ww, c)
+
+
+def avg_pool_hwc(img, factor):
+    b, hh, ww, c = img.shape
+    return img.reshape(b, hh // factor, factor, ww // factor, factor, c).mean(dim=(2, 4))
+
+
+def upsample_bilinear_hwc(x, size):
+    """Bilinear, align_corners=False (half-pixel centres, edge clamped)."""
+    y = F.interpolate(x.permute(0, 3, 1, 2), size=(size, size), mode="bilinear", align_corners=False)
+    return y.permute(0, 2, 3, 1)
+
+
+class Tok1d(nn.Module):
+    def __init__(self, cfg=None):
+        super().__init__()
+        cfg = dict(DEFAULT_CONFIG, **(cfg or {}))
+        self.cfg = cfg
+        d, K, p, t = cfg["width"], cfg["tokens"], cfg["patch"], cfg["tile"]
+        C = len(cfg["fsq_levels"])
+        n_patches = (t // p) ** 2
+        pooled_dim = (cfg["pool"] ** 2) * 3
+        eps = cfg["ln_eps"]
+        self.code_dim = C
+        # encoder
+        self.patch_embed = nn.Linear(p * p * 3, d)
+        self.enc_pos = nn.Parameter(torch.randn(n_patches, d) * 0.02)
+        self.latents = nn.Parameter(torch.randn(K, d) * 0.02)
+        self.enc_blocks = nn.ModuleList([Block(d, cfg["heads"], cfg["mlp_ratio"], eps) for _ in range(cfg["enc_depth"])])
+        self.enc_norm = nn.LayerNorm(d, eps=eps)
+        self.to_code = nn.Linear(d, C)
+        self.shortcut_enc = nn.Linear(pooled_dim, K * C)
+        self.fsq = FSQ(cfg["fsq_levels"])
+        # decoder
+        self.code_embed = nn.Linear(C, d)
+        self.dec_token_pos = nn.Parameter(torch.randn(K, d) * 0.02)
+        self.mask_token = nn.Parameter(torch.zeros(d))
+        self.patch_queries = nn.Parameter(torch.randn(n_patches, d) * 0.02)
+        self.dec_blocks = nn.ModuleList([Block(d, cfg["heads"], cfg["mlp_ratio"], eps) for _ in range(cfg["dec_depth"])])
+        self.dec_norm = nn.LayerNorm(d, eps=eps)
+        self.to_pixels = nn.Linear(d, p * p * 3)
+        self.shortcut_dec = nn.Linear(K * C, pooled_dim)
+        # The transformer paths start at zero so the model starts as the
+        # (PCA-initialised) linear transform code and learns a residual.
+        for lin in (self.to_code, self.to_pixels):
+            nn.init.zeros_(lin.weight)
+            nn.init.zeros_(lin.bias)
+
+    # -- encoder -----------------------------------------------------------
+    def encode_codes(self, img):
+        """img[B,t,t,3] in [0,1] -> normalized FSQ codes [B,K,C]."""
+        cfg = self.cfg
+        x = img - 0.5
+        b = x.shape[0]
+        h = self.patch_embed(patchify(x, cfg["patch"])) + self.enc_pos
+        h = torch.cat([h, self.latents.expand(b, -1, -1)], dim=1)
+        for blk in self.enc_blocks:
+            h = blk(h)
+        h = self.enc_norm(h[:, -cfg["tokens"]:])
+        pooled = avg_pool_hwc(x, cfg["tile"] // cfg["pool"]).reshape(b, -1)
+        z = self.to_code(h) + self.shortcut_enc(pooled).reshape(b, cfg["tokens"], self.code_dim)
+        return self.fsq(z)
+
+    def encode(self, img):
+        return self.fsq.to_index(self.encode_codes(img))
+
+    # -- decoder -----------------------------------------------------------
+    def decode_codes(self, codes, keep):
+        """codes[B,K,C] normalized, keep[B] = number of kept tokens -> img[B,t,t,3]."""
+        cfg = self.cfg
+        b, K, _ = codes.shape
+        kept = (torch.arange(K, device=codes.device)[None, :] < keep[:, None]).unsqueeze(-1)
+        codes = codes * kept
+        tok = torch.where(kept, self.code_embed(codes), self.mask_token) + self.dec_token_pos
+        h = torch.cat([self.patch_queries.expand(b, -1, -1), tok], dim=1)
+        for blk in self.dec_blocks:
+            h = blk(h)
+        n_patches = self.patch_queries.shape[0]
+        h = self.dec_norm(h[:, :n_patches])
+        detail = unpatchify(self.to_pixels(h), cfg["patch"], cfg["tile"], cfg["tile"])
+        coarse = self.shortcut_dec(codes.reshape(b, -1)).reshape(b, cfg["pool"], cfg["pool"], 3)
+        return 0.5 + detail + upsample_bilinear_hwc(coarse, cfg["tile"])
+
+    def decode(self, idx, keep):
+        return self.decode_codes(self.fsq.from_index(idx), keep)
+
+    def forward(self, img, keep):
+        return self.decode_codes(self.encode_codes(img), keep)
+
+
+@torch.no_grad()
+def pca_init(model, crops_uint8, scale_sd=2.5):
+    """Initialise the code-space shortcuts as an ordered PCA of the pooled
+    tile: token i, dim c carries principal component i*C+c."""
+    import numpy as np
+    cfg = model.cfg
+    x = torch.tensor(crops_uint8).float() / 255 - 0.5
+    pooled = avg_pool_hwc(x, cfg["tile"] // cfg["pool"]).reshape(len(x), -1).double()
+    mu = pooled.mean(0)
+    cov = ((pooled - mu).T @ (pooled - mu) / len(pooled)).numpy()
+    ev, U = np.linalg.eigh(cov)
+    order = np.argsort(ev)[::-1]
+    n = cfg["tokens"] * model.code_dim
+    ev = torch.tensor(ev[order][:n].copy()).float().clamp_min(1e-10)
+    U = torch.tensor(U[:, order][:, :n].copy()).float()
+    sd = ev.sqrt() * scale_sd
+    model.shortcut_enc.weight.copy_((U / sd).T)
+    model.shortcut_enc.bias.copy_(-(mu.float() @ U) / sd)
+    model.shortcut_dec.weight.copy_(U * sd)
+    model.shortcut_dec.bias.copy_(mu.float())

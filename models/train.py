@@ -1,0 +1,156 @@
+#!/usr/bin/python3
+"""Train the tok1d tokenizer within a time budget; checkpoints and resumes.
+
+  /usr/bin/python3 models/train.py --minutes 120 --run models/runs/main
+
+Logs validation PSNR at several kept-token counts to RUN/log.csv."""
+import argparse
+import json
+import math
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from data import CropSampler, fixed_crops, load_dataset, kodak_images, tile_image  # noqa: E402
+from tok1d_model import DEFAULT_CONFIG, Tok1d, pca_init  # noqa: E402
+
+EVAL_K = [1, 2, 4, 8, 16, 32, 64, 96, 128]
+
+
+def psnr(mse):
+    return 10 * math.log10(1.0 / max(mse, 1e-12))
+
+
+@torch.no_grad()
+def evaluate(model, tiles_uint8, device, ks, batch=64):
+    """Mean-squared-error PSNR over all tiles (pooled MSE), for each kept count k."""
+    model.eval()
+    sums = {k: 0.0 for k in ks}
+    n = 0
+    for i in range(0, len(tiles_uint8), batch):
+        x = torch.tensor(tiles_uint8[i:i + batch], device=device).float() / 255
+        codes = model.encode_codes(x)
+        for k in ks:
+            keep = torch.full((len(x),), k, device=device)
+            y = model.decode_codes(codes, keep).clamp(0, 1)
+            sums[k] += ((y - x) ** 2).mean(dim=(1, 2, 3)).sum().item()
+        n += len(x)
+    model.train()
+    return {k: psnr(sums[k] / n) for k in ks}
+
+
+def sample_keep(batch, K, gen, device):
+    """Tail-token drop, per sample: k uniform in 1..K."""
+    return torch.randint(1, K + 1, (batch,), generator=gen).to(device)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--minutes", type=float, required=True, help="training time budget (wall clock)")
+    ap.add_argument("--run", required=True, help="run folder: checkpoint, log, config")
+    ap.add_argument("--data", nargs="+", default=["../shared/data/train"])
+    ap.add_argument("--cache", default="data/cache/train512.npz")
+    ap.add_argument("--kodak", default="../shared/data/kodak", help="evaluation only; never trained on")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--warmup", type=int, default=200)
+    ap.add_argument("--eval-every", type=float, default=5.0, help="minutes between evaluations")
+    ap.add_argument("--config", default="{}", help="JSON overrides of the model config")
+    ap.add_argument("--no-pca-init", action="store_true")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    device = torch.device(args.device)
+    os.makedirs(args.run, exist_ok=True)
+    ckpt_path = os.path.join(args.run, "checkpoint.pt")
+    log_path = os.path.join(args.run, "log.csv")
+
+    train_imgs, val_imgs = load_dataset(args.data, cache=args.cache)
+    tile = DEFAULT_CONFIG["tile"]
+    sampler = CropSampler(train_imgs, tile, seed=args.seed)
+    val_tiles = fixed_crops(val_imgs, tile, per_image=4)
+    kodak_tiles = None
+    if args.kodak and os.path.isdir(args.kodak):
+        kodak_tiles = np.concatenate([tile_image(im, tile)[0] for im in kodak_images(args.kodak)])
+
+    if os.path.exists(ckpt_path):
+        ck = torch.load(ckpt_path, map_location="cpu")
+        model = Tok1d(ck["config"]).to(device)
+        model.load_state_dict(ck["model"])
+        opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
+        opt.load_state_dict(ck["opt"])
+        step, elapsed = ck["step"], ck["elapsed"]
+        sampler.rng.setstate(ck["sampler_rng"])
+        print(f"resumed at step {step}, {elapsed / 60:.1f} min", flush=True)
+    else:
+        model = Tok1d(json.loads(args.config))
+        if not args.no_pca_init:
+            pca_init(model, CropSampler(train_imgs, tile, seed=999).batch(20000))
+        model.to(device)
+        opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
+        step, elapsed = 0, 0.0
+        with open(os.path.join(args.run, "config.json"), "w") as f:
+            json.dump({"model": model.cfg, "train": vars(args)}, f, indent=1)
+    K = model.cfg["tokens"]
+    gen = torch.Generator().manual_seed(args.seed + step)
+    budget = args.minutes * 60
+
+    def log_eval():
+        row = {"step": step, "minutes": round(elapsed / 60, 2), "images": step * args.batch}
+        for name, tiles in (("val", val_tiles), ("kodak", kodak_tiles)):
+            if tiles is None:
+                continue
+            for k, v in evaluate(model, tiles, device, EVAL_K).items():
+                row[f"{name}_k{k}"] = round(v, 3)
+        new = not os.path.exists(log_path)
+        with open(log_path, "a") as f:
+            if new:
+                f.write(",".join(row) + "\n")
+            f.write(",".join(str(v) for v in row.values()) + "\n")
+        print(" ".join(f"{k}={v}" for k, v in row.items()), flush=True)
+
+    def save():
+        tmp = ckpt_path + ".tmp"
+        torch.save({"config": model.cfg, "model": model.state_dict(), "opt": opt.state_dict(),
+                    "step": step, "elapsed": elapsed, "sampler_rng": sampler.rng.getstate()}, tmp)
+        os.replace(tmp, ckpt_path)
+
+    if step == 0:
+        log_eval()
+    last_eval = elapsed
+    t0 = time.time() - elapsed
+    while elapsed < budget:
+        frac = elapsed / budget
+        lr = args.lr * min(1.0, (step + 1) / args.warmup) * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * frac)))
+        for g in opt.param_groups:
+            g["lr"] = lr
+        x = torch.tensor(sampler.batch(args.batch), device=device).float() / 255
+        keep = sample_keep(args.batch, K, gen, device)
+        y = model(x, keep)
+        loss = ((y - x) ** 2).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        step += 1
+        elapsed = time.time() - t0
+        if step % 50 == 0:
+            print(f"step {step} min {elapsed / 60:.1f} lr {lr:.2e} loss {loss.item():.5f} psnr {psnr(loss.item()):.2f}", flush=True)
+        if elapsed - last_eval >= args.eval_every * 60:
+            save()
+            log_eval()
+            last_eval = elapsed
+    save()
+    log_eval()
+
+
+if __name__ == "__main__":
+    main()
