@@ -1,0 +1,78 @@
+// Reading and writing raster images as interleaved 8-bit sRGB.
+//
+// Readers: PNG (1–16 bit; gray, gray+alpha, RGB, RGBA, palette, tRNS), JPEG (gray, YCbCr,
+// CMYK/YCCK incl. Adobe's inverted CMYK), WebP (still images), PPM/PGM (binary P5/P6, any
+// maxval 1..65535). The format is detected from the first bytes, never from the file name.
+// Writers: PNG and PPM.
+//
+// Colour: samples are taken as sRGB; embedded gamma or ICC data is ignored. Higher bit depths
+// are reduced to 8 bits with rounding.
+//
+// Alpha policy: tok1d codes opaque RGB. An image with an alpha channel (or PNG tRNS) is
+// composited over a background colour (ImageReadOptions::background, default white) in sRGB
+// space: out = (c·a + bg·(255 − a)) / 255, rounded. ImageInfo reports it (had_alpha,
+// alpha_composited) and adds a warning the caller should show.
+//
+// Size: width × height is checked against max_pixels from the file header, before any pixel
+// memory is allocated.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "codec/limits.h"
+#include "codec/status.h"
+
+namespace tok1d {
+
+struct Image {
+  uint32_t width = 0;
+  uint32_t height = 0;
+  std::vector<uint8_t> rgb;  // width × height × 3 bytes, rows top to bottom, RGBRGB…
+};
+
+enum class ImageFormat { kUnknown, kPng, kJpeg, kWebp, kPnm };
+
+std::string_view ImageFormatName(ImageFormat format);  // "png", "jpeg", "webp", "pnm"
+
+struct ImageReadOptions {
+  uint64_t max_pixels = kDefaultMaxPixels;
+  std::array<uint8_t, 3> background = {255, 255, 255};  // for compositing alpha
+};
+
+// What the reader saw, beyond the pixels.
+struct ImageInfo {
+  ImageFormat format = ImageFormat::kUnknown;
+  uint32_t bit_depth = 8;       // of the source samples
+  uint32_t channels = 3;        // of the source, alpha included
+  bool had_alpha = false;       // the source had an alpha channel or transparency key
+  bool alpha_composited = false;  // some pixel was not opaque and was blended with background
+  std::vector<std::string> warnings;  // one line each, for the user
+};
+
+// Format from the magic bytes; kUnknown if none matches.
+ImageFormat DetectImageFormat(std::span<const uint8_t> bytes);
+
+// Decodes an image held in memory. `info` may be null.
+StatusOr<Image> DecodeImage(std::span<const uint8_t> bytes, const ImageReadOptions& options = {},
+                            ImageInfo* info = nullptr);
+
+// Reads and decodes a file; "-" reads stdin. Errors name the file.
+StatusOr<Image> ReadImage(const std::string& path, const ImageReadOptions& options = {},
+                          ImageInfo* info = nullptr);
+
+// Encodes to PNG (8-bit RGB) or binary PPM (P6, maxval 255).
+StatusOr<std::vector<uint8_t>> EncodeImage(const Image& image, ImageFormat format);
+
+// The output format implied by a file name: .ppm/.pnm → PPM, anything else (and "-") → PNG.
+ImageFormat OutputFormatForPath(const std::string& path);
+
+// Encodes and writes atomically (see AtomicOutputFile); kUnknown picks from the path.
+Status WriteImage(const Image& image, const std::string& path, bool force,
+                  ImageFormat format = ImageFormat::kUnknown);
+
+}  // namespace tok1d

@@ -1,0 +1,22 @@
+// tok1d: an image codec built on a learned 1D token representation.
+//
+// The public API of the tok1d library, in one include:
+//   - Status / StatusOr<T> error handling            (codec/status.h)
+//   - Image, image reading and writing                (codec/image_io.h)
+//   - whole-file input and atomic output              (codec/file_util.h)
+//   - the .t1d token container: read, write, trim     (container/t1d.h, container/FORMAT.md)
+//   - version and compiled backends                   (below)
+#pragma once
+
+#include "codec/file_util.h"
+#include "codec/image_io.h"
+#include "codec/status.h"
+#include "container/t1d.h"
+#include "kernels/backends.h"
+#include "tok1d/version.h"
+
+namespace tok1d {
+
+inline constexpr const char* kVersionString = TOK1D_VERSION_STRING;
+
+}  // namespace tok1d

@@ -1,0 +1,633 @@
+// Reader and writer of .t1d files. Every field read from a file is checked before use, and no
+// allocation is sized by a file field that has not been bounded by the input size or by the
+// pixel limit (see "Reader limits" in FORMAT.md).
+#include "container/t1d.h"
+
+#include <xxhash.h>
+
+#include <algorithm>
+#include <bit>
+#include <cstring>
+#include <string>
+
+namespace tok1d {
+namespace {
+
+constexpr uint8_t kSignature[8] = {0x89, 'T', '1', 'D', '\r', '\n', 0x1A, '\n'};
+constexpr size_t kPreambleSize = 12;
+constexpr size_t kChunkHeaderSize = 8;  // type + length
+constexpr size_t kChunkOverhead = 12;   // type + length + checksum
+constexpr std::array<char, 4> kHeadType = {'H', 'E', 'A', 'D'};
+constexpr std::array<char, 4> kLayerType = {'L', 'A', 'Y', 'R'};
+constexpr std::array<char, 4> kDoneType = {'D', 'O', 'N', 'E'};
+constexpr uint8_t kAlphaCompositedFlag = 0x01;
+constexpr uint8_t kCountsUniform = 0;
+constexpr uint8_t kCountsPerTile = 1;
+constexpr uint64_t kTileAreaFactor = 4;  // whole tiles may cover 4x the pixel limit
+
+std::string TypeName(const std::array<char, 4>& type) { return {type.data(), type.size()}; }
+
+bool IsChunkTypeValid(const std::array<char, 4>& type) {
+  return std::all_of(type.begin(), type.end(), [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+  });
+}
+
+uint32_t Checksum(std::span<const uint8_t> bytes) {
+  return static_cast<uint32_t>(XXH64(bytes.data(), bytes.size(), 0));
+}
+
+// ---- little-endian serialization -----------------------------------------------------------
+
+class ByteWriter {
+ public:
+  explicit ByteWriter(std::vector<uint8_t>* out) : out_(out) {}
+  void U8(uint32_t v) { out_->push_back(static_cast<uint8_t>(v)); }
+  void U16(uint32_t v) { U8(v), U8(v >> 8); }
+  void U32(uint32_t v) { U16(v), U16(v >> 16); }
+  void Bytes(std::span<const uint8_t> b) { out_->insert(out_->end(), b.begin(), b.end()); }
+  void Chars(std::string_view s) { out_->insert(out_->end(), s.begin(), s.end()); }
+
+ private:
+  std::vector<uint8_t>* out_;
+};
+
+// Reads fields in order; any read past the end sets overrun() and yields zeros.
+class ByteReader {
+ public:
+  explicit ByteReader(std::span<const uint8_t> bytes) : bytes_(bytes) {}
+  uint32_t U8() { return Take(1) ? bytes_[pos_ - 1] : 0; }
+  uint32_t U16() { return Take(2) ? Le(2) : 0; }
+  uint32_t U32() { return Take(4) ? Le(4) : 0; }
+  std::span<const uint8_t> Bytes(size_t n) {
+    return Take(n) ? bytes_.subspan(pos_ - n, n) : std::span<const uint8_t>();
+  }
+  size_t remaining() const { return bytes_.size() - pos_; }
+  bool overrun() const { return overrun_; }
+
+ private:
+  bool Take(size_t n) {
+    if (overrun_ || n > remaining()) {
+      overrun_ = true;
+      return false;
+    }
+    pos_ += n;
+    return true;
+  }
+  uint32_t Le(size_t n) const {
+    uint32_t v = 0;
+    for (size_t i = 0; i < n; ++i) v |= uint32_t{bytes_[pos_ - n + i]} << (8 * i);
+    return v;
+  }
+
+  std::span<const uint8_t> bytes_;
+  size_t pos_ = 0;
+  bool overrun_ = false;
+};
+
+// Appends a framed chunk. The checksum covers out[checksum_from..end), which is the chunk
+// itself, or for HEAD the preamble and the chunk.
+void AppendChunk(const std::array<char, 4>& type, std::span<const uint8_t> data,
+                 size_t checksum_from, std::vector<uint8_t>* out) {
+  ByteWriter writer(out);
+  writer.Chars(TypeName(type));
+  writer.U32(static_cast<uint32_t>(data.size()));
+  writer.Bytes(data);
+  writer.U32(Checksum(std::span(*out).subspan(checksum_from)));
+}
+
+// ---- header ---------------------------------------------------------------------------------
+
+uint32_t Ceil(uint32_t a, uint32_t b) { return static_cast<uint32_t>((uint64_t{a} + b - 1) / b); }
+
+// Image size, tiles and the reader limits: checked before anything is sized by the tile count.
+Status CheckGeometry(const T1dHeader& h, uint64_t max_pixels) {
+  TOK1D_RETURN_IF_ERROR(CheckPixelLimit(h.width, h.height, max_pixels));
+  if (h.tile_size < kT1dMinTileSize || h.tile_size > kT1dMaxTileSize) {
+    return CorruptError("tile size " + std::to_string(h.tile_size) + " is outside " +
+                        std::to_string(kT1dMinTileSize) + ".." + std::to_string(kT1dMaxTileSize));
+  }
+  if (h.tile_cols != Ceil(h.width, h.tile_size) || h.tile_rows != Ceil(h.height, h.tile_size)) {
+    return CorruptError("tile grid " + std::to_string(h.tile_cols) + "x" +
+                        std::to_string(h.tile_rows) + " does not fit a " + std::to_string(h.width) +
+                        "x" + std::to_string(h.height) + " image in tiles of " +
+                        std::to_string(h.tile_size));
+  }
+  if (h.tile_count() > UINT32_MAX) return TooLargeError("image has more than 2^32 tiles");
+  // Each padded side is below 2^33, so only their product can overflow.
+  const uint64_t padded_width = uint64_t{h.tile_cols} * h.tile_size;
+  const uint64_t padded_height = uint64_t{h.tile_rows} * h.tile_size;
+  const bool area_overflows = padded_width > UINT64_MAX / padded_height;
+  if (max_pixels <= UINT64_MAX / kTileAreaFactor &&
+      (area_overflows || padded_width * padded_height > kTileAreaFactor * max_pixels)) {
+    return TooLargeError("whole tiles cover " + std::to_string(padded_width) + "x" +
+                         std::to_string(padded_height) + " pixels, over 4x the pixel limit of " +
+                         std::to_string(max_pixels));
+  }
+  return OkStatus();
+}
+
+// Everything else FORMAT.md requires of HEAD values.
+Status CheckModelAndCounts(const T1dHeader& h) {
+  if (!h.alpha_composited && h.background != std::array<uint8_t, 3>{}) {
+    return CorruptError("background colour is set but alpha was not composited");
+  }
+  if (h.model.name.empty() || h.model.name.size() > 255 ||
+      !std::all_of(h.model.name.begin(), h.model.name.end(),
+                   [](char c) { return c >= 0x20 && c <= 0x7E; })) {
+    return CorruptError("model name must be 1..255 printable ASCII characters");
+  }
+  if (h.fsq_levels.empty() || h.fsq_levels.size() > kT1dMaxFsqDims) {
+    return CorruptError("FSQ has " + std::to_string(h.fsq_levels.size()) +
+                        " dimensions; 1.." + std::to_string(kT1dMaxFsqDims) + " are allowed");
+  }
+  uint64_t codebook = 1;
+  for (uint32_t level : h.fsq_levels) {
+    if (level < 2 || level > 255) {
+      return CorruptError("FSQ level " + std::to_string(level) + " is outside 2..255");
+    }
+    codebook *= level;
+    if (codebook > (uint64_t{1} << 32)) {
+      return CorruptError("FSQ codebook is larger than 2^32 tokens");
+    }
+  }
+  if (h.max_tokens < 1 || h.max_tokens > UINT16_MAX) {
+    return CorruptError("max tokens per tile " + std::to_string(h.max_tokens) +
+                        " is outside 1..65535");
+  }
+  if (h.tokens_per_tile.size() != h.tile_count()) {
+    return CorruptError("there are " + std::to_string(h.tokens_per_tile.size()) +
+                        " token counts for " + std::to_string(h.tile_count()) + " tiles");
+  }
+  for (uint32_t count : h.tokens_per_tile) {
+    if (count > h.max_tokens) {
+      return CorruptError("a tile keeps " + std::to_string(count) + " tokens, more than the " +
+                          std::to_string(h.max_tokens) + " the model has");
+    }
+  }
+  if (h.major_version != kT1dMajorVersion) {
+    return UnsupportedError("cannot write format version " + std::to_string(h.major_version));
+  }
+  if (!h.head_extension.empty() && h.minor_version <= kT1dMinorVersion) {
+    return CorruptError("HEAD extension bytes need a minor version above " +
+                        std::to_string(kT1dMinorVersion));
+  }
+  return OkStatus();
+}
+
+Status CheckHeaderFields(const T1dHeader& h, uint64_t max_pixels) {
+  TOK1D_RETURN_IF_ERROR(CheckGeometry(h, max_pixels));
+  return CheckModelAndCounts(h);
+}
+
+bool AllEqual(const std::vector<uint32_t>& v) {
+  return std::adjacent_find(v.begin(), v.end(), std::not_equal_to<>()) == v.end();
+}
+
+std::vector<uint8_t> SerializeHeadData(const T1dHeader& h) {
+  std::vector<uint8_t> data;
+  ByteWriter w(&data);
+  w.U32(h.width);
+  w.U32(h.height);
+  w.U32(h.tile_cols);
+  w.U32(h.tile_rows);
+  w.U16(h.tile_size);
+  w.U8(0);  // colour space: sRGB RGB8
+  w.U8(h.alpha_composited ? kAlphaCompositedFlag : 0);
+  w.Bytes(h.background);
+  w.U8(0);  // reserved
+  w.U16(h.max_tokens);
+  w.U8(static_cast<uint32_t>(h.fsq_levels.size()));
+  for (uint32_t level : h.fsq_levels) w.U8(level);
+  w.U8(static_cast<uint32_t>(h.model.name.size()));
+  w.Chars(h.model.name);
+  w.Bytes(h.model.sha256);
+  w.U8(h.entropy_coder);
+  w.U32(static_cast<uint32_t>(h.coder_params.size()));
+  w.Bytes(h.coder_params);
+  if (AllEqual(h.tokens_per_tile)) {
+    w.U8(kCountsUniform);
+    w.U16(h.tokens_per_tile.empty() ? 0 : h.tokens_per_tile[0]);
+  } else {
+    w.U8(kCountsPerTile);
+    for (uint32_t count : h.tokens_per_tile) w.U16(count);
+  }
+  w.Bytes(h.head_extension);
+  return data;
+}
+
+StatusOr<T1dHeader> ParseHeadData(std::span<const uint8_t> data, uint8_t minor_version,
+                                  uint64_t max_pixels) {
+  T1dHeader h;
+  h.minor_version = minor_version;
+  ByteReader r(data);
+  h.width = r.U32();
+  h.height = r.U32();
+  h.tile_cols = r.U32();
+  h.tile_rows = r.U32();
+  h.tile_size = r.U16();
+  const uint32_t colour_space = r.U8();
+  const uint32_t colour_flags = r.U8();
+  auto background = r.Bytes(3);
+  const uint32_t reserved = r.U8();
+  h.max_tokens = r.U16();
+  const uint32_t dims = r.U8();
+  for (uint8_t level : r.Bytes(dims)) h.fsq_levels.push_back(level);
+  auto name = r.Bytes(r.U8());
+  h.model.name.assign(name.begin(), name.end());
+  auto sha = r.Bytes(32);
+  h.entropy_coder = static_cast<uint8_t>(r.U8());
+  const uint32_t params_length = r.U32();
+  auto params = r.Bytes(params_length);
+  h.coder_params.assign(params.begin(), params.end());
+  const uint32_t counts_mode = r.U8();
+  if (r.overrun()) return CorruptError("HEAD chunk is too short");
+  if (colour_space != 0) {
+    return UnsupportedError("colour space " + std::to_string(colour_space) +
+                            " is not supported (only 0, sRGB RGB8)");
+  }
+  if ((colour_flags & ~uint32_t{kAlphaCompositedFlag}) != 0 || reserved != 0) {
+    return CorruptError("reserved bits in HEAD are set");
+  }
+  h.alpha_composited = (colour_flags & kAlphaCompositedFlag) != 0;
+  std::copy(background.begin(), background.end(), h.background.begin());
+  std::copy(sha.begin(), sha.end(), h.model.sha256.begin());
+
+  // Geometry bounds the tile count, which sizes the counts below.
+  TOK1D_RETURN_IF_ERROR(CheckGeometry(h, max_pixels));
+  const size_t tiles = h.tile_count();
+  if (counts_mode == kCountsUniform) {
+    const uint32_t count = r.U16();
+    if (r.overrun()) return CorruptError("HEAD chunk is too short");
+    h.tokens_per_tile.assign(tiles, count);
+  } else if (counts_mode == kCountsPerTile) {
+    if (r.remaining() < 2 * tiles) return CorruptError("HEAD chunk is too short for its tile counts");
+    h.tokens_per_tile.resize(tiles);
+    for (uint32_t& count : h.tokens_per_tile) count = r.U16();
+  } else {
+    return CorruptError("unknown token count mode " + std::to_string(counts_mode));
+  }
+  if (r.remaining() > 0) {
+    if (minor_version <= kT1dMinorVersion) {
+      return CorruptError("HEAD chunk has " + std::to_string(r.remaining()) +
+                          " unexpected trailing bytes");
+    }
+    auto extension = r.Bytes(r.remaining());
+    h.head_extension.assign(extension.begin(), extension.end());
+  }
+  TOK1D_RETURN_IF_ERROR(CheckModelAndCounts(h));
+  return h;
+}
+
+// ---- chunk-level parsing --------------------------------------------------------------------
+
+struct ChunkView {
+  std::array<char, 4> type{};
+  std::span<const uint8_t> data;
+  size_t offset = 0;  // of the chunk's type field
+  size_t size = 0;    // with framing
+};
+
+// The file's structure, verified, with views into the input bytes.
+struct ParsedFile {
+  T1dHeader header;
+  std::vector<std::span<const uint8_t>> layers;  // coded bytes of LAYR 0..m-1 (index stripped)
+  std::vector<ChunkView> extras;
+  T1dLayout layout;
+  ReadReport report;
+};
+
+enum class ChunkRead { kOk, kIncomplete };
+
+// Reads the chunk at `offset`; kIncomplete if the input ends inside it.
+StatusOr<ChunkRead> ReadChunk(std::span<const uint8_t> bytes, size_t offset, size_t checksum_from,
+                              ChunkView* chunk) {
+  if (bytes.size() - offset < kChunkHeaderSize) return ChunkRead::kIncomplete;
+  ByteReader header(bytes.subspan(offset, kChunkHeaderSize));
+  for (char& c : chunk->type) c = static_cast<char>(header.U8());
+  const uint64_t length = header.U32();
+  if (bytes.size() - offset - kChunkHeaderSize < length + 4) return ChunkRead::kIncomplete;
+  chunk->offset = offset;
+  chunk->size = kChunkOverhead + length;
+  chunk->data = bytes.subspan(offset + kChunkHeaderSize, length);
+  const size_t checksum_at = offset + kChunkHeaderSize + length;
+  const uint32_t stored = ByteReader(bytes.subspan(checksum_at, 4)).U32();
+  if (stored != Checksum(bytes.subspan(checksum_from, checksum_at - checksum_from))) {
+    return CorruptError("checksum mismatch in chunk at byte " + std::to_string(offset) +
+                        " (the file is damaged)");
+  }
+  if (!IsChunkTypeValid(chunk->type)) {
+    return CorruptError("invalid chunk type at byte " + std::to_string(offset));
+  }
+  return ChunkRead::kOk;
+}
+
+Status CheckPreamble(std::span<const uint8_t> bytes) {
+  const size_t present = std::min(bytes.size(), sizeof(kSignature));
+  if (bytes.empty() || std::memcmp(bytes.data(), kSignature, present) != 0) {
+    return CorruptError("not a .t1d token file (wrong signature)");
+  }
+  if (bytes.size() < kPreambleSize) return TruncatedError("file ends inside its preamble");
+  if (bytes[8] != kT1dMajorVersion) {
+    return UnsupportedError("file format version " + std::to_string(bytes[8]) + "." +
+                            std::to_string(bytes[9]) + " is not supported (this tok1d reads " +
+                            std::to_string(kT1dMajorVersion) + ".x); use a newer tok1d");
+  }
+  return OkStatus();
+}
+
+StatusOr<ParsedFile> ParseFile(std::span<const uint8_t> bytes, const ReadOptions& options) {
+  TOK1D_RETURN_IF_ERROR(CheckPreamble(bytes));
+  ParsedFile file;
+  file.layout.file_bytes = bytes.size();
+
+  ChunkView head;
+  TOK1D_ASSIGN_OR_RETURN(ChunkRead head_read, ReadChunk(bytes, kPreambleSize, 0, &head));
+  if (head_read == ChunkRead::kIncomplete) return TruncatedError("file ends inside its header");
+  if (head.type != kHeadType) {
+    return CorruptError("first chunk is '" + TypeName(head.type) + "', expected 'HEAD'");
+  }
+  if (bytes[10] != 0 || bytes[11] != 0) return CorruptError("reserved preamble bits are set");
+  TOK1D_ASSIGN_OR_RETURN(file.header, ParseHeadData(head.data, bytes[9], options.max_pixels));
+  file.layout.header_bytes = kPreambleSize + head.size;
+
+  const uint32_t layer_count = file.header.layer_count();
+  file.report.layers_declared = layer_count;
+  size_t offset = kPreambleSize + head.size;
+  for (;;) {
+    ChunkView chunk;
+    TOK1D_ASSIGN_OR_RETURN(ChunkRead read, ReadChunk(bytes, offset, offset, &chunk));
+    if (read == ChunkRead::kIncomplete) break;
+    offset += chunk.size;
+    const auto index = static_cast<uint32_t>(file.layers.size());
+    if (chunk.type == kLayerType) {
+      if (chunk.data.size() < 2) return CorruptError("token layer chunk is too short");
+      const uint32_t stored_index = ByteReader(chunk.data).U16();
+      if (stored_index != index || index >= layer_count) {
+        return CorruptError("token layer " + std::to_string(stored_index) + " found where layer " +
+                            std::to_string(index) + " of " + std::to_string(layer_count) +
+                            " was expected");
+      }
+      file.layers.push_back(chunk.data.subspan(2));
+      file.layout.layer_bytes.push_back(chunk.size);
+    } else if (chunk.type == kDoneType) {
+      if (chunk.data.size() != 4) return CorruptError("end chunk has the wrong size");
+      const uint32_t done_count = ByteReader(chunk.data).U32();
+      if (done_count != layer_count) {
+        return CorruptError("end chunk counts " + std::to_string(done_count) +
+                            " token layers, HEAD declares " + std::to_string(layer_count));
+      }
+      if (index != layer_count) {
+        return CorruptError("end chunk after " + std::to_string(index) + " of " +
+                            std::to_string(layer_count) + " token layers");
+      }
+      if (offset != bytes.size()) {
+        return CorruptError(std::to_string(bytes.size() - offset) +
+                            " bytes of unexpected data after the end chunk");
+      }
+      file.report.layers_complete = index;
+      return file;
+    } else if (chunk.type == kHeadType) {
+      return CorruptError("second HEAD chunk at byte " + std::to_string(chunk.offset));
+    } else if ((chunk.type[0] & 0x20) != 0) {
+      file.extras.push_back(chunk);
+      file.layout.extra_bytes += chunk.size;
+      file.layout.extra_chunk_types.push_back(TypeName(chunk.type));
+    } else {
+      return UnsupportedError("unknown critical chunk '" + TypeName(chunk.type) +
+                              "'; the file needs a newer tok1d");
+    }
+  }
+
+  // The input ended before DONE.
+  const auto complete = static_cast<uint32_t>(file.layers.size());
+  const std::string what = "file is truncated after " + std::to_string(complete) + " of " +
+                           std::to_string(layer_count) + " token layers";
+  if (!options.allow_truncated) return TruncatedError(what);
+  file.report.truncated = true;
+  file.report.layers_complete = complete;
+  file.report.warnings.push_back(what + "; decoding what is present");
+  return file;
+}
+
+// Calls visit(j, tiles) for each layer j < layer_limit with the tiles whose count exceeds j.
+template <typename Visit>
+Status ForEachLayer(const T1dHeader& header, uint32_t layer_limit, Visit visit) {
+  std::vector<uint32_t> active;
+  for (uint32_t t = 0; t < header.tokens_per_tile.size(); ++t) {
+    if (header.tokens_per_tile[t] > 0) active.push_back(t);
+  }
+  for (uint32_t j = 0; j < layer_limit; ++j) {
+    std::erase_if(active, [&](uint32_t t) { return header.tokens_per_tile[t] <= j; });
+    TOK1D_RETURN_IF_ERROR(visit(j, std::span<const uint32_t>(active)));
+  }
+  return OkStatus();
+}
+
+StatusOr<const LayerCoder*> SelectCoder(const T1dHeader& header, const LayerCoder* coder) {
+  if (coder != nullptr && coder->id() == header.entropy_coder) return coder;
+  if (header.entropy_coder == kRawCoderId) return &RawLayerCoder();
+  return UnsupportedError("tokens are coded with entropy coder '" +
+                          EntropyCoderName(header.entropy_coder) +
+                          "', which this call was not given; use a tok1d that has it");
+}
+
+std::vector<uint8_t> AssembleFile(const T1dHeader& header, std::span<const T1dChunk> extras,
+                                  std::span<const std::span<const uint8_t>> layers) {
+  std::vector<uint8_t> out(std::begin(kSignature), std::end(kSignature));
+  ByteWriter writer(&out);
+  writer.U8(header.major_version);
+  writer.U8(header.minor_version);
+  writer.U16(0);  // reserved
+  AppendChunk(kHeadType, SerializeHeadData(header), 0, &out);
+  for (const T1dChunk& chunk : extras) AppendChunk(chunk.type, chunk.data, out.size(), &out);
+  std::vector<uint8_t> data;
+  for (size_t j = 0; j < layers.size(); ++j) {
+    data.clear();
+    ByteWriter(&data).U16(static_cast<uint32_t>(j));
+    data.insert(data.end(), layers[j].begin(), layers[j].end());
+    AppendChunk(kLayerType, data, out.size(), &out);
+  }
+  data.clear();
+  ByteWriter(&data).U32(static_cast<uint32_t>(layers.size()));
+  AppendChunk(kDoneType, data, out.size(), &out);
+  return out;
+}
+
+Status CheckExtraChunks(std::span<const T1dChunk> extras) {
+  for (const T1dChunk& chunk : extras) {
+    if (!IsChunkTypeValid(chunk.type) || !chunk.ancillary()) {
+      return InvalidArgumentError("extra chunk '" + TypeName(chunk.type) +
+                                  "' must have an ancillary type (four letters, first lower case)");
+    }
+    if (chunk.data.size() > UINT32_MAX - kChunkOverhead) {
+      return InvalidArgumentError("extra chunk '" + TypeName(chunk.type) + "' is too large");
+    }
+  }
+  return OkStatus();
+}
+
+}  // namespace
+
+std::string EntropyCoderName(uint8_t id) {
+  if (id == kRawCoderId) return "raw";
+  return "coder-" + std::to_string(id);
+}
+
+uint64_t T1dHeader::codebook_size() const {
+  uint64_t size = 1;
+  for (uint32_t level : fsq_levels) size *= level;
+  return size;
+}
+
+uint32_t T1dHeader::bits_per_token() const {
+  const uint64_t size = codebook_size();
+  return size <= 1 ? 0 : static_cast<uint32_t>(std::bit_width(size - 1));
+}
+
+uint32_t T1dHeader::layer_count() const {
+  return tokens_per_tile.empty() ? 0 : *std::max_element(tokens_per_tile.begin(), tokens_per_tile.end());
+}
+
+void SetTileGrid(T1dHeader* header) {
+  if (header->tile_size == 0) return;
+  header->tile_cols = Ceil(header->width, header->tile_size);
+  header->tile_rows = Ceil(header->height, header->tile_size);
+}
+
+StatusOr<T1dHeaderInfo> ReadT1dHeader(std::span<const uint8_t> bytes, const ReadOptions& options) {
+  TOK1D_ASSIGN_OR_RETURN(ParsedFile parsed, ParseFile(bytes, options));
+  return T1dHeaderInfo{std::move(parsed.header), std::move(parsed.layout), std::move(parsed.report)};
+}
+
+StatusOr<TokenFile> ReadT1d(std::span<const uint8_t> bytes, const ReadOptions& options,
+                            ReadReport* report, const LayerCoder* coder) {
+  TOK1D_ASSIGN_OR_RETURN(ParsedFile parsed, ParseFile(bytes, options));
+  TOK1D_ASSIGN_OR_RETURN(const LayerCoder* layer_coder, SelectCoder(parsed.header, coder));
+  TOK1D_RETURN_IF_ERROR(layer_coder->CheckHeader(parsed.header));
+
+  TokenFile file;
+  file.header = std::move(parsed.header);
+  file.tokens.resize(file.header.tile_count());
+  const auto present = static_cast<uint32_t>(parsed.layers.size());
+  std::vector<uint32_t> layer_tokens;
+  const Status decoded = ForEachLayer(
+      file.header, present, [&](uint32_t j, std::span<const uint32_t> tiles) -> Status {
+        layer_tokens.assign(tiles.size(), 0);
+        LayerContext context{file.header, j, tiles, file.tokens};
+        TOK1D_RETURN_IF_ERROR(layer_coder->DecodeLayer(context, parsed.layers[j], layer_tokens)
+                                  .WithContext("token layer " + std::to_string(j)));
+        const uint64_t codebook = file.header.codebook_size();
+        for (size_t i = 0; i < tiles.size(); ++i) {
+          if (layer_tokens[i] >= codebook) {
+            return CorruptError("token layer " + std::to_string(j) + " holds a token outside the codebook");
+          }
+          file.tokens[tiles[i]].push_back(layer_tokens[i]);
+        }
+        return OkStatus();
+      });
+  if (!decoded.ok()) return decoded;
+  for (uint32_t& count : file.header.tokens_per_tile) count = std::min(count, present);
+  for (const ChunkView& extra : parsed.extras) {
+    file.extra_chunks.push_back(T1dChunk{extra.type, {extra.data.begin(), extra.data.end()}});
+  }
+  if (report != nullptr) *report = std::move(parsed.report);
+  return file;
+}
+
+StatusOr<std::vector<uint8_t>> WriteT1d(const TokenFile& file, const LayerCoder* coder) {
+  const T1dHeader& header = file.header;
+  TOK1D_RETURN_IF_ERROR(CheckHeaderFields(header, UINT64_MAX).WithContext("invalid token file"));
+  TOK1D_RETURN_IF_ERROR(CheckExtraChunks(file.extra_chunks));
+  if (coder == nullptr) coder = &RawLayerCoder();
+  if (coder->id() != header.entropy_coder) {
+    return InvalidArgumentError("header names entropy coder " +
+                                EntropyCoderName(header.entropy_coder) + " but coder " +
+                                EntropyCoderName(coder->id()) + " was given");
+  }
+  TOK1D_RETURN_IF_ERROR(coder->CheckHeader(header));
+  if (file.tokens.size() != header.tile_count()) {
+    return InvalidArgumentError("token lists for " + std::to_string(file.tokens.size()) +
+                                " tiles, but the grid has " + std::to_string(header.tile_count()));
+  }
+  const uint64_t codebook = header.codebook_size();
+  for (size_t t = 0; t < file.tokens.size(); ++t) {
+    if (file.tokens[t].size() != header.tokens_per_tile[t]) {
+      return InvalidArgumentError("tile " + std::to_string(t) + " has " +
+                                  std::to_string(file.tokens[t].size()) + " tokens but its count is " +
+                                  std::to_string(header.tokens_per_tile[t]));
+    }
+    for (uint32_t token : file.tokens[t]) {
+      if (token >= codebook) {
+        return InvalidArgumentError("token " + std::to_string(token) + " of tile " +
+                                    std::to_string(t) + " is outside the codebook of " +
+                                    std::to_string(codebook));
+      }
+    }
+  }
+
+  std::vector<std::vector<uint8_t>> coded;
+  std::vector<uint32_t> layer_tokens;
+  const Status encoded = ForEachLayer(
+      header, header.layer_count(), [&](uint32_t j, std::span<const uint32_t> tiles) -> Status {
+        layer_tokens.clear();
+        for (uint32_t t : tiles) layer_tokens.push_back(file.tokens[t][j]);
+        LayerContext context{header, j, tiles, file.tokens};
+        TOK1D_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, coder->EncodeLayer(context, layer_tokens));
+        if (bytes.size() > UINT32_MAX - kChunkOverhead - 2) {
+          return InvalidArgumentError("token layer " + std::to_string(j) + " is too large");
+        }
+        coded.push_back(std::move(bytes));
+        return OkStatus();
+      });
+  if (!encoded.ok()) return encoded;
+  std::vector<std::span<const uint8_t>> layers(coded.begin(), coded.end());
+  return AssembleFile(header, file.extra_chunks, layers);
+}
+
+StatusOr<TokenFile> TrimTokens(TokenFile file, uint32_t k) {
+  std::vector<uint32_t> counts = file.header.tokens_per_tile;
+  for (uint32_t& count : counts) count = std::min(count, k);
+  return TrimTokens(std::move(file), counts);
+}
+
+StatusOr<TokenFile> TrimTokens(TokenFile file, std::span<const uint32_t> counts) {
+  if (counts.size() != file.header.tokens_per_tile.size() ||
+      file.tokens.size() != counts.size()) {
+    return InvalidArgumentError("trim needs one token count per tile (" +
+                                std::to_string(file.header.tokens_per_tile.size()) + "), got " +
+                                std::to_string(counts.size()));
+  }
+  for (size_t t = 0; t < counts.size(); ++t) {
+    if (counts[t] > file.tokens[t].size()) {
+      return InvalidArgumentError("tile " + std::to_string(t) + " has " +
+                                  std::to_string(file.tokens[t].size()) +
+                                  " tokens; trim cannot add tokens (asked for " +
+                                  std::to_string(counts[t]) + ")");
+    }
+    file.tokens[t].resize(counts[t]);
+    file.header.tokens_per_tile[t] = counts[t];
+  }
+  return file;
+}
+
+StatusOr<std::vector<uint8_t>> TrimT1dBytes(std::span<const uint8_t> bytes, uint32_t k,
+                                            const ReadOptions& options) {
+  ReadOptions lenient = options;
+  lenient.allow_truncated = true;
+  TOK1D_ASSIGN_OR_RETURN(ParsedFile parsed, ParseFile(bytes, lenient));
+  T1dHeader header = std::move(parsed.header);
+  for (uint32_t& count : header.tokens_per_tile) count = std::min(count, k);
+  const uint32_t kept_layers = header.layer_count();
+  if (kept_layers > parsed.layers.size()) {
+    return TruncatedError("file is truncated after " + std::to_string(parsed.layers.size()) +
+                          " token layers; it can be trimmed to at most that many tokens");
+  }
+  std::vector<T1dChunk> extras;
+  for (const ChunkView& extra : parsed.extras) {
+    extras.push_back(T1dChunk{extra.type, {extra.data.begin(), extra.data.end()}});
+  }
+  return AssembleFile(header, extras, std::span(parsed.layers).first(kept_layers));
+}
+
+}  // namespace tok1d

@@ -1,0 +1,220 @@
+#include "container/golden.h"
+
+#include <xxhash.h>
+
+#include <stdexcept>
+
+#include "container/token_files.h"
+
+namespace tok1d::testing {
+namespace {
+
+// ---- an independent, minimal reading of FORMAT.md's framing, used to build invalid files ---
+
+struct Chunk {
+  std::string type;
+  std::vector<uint8_t> data;
+};
+
+struct Framed {
+  std::vector<uint8_t> preamble;  // 12 bytes
+  std::vector<Chunk> chunks;
+};
+
+uint32_t Le32(const uint8_t* p) { return p[0] | p[1] << 8 | p[2] << 16 | uint32_t{p[3]} << 24; }
+
+void PutLe32(std::vector<uint8_t>* out, uint32_t v) {
+  for (int i = 0; i < 4; ++i) out->push_back(static_cast<uint8_t>(v >> (8 * i)));
+}
+
+Framed Split(const std::vector<uint8_t>& file) {
+  Framed framed{{file.begin(), file.begin() + 12}, {}};
+  for (size_t pos = 12; pos < file.size();) {
+    uint32_t length = Le32(&file[pos + 4]);
+    framed.chunks.push_back({std::string(file.begin() + static_cast<long>(pos),
+                                         file.begin() + static_cast<long>(pos) + 4),
+                             {file.begin() + static_cast<long>(pos) + 8,
+                              file.begin() + static_cast<long>(pos + 8 + length)}});
+    pos += 12 + length;
+  }
+  return framed;
+}
+
+// Re-frames with correct checksums (HEAD's covering the preamble).
+std::vector<uint8_t> Join(const Framed& framed) {
+  std::vector<uint8_t> out = framed.preamble;
+  for (const Chunk& chunk : framed.chunks) {
+    size_t from = chunk.type == "HEAD" ? 0 : out.size();
+    out.insert(out.end(), chunk.type.begin(), chunk.type.end());
+    PutLe32(&out, static_cast<uint32_t>(chunk.data.size()));
+    out.insert(out.end(), chunk.data.begin(), chunk.data.end());
+    PutLe32(&out, static_cast<uint32_t>(XXH64(out.data() + from, out.size() - from, 0)));
+  }
+  return out;
+}
+
+template <typename Edit>
+std::vector<uint8_t> Mutate(const std::vector<uint8_t>& file, Edit edit) {
+  Framed framed = Split(file);
+  edit(framed);
+  return Join(framed);
+}
+
+std::vector<uint8_t> Write(const TokenFile& file, const LayerCoder* coder = nullptr) {
+  auto bytes = WriteT1d(file, coder);
+  if (!bytes.ok()) throw std::runtime_error("golden file: " + bytes.status().message());
+  return *bytes;
+}
+
+// HEAD data offsets (FORMAT.md, HEAD chunk).
+constexpr size_t kWidth = 0, kHeight = 4, kTileCols = 8, kColourFlags = 19, kMaxTokens = 24;
+
+void PutLe32At(std::vector<uint8_t>* data, size_t at, uint32_t v) {
+  for (size_t i = 0; i < 4; ++i) (*data)[at + i] = static_cast<uint8_t>(v >> (8 * i));
+}
+
+class Fake final : public LayerCoder {
+ public:
+  uint8_t id() const override { return 7; }
+  Status CheckHeader(const T1dHeader& header) const override {
+    return header.coder_params == std::vector<uint8_t>{'f', 'a', 'k', 'e'}
+               ? OkStatus()
+               : CorruptError("fake coder parameters are wrong");
+  }
+  StatusOr<std::vector<uint8_t>> EncodeLayer(const LayerContext&,
+                                             std::span<const uint32_t> tokens) const override {
+    std::vector<uint8_t> out;
+    for (uint32_t token : tokens) PutLe32(&out, token);
+    return out;
+  }
+  Status DecodeLayer(const LayerContext&, std::span<const uint8_t> coded,
+                     std::span<uint32_t> tokens) const override {
+    if (coded.size() != tokens.size() * 4) return CorruptError("fake layer has the wrong size");
+    for (size_t i = 0; i < tokens.size(); ++i) tokens[i] = Le32(&coded[4 * i]);
+    return OkStatus();
+  }
+};
+
+}  // namespace
+
+const LayerCoder& FakeCoder() {
+  static const Fake coder;
+  return coder;
+}
+
+std::vector<GoldenFile> MakeGoldenFiles() {
+  // minimal: one 16x16 tile, FSQ 8x5x5x5 (1000 codes, 10 bits), 4 of 8 tokens.
+  TokenFileSpec minimal_spec;
+  minimal_spec.counts = {4};
+  const std::vector<uint8_t> minimal = Write(MakeTokenFile(minimal_spec, 1));
+
+  // per-tile: 40x20 in 3x2 tiles, FSQ 7x5x5x5x5 (4375 codes, 13 bits), uneven counts, alpha,
+  // and an ancillary chunk.
+  TokenFileSpec tiled_spec;
+  tiled_spec.width = 40;
+  tiled_spec.height = 20;
+  tiled_spec.fsq_levels = {7, 5, 5, 5, 5};
+  tiled_spec.counts = {5, 0, 3, 1, 5, 2};
+  TokenFile tiled_file = MakeTokenFile(tiled_spec, 2);
+  tiled_file.header.alpha_composited = true;
+  tiled_file.header.background = {255, 255, 255};
+  tiled_file.extra_chunks.push_back({{'n', 'o', 'T', 'e'}, {'g', 'o', 'l', 'd', 'e', 'n'}});
+  const std::vector<uint8_t> tiled = Write(tiled_file);
+
+  auto trimmed = TrimT1dBytes(tiled, 2);
+  if (!trimmed.ok()) throw std::runtime_error(trimmed.status().message());
+
+  TokenFile future = MakeTokenFile(minimal_spec, 3);
+  future.header.minor_version = 3;
+  future.header.head_extension = {0xAB, 0xCD};
+  future.extra_chunks.push_back({{'z', 'z', 'F', 'u'}, {1, 2, 3}});
+
+  TokenFile other_coder = MakeTokenFile(minimal_spec, 4);
+  other_coder.header.entropy_coder = FakeCoder().id();
+  other_coder.header.coder_params = {'f', 'a', 'k', 'e'};
+
+  // tiled has layers of 5, 4, 3, 2, 2 tiles: cut inside layer 3.
+  const Framed tiled_chunks = Split(tiled);
+  size_t layer3_end = 12;
+  for (size_t i = 0; i < tiled_chunks.chunks.size() && i < 6; ++i) {  // HEAD, noTe, layers 0..3
+    layer3_end += 12 + tiled_chunks.chunks[i].data.size();
+  }
+  const std::vector<uint8_t> truncated(tiled.begin(), tiled.begin() + static_cast<long>(layer3_end) - 3);
+
+  const auto ok = StatusCode::kOk;
+  std::vector<GoldenFile> files = {
+      {"valid_minimal.t1d", minimal, ok, "", "one tile, 4 of 8 tokens, raw coder"},
+      {"valid_per_tile_counts.t1d", tiled, ok, "",
+       "3x2 tiles with counts 5 0 3 1 5 2, alpha composited, ancillary chunk 'noTe'"},
+      {"valid_trimmed_to_2.t1d", *trimmed, ok, "", "valid_per_tile_counts trimmed to 2 tokens"},
+      {"valid_future_minor.t1d", Write(future), ok, "",
+       "minor version 3: HEAD extension bytes and an unknown ancillary chunk, both skipped"},
+      {"valid_other_coder.t1d", Write(other_coder, &FakeCoder()), StatusCode::kUnsupported,
+       "entropy coder 'coder-7'", "entropy coder 7: structure readable, tokens need the coder"},
+      {"truncated_in_layer_3.t1d", truncated, StatusCode::kTruncated, "truncated after 3 of 5",
+       "valid_per_tile_counts cut inside layer 3: progressive reading yields 3 layers"},
+      {"invalid_signature.t1d",
+       [&] { auto b = minimal; b[1] = 'X'; return b; }(),
+       StatusCode::kCorrupt, "wrong signature", "signature byte 1 changed"},
+      {"invalid_major_version.t1d",
+       Mutate(minimal, [](Framed& f) { f.preamble[8] = 2; }),
+       StatusCode::kUnsupported, "version 2.0 is not supported", "major version 2"},
+      {"invalid_reserved_preamble.t1d",
+       Mutate(minimal, [](Framed& f) { f.preamble[11] = 0x40; }),
+       StatusCode::kCorrupt, "reserved preamble bits", "reserved preamble bit set, checksum valid"},
+      {"invalid_reserved_colour_flag.t1d",
+       Mutate(minimal, [](Framed& f) { f.chunks[0].data[kColourFlags] |= 0x02; }),
+       StatusCode::kCorrupt, "reserved bits in HEAD", "colour_flags bit 1 set, checksum valid"},
+      {"invalid_checksum.t1d",
+       [&] { auto b = minimal; b[b.size() - 22] ^= 0x10; return b; }(),
+       StatusCode::kCorrupt, "checksum mismatch", "one bit flipped in a token layer"},
+      {"invalid_layer_order.t1d",
+       Mutate(minimal, [](Framed& f) { f.chunks[1].data[0] = 1; }),
+       StatusCode::kCorrupt, "token layer 1 found where layer 0", "first LAYR chunk claims index 1"},
+      {"invalid_token_out_of_range.t1d",
+       Mutate(minimal, [](Framed& f) { f.chunks[1].data[2] = 0xFF, f.chunks[1].data[3] = 0x03; }),
+       StatusCode::kCorrupt, "outside the codebook", "raw token 1023 with a codebook of 1000"},
+      {"invalid_padding.t1d",
+       Mutate(minimal, [](Framed& f) { f.chunks[1].data[3] |= 0x80; }),
+       StatusCode::kCorrupt, "non-zero padding", "padding bit of a raw layer set"},
+      {"invalid_trailing_data.t1d",
+       [&] { auto b = minimal; b.push_back(0); return b; }(),
+       StatusCode::kCorrupt, "after the end chunk", "one byte after DONE"},
+      {"invalid_unknown_critical_chunk.t1d",
+       Mutate(minimal, [](Framed& f) { f.chunks.insert(f.chunks.begin() + 1, {"XTRA", {1}}); }),
+       StatusCode::kUnsupported, "unknown critical chunk 'XTRA'", "critical chunk XTRA after HEAD"},
+      {"invalid_count_above_max.t1d",
+       Mutate(minimal, [](Framed& f) { f.chunks[0].data[kMaxTokens] = 3; }),
+       StatusCode::kCorrupt, "more than the 3", "max_tokens 3 but tiles keep 4"},
+      {"invalid_tile_grid.t1d",
+       Mutate(minimal, [](Framed& f) { PutLe32At(&f.chunks[0].data, kTileCols, 2); }),
+       StatusCode::kCorrupt, "tile grid 2x1", "2 tile columns for a 16-pixel-wide image"},
+      {"invalid_too_many_pixels.t1d",
+       Mutate(minimal, [](Framed& f) {
+         for (size_t at : {kWidth, kHeight}) PutLe32At(&f.chunks[0].data, at, 20000);
+         for (size_t at : {kTileCols, kTileCols + 4}) PutLe32At(&f.chunks[0].data, at, 1250);
+       }),
+       StatusCode::kTooLarge, "20000x20000", "20000x20000 pixels, over the default limit"},
+      {"invalid_done_count.t1d",
+       Mutate(minimal, [](Framed& f) { f.chunks.back().data[0] = 3; }),
+       StatusCode::kCorrupt, "end chunk", "DONE says 3 layers, the file has 4"},
+      {"invalid_missing_layer.t1d",
+       Mutate(minimal, [](Framed& f) { f.chunks.erase(f.chunks.end() - 2); }),
+       StatusCode::kCorrupt, "end chunk", "last LAYR chunk removed, DONE intact"},
+      {"invalid_head_trailing_bytes.t1d",
+       Mutate(minimal, [](Framed& f) { f.chunks[0].data.push_back(0); }),
+       StatusCode::kCorrupt, "unexpected trailing bytes", "minor version 0 HEAD with an extra byte"},
+  };
+  return files;
+}
+
+std::string GoldenManifest(const std::vector<GoldenFile>& files) {
+  std::string text = "# file\texpected ReadT1d result\tmessage contains\tdescription\n";
+  for (const GoldenFile& file : files) {
+    text += file.name + "\t" + std::string(StatusCodeName(file.expected)) + "\t" +
+            file.expected_message + "\t" + file.description + "\n";
+  }
+  return text;
+}
+
+}  // namespace tok1d::testing

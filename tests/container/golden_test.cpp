@@ -1,0 +1,85 @@
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include "container/golden.h"
+#include "container/t1d.h"
+
+namespace tok1d {
+namespace {
+
+const std::filesystem::path kGoldenDir = std::filesystem::path(TOK1D_TEST_DATA_DIR) / "container";
+constexpr const char* kRegenerate =
+    "if the format change is intended, bump the version in container/FORMAT.md and run "
+    "'cmake --build build --target regenerate-golden'";
+
+std::vector<uint8_t> ReadGolden(const std::string& name) {
+  std::ifstream in(kGoldenDir / name, std::ios::binary);
+  REQUIRE_MESSAGE(in, "missing golden file " << name << "; " << kRegenerate);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+TEST_CASE("Golden files match their generator byte for byte and read as expected") {
+  const auto files = testing::MakeGoldenFiles();
+  for (const auto& golden : files) {
+    CAPTURE(golden.name);
+    const std::vector<uint8_t> committed = ReadGolden(golden.name);
+    CHECK_MESSAGE(committed == golden.bytes, golden.name << " differs from its generator; " << kRegenerate);
+    auto file = ReadT1d(committed);
+    CHECK(file.status().code() == golden.expected);
+    CHECK_MESSAGE(file.status().message().find(golden.expected_message) != std::string::npos,
+                  "message: " << file.status().message());
+  }
+  const std::vector<uint8_t> manifest = ReadGolden("MANIFEST.tsv");
+  CHECK(std::string(manifest.begin(), manifest.end()) == testing::GoldenManifest(files));
+
+  std::set<std::string> listed = {"MANIFEST.tsv"};
+  for (const auto& golden : files) listed.insert(golden.name);
+  for (const auto& entry : std::filesystem::directory_iterator(kGoldenDir)) {
+    CHECK_MESSAGE(listed.count(entry.path().filename().string()) == 1,
+                  "unlisted file in tests/data/container: " << entry.path().filename());
+  }
+}
+
+TEST_CASE("Golden files: trim, future minor version, other coder, truncation") {
+  auto tiled = ReadT1d(ReadGolden("valid_per_tile_counts.t1d"));
+  REQUIRE(tiled.ok());
+  CHECK(tiled->header.tokens_per_tile == std::vector<uint32_t>{5, 0, 3, 1, 5, 2});
+  CHECK(tiled->header.alpha_composited);
+  REQUIRE(tiled->extra_chunks.size() == 1);
+  CHECK(tiled->extra_chunks[0].type_name() == "noTe");
+  auto trimmed = TrimTokens(*tiled, 2);
+  REQUIRE(trimmed.ok());
+  CHECK(*WriteT1d(*trimmed) == ReadGolden("valid_trimmed_to_2.t1d"));
+
+  auto future = ReadT1d(ReadGolden("valid_future_minor.t1d"));
+  REQUIRE(future.ok());
+  CHECK(future->header.minor_version == 3);
+  CHECK(future->header.head_extension == std::vector<uint8_t>{0xAB, 0xCD});
+  // Trimming keeps the newer minor version's extension and chunks.
+  auto future_trimmed = ReadT1d(*TrimT1dBytes(ReadGolden("valid_future_minor.t1d"), 1));
+  REQUIRE(future_trimmed.ok());
+  CHECK(future_trimmed->header.head_extension == future->header.head_extension);
+  CHECK(future_trimmed->extra_chunks.size() == 1);
+
+  auto other = ReadGolden("valid_other_coder.t1d");
+  CHECK(ReadT1dHeader(other).ok());
+  CHECK(ReadT1d(other, {}, nullptr, &testing::FakeCoder()).ok());
+
+  ReadOptions progressive;
+  progressive.allow_truncated = true;
+  ReadReport report;
+  auto partial = ReadT1d(ReadGolden("truncated_in_layer_3.t1d"), progressive, &report);
+  REQUIRE(partial.ok());
+  CHECK(report.truncated);
+  CHECK(report.layers_complete == 3);
+  CHECK(partial->header.tokens_per_tile == std::vector<uint32_t>{3, 0, 3, 1, 3, 2});
+  for (size_t t = 0; t < partial->tokens.size(); ++t) {
+    CHECK(std::equal(partial->tokens[t].begin(), partial->tokens[t].end(), tiled->tokens[t].begin()));
+  }
+}
+
+}  // namespace
+}  // namespace tok1d

@@ -1,0 +1,39 @@
+#include "container/token_files.h"
+
+namespace tok1d::testing {
+
+TokenFile MakeTokenFile(const TokenFileSpec& spec, uint64_t seed) {
+  TokenFile file;
+  T1dHeader& h = file.header;
+  h.width = spec.width;
+  h.height = spec.height;
+  h.tile_size = spec.tile_size;
+  SetTileGrid(&h);
+  h.model.name = spec.model_name;
+  for (size_t i = 0; i < h.model.sha256.size(); ++i) h.model.sha256[i] = static_cast<uint8_t>(i);
+  h.fsq_levels = spec.fsq_levels;
+  h.max_tokens = spec.max_tokens;
+  h.tokens_per_tile = spec.counts;
+  if (h.tokens_per_tile.empty()) h.tokens_per_tile.assign(h.tile_count(), spec.max_tokens);
+  Rng rng(seed);
+  const uint64_t codebook = h.codebook_size();
+  for (uint32_t count : h.tokens_per_tile) {
+    std::vector<uint32_t> tokens;
+    for (uint32_t i = 0; i < count; ++i) tokens.push_back(rng.Below(codebook));
+    file.tokens.push_back(std::move(tokens));
+  }
+  return file;
+}
+
+std::vector<uint32_t> RandomCounts(const TokenFileSpec& spec, Rng& rng) {
+  T1dHeader h;
+  h.width = spec.width;
+  h.height = spec.height;
+  h.tile_size = spec.tile_size;
+  SetTileGrid(&h);
+  std::vector<uint32_t> counts;
+  for (uint64_t t = 0; t < h.tile_count(); ++t) counts.push_back(rng.Below(spec.max_tokens + 1));
+  return counts;
+}
+
+}  // namespace tok1d::testing
