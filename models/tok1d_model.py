@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 DEFAULT_CONFIG = dict(
     tile=128, patch=16, width=192, enc_depth=4, dec_depth=4, heads=3, mlp_ratio=4,
-    tokens=128, fsq_levels=[8, 8, 8, 5, 5, 5], pool=32, ln_eps=1e-5,
+    tokens=128, fsq_levels=[15, 15, 15, 15, 15, 15], pool=32, ln_eps=1e-5,
 )
 
 
@@ -185,9 +185,20 @@ class Tok1d(nn.Module):
     def forward(self, img, keep):
         return self.decode_codes(self.encode_codes(img), keep)
 
+    def forward_linear(self, img, keep):
+        """The code-space shortcuts alone (the model's output while the
+        zero-initialised transformer paths are still zero): a cheap warm-up."""
+        cfg = self.cfg
+        b = img.shape[0]
+        pooled = avg_pool_hwc(img - 0.5, cfg["tile"] // cfg["pool"]).reshape(b, -1)
+        codes = self.fsq(self.shortcut_enc(pooled).reshape(b, cfg["tokens"], self.code_dim))
+        kept = (torch.arange(cfg["tokens"], device=img.device)[None, :] < keep[:, None]).unsqueeze(-1)
+        coarse = self.shortcut_dec((codes * kept).reshape(b, -1)).reshape(b, cfg["pool"], cfg["pool"], 3)
+        return 0.5 + upsample_bilinear_hwc(coarse, cfg["tile"])
+
 
 @torch.no_grad()
-def pca_init(model, crops_uint8, scale_sd=2.5):
+def pca_init(model, crops_uint8, scale_sd=4.0):
     """Initialise the code-space shortcuts as an ordered PCA of the pooled
     tile: token i, dim c carries principal component i*C+c."""
     import numpy as np
