@@ -7,5 +7,7 @@ namespace tok1d::cli {
 
 Subcommand AddInfoCommand(CLI::App& parent);
 Subcommand AddTrimCommand(CLI::App& parent);
+Subcommand AddEncodeCommand(CLI::App& parent);
+Subcommand AddDecodeCommand(CLI::App& parent);
 
 }  // namespace tok1d::cli

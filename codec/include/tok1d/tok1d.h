@@ -5,11 +5,14 @@
 //   - Image, image reading and writing                (codec/image_io.h)
 //   - whole-file input and atomic output              (codec/file_util.h)
 //   - the .t1d token container: read, write, trim     (container/t1d.h, container/FORMAT.md)
+//   - the model, and the codec: image ↔ token file    (codec/model.h, codec/codec.h)
 //   - version and compiled backends                   (below)
 #pragma once
 
+#include "codec/codec.h"
 #include "codec/file_util.h"
 #include "codec/image_io.h"
+#include "codec/model.h"
 #include "codec/status.h"
 #include "container/t1d.h"
 #include "kernels/backends.h"

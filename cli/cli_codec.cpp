@@ -1,0 +1,40 @@
+#include "cli/cli_codec.h"
+
+#include <algorithm>
+
+namespace tok1d::cli {
+
+void AddModelOptions(CLI::App* command, ModelOptions* options) {
+  command->add_option("--model", options->model_path,
+                      "model weights (.safetensors); default: the model built into tok1d");
+  command->add_option("-j,--threads", options->threads, "CPU threads (default: all cores)")
+      ->check(CLI::Range(1, 1024));
+  std::string devices = "auto";
+  for (std::string_view backend : CompiledBackends()) {
+    devices += '|';
+    devices += backend;
+  }
+  command->add_option("--device", options->device,
+                      "where the model runs: " + devices + " (default auto: a GPU if usable, else cpu)");
+}
+
+StatusOr<Model> LoadChosenModel(const ModelOptions& options) {
+  if (options.model_path.empty()) return LoadDefaultModel();
+  return LoadModelFile(options.model_path);
+}
+
+StatusOr<std::unique_ptr<Codec>> OpenCodec(Model model, const ModelOptions& options,
+                                           const Console& console) {
+  CodecOptions codec_options;
+  codec_options.device = options.device;
+  codec_options.threads = options.threads;
+  std::string note;
+  TOK1D_ASSIGN_OR_RETURN(std::unique_ptr<Codec> codec,
+                         Codec::Create(std::move(model), codec_options, &note));
+  if (!note.empty()) console.Note("note: " + note);
+  console.Verbose("model " + codec->model().identity().name + " (sha256 " +
+                  codec->model().sha256_hex() + ") on " + codec->backend().description());
+  return codec;
+}
+
+}  // namespace tok1d::cli

@@ -1,0 +1,28 @@
+// What the commands that run the model (encode, decode) share: --model, -j/--threads, --device.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "cli/cli_common.h"
+#include "codec/codec.h"
+
+namespace tok1d::cli {
+
+struct ModelOptions {
+  std::string model_path;  // empty: the default model
+  unsigned threads = 0;    // 0: all cores
+  std::string device = "auto";
+};
+
+void AddModelOptions(CLI::App* command, ModelOptions* options);
+
+// Loads the chosen model (errors name the file, or say how to pass one).
+StatusOr<Model> LoadChosenModel(const ModelOptions& options);
+
+// Starts the codec on the chosen device; prints a note when --device auto fell back, and the
+// backend with -v.
+StatusOr<std::unique_ptr<Codec>> OpenCodec(Model model, const ModelOptions& options,
+                                           const Console& console);
+
+}  // namespace tok1d::cli

@@ -1,0 +1,197 @@
+#include "codec/codec.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "codec/tiling.h"
+
+namespace tok1d {
+namespace {
+
+std::string ShortSha(const std::array<uint8_t, 32>& sha) {
+  return HexString(std::span<const uint8_t>(sha).first(8));
+}
+
+}  // namespace
+
+Codec::Codec(Model model, std::unique_ptr<Backend> backend)
+    : model_(std::move(model)), backend_(std::move(backend)) {}
+
+StatusOr<std::unique_ptr<Codec>> Codec::Create(Model model, const CodecOptions& options,
+                                               std::string* note) {
+  BackendOptions backend_options;
+  backend_options.threads = options.threads;
+  TOK1D_ASSIGN_OR_RETURN(std::unique_ptr<Backend> backend,
+                         CreateBackend(options.device, backend_options, note));
+  std::unique_ptr<Codec> codec(new Codec(std::move(model), std::move(backend)));
+  codec->max_batch_tiles_ = std::max<size_t>(options.max_batch_tiles, 1);
+  TokenizerOptions tokenizer_options;
+  tokenizer_options.max_batch_tiles = codec->max_batch_tiles_;
+  // The tokenizer refers to codec->model_, which stays put: the Codec lives on the heap.
+  TOK1D_ASSIGN_OR_RETURN(codec->tokenizer_,
+                         Tokenizer::Create(codec->model_, *codec->backend_, tokenizer_options));
+  return codec;
+}
+
+size_t Codec::BatchTiles() const { return max_batch_tiles_; }
+
+StatusOr<TokenFile> Codec::Encode(const Image& image, uint32_t tokens, const SourceInfo& source) {
+  const uint32_t k = model_.config().tokens;
+  if (tokens == 0 || tokens > k) {
+    return InvalidArgumentError("token count " + std::to_string(tokens) + " is out of range: the model makes 1.." +
+                                std::to_string(k) + " tokens per tile");
+  }
+  const TileGrid grid = MakeTileGrid(image.width, image.height, model_.config().tile);
+  const std::vector<uint32_t> counts(grid.count(), tokens);
+  return Encode(image, counts, source);
+}
+
+StatusOr<TokenFile> Codec::Encode(const Image& image, std::span<const uint32_t> tokens_per_tile,
+                                  const SourceInfo& source) {
+  const ModelConfig& config = model_.config();
+  if (image.width == 0 || image.height == 0 ||
+      image.rgb.size() != size_t{image.width} * image.height * 3) {
+    return InvalidArgumentError("cannot encode an empty or malformed image");
+  }
+  const TileGrid grid = MakeTileGrid(image.width, image.height, config.tile);
+  if (tokens_per_tile.size() != grid.count()) {
+    return InvalidArgumentError("got " + std::to_string(tokens_per_tile.size()) +
+                                " token counts for " + std::to_string(grid.count()) + " tiles");
+  }
+  for (uint32_t count : tokens_per_tile) {
+    if (count > config.tokens) {
+      return InvalidArgumentError("a tile asks for " + std::to_string(count) +
+                                  " tokens; the model makes " + std::to_string(config.tokens));
+    }
+  }
+
+  TokenFile file;
+  T1dHeader& header = file.header;
+  header.width = image.width;
+  header.height = image.height;
+  header.tile_size = config.tile;
+  SetTileGrid(&header);
+  header.alpha_composited = source.alpha_composited;
+  header.background = source.alpha_composited ? source.background : std::array<uint8_t, 3>{};
+  header.model = model_.identity();
+  header.fsq_levels = config.fsq_levels;
+  header.max_tokens = config.tokens;
+  header.entropy_coder = kRawCoderId;
+  header.tokens_per_tile.assign(tokens_per_tile.begin(), tokens_per_tile.end());
+  file.tokens.resize(grid.count());
+
+  const size_t k = config.tokens, tile_bytes = size_t{config.tile} * config.tile * 3;
+  std::vector<uint8_t> tiles;
+  std::vector<uint32_t> tokens;
+  for (size_t first = 0; first < grid.count(); first += BatchTiles()) {
+    const size_t count = std::min(BatchTiles(), grid.count() - first);
+    tiles.resize(count * tile_bytes);
+    tokens.resize(count * k);
+    ExtractTiles(image, grid, first, count, tiles);
+    TOK1D_RETURN_IF_ERROR(tokenizer_->Encode(tiles, count, tokens));
+    for (size_t i = 0; i < count; ++i) {
+      const auto begin = tokens.begin() + static_cast<std::ptrdiff_t>(i * k);
+      file.tokens[first + i].assign(begin, begin + tokens_per_tile[first + i]);
+    }
+  }
+  return file;
+}
+
+Status Codec::CheckModel(const T1dHeader& header) const {
+  const ModelIdentity& ours = model_.identity();
+  if (header.model.sha256 != ours.sha256) {
+    return ModelMismatchError("the file was made with model '" + header.model.name + "' (sha256 " +
+                              ShortSha(header.model.sha256) + "…), not with '" + ours.name +
+                              "' (sha256 " + ShortSha(ours.sha256) +
+                              "…); decode it with that model (--model PATH)");
+  }
+  const ModelConfig& config = model_.config();
+  if (header.tile_size != config.tile || header.max_tokens != config.tokens ||
+      header.fsq_levels != config.fsq_levels) {
+    return CorruptError("the header names this model but disagrees with it on tile size, "
+                        "tokens per tile or FSQ levels");
+  }
+  return OkStatus();
+}
+
+StatusOr<Image> Codec::Decode(const TokenFile& file, uint32_t max_tokens) {
+  const T1dHeader& header = file.header;
+  TOK1D_RETURN_IF_ERROR(CheckModel(header));
+  const ModelConfig& config = model_.config();
+  if (max_tokens > config.tokens) {
+    return InvalidArgumentError("cannot decode " + std::to_string(max_tokens) +
+                                " tokens per tile: the model has " + std::to_string(config.tokens));
+  }
+  const TileGrid grid = MakeTileGrid(header.width, header.height, config.tile);
+  if (grid.cols != header.tile_cols || grid.rows != header.tile_rows ||
+      header.tokens_per_tile.size() != grid.count() || file.tokens.size() != grid.count()) {
+    return CorruptError("token file: tile grid does not match the image size");
+  }
+
+  Image image;
+  image.width = header.width;
+  image.height = header.height;
+  image.rgb.resize(size_t{image.width} * image.height * 3);
+  const size_t k = config.tokens, tile_values = size_t{config.tile} * config.tile * 3;
+  std::vector<uint32_t> tokens, keep;
+  std::vector<float> pixels;
+  for (size_t first = 0; first < grid.count(); first += BatchTiles()) {
+    const size_t count = std::min(BatchTiles(), grid.count() - first);
+    tokens.assign(count * k, 0);
+    keep.resize(count);
+    pixels.resize(count * tile_values);
+    for (size_t i = 0; i < count; ++i) {
+      const std::vector<uint32_t>& tile_tokens = file.tokens[first + i];
+      if (tile_tokens.size() > k) return CorruptError("a tile has more tokens than the model makes");
+      keep[i] = static_cast<uint32_t>(tile_tokens.size());
+      if (max_tokens != 0) keep[i] = std::min(keep[i], max_tokens);
+      std::copy(tile_tokens.begin(), tile_tokens.begin() + keep[i], tokens.begin() + static_cast<std::ptrdiff_t>(i * k));
+    }
+    TOK1D_RETURN_IF_ERROR(tokenizer_->Decode(tokens, keep, count, pixels));
+    PlaceTiles(pixels, grid, first, count, &image);
+  }
+  return image;
+}
+
+StatusOr<uint32_t> LargestTokenCountWithin(const TokenFile& full, uint64_t max_bytes) {
+  const uint32_t layers = full.header.layer_count();
+  if (layers == 0) return InvalidArgumentError("the token file holds no tokens");
+  auto size_at = [&full](uint32_t k) -> StatusOr<uint64_t> {
+    TOK1D_ASSIGN_OR_RETURN(TokenFile trimmed, TrimTokens(full, k));
+    TOK1D_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, WriteT1d(trimmed));
+    return uint64_t{bytes.size()};
+  };
+  TOK1D_ASSIGN_OR_RETURN(uint64_t smallest, size_at(1));
+  if (smallest > max_bytes) {
+    return InvalidArgumentError("cannot fit in " + std::to_string(max_bytes) +
+                                " bytes: the smallest file (1 token per tile) takes " +
+                                std::to_string(smallest) + " bytes");
+  }
+  // File size grows with k (every layer adds bytes): binary search for the last k that fits.
+  uint32_t low = 1, high = layers;
+  while (low < high) {
+    const uint32_t middle = low + (high - low + 1) / 2;
+    TOK1D_ASSIGN_OR_RETURN(uint64_t size, size_at(middle));
+    if (size <= max_bytes) {
+      low = middle;
+    } else {
+      high = middle - 1;
+    }
+  }
+  return low;
+}
+
+double Psnr(const Image& original, const Image& decoded) {
+  double squared_error = 0;
+  for (size_t i = 0; i < original.rgb.size(); ++i) {
+    const double difference = static_cast<double>(original.rgb[i]) - decoded.rgb[i];
+    squared_error += difference * difference;
+  }
+  if (squared_error == 0) return std::numeric_limits<double>::infinity();
+  const double mse = squared_error / static_cast<double>(original.rgb.size());
+  return 10.0 * std::log10(255.0 * 255.0 / mse);
+}
+
+}  // namespace tok1d

@@ -1,0 +1,79 @@
+// Image ↔ token file: the tok1d codec's library API.
+//
+// An image is cut into tile × tile tiles in raster order; border tiles are padded by edge
+// replication (models/data.py tile_image) and cropped after decoding, so the decoded image has
+// exactly the input's size. Each tile is encoded to the model's K tokens and keeps a prefix of
+// them; since tokens are prefix-nested, any smaller count is a trim of a larger one.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "codec/image_io.h"
+#include "codec/model.h"
+#include "codec/status.h"
+#include "codec/tokenizer.h"
+#include "container/t1d.h"
+#include "kernels/backend.h"
+
+namespace tok1d {
+
+struct CodecOptions {
+  std::string device = "cpu";  // "cpu", "auto" or a compiled GPU backend
+  unsigned threads = 0;        // CPU threads, 0 = all cores
+  size_t max_batch_tiles = 32;
+};
+
+// Recorded in the token file's header (T1dHeader colour fields).
+struct SourceInfo {
+  bool alpha_composited = false;
+  std::array<uint8_t, 3> background{};
+};
+
+class Codec {
+ public:
+  // `note` (optional) receives a line for the user when device "auto" fell back.
+  static StatusOr<std::unique_ptr<Codec>> Create(Model model, const CodecOptions& options = {},
+                                                 std::string* note = nullptr);
+
+  const Model& model() const { return model_; }
+  const Backend& backend() const { return *backend_; }
+
+  // Encodes keeping `tokens` (1 … K) tokens of every tile.
+  StatusOr<TokenFile> Encode(const Image& image, uint32_t tokens, const SourceInfo& source = {});
+  // Encodes keeping tokens_per_tile[t] (0 … K) tokens of tile t, raster order.
+  StatusOr<TokenFile> Encode(const Image& image, std::span<const uint32_t> tokens_per_tile,
+                             const SourceInfo& source = {});
+
+  // Decodes the first min(count, max_tokens) tokens of every tile; max_tokens 0 = all.
+  // kModelMismatch if the file was made with other weights.
+  StatusOr<Image> Decode(const TokenFile& file, uint32_t max_tokens = 0);
+
+  // kModelMismatch unless the header names this model (SHA-256); kCorrupt if it names this
+  // model but disagrees with it on tile size, K or FSQ levels.
+  Status CheckModel(const T1dHeader& header) const;
+
+ private:
+  Codec(Model model, std::unique_ptr<Backend> backend);
+  size_t BatchTiles() const;
+
+  Model model_;
+  std::unique_ptr<Backend> backend_;
+  std::unique_ptr<Tokenizer> tokenizer_;
+  size_t max_batch_tiles_ = 32;
+};
+
+// The largest token count k (1 … K) per tile whose file, trimmed from `full` (every tile at the
+// same count), is at most `max_bytes` bytes; the sizes are exact (the file is serialized for
+// each candidate). kInvalidArgument, naming the smallest possible size, if even k = 1 is
+// larger. Needs no model: tokens are prefix-nested, so trimming is exact.
+StatusOr<uint32_t> LargestTokenCountWithin(const TokenFile& full, uint64_t max_bytes);
+
+// PSNR in dB of `decoded` against `original` (same size), over all RGB samples; infinity
+// when they are equal.
+double Psnr(const Image& original, const Image& decoded);
+
+}  // namespace tok1d

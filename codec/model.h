@@ -1,0 +1,141 @@
+// The tokenizer model: its configuration, its weights (float32, in one arena) and its identity.
+//
+// A model file is safetensors (see codec/safetensors.h) written by models/export.py: weights
+// named as in models/tok1d_model.py, metadata format="tok1d-model", format_version="1", name,
+// config (JSON). Every tensor's shape is checked against the config; tensors named "entropy.*"
+// belong to entropy coders and are ignored here. The identity recorded in .t1d files is the
+// model's name plus the SHA-256 of the whole file.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "codec/status.h"
+#include "container/t1d.h"
+
+namespace tok1d {
+
+// Hyperparameters (the "config" metadata; names as in models/tok1d_model.py DEFAULT_CONFIG).
+struct ModelConfig {
+  uint32_t tile = 0;       // tile side in pixels
+  uint32_t patch = 0;      // patch side in pixels
+  uint32_t width = 0;      // transformer width d
+  uint32_t enc_depth = 0;  // encoder blocks
+  uint32_t dec_depth = 0;  // decoder blocks
+  uint32_t heads = 0;
+  uint32_t mlp_ratio = 0;
+  uint32_t tokens = 0;     // K, tokens per tile
+  uint32_t pool = 0;       // side of the pooled thumbnail the linear shortcuts see
+  std::vector<uint32_t> fsq_levels;
+  float ln_eps = 0;
+
+  uint32_t patches_per_side() const { return tile / patch; }
+  uint32_t patch_count() const { return patches_per_side() * patches_per_side(); }  // N
+  uint32_t patch_dim() const { return patch * patch * 3; }
+  uint32_t pooled_dim() const { return pool * pool * 3; }
+  uint32_t code_dim() const { return static_cast<uint32_t>(fsq_levels.size()); }  // C
+  uint32_t mlp_width() const { return mlp_ratio * width; }
+  uint32_t head_dim() const { return width / heads; }
+  uint32_t encoder_sequence() const { return patch_count() + tokens; }
+  uint32_t decoder_sequence() const { return patch_count() + tokens; }
+  uint64_t codebook_size() const;
+};
+
+// Parses and checks the config JSON (all fields present, sizes consistent).
+StatusOr<ModelConfig> ParseModelConfig(std::string_view json);
+
+// A tensor inside Model::weights(): `size` floats starting at `offset`.
+struct WeightSpan {
+  size_t offset = 0;
+  size_t size = 0;
+};
+
+struct LinearWeights {
+  WeightSpan weight;  // [out, in], row-major (PyTorch nn.Linear layout)
+  WeightSpan bias;    // [out]
+  uint32_t in = 0;
+  uint32_t out = 0;
+};
+
+struct LayerNormWeights {
+  WeightSpan gamma;
+  WeightSpan beta;
+};
+
+struct BlockWeights {
+  LayerNormWeights norm1;
+  LinearWeights qkv;
+  LinearWeights proj;
+  LayerNormWeights norm2;
+  LinearWeights fc1;
+  LinearWeights fc2;
+};
+
+// Where each parameter of models/tok1d_model.py lives in the arena.
+struct ModelWeights {
+  // encoder
+  LinearWeights patch_embed;
+  WeightSpan enc_pos;        // [N, d]
+  WeightSpan latents;        // [K, d]
+  std::vector<BlockWeights> enc_blocks;
+  LayerNormWeights enc_norm;
+  LinearWeights to_code;       // d → C
+  LinearWeights shortcut_enc;  // pooled → K·C
+  // decoder
+  LinearWeights code_embed;    // C → d
+  WeightSpan dec_token_pos;  // [K, d]
+  WeightSpan mask_token;     // [d]
+  WeightSpan patch_queries;  // [N, d]
+  std::vector<BlockWeights> dec_blocks;
+  LayerNormWeights dec_norm;
+  LinearWeights to_pixels;     // d → patch_dim
+  LinearWeights shortcut_dec;  // K·C → pooled
+};
+
+class Model {
+ public:
+  const ModelConfig& config() const { return config_; }
+  const ModelWeights& layout() const { return layout_; }
+  // All weights as float32; every tensor starts at a multiple of 64 bytes.
+  std::span<const float> weights() const { return arena_; }
+  std::span<const float> weights(WeightSpan span) const {
+    return std::span<const float>(arena_).subspan(span.offset, span.size);
+  }
+  const ModelIdentity& identity() const { return identity_; }
+  std::string sha256_hex() const;
+  // The file's metadata strings (format, name, config, training, evaluation, …).
+  const std::map<std::string, std::string>& metadata() const { return metadata_; }
+  uint64_t file_bytes() const { return file_bytes_; }
+
+ private:
+  friend StatusOr<Model> LoadModel(std::span<const uint8_t>);
+  ModelConfig config_;
+  ModelWeights layout_;
+  std::vector<float> arena_;
+  ModelIdentity identity_;
+  std::map<std::string, std::string> metadata_;
+  uint64_t file_bytes_ = 0;
+};
+
+// Loads a model from the bytes of its file. Errors say which tensor or field is wrong.
+StatusOr<Model> LoadModel(std::span<const uint8_t> file_bytes);
+// Reads and loads a model file; errors name the file.
+StatusOr<Model> LoadModelFile(const std::string& path);
+
+// Where the default model comes from, in order: embedded in the binary at build time
+// (TOK1D_DEFAULT_MODEL), then tok1d-default.safetensors next to the executable, then
+// ../share/tok1d/ relative to it. kNotFound ("no default model; pass --model") if none exists.
+StatusOr<Model> LoadDefaultModel();
+// True when this binary carries an embedded model.
+bool HasEmbeddedModel();
+
+// SHA-256 of `bytes` (OpenSSL EVP).
+std::array<uint8_t, 32> Sha256(std::span<const uint8_t> bytes);
+std::string HexString(std::span<const uint8_t> bytes);
+
+}  // namespace tok1d

@@ -1,0 +1,241 @@
+#include "codec/tokenizer.h"
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+namespace tok1d {
+
+// Activations of one batch, in backend memory, sized for `tiles` tiles.
+struct Tokenizer::Workspace {
+  size_t tiles = 0;
+  DeviceBuffer pixels_u8;  // encoder input tiles
+  DeviceBuffer patches;    // [tiles·N, patch_dim]: encoder patches, decoder detail
+  DeviceBuffer pooled;     // [tiles, pooled_dim]: encoder thumbnail, decoder coarse image
+  DeviceBuffer rows;       // [tiles·S, d]: patch or token embeddings, sliced rows
+  DeviceBuffer hidden;     // [tiles·S, d]: the residual stream
+  DeviceBuffer normed;     // [tiles·S, d]
+  DeviceBuffer qkv;        // [tiles·S, 3d]
+  DeviceBuffer attended;   // [tiles·S, d]
+  DeviceBuffer mlp;        // [tiles·S, mlp_width]
+  DeviceBuffer codes;      // [tiles·K, C]: z before FSQ, decoder codes
+  DeviceBuffer bounded;    // [tiles·K, C]
+  DeviceBuffer tokens;     // [tiles·K] int32
+  DeviceBuffer output;     // [tiles, tile, tile, 3] decoded pixels
+};
+
+namespace {
+
+FsqLevels ToFsqLevels(const ModelConfig& config) {
+  FsqLevels levels;
+  levels.dims = config.code_dim();
+  std::copy(config.fsq_levels.begin(), config.fsq_levels.end(), levels.levels.begin());
+  return levels;
+}
+
+TileGeometry ToGeometry(const ModelConfig& config) {
+  return {config.tile, config.patch, config.pool};
+}
+
+}  // namespace
+
+Tokenizer::Tokenizer(const Model& model, Backend& backend, const TokenizerOptions& options)
+    : model_(model), backend_(backend), options_(options), workspace_(std::make_unique<Workspace>()) {
+  options_.max_batch_tiles = std::max<size_t>(options_.max_batch_tiles, 1);
+}
+
+Tokenizer::~Tokenizer() = default;
+
+StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::Create(const Model& model, Backend& backend,
+                                                       const TokenizerOptions& options) {
+  if (model.config().code_dim() > FsqLevels::kMaxDims) {
+    return UnsupportedError("model has more FSQ dimensions than the backends support");
+  }
+  std::unique_ptr<Tokenizer> tokenizer(new Tokenizer(model, backend, options));
+  const std::span<const float> weights = model.weights();
+  TOK1D_ASSIGN_OR_RETURN(
+      tokenizer->weights_,
+      backend.UploadConstant(std::span<const uint8_t>(
+          reinterpret_cast<const uint8_t*>(weights.data()), weights.size_bytes())));
+  return tokenizer;
+}
+
+const float* Tokenizer::Weight(WeightSpan span) const { return weights_.as<const float>() + span.offset; }
+
+Status Tokenizer::Reserve(size_t tiles) {
+  Workspace& w = *workspace_;
+  if (w.tiles >= tiles) return OkStatus();
+  const ModelConfig& c = model_.config();
+  const size_t n = c.patch_count(), k = c.tokens, d = c.width;
+  const size_t length = std::max(c.encoder_sequence(), c.decoder_sequence());
+  const size_t rows = tiles * length;
+  const size_t f = sizeof(float);
+  w = Workspace();  // release the smaller buffers first
+  auto allocate = [this](DeviceBuffer* buffer, size_t bytes) -> Status {
+    TOK1D_ASSIGN_OR_RETURN(*buffer, backend_.Allocate(bytes));
+    return OkStatus();
+  };
+  const size_t tile_values = size_t{c.tile} * c.tile * 3;
+  TOK1D_RETURN_IF_ERROR(allocate(&w.pixels_u8, tiles * tile_values));
+  TOK1D_RETURN_IF_ERROR(allocate(&w.patches, tiles * n * c.patch_dim() * f));
+  TOK1D_RETURN_IF_ERROR(allocate(&w.pooled, tiles * c.pooled_dim() * f));
+  TOK1D_RETURN_IF_ERROR(allocate(&w.rows, rows * d * f));
+  TOK1D_RETURN_IF_ERROR(allocate(&w.hidden, rows * d * f));
+  TOK1D_RETURN_IF_ERROR(allocate(&w.normed, rows * d * f));
+  TOK1D_RETURN_IF_ERROR(allocate(&w.qkv, rows * 3 * d * f));
+  TOK1D_RETURN_IF_ERROR(allocate(&w.attended, rows * d * f));
+  TOK1D_RETURN_IF_ERROR(allocate(&w.mlp, rows * c.mlp_width() * f));
+  TOK1D_RETURN_IF_ERROR(allocate(&w.codes, tiles * k * c.code_dim() * f));
+  TOK1D_RETURN_IF_ERROR(allocate(&w.bounded, tiles * k * c.code_dim() * f));
+  TOK1D_RETURN_IF_ERROR(allocate(&w.tokens, tiles * k * sizeof(int32_t)));
+  TOK1D_RETURN_IF_ERROR(allocate(&w.output, tiles * tile_values * f));
+  w.tiles = tiles;
+  return OkStatus();
+}
+
+void Tokenizer::RunLinear(const float* x, size_t rows, const LinearWeights& linear, float* y,
+                          Epilogue epilogue) {
+  backend_.Linear(x, rows, linear.in, Weight(linear.weight), Weight(linear.bias), linear.out, y,
+                  epilogue);
+}
+
+// A pre-LN transformer block on workspace.hidden (models/tok1d_model.py Block.forward).
+void Tokenizer::RunBlock(const BlockWeights& block, size_t sequences, size_t length) {
+  const ModelConfig& c = model_.config();
+  Workspace& w = *workspace_;
+  const size_t rows = sequences * length;
+  float* hidden = w.hidden.as<float>();
+  float* normed = w.normed.as<float>();
+  backend_.LayerNorm(hidden, rows, c.width, Weight(block.norm1.gamma), Weight(block.norm1.beta),
+                     c.ln_eps, normed);
+  RunLinear(normed, rows, block.qkv, w.qkv.as<float>(), Epilogue::kStore);
+  backend_.Attention(w.qkv.as<float>(), sequences, length, c.heads, c.head_dim(),
+                     w.attended.as<float>());
+  RunLinear(w.attended.as<float>(), rows, block.proj, hidden, Epilogue::kAccumulate);
+  backend_.LayerNorm(hidden, rows, c.width, Weight(block.norm2.gamma), Weight(block.norm2.beta),
+                     c.ln_eps, normed);
+  RunLinear(normed, rows, block.fc1, w.mlp.as<float>(), Epilogue::kGelu);
+  RunLinear(w.mlp.as<float>(), rows, block.fc2, hidden, Epilogue::kAccumulate);
+}
+
+Status Tokenizer::Encode(std::span<const uint8_t> tiles, size_t count, std::span<uint32_t> tokens,
+                         std::span<float> bounded) {
+  const ModelConfig& c = model_.config();
+  const size_t tile_bytes = size_t{c.tile} * c.tile * 3;
+  const size_t per_tile = c.tokens, per_tile_bounded = size_t{c.tokens} * c.code_dim();
+  if (tiles.size() != count * tile_bytes || tokens.size() != count * per_tile ||
+      (!bounded.empty() && bounded.size() != count * per_tile_bounded)) {
+    return InternalError("Tokenizer::Encode: buffer sizes do not match the tile count");
+  }
+  for (size_t first = 0; first < count; first += options_.max_batch_tiles) {
+    const size_t batch = std::min(options_.max_batch_tiles, count - first);
+    TOK1D_RETURN_IF_ERROR(EncodeBatch(
+        tiles.subspan(first * tile_bytes, batch * tile_bytes), batch,
+        tokens.subspan(first * per_tile, batch * per_tile),
+        bounded.empty() ? bounded : bounded.subspan(first * per_tile_bounded, batch * per_tile_bounded)));
+  }
+  return OkStatus();
+}
+
+// models/tok1d_model.py Tok1d.encode_codes + FSQ.to_index.
+Status Tokenizer::EncodeBatch(std::span<const uint8_t> tiles, size_t count,
+                              std::span<uint32_t> tokens, std::span<float> bounded) {
+  TOK1D_RETURN_IF_ERROR(Reserve(count));
+  const ModelConfig& c = model_.config();
+  const ModelWeights& m = model_.layout();
+  Workspace& w = *workspace_;
+  const size_t n = c.patch_count(), k = c.tokens, d = c.width, length = c.encoder_sequence();
+
+  TOK1D_RETURN_IF_ERROR(backend_.CopyToDevice(w.pixels_u8.as<void>(), tiles.data(), tiles.size()));
+  backend_.PatchifyTiles(w.pixels_u8.as<uint8_t>(), count, ToGeometry(c), w.patches.as<float>(),
+                         w.pooled.as<float>());
+  RunLinear(w.patches.as<float>(), count * n, m.patch_embed, w.rows.as<float>(), Epilogue::kStore);
+  backend_.BuildSequences({w.rows.as<float>(), n, n * d, Weight(m.enc_pos)},
+                          {Weight(m.latents), k, 0, nullptr}, count, d, w.hidden.as<float>());
+  for (const BlockWeights& block : m.enc_blocks) RunBlock(block, count, length);
+  // The latent rows (the last K of each sequence) become the tokens.
+  backend_.SliceSequences(w.hidden.as<float>(), count, length, n, k, d, w.rows.as<float>());
+  backend_.LayerNorm(w.rows.as<float>(), count * k, d, Weight(m.enc_norm.gamma),
+                     Weight(m.enc_norm.beta), c.ln_eps, w.normed.as<float>());
+  // z = to_code(h) + shortcut_enc(pooled): [count, K·C] and [count·K, C] are the same memory.
+  RunLinear(w.pooled.as<float>(), count, m.shortcut_enc, w.codes.as<float>(), Epilogue::kStore);
+  RunLinear(w.normed.as<float>(), count * k, m.to_code, w.codes.as<float>(), Epilogue::kAccumulate);
+  backend_.FsqQuantize(w.codes.as<float>(), count * k, ToFsqLevels(c),
+                       bounded.empty() ? nullptr : w.bounded.as<float>(), w.tokens.as<int32_t>());
+
+  std::vector<int32_t> indices(count * k);
+  TOK1D_RETURN_IF_ERROR(
+      backend_.CopyToHost(indices.data(), w.tokens.as<void>(), indices.size() * sizeof(int32_t)));
+  for (size_t i = 0; i < indices.size(); ++i) tokens[i] = static_cast<uint32_t>(indices[i]);
+  if (!bounded.empty()) {
+    TOK1D_RETURN_IF_ERROR(
+        backend_.CopyToHost(bounded.data(), w.bounded.as<void>(), bounded.size_bytes()));
+  }
+  return OkStatus();
+}
+
+Status Tokenizer::Decode(std::span<const uint32_t> tokens, std::span<const uint32_t> keep,
+                         size_t count, std::span<float> pixels) {
+  const ModelConfig& c = model_.config();
+  const size_t k = c.tokens;
+  const size_t tile_values = size_t{c.tile} * c.tile * 3;
+  if (tokens.size() != count * k || keep.size() != count || pixels.size() != count * tile_values) {
+    return InternalError("Tokenizer::Decode: buffer sizes do not match the tile count");
+  }
+  const uint64_t codebook = c.codebook_size();
+  std::vector<int32_t> masked(tokens.size());
+  for (size_t t = 0; t < count; ++t) {
+    if (keep[t] > k) {
+      return InvalidArgumentError("tile " + std::to_string(t) + " asks for " +
+                                  std::to_string(keep[t]) + " tokens; the model has " +
+                                  std::to_string(k));
+    }
+    for (size_t i = 0; i < k; ++i) {
+      const uint32_t token = tokens[t * k + i];
+      if (i >= keep[t]) {
+        masked[t * k + i] = kDroppedToken;
+      } else if (token >= codebook) {
+        return CorruptError("token " + std::to_string(token) + " is outside the model's codebook of " +
+                            std::to_string(codebook));
+      } else {
+        masked[t * k + i] = static_cast<int32_t>(token);
+      }
+    }
+  }
+  for (size_t first = 0; first < count; first += options_.max_batch_tiles) {
+    const size_t batch = std::min(options_.max_batch_tiles, count - first);
+    TOK1D_RETURN_IF_ERROR(DecodeBatch(std::span<const int32_t>(masked).subspan(first * k, batch * k),
+                                      batch, pixels.subspan(first * tile_values, batch * tile_values)));
+  }
+  return OkStatus();
+}
+
+// models/tok1d_model.py Tok1d.decode_codes.
+Status Tokenizer::DecodeBatch(std::span<const int32_t> tokens, size_t count, std::span<float> pixels) {
+  TOK1D_RETURN_IF_ERROR(Reserve(count));
+  const ModelConfig& c = model_.config();
+  const ModelWeights& m = model_.layout();
+  Workspace& w = *workspace_;
+  const size_t n = c.patch_count(), k = c.tokens, d = c.width, length = c.decoder_sequence();
+
+  TOK1D_RETURN_IF_ERROR(
+      backend_.CopyToDevice(w.tokens.as<void>(), tokens.data(), tokens.size_bytes()));
+  backend_.EmbedTokens(w.tokens.as<int32_t>(), count * k, ToFsqLevels(c), Weight(m.code_embed.weight),
+                       Weight(m.code_embed.bias), Weight(m.mask_token), d, w.rows.as<float>(),
+                       w.codes.as<float>());
+  backend_.BuildSequences({Weight(m.patch_queries), n, 0, nullptr},
+                          {w.rows.as<float>(), k, k * d, Weight(m.dec_token_pos)}, count, d,
+                          w.hidden.as<float>());
+  for (const BlockWeights& block : m.dec_blocks) RunBlock(block, count, length);
+  // The patch-query rows (the first N of each sequence) become pixels.
+  backend_.SliceSequences(w.hidden.as<float>(), count, length, 0, n, d, w.rows.as<float>());
+  backend_.LayerNorm(w.rows.as<float>(), count * n, d, Weight(m.dec_norm.gamma),
+                     Weight(m.dec_norm.beta), c.ln_eps, w.normed.as<float>());
+  RunLinear(w.normed.as<float>(), count * n, m.to_pixels, w.patches.as<float>(), Epilogue::kStore);
+  RunLinear(w.codes.as<float>(), count, m.shortcut_dec, w.pooled.as<float>(), Epilogue::kStore);
+  backend_.AssembleTiles(w.patches.as<float>(), w.pooled.as<float>(), count, ToGeometry(c),
+                         w.output.as<float>());
+  return backend_.CopyToHost(pixels.data(), w.output.as<void>(), pixels.size_bytes());
+}
+
+}  // namespace tok1d

@@ -1,0 +1,65 @@
+// The tokenizer's forward pass (models/tok1d_model.py, operation by operation), written once
+// against the Backend interface: encoder (tiles → K token indices each) and decoder (the first
+// k tokens of each tile → pixels). Tiles are processed in batches, each batch as one set of
+// [tiles · sequence, width] matrices; weights stay resident in the backend for the
+// tokenizer's lifetime.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+
+#include "codec/model.h"
+#include "codec/status.h"
+#include "kernels/backend.h"
+
+namespace tok1d {
+
+struct TokenizerOptions {
+  // Tiles per batch: bounds working memory (about 2 MB per tile for the default model).
+  size_t max_batch_tiles = 32;
+};
+
+class Tokenizer {
+ public:
+  // `model` and `backend` must outlive the tokenizer.
+  static StatusOr<std::unique_ptr<Tokenizer>> Create(const Model& model, Backend& backend,
+                                                     const TokenizerOptions& options = {});
+  ~Tokenizer();
+  Tokenizer(const Tokenizer&) = delete;
+  Tokenizer& operator=(const Tokenizer&) = delete;
+
+  const Model& model() const { return model_; }
+  Backend& backend() { return backend_; }
+
+  // tiles: `count` RGB8 tiles of [tile, tile, 3]. tokens: count × K indices (all K tokens of
+  // each tile). bounded (optional, count × K × C): the FSQ values before rounding.
+  Status Encode(std::span<const uint8_t> tiles, size_t count, std::span<uint32_t> tokens,
+                std::span<float> bounded = {});
+
+  // tokens: count × K indices, of which the first keep[t] of tile t are used (1 ≤ keep ≤ K;
+  // keep may also be 0: the tile is decoded from mask tokens alone). pixels: count × tile ×
+  // tile × 3 floats in [0, 1] scale, not clamped.
+  Status Decode(std::span<const uint32_t> tokens, std::span<const uint32_t> keep, size_t count,
+                std::span<float> pixels);
+
+ private:
+  struct Workspace;
+  Tokenizer(const Model& model, Backend& backend, const TokenizerOptions& options);
+  Status Reserve(size_t tiles);
+  const float* Weight(WeightSpan span) const;
+  void RunBlock(const BlockWeights& block, size_t sequences, size_t length);
+  void RunLinear(const float* x, size_t rows, const LinearWeights& linear, float* y,
+                 Epilogue epilogue);
+  Status EncodeBatch(std::span<const uint8_t> tiles, size_t count, std::span<uint32_t> tokens,
+                     std::span<float> bounded);
+  Status DecodeBatch(std::span<const int32_t> tokens, size_t count, std::span<float> pixels);
+
+  const Model& model_;
+  Backend& backend_;
+  TokenizerOptions options_;
+  DeviceBuffer weights_;
+  std::unique_ptr<Workspace> workspace_;
+};
+
+}  // namespace tok1d

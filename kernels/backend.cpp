@@ -1,0 +1,69 @@
+#include "kernels/backend.h"
+
+#include <string>
+#include <utility>
+
+#include "kernels/backends.h"
+#include "kernels/cpu/cpu_backend.h"
+
+namespace tok1d {
+
+DeviceBuffer& DeviceBuffer::operator=(DeviceBuffer&& other) noexcept {
+  if (this != &other) {
+    Release();
+    owner_ = std::exchange(other.owner_, nullptr);
+    data_ = std::exchange(other.data_, nullptr);
+    bytes_ = std::exchange(other.bytes_, 0);
+  }
+  return *this;
+}
+
+void DeviceBuffer::Release() {
+  if (owner_ != nullptr && data_ != nullptr) owner_->Free(data_);
+  owner_ = nullptr;
+  data_ = nullptr;
+  bytes_ = 0;
+}
+
+namespace {
+
+// Creates a backend compiled into this build; GPU backends add their case here.
+StatusOr<std::unique_ptr<Backend>> CreateNamedBackend(std::string_view name,
+                                                      const BackendOptions& options) {
+  if (name == "cpu") return CreateCpuBackend(options.threads);
+  return UnsupportedError("device '" + std::string(name) + "' is not compiled into this tok1d");
+}
+
+}  // namespace
+
+StatusOr<std::unique_ptr<Backend>> CreateBackend(std::string_view device,
+                                                 const BackendOptions& options,
+                                                 std::string* note) {
+  if (device != "auto") {
+    for (std::string_view compiled : CompiledBackends()) {
+      if (compiled == device) return CreateNamedBackend(device, options);
+    }
+    std::string known;
+    for (std::string_view compiled : CompiledBackends()) {
+      known += ' ';
+      known += compiled;
+    }
+    return UnsupportedError("device '" + std::string(device) +
+                            "' is not compiled into this tok1d (available: auto" + known + ")");
+  }
+  std::string failures;
+  for (std::string_view compiled : CompiledBackends()) {
+    auto backend = CreateNamedBackend(compiled, options);
+    if (backend.ok()) {
+      if (note != nullptr && !failures.empty()) {
+        *note = failures + "; using " + std::string(compiled);
+      }
+      return backend;
+    }
+    if (!failures.empty()) failures += "; ";
+    failures += backend.status().message();
+  }
+  return InternalError("no usable backend: " + failures);
+}
+
+}  // namespace tok1d

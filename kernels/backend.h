@@ -1,0 +1,166 @@
+// The compute backend interface, in the manner of ggml's: the tokenizer's forward pass
+// (codec/tokenizer.cpp) is written once against these operations, and each backend (the CPU
+// reference in kernels/cpu/, GPU backends beside it) implements them.
+//
+// Conventions:
+//  - Pointers passed to operations are in the backend's address space (device memory for a GPU
+//    backend) and come from Allocate() or UploadConstant(). Host data crosses only through
+//    CopyToDevice / CopyToHost.
+//  - Matrices are row-major and contiguous; a "sequence" is a run of rows of one tile.
+//  - Operations may run asynchronously. They do not report errors themselves: a backend keeps
+//    the first failure and returns it from the next Synchronize() / CopyToHost(), after which the
+//    outputs are undefined and must not be used.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "codec/status.h"
+
+namespace tok1d {
+
+class Backend;
+
+// Memory in a backend's address space, released when destroyed. A buffer made by
+// UploadConstant on the CPU backend is a view of the host data and owns nothing.
+class DeviceBuffer {
+ public:
+  DeviceBuffer() = default;
+  DeviceBuffer(Backend* owner, void* data, size_t bytes) : owner_(owner), data_(data), bytes_(bytes) {}
+  DeviceBuffer(DeviceBuffer&& other) noexcept { *this = std::move(other); }
+  DeviceBuffer& operator=(DeviceBuffer&& other) noexcept;
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+  ~DeviceBuffer() { Release(); }
+
+  template <typename T>
+  T* as() const { return static_cast<T*>(data_); }
+  size_t bytes() const { return bytes_; }
+
+ private:
+  void Release();
+  Backend* owner_ = nullptr;  // null: a view, nothing to free
+  void* data_ = nullptr;
+  size_t bytes_ = 0;
+};
+
+// What y receives in Linear.
+enum class Epilogue {
+  kStore,       // y  = x·wᵀ + b
+  kGelu,        // y  = gelu(x·wᵀ + b), exact (erf) GELU
+  kAccumulate,  // y += x·wᵀ + b (the residual connection)
+};
+
+// FSQ quantizer levels, small enough to pass by value to a kernel.
+struct FsqLevels {
+  static constexpr size_t kMaxDims = 16;
+  std::array<uint32_t, kMaxDims> levels{};
+  uint32_t dims = 0;
+};
+
+// Sizes of a tile and its parts, in pixels (tile % patch == 0, tile % pool == 0).
+struct TileGeometry {
+  uint32_t tile = 0;
+  uint32_t patch = 0;
+  uint32_t pool = 0;
+};
+
+// One part of a sequence in BuildSequences: `count` rows of `width`, either the same rows for
+// every sequence (sequence_stride 0) or per sequence (row block s starts at rows + s·stride),
+// plus optional rows `add` (e.g. position embeddings) shared by all sequences.
+struct RowSource {
+  const float* rows = nullptr;
+  size_t count = 0;
+  size_t sequence_stride = 0;  // in floats
+  const float* add = nullptr;  // [count, width] or null
+};
+
+// A token value that means "dropped": the decoder sees the mask token instead.
+inline constexpr int32_t kDroppedToken = -1;
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+
+  virtual std::string_view name() const = 0;  // "cpu", "cuda", …
+  virtual std::string description() const = 0;  // for -v output: device, threads, library
+
+  // ---- memory ----
+  virtual StatusOr<DeviceBuffer> Allocate(size_t bytes) = 0;
+  // Makes read-only host data (the weights) available to kernels for the buffer's lifetime;
+  // the host data must outlive the buffer (the CPU backend uses it in place).
+  virtual StatusOr<DeviceBuffer> UploadConstant(std::span<const uint8_t> host) = 0;
+  virtual Status CopyToDevice(void* device, const void* host, size_t bytes) = 0;
+  // Waits for all queued work, then copies; returns a pending error instead, if any.
+  virtual Status CopyToHost(void* host, const void* device, size_t bytes) = 0;
+  virtual Status Synchronize() = 0;
+
+  // ---- operations ----
+  // y[rows, out] = x[rows, in] · w[out, in]ᵀ + b[out], with `epilogue`. y must not alias x.
+  virtual void Linear(const float* x, size_t rows, size_t in, const float* w, const float* b,
+                      size_t out, float* y, Epilogue epilogue) = 0;
+
+  // y[r] = (x[r] − mean) / sqrt(var + eps) · gamma + beta over rows of `width` (biased var).
+  virtual void LayerNorm(const float* x, size_t rows, size_t width, const float* gamma,
+                         const float* beta, float eps, float* y) = 0;
+
+  // Multi-head softmax attention, fused. qkv holds `sequences` × `length` rows of
+  // [q | k | v], each heads × head_dim (PyTorch reshape(…, 3, heads, head_dim)); out[row] is
+  // the heads' outputs side by side, [heads × head_dim]. Scores are scaled by 1/sqrt(head_dim).
+  virtual void Attention(const float* qkv, size_t sequences, size_t length, size_t heads,
+                         size_t head_dim, float* out) = 0;
+
+  // out[s] = [head rows (+ head.add) ; tail rows (+ tail.add)] for s < sequences.
+  virtual void BuildSequences(const RowSource& head, const RowSource& tail, size_t sequences,
+                              size_t width, float* out) = 0;
+
+  // out[s] = rows first … first+count−1 of sequence s of `in` (sequences × length rows).
+  virtual void SliceSequences(const float* in, size_t sequences, size_t length, size_t first,
+                              size_t count, size_t width, float* out) = 0;
+
+  // Encoder input. tiles: `count` RGB8 tiles [tile, tile, 3]. x = v/255 − 0.5;
+  // patches[count · N, patch²·3] in (py, px, c) order, N patches in raster order;
+  // pooled[count, pool²·3] = x averaged over (tile/pool)² blocks, (y, x, c) order.
+  virtual void PatchifyTiles(const uint8_t* tiles, size_t count, const TileGeometry& geometry,
+                             float* patches, float* pooled) = 0;
+
+  // FSQ on rows of levels.dims values: bounded = tanh(z + shift)·half_l − offset, rounded half
+  // to even, token = Σ_d (q_d + ⌊L_d/2⌋)·Π_{e<d} L_e. `bounded` may be null.
+  virtual void FsqQuantize(const float* z, size_t rows, const FsqLevels& levels, float* bounded,
+                           int32_t* tokens) = 0;
+
+  // Decoder input. For each of `rows` tokens: codes[row, dims] = (digit − ⌊L/2⌋)/⌊L/2⌋ and
+  // embedded[row, width] = code_w[width, dims]·codes + code_b; a kDroppedToken gets codes 0
+  // and embedded = mask.
+  virtual void EmbedTokens(const int32_t* tokens, size_t rows, const FsqLevels& levels,
+                           const float* code_w, const float* code_b, const float* mask,
+                           size_t width, float* embedded, float* codes) = 0;
+
+  // Decoder output. pixels[count, tile, tile, 3] = 0.5 + unpatchify(detail) +
+  // bilinear_upsample(coarse) with detail [count · N, patch²·3] and coarse [count, pool²·3]
+  // (PyTorch align_corners=False semantics). Values are not clamped.
+  virtual void AssembleTiles(const float* detail, const float* coarse, size_t count,
+                             const TileGeometry& geometry, float* pixels) = 0;
+
+ protected:
+  friend class DeviceBuffer;
+  virtual void Free(void* data) = 0;
+};
+
+struct BackendOptions {
+  unsigned threads = 0;  // CPU threads; 0 = all cores
+};
+
+// "cpu", a compiled GPU backend by name, or "auto" (the first usable backend in
+// CompiledBackends() order). kUnsupported for a backend this build lacks.
+// `note`, if given, receives a line for the user when "auto" fell back.
+StatusOr<std::unique_ptr<Backend>> CreateBackend(std::string_view device,
+                                                 const BackendOptions& options = {},
+                                                 std::string* note = nullptr);
+
+}  // namespace tok1d

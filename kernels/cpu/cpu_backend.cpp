@@ -1,0 +1,438 @@
+#include "kernels/cpu/cpu_backend.h"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+#include "kernels/cpu/thread_pool.h"
+#include "kernels/cpu/vector_math.h"
+
+namespace tok1d {
+namespace {
+
+using cpu::ExpApprox;
+using cpu::GeluApprox;
+
+constexpr size_t kAlignment = 64;
+
+// ---- row kernels (each compiled for AVX2 and baseline, see TOK1D_VECTORIZED) ----
+
+TOK1D_VECTORIZED void AddBiasRows(float* y, size_t rows, size_t width, const float* bias,
+                                  bool gelu) {
+  for (size_t r = 0; r < rows; ++r) {
+    float* row = y + r * width;
+    if (gelu) {
+      for (size_t i = 0; i < width; ++i) row[i] = GeluApprox(row[i] + bias[i]);
+    } else {
+      for (size_t i = 0; i < width; ++i) row[i] += bias[i];
+    }
+  }
+}
+
+TOK1D_VECTORIZED void LayerNormRows(const float* x, size_t rows, size_t width, const float* gamma,
+                                    const float* beta, float eps, float* y) {
+  const float inv_width = 1.0f / static_cast<float>(width);
+  for (size_t r = 0; r < rows; ++r) {
+    const float* in = x + r * width;
+    float* out = y + r * width;
+    float sum = 0;
+#pragma omp simd reduction(+ : sum)
+    for (size_t i = 0; i < width; ++i) sum += in[i];
+    const float mean = sum * inv_width;
+    float squares = 0;
+#pragma omp simd reduction(+ : squares)
+    for (size_t i = 0; i < width; ++i) squares += (in[i] - mean) * (in[i] - mean);
+    const float rstd = 1.0f / std::sqrt(squares * inv_width + eps);
+    for (size_t i = 0; i < width; ++i) out[i] = (in[i] - mean) * rstd * gamma[i] + beta[i];
+  }
+}
+
+// Attention is computed in blocks of kQueryBlock queries against kLaneBlock keys (or value
+// components) at a time, so the accumulators stay in vector registers: 4 × 16 floats is
+// 8 AVX2 registers (GCC/Clang vector types; the baseline clone splits them into SSE pairs). Keys and values are copied to scratch padded to multiples of kLaneBlock
+// with zeros, so the blocked loops need no tail handling.
+constexpr size_t kQueryBlock = 4;
+constexpr size_t kLaneBlock = 16;
+
+using Vec8 = float __attribute__((vector_size(32)));
+
+// By reference: passing AVX vectors by value would differ between the clones' ABIs.
+inline void LoadVec8(Vec8& v, const float* p) { std::memcpy(&v, p, sizeof(v)); }
+inline void StoreVec8(float* p, const Vec8& v) { std::memcpy(p, &v, sizeof(v)); }
+
+size_t RoundUp(size_t value, size_t multiple) { return (value + multiple - 1) / multiple * multiple; }
+
+// Scratch for one (sequence, head) attention unit.
+struct AttentionScratch {
+  AttentionScratch(size_t length, size_t head_dim)
+      : padded_length(RoundUp(length, kLaneBlock)),
+        padded_dim(RoundUp(head_dim, kLaneBlock)),
+        keys_t(head_dim * padded_length, 0.0f),
+        values(length * padded_dim, 0.0f),
+        scores(kQueryBlock * padded_length, 0.0f) {}
+  size_t padded_length;
+  size_t padded_dim;
+  std::vector<float> keys_t;  // [head_dim, padded_length]: keys transposed
+  std::vector<float> values;  // [length, padded_dim]
+  std::vector<float> scores;  // [kQueryBlock, padded_length]
+};
+
+// Softmax attention of one head of one sequence.
+TOK1D_VECTORIZED void AttentionHead(const float* qkv, size_t length, size_t heads,
+                                    size_t head_dim, size_t head, float* out,
+                                    AttentionScratch& scratch) {
+  const size_t width = heads * head_dim;
+  const size_t row_stride = 3 * width;
+  const size_t padded_length = scratch.padded_length, padded_dim = scratch.padded_dim;
+  float* keys_t = scratch.keys_t.data();
+  float* values = scratch.values.data();
+  for (size_t j = 0; j < length; ++j) {
+    const float* key = qkv + j * row_stride + width + head * head_dim;
+    const float* value = key + width;
+    for (size_t d = 0; d < head_dim; ++d) keys_t[d * padded_length + j] = key[d];
+    std::memcpy(values + j * padded_dim, value, head_dim * sizeof(float));
+  }
+  const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
+  for (size_t i0 = 0; i0 < length; i0 += kQueryBlock) {
+    // A short last block repeats the last query; its extra results are not stored.
+    const float* queries[kQueryBlock];
+    for (size_t qi = 0; qi < kQueryBlock; ++qi) {
+      queries[qi] = qkv + std::min(i0 + qi, length - 1) * row_stride + head * head_dim;
+    }
+    float* scores[kQueryBlock];
+    for (size_t qi = 0; qi < kQueryBlock; ++qi) scores[qi] = scratch.scores.data() + qi * padded_length;
+
+    for (size_t j0 = 0; j0 < padded_length; j0 += kLaneBlock) {
+      Vec8 acc[kQueryBlock][2] = {};
+      for (size_t d = 0; d < head_dim; ++d) {
+        Vec8 key_lo, key_hi;
+        LoadVec8(key_lo, keys_t + d * padded_length + j0);
+        LoadVec8(key_hi, keys_t + d * padded_length + j0 + 8);
+#pragma GCC unroll 4
+        for (size_t qi = 0; qi < kQueryBlock; ++qi) {
+          const float q = queries[qi][d];
+          acc[qi][0] += q * key_lo;
+          acc[qi][1] += q * key_hi;
+        }
+      }
+      for (size_t qi = 0; qi < kQueryBlock; ++qi) {
+        StoreVec8(scores[qi] + j0, acc[qi][0] * scale);
+        StoreVec8(scores[qi] + j0 + 8, acc[qi][1] * scale);
+      }
+    }
+
+    float inv_sum[kQueryBlock];
+    for (size_t qi = 0; qi < kQueryBlock; ++qi) {
+      float* row = scores[qi];
+      float max_score = -INFINITY;
+#pragma omp simd reduction(max : max_score)
+      for (size_t j = 0; j < length; ++j) max_score = std::max(max_score, row[j]);
+      float sum = 0;
+#pragma omp simd reduction(+ : sum)
+      for (size_t j = 0; j < length; ++j) {
+        row[j] = ExpApprox(row[j] - max_score);
+        sum += row[j];
+      }
+      for (size_t j = length; j < padded_length; ++j) row[j] = 0.0f;
+      inv_sum[qi] = 1.0f / sum;
+    }
+
+    for (size_t d0 = 0; d0 < padded_dim; d0 += kLaneBlock) {
+      Vec8 acc[kQueryBlock][2] = {};
+      for (size_t j = 0; j < length; ++j) {
+        Vec8 value_lo, value_hi;
+        LoadVec8(value_lo, values + j * padded_dim + d0);
+        LoadVec8(value_hi, values + j * padded_dim + d0 + 8);
+#pragma GCC unroll 4
+        for (size_t qi = 0; qi < kQueryBlock; ++qi) {
+          const float p = scores[qi][j];
+          acc[qi][0] += p * value_lo;
+          acc[qi][1] += p * value_hi;
+        }
+      }
+      for (size_t qi = 0; qi < kQueryBlock && i0 + qi < length; ++qi) {
+        float lanes[kLaneBlock];
+        StoreVec8(lanes, acc[qi][0] * inv_sum[qi]);
+        StoreVec8(lanes + 8, acc[qi][1] * inv_sum[qi]);
+        const size_t count = std::min(kLaneBlock, head_dim - d0);
+        std::memcpy(out + (i0 + qi) * width + head * head_dim + d0, lanes, count * sizeof(float));
+      }
+    }
+  }
+}
+
+TOK1D_VECTORIZED void CopyRowsAdding(const float* rows, const float* add, size_t count,
+                                     float* out) {
+  if (add == nullptr) {
+    std::memcpy(out, rows, count * sizeof(float));
+  } else {
+    for (size_t i = 0; i < count; ++i) out[i] = rows[i] + add[i];
+  }
+}
+
+// Per-dimension FSQ constants, computed in float exactly as models/tok1d_model.py FSQ does.
+struct FsqDim {
+  uint32_t levels;
+  uint32_t half_width;  // floor(L / 2)
+  float half_l;         // (L − 1)(1 + 1e-3) / 2
+  float offset;         // 0.5 for even L
+  float shift;          // atanh(offset / half_l)
+  uint32_t basis;       // Π_{e<d} L_e
+};
+
+std::vector<FsqDim> FsqDims(const FsqLevels& levels) {
+  std::vector<FsqDim> dims(levels.dims);
+  uint32_t basis = 1;
+  for (uint32_t d = 0; d < levels.dims; ++d) {
+    const uint32_t l = levels.levels[d];
+    FsqDim& dim = dims[d];
+    dim.levels = l;
+    dim.half_width = l / 2;
+    dim.half_l = (static_cast<float>(l) - 1.0f) * 1.001f / 2.0f;
+    dim.offset = l % 2 == 0 ? 0.5f : 0.0f;
+    dim.shift = std::atanh(dim.offset / dim.half_l);
+    dim.basis = basis;
+    basis *= l;
+  }
+  return dims;
+}
+
+class CpuBackend final : public Backend {
+ public:
+  explicit CpuBackend(unsigned threads) : pool_(threads), threads_(threads) {
+    openblas_set_num_threads(static_cast<int>(threads));
+  }
+
+  std::string_view name() const override { return "cpu"; }
+  std::string description() const override {
+    return "cpu (" + std::to_string(threads_) + " threads; " + openblas_get_config() + ")";
+  }
+
+  StatusOr<DeviceBuffer> Allocate(size_t bytes) override {
+    const size_t rounded = (std::max<size_t>(bytes, 1) + kAlignment - 1) / kAlignment * kAlignment;
+    void* data = std::aligned_alloc(kAlignment, rounded);
+    if (data == nullptr) {
+      return TooLargeError("out of memory allocating " + std::to_string(bytes) + " bytes");
+    }
+    return DeviceBuffer(this, data, bytes);
+  }
+
+  StatusOr<DeviceBuffer> UploadConstant(std::span<const uint8_t> host) override {
+    // Kernels only read constants, so the host bytes are used in place.
+    return DeviceBuffer(nullptr, const_cast<uint8_t*>(host.data()), host.size());
+  }
+
+  Status CopyToDevice(void* device, const void* host, size_t bytes) override {
+    std::memcpy(device, host, bytes);
+    return OkStatus();
+  }
+  Status CopyToHost(void* host, const void* device, size_t bytes) override {
+    std::memcpy(host, device, bytes);
+    return OkStatus();
+  }
+  Status Synchronize() override { return OkStatus(); }
+
+  void Linear(const float* x, size_t rows, size_t in, const float* w, const float* b, size_t out,
+              float* y, Epilogue epilogue) override {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int(rows), Int(out), Int(in), 1.0f, x,
+                Int(in), w, Int(in), epilogue == Epilogue::kAccumulate ? 1.0f : 0.0f, y, Int(out));
+    const bool gelu = epilogue == Epilogue::kGelu;
+    pool_.ParallelFor(rows, RowsPerTask(out), [&](size_t begin, size_t end) {
+      AddBiasRows(y + begin * out, end - begin, out, b, gelu);
+    });
+  }
+
+  void LayerNorm(const float* x, size_t rows, size_t width, const float* gamma, const float* beta,
+                 float eps, float* y) override {
+    pool_.ParallelFor(rows, RowsPerTask(width), [&](size_t begin, size_t end) {
+      LayerNormRows(x + begin * width, end - begin, width, gamma, beta, eps, y + begin * width);
+    });
+  }
+
+  void Attention(const float* qkv, size_t sequences, size_t length, size_t heads, size_t head_dim,
+                 float* out) override {
+    pool_.ParallelFor(sequences * heads, 1, [&](size_t begin, size_t end) {
+      AttentionScratch scratch(length, head_dim);
+      for (size_t unit = begin; unit < end; ++unit) {
+        const size_t sequence = unit / heads;
+        const size_t offset = sequence * length;
+        AttentionHead(qkv + offset * 3 * heads * head_dim, length, heads, head_dim, unit % heads,
+                      out + offset * heads * head_dim, scratch);
+      }
+    });
+  }
+
+  void BuildSequences(const RowSource& head, const RowSource& tail, size_t sequences,
+                      size_t width, float* out) override {
+    const size_t length = head.count + tail.count;
+    pool_.ParallelFor(sequences, 1, [&](size_t begin, size_t end) {
+      for (size_t s = begin; s < end; ++s) {
+        float* dst = out + s * length * width;
+        CopyRowsAdding(head.rows + s * head.sequence_stride, head.add, head.count * width, dst);
+        CopyRowsAdding(tail.rows + s * tail.sequence_stride, tail.add, tail.count * width,
+                       dst + head.count * width);
+      }
+    });
+  }
+
+  void SliceSequences(const float* in, size_t sequences, size_t length, size_t first, size_t count,
+                      size_t width, float* out) override {
+    pool_.ParallelFor(sequences, 1, [&](size_t begin, size_t end) {
+      for (size_t s = begin; s < end; ++s) {
+        std::memcpy(out + s * count * width, in + (s * length + first) * width,
+                    count * width * sizeof(float));
+      }
+    });
+  }
+
+  void PatchifyTiles(const uint8_t* tiles, size_t count, const TileGeometry& g, float* patches,
+                     float* pooled) override {
+    const size_t tile = g.tile, patch = g.patch, per_side = tile / patch;
+    const size_t factor = tile / g.pool;
+    const size_t patch_dim = patch * patch * 3;
+    pool_.ParallelFor(count, 1, [&](size_t begin, size_t end) {
+      std::vector<float> x(tile * tile * 3);
+      for (size_t t = begin; t < end; ++t) {
+        const uint8_t* pixels = tiles + t * tile * tile * 3;
+        // As PyTorch: float(v) / 255, then − 0.5 (two roundings, kept for parity).
+        for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(pixels[i]) / 255.0f - 0.5f;
+        float* tile_patches = patches + t * per_side * per_side * patch_dim;
+        for (size_t y = 0; y < tile; ++y) {
+          for (size_t px = 0; px < per_side; ++px) {
+            float* dst = tile_patches + ((y / patch) * per_side + px) * patch_dim +
+                         (y % patch) * patch * 3;
+            std::memcpy(dst, &x[(y * tile + px * patch) * 3], patch * 3 * sizeof(float));
+          }
+        }
+        float* tile_pooled = pooled + t * g.pool * g.pool * 3;
+        const double inv_area = 1.0 / static_cast<double>(factor * factor);
+        for (size_t py = 0; py < g.pool; ++py) {
+          for (size_t px = 0; px < g.pool; ++px) {
+            for (size_t c = 0; c < 3; ++c) {
+              double sum = 0;
+              for (size_t dy = 0; dy < factor; ++dy) {
+                for (size_t dx = 0; dx < factor; ++dx) {
+                  sum += x[((py * factor + dy) * tile + px * factor + dx) * 3 + c];
+                }
+              }
+              tile_pooled[(py * g.pool + px) * 3 + c] = static_cast<float>(sum * inv_area);
+            }
+          }
+        }
+      }
+    });
+  }
+
+  void FsqQuantize(const float* z, size_t rows, const FsqLevels& levels, float* bounded,
+                   int32_t* tokens) override {
+    const std::vector<FsqDim> dims = FsqDims(levels);
+    for (size_t r = 0; r < rows; ++r) {
+      uint32_t token = 0;
+      for (size_t d = 0; d < dims.size(); ++d) {
+        const FsqDim& dim = dims[d];
+        const float value = std::tanh(z[r * dims.size() + d] + dim.shift) * dim.half_l - dim.offset;
+        if (bounded != nullptr) bounded[r * dims.size() + d] = value;
+        // nearbyint rounds half to even in the default rounding mode, as torch.round does.
+        const float level = std::nearbyint(value) + static_cast<float>(dim.half_width);
+        const auto digit = static_cast<uint32_t>(std::clamp(level, 0.0f, static_cast<float>(dim.levels - 1)));
+        token += digit * dim.basis;
+      }
+      tokens[r] = static_cast<int32_t>(token);
+    }
+  }
+
+  void EmbedTokens(const int32_t* tokens, size_t rows, const FsqLevels& levels, const float* code_w,
+                   const float* code_b, const float* mask, size_t width, float* embedded,
+                   float* codes) override {
+    const std::vector<FsqDim> dims = FsqDims(levels);
+    const size_t code_dim = dims.size();
+    pool_.ParallelFor(rows, RowsPerTask(width), [&](size_t begin, size_t end) {
+      for (size_t r = begin; r < end; ++r) {
+        float* code = codes + r * code_dim;
+        float* row = embedded + r * width;
+        if (tokens[r] == kDroppedToken) {
+          std::fill(code, code + code_dim, 0.0f);
+          std::memcpy(row, mask, width * sizeof(float));
+          continue;
+        }
+        auto rest = static_cast<uint32_t>(tokens[r]);
+        for (size_t d = 0; d < code_dim; ++d) {
+          const float half = static_cast<float>(dims[d].half_width);
+          code[d] = (static_cast<float>(rest % dims[d].levels) - half) / half;
+          rest /= dims[d].levels;
+        }
+        for (size_t i = 0; i < width; ++i) {
+          float sum = 0;
+          for (size_t d = 0; d < code_dim; ++d) sum += code[d] * code_w[i * code_dim + d];
+          row[i] = sum + code_b[i];
+        }
+      }
+    });
+  }
+
+  void AssembleTiles(const float* detail, const float* coarse, size_t count, const TileGeometry& g,
+                     float* pixels) override {
+    const size_t tile = g.tile, patch = g.patch, per_side = tile / patch, pool = g.pool;
+    const size_t patch_dim = patch * patch * 3;
+    // Bilinear taps along one axis (the same for rows and columns: tiles are square), as
+    // PyTorch's upsample_bilinear2d with align_corners=False computes them.
+    struct Tap {
+      size_t i0, i1;
+      float w0, w1;
+    };
+    std::vector<Tap> taps(tile);
+    const float scale = static_cast<float>(pool) / static_cast<float>(tile);
+    for (size_t o = 0; o < tile; ++o) {
+      const float src = std::max(scale * (static_cast<float>(o) + 0.5f) - 0.5f, 0.0f);
+      const auto i0 = static_cast<size_t>(src);
+      const float w1 = std::min(std::max(src - static_cast<float>(i0), 0.0f), 1.0f);
+      taps[o] = {i0, i0 + (i0 < pool - 1 ? 1 : 0), 1.0f - w1, w1};
+    }
+    pool_.ParallelFor(count * tile, 16, [&](size_t begin, size_t end) {
+      for (size_t row = begin; row < end; ++row) {
+        const size_t t = row / tile, y = row % tile;
+        const float* low = coarse + t * pool * pool * 3;
+        const Tap& ty = taps[y];
+        const float* detail_row = detail + (t * per_side + y / patch) * per_side * patch_dim +
+                                  (y % patch) * patch * 3;
+        float* out = pixels + row * tile * 3;
+        for (size_t x = 0; x < tile; ++x) {
+          const Tap& tx = taps[x];
+          const float* d = detail_row + (x / patch) * patch_dim + (x % patch) * 3;
+          for (size_t c = 0; c < 3; ++c) {
+            const float up = ty.w0 * tx.w0 * low[(ty.i0 * pool + tx.i0) * 3 + c] +
+                             ty.w0 * tx.w1 * low[(ty.i0 * pool + tx.i1) * 3 + c] +
+                             ty.w1 * tx.w0 * low[(ty.i1 * pool + tx.i0) * 3 + c] +
+                             ty.w1 * tx.w1 * low[(ty.i1 * pool + tx.i1) * 3 + c];
+            out[x * 3 + c] = 0.5f + d[c] + up;
+          }
+        }
+      }
+    });
+  }
+
+ protected:
+  void Free(void* data) override { std::free(data); }
+
+ private:
+  static blasint Int(size_t value) { return static_cast<blasint>(value); }
+  // About 16k floats per task: enough work to pay for the hand-off.
+  static size_t RowsPerTask(size_t width) { return std::max<size_t>(1, 16384 / std::max<size_t>(width, 1)); }
+
+  ThreadPool pool_;
+  unsigned threads_;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> CreateCpuBackend(unsigned threads) {
+  if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
+  return std::make_unique<CpuBackend>(threads);
+}
+
+}  // namespace tok1d
