@@ -48,11 +48,7 @@ Status CheckOutput(const std::string& input, const OutputOptions& output) {
     }
     return OkStatus();
   }
-  if (!output.force && access(output.path.c_str(), F_OK) == 0) {
-    return InvalidArgumentError("output file '" + output.path +
-                                "' already exists; use -f/--force to overwrite it");
-  }
-  return OkStatus();
+  return CheckOverwrite(output.path, output.force);
 }
 
 Status WriteOutput(const OutputOptions& output, std::span<const uint8_t> bytes) {

@@ -104,6 +104,11 @@ Status CheckDistinctPaths(const std::string& input, const std::string& output) {
   return OkStatus();
 }
 
+Status CheckOverwrite(const std::string& path, bool force) {
+  if (!force && !IsStdio(path) && PathExists(path)) return AlreadyExistsError(path);
+  return OkStatus();
+}
+
 StatusOr<AtomicOutputFile> AtomicOutputFile::Open(const std::string& path, bool force) {
   AtomicOutputFile file;
   file.path_ = path;
@@ -113,7 +118,7 @@ StatusOr<AtomicOutputFile> AtomicOutputFile::Open(const std::string& path, bool 
     return file;
   }
   if (path.empty()) return InvalidArgumentError("empty output path");
-  if (!force && PathExists(path)) return AlreadyExistsError(path);
+  TOK1D_RETURN_IF_ERROR(CheckOverwrite(path, force));
   std::string name = path.substr(path.find_last_of('/') + 1);  // npos + 1 == 0
   std::string temp = DirectoryOf(path) + "/." + name + ".tmp-XXXXXX";
   int fd = mkostemp(temp.data(), O_CLOEXEC);

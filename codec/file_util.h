@@ -26,6 +26,10 @@ StatusOr<std::vector<uint8_t>> ReadFileBytes(const std::string& path,
 // destroyed while it is read). "-" never collides.
 Status CheckDistinctPaths(const std::string& input, const std::string& output);
 
+// kInvalidArgument if `path` exists and `force` is not set (the message suggests --force).
+// "-" (stdout) always passes.
+Status CheckOverwrite(const std::string& path, bool force);
+
 // Writes an output file atomically: bytes go to a temporary file in the same directory, which
 // is fsync'ed and renamed into place by Commit(). If the object is destroyed without a
 // successful Commit() (any error, an early return), the temporary file is removed, so no

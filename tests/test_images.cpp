@@ -106,7 +106,7 @@ void JpegFail(j_common_ptr cinfo) { longjmp(reinterpret_cast<JpegErrors*>(cinfo-
 }  // namespace
 
 std::vector<uint8_t> MakeJpeg(uint32_t width, uint32_t height, int channels,
-                              const std::vector<uint8_t>& samples) {
+                              const std::vector<uint8_t>& samples, bool ycck) {
   jpeg_compress_struct cinfo{};
   JpegErrors errors{};
   cinfo.err = jpeg_std_error(&errors.manager);
@@ -124,6 +124,7 @@ std::vector<uint8_t> MakeJpeg(uint32_t width, uint32_t height, int channels,
   cinfo.input_components = channels;
   cinfo.in_color_space = channels == 1 ? JCS_GRAYSCALE : channels == 3 ? JCS_RGB : JCS_CMYK;
   jpeg_set_defaults(&cinfo);
+  if (ycck) jpeg_set_colorspace(&cinfo, JCS_YCCK);
   jpeg_set_quality(&cinfo, 95, TRUE);
   cinfo.comp_info[0].h_samp_factor = cinfo.comp_info[0].v_samp_factor = 1;  // no chroma subsampling
   jpeg_start_compress(&cinfo, TRUE);

@@ -17,9 +17,9 @@ std::vector<uint8_t> MakePng(uint32_t width, uint32_t height, int color_type, in
                              const std::vector<uint16_t>& trns = {});
 
 // Baseline JPEG at quality 95, 4:4:4, from `samples` (1 channel: grayscale; 3: RGB stored as YCbCr;
-// 4: CMYK as given, with libjpeg's default Adobe marker).
+// 4: CMYK as given, with libjpeg's default Adobe marker, stored as YCCK if `ycck`).
 std::vector<uint8_t> MakeJpeg(uint32_t width, uint32_t height, int channels,
-                              const std::vector<uint8_t>& samples);
+                              const std::vector<uint8_t>& samples, bool ycck = false);
 
 // Lossless WebP from RGB (channels 3) or RGBA (channels 4) samples.
 std::vector<uint8_t> MakeWebp(uint32_t width, uint32_t height, int channels,
