@@ -1,5 +1,4 @@
 // tok1d trim: keep the first N tokens of every tile, without a model or decoding.
-#include <algorithm>
 #include <memory>
 
 #include "cli/cli_common.h"
