@@ -1,0 +1,203 @@
+// Tiling, the tokenizer's batching and the codec API, with a tiny random model (fast, and
+// independent of the trained model; parity with PyTorch is parity_test.cpp's job).
+#include <doctest/doctest.h>
+
+#include <random>
+
+#include "codec/codec.h"
+#include "codec/tiling.h"
+#include "runtime/test_models.h"
+
+namespace tok1d {
+namespace {
+
+Image RandomImage(uint32_t width, uint32_t height, uint32_t seed) {
+  Image image;
+  image.width = width;
+  image.height = height;
+  image.rgb.resize(size_t{width} * height * 3);
+  std::mt19937 random(seed);
+  for (uint8_t& v : image.rgb) v = static_cast<uint8_t>(random());
+  return image;
+}
+
+Model TinyModel(uint32_t seed, const std::string& name = "tiny") {
+  StatusOr<Model> model = LoadModel(testing::MakeModelFile(testing::TinyConfig(), seed, name));
+  REQUIRE_MESSAGE(model.ok(), model.status().message());
+  return std::move(model).value();
+}
+
+std::unique_ptr<Codec> TinyCodec(uint32_t seed = 1, size_t max_batch_tiles = 32) {
+  CodecOptions options;
+  options.threads = 2;
+  options.max_batch_tiles = max_batch_tiles;
+  StatusOr<std::unique_ptr<Codec>> codec = Codec::Create(TinyModel(seed), options);
+  REQUIRE_MESSAGE(codec.ok(), codec.status().message());
+  return std::move(codec).value();
+}
+
+TEST_CASE("tiling: border tiles repeat the edge pixels; placing crops back exactly") {
+  const Image image = RandomImage(37, 21, 1);
+  const TileGrid grid = MakeTileGrid(image.width, image.height, 16);
+  CHECK(grid.cols == 3);
+  CHECK(grid.rows == 2);
+  std::vector<uint8_t> tiles(grid.count() * 16 * 16 * 3);
+  ExtractTiles(image, grid, 0, grid.count(), tiles);
+  for (size_t t = 0; t < grid.count(); ++t) {
+    for (size_t y = 0; y < 16; ++y) {
+      for (size_t x = 0; x < 16; ++x) {
+        const size_t sx = std::min<size_t>(t % 3 * 16 + x, 36), sy = std::min<size_t>(t / 3 * 16 + y, 20);
+        for (size_t c = 0; c < 3; ++c) {
+          CHECK(tiles[((t * 16 + y) * 16 + x) * 3 + c] == image.rgb[(sy * 37 + sx) * 3 + c]);
+        }
+      }
+    }
+  }
+  // Tiles as floats of the same pixels (v/255) come back as the same bytes; values outside
+  // [0, 1] are clamped.
+  std::vector<float> floats(tiles.size());
+  for (size_t i = 0; i < tiles.size(); ++i) floats[i] = static_cast<float>(tiles[i]) / 255.0f;
+  Image placed = RandomImage(37, 21, 2);
+  PlaceTiles(std::span<const float>(floats).subspan(0, 2 * 16 * 16 * 3), grid, 0, 2, &placed);
+  PlaceTiles(std::span<const float>(floats).subspan(2 * 16 * 16 * 3), grid, 2, 4, &placed);
+  CHECK(placed.rgb == image.rgb);
+  Image one = RandomImage(1, 1, 3);
+  const std::vector<float> special = {-0.3f, 1.7f, 128.0f / 255.0f};
+  std::vector<float> tile(16 * 16 * 3, 0.0f);
+  std::copy(special.begin(), special.end(), tile.begin());
+  PlaceTiles(tile, MakeTileGrid(1, 1, 16), 0, 1, &one);
+  CHECK(one.rgb == std::vector<uint8_t>{0, 255, 128});
+}
+
+TEST_CASE("tokenizer: results do not depend on how tiles are batched") {
+  const Model model = TinyModel(4);
+  const ModelConfig& c = model.config();
+  auto backend = CreateBackend("cpu", {2});
+  REQUIRE(backend.ok());
+  const size_t count = 5, tile_bytes = size_t{c.tile} * c.tile * 3;
+  const Image strip = RandomImage(c.tile * count, c.tile, 5);
+  std::vector<uint8_t> tiles(count * tile_bytes);
+  ExtractTiles(strip, MakeTileGrid(strip.width, strip.height, c.tile), 0, count, tiles);
+
+  std::vector<std::vector<uint32_t>> tokens;
+  std::vector<std::vector<float>> pixels;
+  for (size_t batch : {size_t{1}, size_t{2}, size_t{64}}) {
+    auto tokenizer = Tokenizer::Create(model, **backend, {batch});
+    REQUIRE(tokenizer.ok());
+    std::vector<uint32_t> t(count * c.tokens);
+    REQUIRE((*tokenizer)->Encode(tiles, count, t).ok());
+    const std::vector<uint32_t> keep = {6, 0, 1, 3, 6};
+    std::vector<float> p(count * tile_bytes);
+    REQUIRE((*tokenizer)->Decode(t, keep, count, p).ok());
+    tokens.push_back(t);
+    pixels.push_back(p);
+  }
+  CHECK(tokens[0] == tokens[1]);
+  CHECK(tokens[0] == tokens[2]);
+  // BLAS may sum in another order for other matrix heights (e.g. a matrix-vector product for
+  // one row), so pixels agree to rounding, not bit for bit.
+  for (size_t b = 1; b < pixels.size(); ++b) {
+    double error = 0;
+    for (size_t i = 0; i < pixels[0].size(); ++i) error = std::max(error, double{std::abs(pixels[0][i] - pixels[b][i])});
+    CHECK(error < 1e-5);
+  }
+  for (uint32_t token : tokens[0]) CHECK(token < c.codebook_size());
+}
+
+TEST_CASE("codec: any image size round-trips to the same size") {
+  auto codec = TinyCodec();
+  for (auto [width, height] : {std::pair<uint32_t, uint32_t>{1, 1}, {17, 300}, {1000, 37}, {16, 16}, {33, 15}}) {
+    CAPTURE(width);
+    CAPTURE(height);
+    const Image image = RandomImage(width, height, width + height);
+    StatusOr<TokenFile> file = codec->Encode(image, 4);
+    REQUIRE_MESSAGE(file.ok(), file.status().message());
+    CHECK(file->header.width == width);
+    CHECK(file->header.tile_count() == size_t{(width + 15) / 16} * ((height + 15) / 16));
+    StatusOr<std::vector<uint8_t>> bytes = WriteT1d(*file);
+    REQUIRE(bytes.ok());
+    StatusOr<TokenFile> read = ReadT1d(*bytes);
+    REQUIRE(read.ok());
+    StatusOr<Image> decoded = codec->Decode(*read);
+    REQUIRE_MESSAGE(decoded.ok(), decoded.status().message());
+    CHECK(decoded->width == width);
+    CHECK(decoded->height == height);
+    CHECK(decoded->rgb.size() == image.rgb.size());
+  }
+}
+
+TEST_CASE("codec: decoding k tokens equals decoding the file trimmed to k") {
+  auto codec = TinyCodec(1, 3);  // several batches
+  const Image image = RandomImage(70, 40, 9);
+  StatusOr<TokenFile> file = codec->Encode(image, 6);
+  REQUIRE(file.ok());
+  for (uint32_t k : {1u, 3u, 6u}) {
+    StatusOr<TokenFile> trimmed = TrimTokens(*file, k);
+    REQUIRE(trimmed.ok());
+    StatusOr<Image> direct = codec->Decode(*file, k);
+    StatusOr<Image> from_trimmed = codec->Decode(*trimmed);
+    REQUIRE(direct.ok());
+    REQUIRE(from_trimmed.ok());
+    CHECK(direct->rgb == from_trimmed->rgb);
+  }
+  // Encoding at fewer tokens keeps a prefix of the same tokens.
+  StatusOr<TokenFile> fewer = codec->Encode(image, 2);
+  REQUIRE(fewer.ok());
+  for (size_t t = 0; t < file->tokens.size(); ++t) {
+    CHECK(fewer->tokens[t] == std::vector<uint32_t>(file->tokens[t].begin(), file->tokens[t].begin() + 2));
+  }
+  // Per-tile counts, including a tile with none.
+  std::vector<uint32_t> counts(file->header.tile_count(), 5);
+  counts[0] = 0;
+  StatusOr<TokenFile> mixed = codec->Encode(image, counts);
+  REQUIRE(mixed.ok());
+  CHECK(mixed->header.tokens_per_tile == counts);
+  CHECK(codec->Decode(*mixed).ok());
+}
+
+TEST_CASE("codec: bad requests and the wrong model are refused") {
+  auto codec = TinyCodec(1);
+  const Image image = RandomImage(20, 20, 10);
+  CHECK(codec->Encode(image, 0u).status().code() == StatusCode::kInvalidArgument);
+  CHECK(codec->Encode(image, 7u).status().code() == StatusCode::kInvalidArgument);
+  CHECK(codec->Encode(Image{}, 2u).status().code() == StatusCode::kInvalidArgument);
+  StatusOr<TokenFile> file = codec->Encode(image, 3);
+  REQUIRE(file.ok());
+  CHECK(codec->Decode(*file, 7).status().code() == StatusCode::kInvalidArgument);
+
+  auto other = TinyCodec(2);  // same architecture, other weights
+  const Status mismatch = other->Decode(*file).status();
+  CHECK(mismatch.code() == StatusCode::kModelMismatch);
+  CHECK(mismatch.message().find("--model") != std::string::npos);
+
+  TokenFile lying = *file;
+  lying.header.fsq_levels = {3, 4, 6};
+  CHECK(codec->Decode(lying).status().code() == StatusCode::kCorrupt);
+}
+
+TEST_CASE("LargestTokenCountWithin: the largest file that fits, exactly") {
+  auto codec = TinyCodec();
+  StatusOr<TokenFile> full = codec->Encode(RandomImage(100, 50, 11), 6);
+  REQUIRE(full.ok());
+  std::vector<uint64_t> sizes;
+  for (uint32_t k = 1; k <= 6; ++k) sizes.push_back(WriteT1d(*TrimTokens(*full, k))->size());
+  for (uint32_t k = 1; k <= 6; ++k) {
+    CHECK(*LargestTokenCountWithin(*full, sizes[k - 1]) == k);
+    if (k < 6) CHECK(*LargestTokenCountWithin(*full, sizes[k] - 1) == k);
+  }
+  CHECK(*LargestTokenCountWithin(*full, 1 << 30) == 6);
+  const Status too_small = LargestTokenCountWithin(*full, sizes[0] - 1).status();
+  CHECK(too_small.code() == StatusCode::kInvalidArgument);
+  CHECK(too_small.message().find(std::to_string(sizes[0])) != std::string::npos);
+}
+
+TEST_CASE("Psnr") {
+  const Image a = RandomImage(4, 4, 12);
+  Image b = a;
+  CHECK(std::isinf(Psnr(a, b)));
+  b.rgb[0] = static_cast<uint8_t>(b.rgb[0] ^ 1);  // one sample off by one: MSE = 1/48
+  CHECK(Psnr(a, b) == doctest::Approx(10 * std::log10(255.0 * 255.0 * 48)));
+}
+
+}  // namespace
+}  // namespace tok1d

@@ -1,0 +1,265 @@
+#!/usr/bin/env python3
+"""tok1d encode / decode end to end: round trips, rate settings, trimming, truncation and every
+refusal (exit code, one-line message, no output file left behind).
+
+Runs with tiny random models made by tok1d_make_test_model; with the real model file as well
+when it exists (one round trip on a larger image).
+
+Usage: test_codec_cli.py PATH/TO/tok1d PATH/TO/tok1d_make_test_model [REAL_MODEL]
+"""
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+import unittest
+import zlib
+
+TOK1D = MAKE_MODEL = REAL_MODEL = None
+
+
+def run(*args, stdin=None):
+    return subprocess.run([TOK1D, *args], input=stdin, capture_output=True, timeout=300)
+
+
+def ppm(width, height, seed=1):
+    """A binary PPM with a deterministic pattern (no image library needed)."""
+    pixels = bytearray()
+    state = seed
+    for y in range(height):
+        for x in range(width):
+            state = (state * 1103515245 + 12345) & 0x7FFFFFFF
+            pixels += bytes(((x * 7 + y * 3) % 256, (x * y) % 256, (state >> 16) % 256))
+    return b"P6\n%d %d\n255\n" % (width, height) + bytes(pixels)
+
+
+def png_size(data):
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+    return struct.unpack(">II", data[16:24])
+
+
+def ppm_size(data):
+    fields = data.split(maxsplit=3)
+    assert fields[0] == b"P6"
+    return int(fields[1]), int(fields[2])
+
+
+class CodecCliTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.models_dir = tempfile.TemporaryDirectory()
+        cls.model = os.path.join(cls.models_dir.name, "tiny.safetensors")
+        cls.other_model = os.path.join(cls.models_dir.name, "other.safetensors")
+        subprocess.run([MAKE_MODEL, cls.model, "1", "tiny"], check=True)
+        subprocess.run([MAKE_MODEL, cls.other_model, "2", "other"], check=True)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.models_dir.cleanup()
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.dir = self.tmp.name
+        self.outputs = os.path.join(self.dir, "out")
+        os.mkdir(self.outputs)
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def out(self, name):
+        return os.path.join(self.outputs, name)
+
+    def image(self, width, height, seed=1):
+        path = self.path(f"in_{width}x{height}_{seed}.ppm")
+        with open(path, "wb") as f:
+            f.write(ppm(width, height, seed))
+        return path
+
+    def encode(self, image, output, *args, model=None):
+        return run("encode", image, "-o", output, "--model", model or self.model, *args)
+
+    def decode(self, t1d, output, *args, model=None):
+        return run("decode", t1d, "-o", output, "--model", model or self.model, *args)
+
+    def ok(self, result):
+        self.assertEqual(result.returncode, 0, result.stderr.decode())
+        return result
+
+    def assert_error(self, result, rc, *fragments):
+        self.assertEqual(result.returncode, rc, result.stderr)
+        stderr = result.stderr.decode()
+        self.assertTrue(stderr.startswith("tok1d: error: "), stderr)
+        if rc == 1:
+            self.assertEqual(stderr.count("\n"), 1, stderr)
+        for fragment in fragments:
+            self.assertIn(fragment, stderr)
+        self.assertEqual(os.listdir(self.outputs), [], "an output file was left behind")
+
+    def read(self, path):
+        with open(path, "rb") as f:
+            return f.read()
+
+    # -- round trips ---------------------------------------------------------------------------
+
+    def test_round_trip_keeps_any_size(self):
+        for width, height in [(1, 1), (17, 300), (300, 17), (37, 19), (16, 16)]:
+            with self.subTest(size=(width, height)):
+                t1d, png = self.out(f"{width}x{height}.t1d"), self.out(f"{width}x{height}.png")
+                result = self.ok(self.encode(self.image(width, height), t1d, "--tokens", "4"))
+                line = result.stderr.decode().strip()
+                self.assertEqual(line.count("\n"), 0)
+                self.assertIn(f"({width}x{height}, ", line)
+                self.assertIn("4 tokens per tile", line)
+                self.assertIn(f"{os.path.getsize(t1d)} bytes", line)
+                self.assertIn("bpp", line)
+                self.ok(self.decode(t1d, png))
+                self.assertEqual(png_size(self.read(png)), (width, height))
+
+    def test_ppm_output_and_stats(self):
+        t1d, ppm_out = self.out("a.t1d"), self.out("a.ppm")
+        result = self.ok(self.encode(self.image(40, 30), t1d, "--tokens", "6", "--stats"))
+        self.assertRegex(result.stderr.decode(), r"PSNR -?\d+\.\d\d dB")
+        self.ok(self.decode(t1d, ppm_out))
+        self.assertEqual(ppm_size(self.read(ppm_out)), (40, 30))
+
+    def test_stdin_and_stdout(self):
+        image = ppm(33, 20)
+        encoded = self.ok(run("encode", "-", "-o", "-", "--tokens", "3", "--model", self.model, stdin=image))
+        self.assertEqual(encoded.stdout[:4], b"\x89T1D")
+        decoded = self.ok(run("decode", "-", "-o", "-", "--model", self.model, stdin=encoded.stdout))
+        self.assertEqual(png_size(decoded.stdout), (33, 20))
+
+    def test_trimmed_file_decodes_like_decode_tokens(self):
+        image = self.image(50, 35)
+        full, trimmed = self.out("full.t1d"), self.out("trimmed.t1d")
+        self.ok(self.encode(image, full, "--tokens", "6"))
+        for k in (1, 2, 5):
+            self.ok(run("trim", full, "-o", trimmed, "--tokens", str(k), "-f"))
+            a, b = self.out(f"direct{k}.png"), self.out(f"trimmed{k}.png")
+            self.ok(self.decode(full, a, "--tokens", str(k)))
+            self.ok(self.decode(trimmed, b))
+            self.assertEqual(self.read(a), self.read(b), f"k={k}")
+            # Encoding at k directly gives the same file as trimming.
+            direct_encode = self.out(f"encoded{k}.t1d")
+            self.ok(self.encode(image, direct_encode, "--tokens", str(k)))
+            self.assertEqual(self.read(direct_encode), self.read(trimmed))
+
+    def test_truncated_file_decodes_its_complete_layers(self):
+        full, cut, png = self.out("full.t1d"), self.path("cut.t1d"), self.out("cut.png")
+        self.ok(self.encode(self.image(64, 40), full, "--tokens", "6"))
+        data = self.read(full)
+        with open(cut, "wb") as f:
+            f.write(data[: len(data) * 2 // 3])
+        result = self.ok(self.decode(cut, png))
+        self.assertIn("truncated", result.stderr.decode())
+        complete = int(result.stderr.decode().split("decoding its ")[1].split()[0])
+        self.assertTrue(0 < complete < 6)
+        reference = self.out("reference.png")
+        self.ok(self.decode(full, reference, "--tokens", str(complete)))
+        self.assertEqual(self.read(png), self.read(reference))
+
+    # -- rate settings -------------------------------------------------------------------------
+
+    def test_bytes_gives_the_largest_file_that_fits(self):
+        image = self.image(64, 64)
+        sizes = {}
+        for k in range(1, 7):
+            path = self.out(f"k{k}.t1d")
+            self.ok(self.encode(image, path, "--tokens", str(k)))
+            sizes[k] = os.path.getsize(path)
+        for k in range(1, 6):
+            for budget in (sizes[k], sizes[k + 1] - 1):
+                path = self.out(f"b{budget}.t1d")
+                self.ok(self.encode(image, path, "--bytes", str(budget), "-f"))
+                self.assertEqual(self.read(path), self.read(self.out(f"k{k}.t1d")), f"budget {budget}")
+        bpp_path = self.out("bpp.t1d")
+        bpp = sizes[3] * 8 / (64 * 64)
+        self.ok(self.encode(image, bpp_path, "--bpp", repr(bpp + 1e-9)))
+        self.assertEqual(os.path.getsize(bpp_path), sizes[3])
+
+    def test_unreachable_rate_is_an_error(self):
+        self.assert_error(self.encode(self.image(20, 20), self.out("x.t1d"), "--bytes", "50"),
+                          1, "smallest file")
+        self.assert_error(self.encode(self.image(20, 20), self.out("x.t1d"), "--bpp", "0.01"),
+                          1, "bpp")
+
+    def test_rate_options_are_exclusive_and_required(self):
+        image = self.image(8, 8)
+        self.assert_error(self.encode(image, self.out("x.t1d")), 2)
+        self.assert_error(self.encode(image, self.out("x.t1d"), "--tokens", "2", "--bytes", "500"), 2)
+        self.assert_error(self.encode(image, self.out("x.t1d"), "--tokens", "0"), 2)
+        self.assert_error(self.encode(image, self.out("x.t1d"), "--bpp", "-1"), 2)
+
+    # -- refusals ------------------------------------------------------------------------------
+
+    def test_too_many_tokens(self):
+        image = self.image(8, 8)
+        self.assert_error(self.encode(image, self.out("x.t1d"), "--tokens", "7"), 1, "more than the model")
+        t1d = self.path("ok.t1d")
+        self.ok(self.encode(image, t1d, "--tokens", "2"))
+        self.assert_error(self.decode(t1d, self.out("x.png"), "--tokens", "7"), 1, "more than the model")
+        self.assert_error(self.decode(t1d, self.out("x.png"), "--tokens", "0"), 2)
+
+    def test_wrong_model(self):
+        t1d = self.path("a.t1d")
+        self.ok(self.encode(self.image(20, 20), t1d, "--tokens", "3"))
+        self.assert_error(self.decode(t1d, self.out("x.png"), model=self.other_model), 1,
+                          "made with model 'tiny'", "--model")
+
+    def test_corrupt_inputs(self):
+        t1d = self.path("a.t1d")
+        self.ok(self.encode(self.image(20, 20), t1d, "--tokens", "3"))
+        data = bytearray(self.read(t1d))
+        data[-20] ^= 0x40
+        bad = self.path("bad.t1d")
+        with open(bad, "wb") as f:
+            f.write(data)
+        self.assert_error(self.decode(bad, self.out("x.png")), 1, "bad.t1d")
+        self.assert_error(self.decode(self.image(8, 8), self.out("x.png")), 1)
+        not_image = self.path("not_image.ppm")
+        with open(not_image, "wb") as f:
+            f.write(b"hello")
+        self.assert_error(self.encode(not_image, self.out("x.t1d"), "--tokens", "2"), 1)
+        bad_model = self.path("bad.safetensors")
+        with open(bad_model, "wb") as f:
+            f.write(self.read(self.model)[:1000])
+        self.assert_error(self.encode(self.image(8, 8), self.out("x.t1d"), "--tokens", "2", model=bad_model),
+                          1, "bad.safetensors")
+        self.assert_error(self.encode(self.image(8, 8), self.out("x.t1d"), "--tokens", "2",
+                                      model=self.path("missing.safetensors")), 1, "missing.safetensors")
+
+    def test_no_overwrite_without_force(self):
+        image, t1d = self.image(8, 8), self.out("a.t1d")
+        self.ok(self.encode(image, t1d, "--tokens", "2"))
+        before = self.read(t1d)
+        result = self.encode(image, t1d, "--tokens", "3")
+        self.assertEqual(result.returncode, 1)
+        self.assertIn("already exists", result.stderr.decode())
+        self.assertEqual(self.read(t1d), before)
+        self.ok(self.encode(image, t1d, "--tokens", "3", "-f"))
+        self.assertNotEqual(self.read(t1d), before)
+
+    def test_unknown_device(self):
+        self.assert_error(self.encode(self.image(8, 8), self.out("x.t1d"), "--tokens", "2", "--device", "tpu"),
+                          1, "tpu")
+
+    # -- the real model ------------------------------------------------------------------------
+
+    def test_real_model_round_trip(self):
+        if not REAL_MODEL or not os.path.exists(REAL_MODEL):
+            self.skipTest("no real model file")
+        t1d, png = self.out("real.t1d"), self.out("real.png")
+        result = self.ok(self.encode(self.image(300, 140), t1d, "--tokens", "16", "--stats", model=REAL_MODEL))
+        self.assertIn("6 tiles", result.stderr.decode())
+        self.ok(self.decode(t1d, png, model=REAL_MODEL))
+        self.assertEqual(png_size(self.read(png)), (300, 140))
+
+
+if __name__ == "__main__":
+    TOK1D, MAKE_MODEL = sys.argv[1], sys.argv[2]
+    REAL_MODEL = sys.argv[3] if len(sys.argv) > 3 else None
+    del sys.argv[1:]
+    unittest.main(verbosity=1)

@@ -1,0 +1,45 @@
+// Model files made by the tests: small configurations with random weights, so that loading,
+// the forward pass's plumbing and the codec run in milliseconds and without the trained model.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "codec/model.h"
+
+namespace tok1d::testing {
+
+struct TestTensor {
+  std::string dtype;  // "F32", "F16", "I32", …
+  std::vector<uint64_t> shape;
+  std::vector<uint8_t> data;
+};
+
+// Serializes tensors (name order) and metadata as a safetensors file.
+std::vector<uint8_t> WriteSafetensors(const std::map<std::string, TestTensor>& tensors,
+                                      const std::map<std::string, std::string>& metadata);
+
+// A tiny model: tile 16, patch 4, width 8, two heads, 6 tokens, FSQ 3×4×5, pool 4.
+ModelConfig TinyConfig();
+std::string ConfigJson(const ModelConfig& config);
+
+// Every tensor of a model with `config`, random values of scale ~1/√fan_in (deterministic in
+// `seed`), in F16 (exactly representable values) or F32.
+std::map<std::string, TestTensor> RandomModelTensors(const ModelConfig& config, uint32_t seed,
+                                                     const std::string& dtype = "F16");
+
+// Metadata of a tok1d model file with this config.
+std::map<std::string, std::string> ModelMetadata(const ModelConfig& config,
+                                                 const std::string& name = "tiny");
+
+// A complete model file.
+std::vector<uint8_t> MakeModelFile(const ModelConfig& config, uint32_t seed,
+                                   const std::string& name = "tiny");
+
+// A float tensor's little-endian bytes, F32 or F16 (values must be representable in F16).
+TestTensor FloatTensor(const std::vector<float>& values, std::vector<uint64_t> shape,
+                       const std::string& dtype);
+
+}  // namespace tok1d::testing
