@@ -16,6 +16,8 @@ void AddModelOptions(CLI::App* command, ModelOptions* options) {
   }
   command->add_option("--device", options->device,
                       "where the model runs: " + devices + " (default auto: a GPU if usable, else cpu)");
+  command->add_flag("--no-deblock", options->no_deblock,
+                    "do not smooth the seams between tiles after decoding");
 }
 
 StatusOr<Model> LoadChosenModel(const ModelOptions& options) {
@@ -28,6 +30,7 @@ StatusOr<std::unique_ptr<Codec>> OpenCodec(Model model, const ModelOptions& opti
   CodecOptions codec_options;
   codec_options.device = options.device;
   codec_options.threads = options.threads;
+  codec_options.deblock = !options.no_deblock;
   std::string note;
   TOK1D_ASSIGN_OR_RETURN(std::unique_ptr<Codec> codec,
                          Codec::Create(std::move(model), codec_options, &note));

@@ -1,4 +1,5 @@
-// What the commands that run the model (encode, decode) share: --model, -j/--threads, --device.
+// What the commands that run the model (encode, decode) share: --model, -j/--threads, --device,
+// --no-deblock.
 #pragma once
 
 #include <memory>
@@ -13,6 +14,7 @@ struct ModelOptions {
   std::string model_path;  // empty: the default model
   unsigned threads = 0;    // 0: all cores
   std::string device = "auto";
+  bool no_deblock = false;
 };
 
 void AddModelOptions(CLI::App* command, ModelOptions* options);

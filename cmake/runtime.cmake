@@ -12,6 +12,7 @@ target_sources(tok1d_lib PRIVATE
   codec/tokenizer.cpp
   codec/tiling.cpp
   codec/codec.cpp
+  codec/deblock.cpp
   kernels/backend.cpp
   kernels/cpu/cpu_backend.cpp
   kernels/cpu/thread_pool.cpp)

@@ -5,6 +5,7 @@
 #include <limits>
 #include <vector>
 
+#include "codec/deblock.h"
 #include "codec/tiling.h"
 
 namespace tok1d {
@@ -27,6 +28,7 @@ StatusOr<std::unique_ptr<Codec>> Codec::Create(Model model, const CodecOptions& 
                          CreateBackend(options.device, backend_options, note));
   std::unique_ptr<Codec> codec(new Codec(std::move(model), std::move(backend)));
   codec->max_batch_tiles_ = std::max<size_t>(options.max_batch_tiles, 1);
+  codec->deblock_ = options.deblock;
   TokenizerOptions tokenizer_options;
   tokenizer_options.max_batch_tiles = codec->max_batch_tiles_;
   // The tokenizer refers to codec->model_, which stays put: the Codec lives on the heap.
@@ -152,6 +154,7 @@ StatusOr<Image> Codec::Decode(const TokenFile& file, uint32_t max_tokens) {
     TOK1D_RETURN_IF_ERROR(tokenizer_->Decode(tokens, keep, count, pixels));
     PlaceTiles(pixels, grid, first, count, &image);
   }
+  if (deblock_) DeblockTileSeams(&image, config.tile);
   return image;
 }
 

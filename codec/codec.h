@@ -25,6 +25,7 @@ struct CodecOptions {
   std::string device = "cpu";  // "cpu", "auto" or a compiled GPU backend
   unsigned threads = 0;        // CPU threads, 0 = all cores
   size_t max_batch_tiles = 32;
+  bool deblock = true;  // smooth the seams between tiles after decoding (codec/deblock.h)
 };
 
 // Recorded in the token file's header (T1dHeader colour fields).
@@ -48,7 +49,8 @@ class Codec {
   StatusOr<TokenFile> Encode(const Image& image, std::span<const uint32_t> tokens_per_tile,
                              const SourceInfo& source = {});
 
-  // Decodes the first min(count, max_tokens) tokens of every tile; max_tokens 0 = all.
+  // Decodes the first min(count, max_tokens) tokens of every tile; max_tokens 0 = all; then
+  // deblocks the tile seams unless CodecOptions::deblock is off.
   // kModelMismatch if the file was made with other weights.
   StatusOr<Image> Decode(const TokenFile& file, uint32_t max_tokens = 0);
 
@@ -64,6 +66,7 @@ class Codec {
   std::unique_ptr<Backend> backend_;
   std::unique_ptr<Tokenizer> tokenizer_;
   size_t max_batch_tiles_ = 32;
+  bool deblock_ = true;
 };
 
 // The largest token count k (1 … K) per tile whose file, trimmed from `full` (every tile at the

@@ -5,6 +5,7 @@
 #include <random>
 
 #include "codec/codec.h"
+#include "codec/deblock.h"
 #include "codec/tiling.h"
 #include "runtime/test_models.h"
 
@@ -67,6 +68,36 @@ TEST_CASE("tiling: border tiles repeat the edge pixels; placing crops back exact
   std::copy(special.begin(), special.end(), tile.begin());
   PlaceTiles(tile, MakeTileGrid(1, 1, 16), 0, 1, &one);
   CHECK(one.rgb == std::vector<uint8_t>{0, 255, 128});
+}
+
+TEST_CASE("deblocking: a seam step is ramped away, a strong edge and tile interiors are kept") {
+  // Two 32-pixel tiles side by side: flat 100 | flat 110 (a seam), on rows 0-15; rows 16-31
+  // hold a real edge 20 | 220 on the same boundary.
+  Image image;
+  image.width = 64;
+  image.height = 32;
+  image.rgb.resize(64 * 32 * 3);
+  for (size_t y = 0; y < 32; ++y) {
+    for (size_t x = 0; x < 64; ++x) {
+      const uint8_t value = y < 16 ? (x < 32 ? 100 : 110) : (x < 32 ? 20 : 220);
+      for (size_t c = 0; c < 3; ++c) image.rgb[(y * 64 + x) * 3 + c] = value;
+    }
+  }
+  const Image before = image;
+  DeblockParams params;
+  params.smoothing = 0;
+  DeblockTileSeams(&image, 32, params);
+  auto at = [&](const Image& im, size_t x, size_t y) { return int{im.rgb[(y * 64 + x) * 3]}; };
+  // tile / 8 = 4 pixels each side move by 10·(4 − k)/8: 100 | 101 102 104 105 | 105 106 108 109 | 110
+  CHECK(at(image, 31, 4) == 105);
+  CHECK(at(image, 32, 4) == 105);
+  CHECK(at(image, 27, 4) == 100);
+  CHECK(at(image, 36, 4) == 110);
+  for (size_t x = 28; x < 36; ++x) CHECK(std::abs(at(image, x + 1, 4) - at(image, x, 4)) <= 2);
+  for (size_t x = 0; x < 64; ++x) CHECK(at(image, x, 24) == at(before, x, 24));  // the real edge
+  Image single = before;
+  DeblockTileSeams(&single, 64);  // one tile column, no horizontal boundary inside: unchanged
+  CHECK(single.rgb == before.rgb);
 }
 
 TEST_CASE("tokenizer: results do not depend on how tiles are batched") {
