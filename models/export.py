@@ -124,19 +124,11 @@ def main():
         x_u8 = golden_inputs(cfg["tile"])
         x = torch.tensor(x_u8).float() / 255
         with torch.no_grad():
-            pooled_in = x - 0.5
             codes = model.encode_codes(x)
             idx = model.fsq.to_index(codes)
-            # the pre-rounding bounded values let the C++ test count ties
-            from tok1d_model import avg_pool_hwc, patchify
             b = len(x)
-            h = model.patch_embed(patchify(pooled_in, cfg["patch"])) + model.enc_pos
-            h = torch.cat([h, model.latents.expand(b, -1, -1)], 1)
-            for blk in model.enc_blocks:
-                h = blk(h)
-            h = model.enc_norm(h[:, -cfg["tokens"]:])
-            z = model.to_code(h) + model.shortcut_enc(avg_pool_hwc(pooled_in, cfg["tile"] // cfg["pool"]).reshape(b, -1)).reshape(b, cfg["tokens"], -1)
-            bounded = model.fsq.bound(z)
+            # the pre-rounding bounded values let the C++ test count ties
+            bounded = model.fsq.bound(model.encode_latent(x))
             g = {"input": x_u8, "tokens": idx.numpy().astype(np.int32), "bounded": bounded.numpy().astype(np.float32)}
             for k in [int(s) for s in args.golden_k.split(",")]:
                 keep = torch.full((b,), k)

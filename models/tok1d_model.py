@@ -128,6 +128,8 @@ class Tok1d(nn.Module):
         self.enc_norm = nn.LayerNorm(d, eps=eps)
         self.to_code = nn.Linear(d, C)
         self.shortcut_enc = nn.Linear(pooled_dim, K * C)
+        # each latent also sees its own linear (PCA) code, so the transformer refines it
+        self.code_in_embed = nn.Linear(C, d)
         self.fsq = FSQ(cfg["fsq_levels"])
         # decoder
         self.code_embed = nn.Linear(C, d)
@@ -138,6 +140,10 @@ class Tok1d(nn.Module):
         self.dec_norm = nn.LayerNorm(d, eps=eps)
         self.to_pixels = nn.Linear(d, p * p * 3)
         self.shortcut_dec = nn.Linear(K * C, pooled_dim)
+        # each patch query sees its part of the coarse (linear) reconstruction: the
+        # transformer then refines a picture instead of having to assemble one
+        coarse_patch = p * cfg["pool"] // t
+        self.coarse_embed = nn.Linear(coarse_patch * coarse_patch * 3, d)
         # The transformer paths start at zero so the model starts as the
         # (PCA-initialised) linear transform code and learns a residual.
         for lin in (self.to_code, self.to_pixels):
@@ -147,17 +153,21 @@ class Tok1d(nn.Module):
     # -- encoder -----------------------------------------------------------
     def encode_codes(self, img):
         """img[B,t,t,3] in [0,1] -> normalized FSQ codes [B,K,C]."""
+        return self.fsq(self.encode_latent(img))
+
+    def encode_latent(self, img):
+        """img[B,t,t,3] in [0,1] -> the FSQ input z [B,K,C] (before bounding and rounding)."""
         cfg = self.cfg
         x = img - 0.5
         b = x.shape[0]
+        pooled = avg_pool_hwc(x, cfg["tile"] // cfg["pool"]).reshape(b, -1)
+        z_linear = self.shortcut_enc(pooled).reshape(b, cfg["tokens"], self.code_dim)
         h = self.patch_embed(patchify(x, cfg["patch"])) + self.enc_pos
-        h = torch.cat([h, self.latents.expand(b, -1, -1)], dim=1)
+        h = torch.cat([h, self.latents + self.code_in_embed(z_linear)], dim=1)
         for blk in self.enc_blocks:
             h = blk(h)
         h = self.enc_norm(h[:, -cfg["tokens"]:])
-        pooled = avg_pool_hwc(x, cfg["tile"] // cfg["pool"]).reshape(b, -1)
-        z = self.to_code(h) + self.shortcut_enc(pooled).reshape(b, cfg["tokens"], self.code_dim)
-        return self.fsq(z)
+        return self.to_code(h) + z_linear
 
     def encode(self, img):
         return self.fsq.to_index(self.encode_codes(img))
@@ -170,13 +180,14 @@ class Tok1d(nn.Module):
         kept = (torch.arange(K, device=codes.device)[None, :] < keep[:, None]).unsqueeze(-1)
         codes = codes * kept
         tok = torch.where(kept, self.code_embed(codes), self.mask_token) + self.dec_token_pos
-        h = torch.cat([self.patch_queries.expand(b, -1, -1), tok], dim=1)
+        coarse = self.shortcut_dec(codes.reshape(b, -1)).reshape(b, cfg["pool"], cfg["pool"], 3)
+        queries = self.patch_queries + self.coarse_embed(patchify(coarse, cfg["patch"] * cfg["pool"] // cfg["tile"]))
+        h = torch.cat([queries, tok], dim=1)
         for blk in self.dec_blocks:
             h = blk(h)
         n_patches = self.patch_queries.shape[0]
         h = self.dec_norm(h[:, :n_patches])
         detail = unpatchify(self.to_pixels(h), cfg["patch"], cfg["tile"], cfg["tile"])
-        coarse = self.shortcut_dec(codes.reshape(b, -1)).reshape(b, cfg["pool"], cfg["pool"], 3)
         return 0.5 + detail + upsample_bilinear_hwc(coarse, cfg["tile"])
 
     def decode(self, idx, keep):
