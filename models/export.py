@@ -2,8 +2,12 @@
 """Export a training checkpoint as the tok1d model file (safetensors, fp16)
 and the golden vectors the C++ runtime is tested against.
 
-  /usr/bin/python3 models/export.py --run models/runs/main \
-      --out models/tok1d-default.safetensors --golden tests/data/golden/golden.safetensors
+  /usr/bin/python3 models/export.py --run models/runs/main --out models/tok1d-default.safetensors
+  /usr/bin/python3 models/export.py --golden-from models/tok1d-default.safetensors \
+      --golden tests/data/golden/golden.safetensors
+
+Golden vectors are made from the final model file (after fit_entropy.py and
+evaluate.py --update-model have added to it), since they name its SHA-256.
 
 safetensors layout: u64 little-endian header length, a JSON header
 {name: {dtype, shape, data_offsets}, "__metadata__": {str: str}}, raw tensors.
@@ -93,12 +97,20 @@ def golden_inputs(tile, n_synthetic=2, photos=()):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--run", required=True)
-    ap.add_argument("--out", required=True)
+    ap.add_argument("--run", help="training run folder (its checkpoint.pt is exported)")
+    ap.add_argument("--out", help="model file to write")
+    ap.add_argument("--golden-from", help="make golden vectors from this model file instead of exporting")
     ap.add_argument("--name", default="tok1d-default")
     ap.add_argument("--golden", help="also write golden vectors here")
     ap.add_argument("--golden-k", default="1,8,32,128")
     args = ap.parse_args()
+    if args.golden_from:
+        if not args.golden:
+            ap.error("--golden-from needs --golden")
+        write_golden(args.golden_from, args.golden, [int(s) for s in args.golden_k.split(",")])
+        return
+    if not (args.run and args.out):
+        ap.error("--run and --out are required to export")
 
     ck = torch.load(os.path.join(args.run, "checkpoint.pt"), map_location="cpu")
     cfg = ck["config"]
@@ -120,23 +132,33 @@ def main():
     print(f"wrote {args.out} ({os.path.getsize(args.out)} bytes) sha256 {sha}")
 
     if args.golden:
-        model, _, _ = load_model(args.out)
-        x_u8 = golden_inputs(cfg["tile"])
-        x = torch.tensor(x_u8).float() / 255
-        with torch.no_grad():
-            codes = model.encode_codes(x)
-            idx = model.fsq.to_index(codes)
-            b = len(x)
-            # the pre-rounding bounded values let the C++ test count ties
-            bounded = model.fsq.bound(model.encode_latent(x))
-            g = {"input": x_u8, "tokens": idx.numpy().astype(np.int32), "bounded": bounded.numpy().astype(np.float32)}
-            for k in [int(s) for s in args.golden_k.split(",")]:
-                keep = torch.full((b,), k)
-                g[f"decoded_k{k}"] = model.decode(idx, keep).numpy().astype(np.float32)
-        os.makedirs(os.path.dirname(args.golden), exist_ok=True)
-        gsha = write_safetensors(args.golden, g, {"model_sha256": sha, "model_name": args.name,
-                                                  "note": "decoded_k* are float outputs before clamping, HWC, [0,1] scale"})
-        print(f"wrote {args.golden} sha256 {gsha}")
+        write_golden(args.out, args.golden, [int(s) for s in args.golden_k.split(",")])
+
+
+def write_golden(model_path, golden_path, ks):
+    model, meta, _ = load_model(model_path)
+    with open(model_path, "rb") as f:
+        sha = hashlib.sha256(f.read()).hexdigest()
+    t = model.cfg["tile"]
+    sample = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "samples", "landscape.png")
+    photos = []
+    if os.path.exists(sample):  # tiles of the project's own rendered scene: mountains, lake
+        from data import load_rgb
+        scene = load_rgb(sample)
+        photos = [scene[100:100 + t, 300:300 + t], scene[250:250 + t, 50:50 + t]]
+    x_u8 = golden_inputs(t, photos=photos)
+    x = torch.tensor(x_u8).float() / 255
+    with torch.no_grad():
+        idx = model.fsq.to_index(model.encode_codes(x))
+        # the pre-rounding bounded values let the C++ test count ties
+        bounded = model.fsq.bound(model.encode_latent(x))
+        g = {"input": x_u8, "tokens": idx.numpy().astype(np.int32), "bounded": bounded.numpy().astype(np.float32)}
+        for k in ks:
+            g[f"decoded_k{k}"] = model.decode(idx, torch.full((len(x),), k)).numpy().astype(np.float32)
+    os.makedirs(os.path.dirname(golden_path) or ".", exist_ok=True)
+    gsha = write_safetensors(golden_path, g, {"model_sha256": sha, "model_name": meta.get("name", ""),
+                                              "note": "decoded_k* are float outputs before clamping, HWC, [0,1] scale"})
+    print(f"wrote {golden_path} sha256 {gsha}")
 
 
 if __name__ == "__main__":
