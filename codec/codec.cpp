@@ -1,8 +1,6 @@
 #include "codec/codec.h"
 
 #include <algorithm>
-#include <cmath>
-#include <limits>
 #include <vector>
 
 #include "codec/deblock.h"
@@ -184,17 +182,6 @@ StatusOr<uint32_t> LargestTokenCountWithin(const TokenFile& full, uint64_t max_b
     }
   }
   return low;
-}
-
-double Psnr(const Image& original, const Image& decoded) {
-  double squared_error = 0;
-  for (size_t i = 0; i < original.rgb.size(); ++i) {
-    const double difference = static_cast<double>(original.rgb[i]) - decoded.rgb[i];
-    squared_error += difference * difference;
-  }
-  if (squared_error == 0) return std::numeric_limits<double>::infinity();
-  const double mse = squared_error / static_cast<double>(original.rgb.size());
-  return 10.0 * std::log10(255.0 * 255.0 / mse);
 }
 
 }  // namespace tok1d

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "codec/image_io.h"
+#include "codec/metrics.h"  // Psnr, used with Decode
 #include "codec/model.h"
 #include "codec/status.h"
 #include "codec/tokenizer.h"
@@ -74,9 +75,5 @@ class Codec {
 // each candidate). kInvalidArgument, naming the smallest possible size, if even k = 1 is
 // larger. Needs no model: tokens are prefix-nested, so trimming is exact.
 StatusOr<uint32_t> LargestTokenCountWithin(const TokenFile& full, uint64_t max_bytes);
-
-// PSNR in dB of `decoded` against `original` (same size), over all RGB samples; infinity
-// when they are equal.
-double Psnr(const Image& original, const Image& decoded);
 
 }  // namespace tok1d
