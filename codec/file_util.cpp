@@ -74,6 +74,9 @@ bool PathExists(const std::string& path) {
   return lstat(path.c_str(), &info) == 0;
 }
 
+constexpr std::string_view kTemporarySuffix = ".tmp-";
+constexpr std::string_view kTemporaryRandom = "XXXXXX";  // filled in by mkostemp
+
 Status AlreadyExistsError(const std::string& path) {
   return InvalidArgumentError("output file '" + path +
                               "' already exists; use -f/--force to overwrite it");
@@ -120,7 +123,8 @@ StatusOr<AtomicOutputFile> AtomicOutputFile::Open(const std::string& path, bool 
   if (path.empty()) return InvalidArgumentError("empty output path");
   TOK1D_RETURN_IF_ERROR(CheckOverwrite(path, force));
   std::string name = path.substr(path.find_last_of('/') + 1);  // npos + 1 == 0
-  std::string temp = DirectoryOf(path) + "/." + name + ".tmp-XXXXXX";
+  std::string temp = DirectoryOf(path) + "/." + name + std::string(kTemporarySuffix) +
+                     std::string(kTemporaryRandom);
   int fd = mkostemp(temp.data(), O_CLOEXEC);
   if (fd < 0) return ErrnoStatus("create a temporary file in the directory of", path, errno);
   // mkstemp creates 0600; give the output the usual permissions (subject to umask).
@@ -196,6 +200,14 @@ Status AtomicOutputFile::Commit() {
     close(dir);
   }
   return OkStatus();
+}
+
+std::string OutputNameOfTemporaryFile(std::string_view file_name) {
+  const size_t affixes = 1 + kTemporarySuffix.size() + kTemporaryRandom.size();
+  if (file_name.size() <= affixes || file_name.front() != '.') return {};
+  const size_t suffix_at = file_name.size() - kTemporaryRandom.size() - kTemporarySuffix.size();
+  if (file_name.substr(suffix_at, kTemporarySuffix.size()) != kTemporarySuffix) return {};
+  return std::string(file_name.substr(1, suffix_at - 1));
 }
 
 Status WriteFileAtomically(const std::string& path, std::span<const uint8_t> bytes, bool force) {

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "codec/status.h"
@@ -64,5 +65,10 @@ class AtomicOutputFile {
 
 // Open + Write + Commit in one call.
 Status WriteFileAtomically(const std::string& path, std::span<const uint8_t> bytes, bool force);
+
+// AtomicOutputFile names its temporary file ".NAME.tmp-XXXXXX" beside the output NAME. Returns
+// NAME when `file_name` (a name without folders) has that form, else an empty string: a killed
+// writer leaves such files behind, and this tells whose they are.
+std::string OutputNameOfTemporaryFile(std::string_view file_name);
 
 }  // namespace tok1d

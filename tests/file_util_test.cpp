@@ -1,5 +1,6 @@
 #include <doctest/doctest.h>
 
+#include <filesystem>
 #include <fstream>
 
 #include "codec/file_util.h"
@@ -61,6 +62,19 @@ TEST_CASE("AtomicOutputFile does not replace a file created after Open") {
   REQUIRE(WriteFileAtomically(path, Bytes("theirs"), false).ok());
   CHECK(file->Commit().code() == StatusCode::kInvalidArgument);
   CHECK(Slurp(path) == "theirs");
+}
+
+TEST_CASE("OutputNameOfTemporaryFile recognises AtomicOutputFile's temporary files") {
+  TempDir dir;
+  const std::filesystem::path output = dir.File("photo.t1d");
+  auto file = AtomicOutputFile::Open(output.string(), false);
+  REQUIRE(file.ok());
+  REQUIRE(dir.EntryCount() == 1);
+  const auto temporary = *std::filesystem::directory_iterator(output.parent_path());
+  CHECK(OutputNameOfTemporaryFile(temporary.path().filename().string()) == "photo.t1d");
+  CHECK(OutputNameOfTemporaryFile("photo.t1d").empty());
+  CHECK(OutputNameOfTemporaryFile(".photo.t1d").empty());
+  CHECK(OutputNameOfTemporaryFile(".tmp-abcdef").empty());
 }
 
 TEST_CASE("Writing into a missing directory fails cleanly") {
