@@ -25,7 +25,8 @@ StatusOr<std::unique_ptr<Codec>> Codec::Create(Model model, const CodecOptions& 
   TOK1D_ASSIGN_OR_RETURN(std::unique_ptr<Backend> backend,
                          CreateBackend(options.device, backend_options, note));
   std::unique_ptr<Codec> codec(new Codec(std::move(model), std::move(backend)));
-  codec->max_batch_tiles_ = std::max<size_t>(options.max_batch_tiles, 1);
+  codec->max_batch_tiles_ = options.max_batch_tiles != 0 ? options.max_batch_tiles
+                                                         : codec->backend_->preferred_batch_tiles();
   codec->deblock_ = options.deblock;
   TokenizerOptions tokenizer_options;
   tokenizer_options.max_batch_tiles = codec->max_batch_tiles_;

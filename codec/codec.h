@@ -25,7 +25,7 @@ namespace tok1d {
 struct CodecOptions {
   std::string device = "cpu";  // "cpu", "auto" or a compiled GPU backend
   unsigned threads = 0;        // CPU threads, 0 = all cores
-  size_t max_batch_tiles = 32;
+  size_t max_batch_tiles = 0;  // tiles per tokenizer batch; 0: the backend's preferred_batch_tiles()
   bool deblock = true;  // smooth the seams between tiles after decoding (codec/deblock.h)
 };
 

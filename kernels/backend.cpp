@@ -3,8 +3,8 @@
 #include <string>
 #include <utility>
 
-#include "kernels/backends.h"
 #include "kernels/cpu/cpu_backend.h"
+#include "kernels/gpu/gpu_backend.h"
 
 namespace tok1d {
 
@@ -27,14 +27,40 @@ void DeviceBuffer::Release() {
 
 namespace {
 
-// Creates a backend compiled into this build; GPU backends add their case here.
+struct CompiledBackend {
+  std::string_view name;
+  StatusOr<std::unique_ptr<Backend>> (*create)(const BackendOptions& options);
+};
+
+// The registry: every backend this build has, in order of preference for "auto". A GPU
+// backend is compiled in by its CMake option (cmake/gpu.cmake defines TOK1D_WITH_*).
+constexpr CompiledBackend kCompiledBackends[] = {
+#if defined(TOK1D_WITH_CUDA)
+    {"cuda", [](const BackendOptions&) { return cuda::CreateGpuBackend(); }},
+#endif
+#if defined(TOK1D_WITH_HIP)
+    {"hip", [](const BackendOptions&) { return hip::CreateGpuBackend(); }},
+#endif
+    {"cpu", [](const BackendOptions& options) -> StatusOr<std::unique_ptr<Backend>> {
+       return CreateCpuBackend(options.threads);
+     }},
+};
+
 StatusOr<std::unique_ptr<Backend>> CreateNamedBackend(std::string_view name,
                                                       const BackendOptions& options) {
-  if (name == "cpu") return CreateCpuBackend(options.threads);
+  for (const CompiledBackend& backend : kCompiledBackends) {
+    if (backend.name == name) return backend.create(options);
+  }
   return UnsupportedError("device '" + std::string(name) + "' is not compiled into this tok1d");
 }
 
 }  // namespace
+
+std::vector<std::string_view> CompiledBackends() {
+  std::vector<std::string_view> names;
+  for (const CompiledBackend& backend : kCompiledBackends) names.push_back(backend.name);
+  return names;
+}
 
 StatusOr<std::unique_ptr<Backend>> CreateBackend(std::string_view device,
                                                  const BackendOptions& options,

@@ -19,6 +19,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "codec/status.h"
 
@@ -89,6 +90,9 @@ class Backend {
 
   virtual std::string_view name() const = 0;  // "cpu", "cuda", …
   virtual std::string description() const = 0;  // for -v output: device, threads, library
+  // Tiles per Tokenizer batch that keep this backend busy (CodecOptions::max_batch_tiles 0
+  // picks it): a few saturate the CPU's cores, a GPU needs hundreds.
+  virtual size_t preferred_batch_tiles() const { return 32; }
 
   // ---- memory ----
   virtual StatusOr<DeviceBuffer> Allocate(size_t bytes) = 0;
@@ -151,6 +155,10 @@ class Backend {
   friend class DeviceBuffer;
   virtual void Free(void* data) = 0;
 };
+
+// Names of the backends compiled into this build, in order of preference for "auto" (GPU
+// backends first); "cpu" is always present.
+std::vector<std::string_view> CompiledBackends();
 
 struct BackendOptions {
   unsigned threads = 0;  // CPU threads; 0 = all cores

@@ -11,6 +11,7 @@
 
 #include "kernels/cpu/thread_pool.h"
 #include "kernels/cpu/vector_math.h"
+#include "kernels/fsq_table.h"
 
 namespace tok1d {
 namespace {
@@ -175,33 +176,6 @@ TOK1D_VECTORIZED void CopyRowsAdding(const float* rows, const float* add, size_t
   }
 }
 
-// Per-dimension FSQ constants, computed in float exactly as models/tok1d_model.py FSQ does.
-struct FsqDim {
-  uint32_t levels;
-  uint32_t half_width;  // floor(L / 2)
-  float half_l;         // (L − 1)(1 + 1e-3) / 2
-  float offset;         // 0.5 for even L
-  float shift;          // atanh(offset / half_l)
-  uint32_t basis;       // Π_{e<d} L_e
-};
-
-std::vector<FsqDim> FsqDims(const FsqLevels& levels) {
-  std::vector<FsqDim> dims(levels.dims);
-  uint32_t basis = 1;
-  for (uint32_t d = 0; d < levels.dims; ++d) {
-    const uint32_t l = levels.levels[d];
-    FsqDim& dim = dims[d];
-    dim.levels = l;
-    dim.half_width = l / 2;
-    dim.half_l = (static_cast<float>(l) - 1.0f) * 1.001f / 2.0f;
-    dim.offset = l % 2 == 0 ? 0.5f : 0.0f;
-    dim.shift = std::atanh(dim.offset / dim.half_l);
-    dim.basis = basis;
-    basis *= l;
-  }
-  return dims;
-}
-
 class CpuBackend final : public Backend {
  public:
   explicit CpuBackend(unsigned threads) : pool_(threads), threads_(threads) {
@@ -330,7 +304,8 @@ class CpuBackend final : public Backend {
 
   void FsqQuantize(const float* z, size_t rows, const FsqLevels& levels, float* bounded,
                    int32_t* tokens) override {
-    const std::vector<FsqDim> dims = FsqDims(levels);
+    const FsqTable table = MakeFsqTable(levels);
+    const std::span<const FsqDim> dims(table.dims, table.count);
     for (size_t r = 0; r < rows; ++r) {
       uint32_t token = 0;
       for (size_t d = 0; d < dims.size(); ++d) {
@@ -349,7 +324,8 @@ class CpuBackend final : public Backend {
   void EmbedTokens(const int32_t* tokens, size_t rows, const FsqLevels& levels, const float* code_w,
                    const float* code_b, const float* mask, size_t width, float* embedded,
                    float* codes) override {
-    const std::vector<FsqDim> dims = FsqDims(levels);
+    const FsqTable table = MakeFsqTable(levels);
+    const std::span<const FsqDim> dims(table.dims, table.count);
     const size_t code_dim = dims.size();
     pool_.ParallelFor(rows, RowsPerTask(width), [&](size_t begin, size_t end) {
       for (size_t r = begin; r < end; ++r) {

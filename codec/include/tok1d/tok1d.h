@@ -17,7 +17,7 @@
 #include "codec/model.h"
 #include "codec/status.h"
 #include "container/t1d.h"
-#include "kernels/backends.h"
+#include "kernels/backend.h"
 #include "tok1d/version.h"
 
 namespace tok1d {

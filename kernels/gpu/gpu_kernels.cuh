@@ -1,0 +1,438 @@
+// The GPU kernels behind kernels/backend.h, in CUDA C++ for every vendor (gpu_compat.h). Each
+// computes what the CPU reference (kernels/cpu/cpu_backend.cpp) computes, in float, in the
+// same order where that is cheap (so results agree to rounding); see docs/gpu.md for the
+// tolerances the tests hold them to.
+//
+// Portability rules: no warp-level operations (AMD wavefronts are 64 lanes, NVIDIA warps 32,
+// and the host emulation has none), only block-wide barriers and shared memory; no early
+// return before a __syncthreads; indices in unsigned (within a tensor) or size_t (offsets).
+#pragma once
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/backend.h"
+#include "kernels/fsq_table.h"
+#include "kernels/gpu/gpu_compat.h"
+
+namespace tok1d::TOK1D_GPU_NAMESPACE {
+
+template <typename T>
+__device__ __forceinline__ T Min(T a, T b) { return a < b ? a : b; }
+
+// ---- Linear: y = x·wᵀ + b with an epilogue ----
+//
+// A classic shared-memory tiled SGEMM for the "NT" layout both operands have here (x rows and
+// w rows are contiguous along the reduction): each block computes a kTileRows × kTileCols
+// tile of y in steps of kTileDepth, each thread an 8 × 4 sub-tile held in registers. The next
+// step's operands are fetched into registers while the current step computes. Tiles are
+// stored k-major (transposed) so the inner loop reads rows of 8 and 4 consecutive floats.
+// 64 output columns divide every width of the default model (192, 576, 768, 3072).
+namespace linear {
+constexpr unsigned kTileRows = 128;
+constexpr unsigned kTileCols = 64;
+constexpr unsigned kTileDepth = 16;
+constexpr unsigned kThreads = 256;
+constexpr unsigned kThreadRows = 8;  // outputs per thread: kThreadRows × kThreadCols
+constexpr unsigned kThreadCols = 4;
+constexpr unsigned kThreadsAcross = kTileCols / kThreadCols;  // 16
+static_assert(kThreadsAcross * (kTileRows / kThreadRows) == kThreads);
+constexpr unsigned kXLoads = kTileRows * kTileDepth / kThreads;  // per thread per step
+constexpr unsigned kWLoads = kTileCols * kTileDepth / kThreads;
+// Padding: the transposing stores of a warp then fall on different banks.
+constexpr unsigned kPad = 4;
+}  // namespace linear
+
+__device__ __forceinline__ float GeluExact(float v) { return 0.5f * v * (1.0f + erff(v * 0.70710678118654752f)); }
+
+template <Epilogue kEpilogue>
+__global__ void __launch_bounds__(linear::kThreads)
+    LinearKernel(const float* __restrict__ x, unsigned rows, unsigned in, const float* __restrict__ w,
+                 const float* __restrict__ b, unsigned out, float* __restrict__ y) {
+  using namespace linear;
+  __shared__ float x_tile[kTileDepth][kTileRows + kPad];
+  __shared__ float w_tile[kTileDepth][kTileCols + kPad];
+
+  const unsigned thread = threadIdx.x;
+  const unsigned row0 = blockIdx.y * kTileRows, col0 = blockIdx.x * kTileCols;
+  const unsigned thread_row = thread / kThreadsAcross * kThreadRows;
+  const unsigned thread_col = thread % kThreadsAcross * kThreadCols;
+
+  // Element e of a step's tile is (e / kTileDepth, e % kTileDepth): consecutive threads read
+  // consecutive floats of a row (coalesced); out-of-range elements read as 0.
+  float x_next[kXLoads], w_next[kWLoads];
+  auto fetch = [&](unsigned k0) {
+    for (unsigned i = 0; i < kXLoads; ++i) {
+      const unsigned e = thread + i * kThreads, r = row0 + e / kTileDepth, k = k0 + e % kTileDepth;
+      x_next[i] = r < rows && k < in ? x[size_t{r} * in + k] : 0.0f;
+    }
+    for (unsigned i = 0; i < kWLoads; ++i) {
+      const unsigned e = thread + i * kThreads, c = col0 + e / kTileDepth, k = k0 + e % kTileDepth;
+      w_next[i] = c < out && k < in ? w[size_t{c} * in + k] : 0.0f;
+    }
+  };
+  auto store = [&]() {
+    for (unsigned i = 0; i < kXLoads; ++i) {
+      const unsigned e = thread + i * kThreads;
+      x_tile[e % kTileDepth][e / kTileDepth] = x_next[i];
+    }
+    for (unsigned i = 0; i < kWLoads; ++i) {
+      const unsigned e = thread + i * kThreads;
+      w_tile[e % kTileDepth][e / kTileDepth] = w_next[i];
+    }
+  };
+
+  float acc[kThreadRows][kThreadCols] = {};
+  fetch(0);
+  store();
+  __syncthreads();
+  for (unsigned k0 = 0; k0 < in; k0 += kTileDepth) {
+    const bool more = k0 + kTileDepth < in;
+    if (more) fetch(k0 + kTileDepth);
+#pragma unroll
+    for (unsigned k = 0; k < kTileDepth; ++k) {
+      float xs[kThreadRows], ws[kThreadCols];
+#pragma unroll
+      for (unsigned i = 0; i < kThreadRows; ++i) xs[i] = x_tile[k][thread_row + i];
+#pragma unroll
+      for (unsigned j = 0; j < kThreadCols; ++j) ws[j] = w_tile[k][thread_col + j];
+#pragma unroll
+      for (unsigned i = 0; i < kThreadRows; ++i) {
+#pragma unroll
+        for (unsigned j = 0; j < kThreadCols; ++j) acc[i][j] += xs[i] * ws[j];
+      }
+    }
+    if (more) {  // the same for every thread of the block, so the barriers are uniform
+      __syncthreads();
+      store();
+      __syncthreads();
+    }
+  }
+
+  for (unsigned i = 0; i < kThreadRows; ++i) {
+    const unsigned r = row0 + thread_row + i;
+    if (r >= rows) break;
+    for (unsigned j = 0; j < kThreadCols; ++j) {
+      const unsigned c = col0 + thread_col + j;
+      if (c >= out) break;
+      float& target = y[size_t{r} * out + c];
+      const float value = acc[i][j] + b[c];
+      if constexpr (kEpilogue == Epilogue::kStore) target = value;
+      if constexpr (kEpilogue == Epilogue::kGelu) target = GeluExact(value);
+      if constexpr (kEpilogue == Epilogue::kAccumulate) target += value;
+    }
+  }
+}
+
+// ---- LayerNorm: kNormRowsPerBlock rows per block, kNormThreadsPerRow threads per row ----
+
+constexpr unsigned kNormThreadsPerRow = 32;
+constexpr unsigned kNormRowsPerBlock = 8;
+
+// Sum of `value` over the kWidth threads that share `scratch` (lane < kWidth); every thread of
+// the block must call it, since it synchronizes the block.
+template <unsigned kWidth>
+__device__ __forceinline__ float GroupSum(float value, float* scratch, unsigned lane) {
+  scratch[lane] = value;
+  __syncthreads();
+  for (unsigned stride = kWidth / 2; stride > 0; stride /= 2) {
+    if (lane < stride) scratch[lane] += scratch[lane + stride];
+    __syncthreads();
+  }
+  const float total = scratch[0];
+  __syncthreads();  // scratch is reused by the next call
+  return total;
+}
+
+__global__ void __launch_bounds__(kNormThreadsPerRow* kNormRowsPerBlock)
+    LayerNormKernel(const float* __restrict__ x, unsigned rows, unsigned width,
+                    const float* __restrict__ gamma, const float* __restrict__ beta, float eps,
+                    float* __restrict__ y) {
+  __shared__ float partial[kNormRowsPerBlock][kNormThreadsPerRow];
+  const unsigned lane = threadIdx.x % kNormThreadsPerRow, slot = threadIdx.x / kNormThreadsPerRow;
+  const unsigned row = blockIdx.x * kNormRowsPerBlock + slot;
+  const bool active = row < rows;
+  const float* in = x + size_t{active ? row : 0} * width;
+  const float inv_width = 1.0f / static_cast<float>(width);
+
+  float sum = 0.0f;
+  if (active) {
+    for (unsigned i = lane; i < width; i += kNormThreadsPerRow) sum += in[i];
+  }
+  const float mean = GroupSum<kNormThreadsPerRow>(sum, partial[slot], lane) * inv_width;
+  float squares = 0.0f;
+  if (active) {
+    for (unsigned i = lane; i < width; i += kNormThreadsPerRow) squares += (in[i] - mean) * (in[i] - mean);
+  }
+  const float variance = GroupSum<kNormThreadsPerRow>(squares, partial[slot], lane) * inv_width;
+  const float rstd = 1.0f / sqrtf(variance + eps);
+  if (active) {
+    float* result = y + size_t{row} * width;
+    for (unsigned i = lane; i < width; i += kNormThreadsPerRow) {
+      result[i] = (in[i] - mean) * rstd * gamma[i] + beta[i];
+    }
+  }
+}
+
+// ---- Attention: one block per (block of kQueries queries, head, sequence) ----
+//
+// Flash-attention style: keys and values pass through shared memory in chunks of kKeys while
+// each query keeps a running maximum, a running sum and its output in registers (online
+// softmax), so the sequence length is not bounded by shared memory. kLanesPerQuery threads
+// share a query: each scores a quarter of the chunk's keys and accumulates every
+// kLanesPerQuery-th output dimension.
+namespace attention {
+constexpr unsigned kQueries = 32;
+constexpr unsigned kKeys = 32;
+constexpr unsigned kMaxHeadDim = 64;
+constexpr unsigned kThreads = 256;
+constexpr unsigned kLanesPerQuery = kThreads / kQueries;             // 8
+constexpr unsigned kKeysPerLane = kKeys / kLanesPerQuery;            // 4
+constexpr unsigned kDimsPerLane = kMaxHeadDim / kLanesPerQuery;      // 8
+constexpr unsigned kPitch = kMaxHeadDim + 1;  // odd: lanes reading different rows hit different banks
+}  // namespace attention
+
+__global__ void __launch_bounds__(attention::kThreads)
+    AttentionKernel(const float* __restrict__ qkv, unsigned length, unsigned heads,
+                    unsigned head_dim, float scale, float* __restrict__ out) {
+  using namespace attention;
+  __shared__ float queries[kQueries][kPitch];
+  __shared__ float keys[kKeys][kPitch];
+  __shared__ float values[kKeys][kPitch];
+  __shared__ float scores[kQueries][kKeys + 1];
+  __shared__ float sums[kQueries][kLanesPerQuery];
+
+  const unsigned thread = threadIdx.x, query = thread / kLanesPerQuery, lane = thread % kLanesPerQuery;
+  const unsigned q0 = blockIdx.x * kQueries, head = blockIdx.y, sequence = blockIdx.z;
+  const size_t width = size_t{heads} * head_dim, row_stride = 3 * width;
+  const float* base = qkv + size_t{sequence} * length * row_stride + size_t{head} * head_dim;
+
+  // The 1/sqrt(head_dim) scale is folded into the queries.
+  for (unsigned e = thread; e < kQueries * head_dim; e += kThreads) {
+    const unsigned r = e / head_dim, d = e % head_dim;
+    queries[r][d] = q0 + r < length ? base[(q0 + r) * row_stride + d] * scale : 0.0f;
+  }
+
+  float running_max = -INFINITY, running_sum = 0.0f;
+  float acc[kDimsPerLane] = {};
+  for (unsigned k0 = 0; k0 < length; k0 += kKeys) {
+    const unsigned chunk = Min(kKeys, length - k0);
+    __syncthreads();  // the previous chunk is no longer read; the queries are stored
+    for (unsigned e = thread; e < kKeys * head_dim; e += kThreads) {
+      const unsigned r = e / head_dim, d = e % head_dim;
+      const float* row = base + (k0 + r) * row_stride;
+      keys[r][d] = r < chunk ? row[width + d] : 0.0f;
+      values[r][d] = r < chunk ? row[2 * width + d] : 0.0f;
+    }
+    __syncthreads();
+
+    float dots[kKeysPerLane] = {};
+    for (unsigned d = 0; d < head_dim; ++d) {
+      const float q = queries[query][d];
+#pragma unroll
+      for (unsigned m = 0; m < kKeysPerLane; ++m) dots[m] += q * keys[lane + m * kLanesPerQuery][d];
+    }
+#pragma unroll
+    for (unsigned m = 0; m < kKeysPerLane; ++m) {
+      const unsigned j = lane + m * kLanesPerQuery;
+      scores[query][j] = j < chunk ? dots[m] : -INFINITY;
+    }
+    __syncthreads();
+
+    float chunk_max = -INFINITY;
+    for (unsigned j = 0; j < chunk; ++j) chunk_max = fmaxf(chunk_max, scores[query][j]);
+    const float new_max = fmaxf(running_max, chunk_max);
+    const float correction = expf(running_max - new_max);  // 0 on the first chunk
+    running_max = new_max;
+    __syncthreads();  // every lane has read the scores before they become probabilities
+    running_sum *= correction;
+#pragma unroll
+    for (unsigned m = 0; m < kKeysPerLane; ++m) {
+      const unsigned j = lane + m * kLanesPerQuery;
+      const float p = j < chunk ? expf(scores[query][j] - new_max) : 0.0f;
+      scores[query][j] = p;
+      running_sum += p;
+    }
+    __syncthreads();
+
+#pragma unroll
+    for (unsigned i = 0; i < kDimsPerLane; ++i) acc[i] *= correction;
+    for (unsigned j = 0; j < chunk; ++j) {
+      const float p = scores[query][j];
+#pragma unroll
+      for (unsigned i = 0; i < kDimsPerLane; ++i) acc[i] += p * values[j][lane + i * kLanesPerQuery];
+    }
+  }
+
+  // Each lane summed the probabilities of its own keys, all under the same running maximum.
+  sums[query][lane] = running_sum;
+  __syncthreads();
+  float total = 0.0f;
+  for (unsigned l = 0; l < kLanesPerQuery; ++l) total += sums[query][l];
+  if (q0 + query < length) {
+    float* result = out + (size_t{sequence} * length + q0 + query) * width + size_t{head} * head_dim;
+    for (unsigned i = 0; i < kDimsPerLane; ++i) {
+      const unsigned d = lane + i * kLanesPerQuery;
+      if (d < head_dim) result[d] = acc[i] / total;
+    }
+  }
+}
+
+// ---- element-wise kernels: one thread per output value, grid-stride loops ----
+
+#define TOK1D_GRID_STRIDE_LOOP(index, count)                                                     \
+  for (size_t index = size_t{blockIdx.x} * blockDim.x + threadIdx.x; index < (count); \
+       index += size_t{gridDim.x} * blockDim.x)
+
+__global__ void BuildSequencesKernel(RowSource head, RowSource tail, unsigned sequences,
+                                     unsigned width, float* __restrict__ out) {
+  const size_t length = head.count + tail.count, sequence_values = length * width;
+  TOK1D_GRID_STRIDE_LOOP(index, sequences * sequence_values) {
+    const size_t s = index / sequence_values, row = index % sequence_values / width, col = index % width;
+    const bool in_head = row < head.count;
+    const RowSource& source = in_head ? head : tail;
+    const size_t r = in_head ? row : row - head.count;
+    float value = source.rows[s * source.sequence_stride + r * width + col];
+    if (source.add != nullptr) value += source.add[r * width + col];
+    out[index] = value;
+  }
+}
+
+__global__ void SliceSequencesKernel(const float* __restrict__ in, unsigned sequences,
+                                     unsigned length, unsigned first, unsigned count,
+                                     unsigned width, float* __restrict__ out) {
+  const size_t slice_values = size_t{count} * width;
+  TOK1D_GRID_STRIDE_LOOP(index, sequences * slice_values) {
+    const size_t s = index / slice_values, offset = index % slice_values;
+    out[index] = in[(s * length + first) * width + offset];
+  }
+}
+
+// The value a pixel has in the model: bytes (encoder input) as v/255 − 0.5, computed as the
+// CPU computes it; floats (the decoder's coarse image) as they are.
+__device__ __forceinline__ float PixelValue(uint8_t v) { return static_cast<float>(v) / 255.0f - 0.5f; }
+__device__ __forceinline__ float PixelValue(float v) { return v; }
+
+// patches[i·N + p, (py, px, c)] = patch p of image i ([side, side, 3]), N = (side/patch)².
+template <typename Pixel>
+__global__ void PatchesKernel(const Pixel* __restrict__ images, unsigned count, unsigned side,
+                              unsigned patch, float* __restrict__ patches) {
+  const unsigned per_side = side / patch, patch_row = patch * 3;
+  const size_t patch_dim = size_t{patch} * patch_row, image_patches = size_t{per_side} * per_side;
+  TOK1D_GRID_STRIDE_LOOP(index, count * image_patches * patch_dim) {
+    const size_t i = index / (image_patches * patch_dim), p = index / patch_dim % image_patches;
+    const size_t within = index % patch_dim;
+    const size_t y = p / per_side * patch + within / patch_row;
+    const size_t x = p % per_side * patch + within % patch_row / 3;
+    patches[index] = PixelValue(images[((i * side + y) * side + x) * 3 + within % 3]);
+  }
+}
+
+// pooled[t, (py, px, c)] = mean of x over a (tile/pool)² block, summed in double as the CPU does.
+__global__ void PoolKernel(const uint8_t* __restrict__ tiles, unsigned count, TileGeometry g,
+                           float* __restrict__ pooled) {
+  const unsigned factor = g.tile / g.pool;
+  const size_t pooled_dim = size_t{g.pool} * g.pool * 3;
+  TOK1D_GRID_STRIDE_LOOP(index, count * pooled_dim) {
+    const size_t t = index / pooled_dim, c = index % 3;
+    const size_t py = index % pooled_dim / 3 / g.pool, px = index % pooled_dim / 3 % g.pool;
+    const uint8_t* tile = tiles + t * g.tile * g.tile * 3;
+    double sum = 0;
+    for (unsigned dy = 0; dy < factor; ++dy) {
+      for (unsigned dx = 0; dx < factor; ++dx) {
+        const uint8_t v = tile[((py * factor + dy) * g.tile + px * factor + dx) * 3 + c];
+        sum += static_cast<double>(static_cast<float>(v) / 255.0f - 0.5f);
+      }
+    }
+    pooled[index] = static_cast<float>(sum * (1.0 / static_cast<double>(factor * factor)));
+  }
+}
+
+__global__ void FsqQuantizeKernel(const float* __restrict__ z, unsigned rows, FsqTable table,
+                                  float* __restrict__ bounded, int32_t* __restrict__ tokens) {
+  TOK1D_GRID_STRIDE_LOOP(r, rows) {
+    uint32_t token = 0;
+    for (unsigned d = 0; d < table.count; ++d) {
+      const FsqDim& dim = table.dims[d];
+      const float value = tanhf(z[r * table.count + d] + dim.shift) * dim.half_l - dim.offset;
+      if (bounded != nullptr) bounded[r * table.count + d] = value;
+      // rintf rounds half to even, as torch.round does.
+      const float level = rintf(value) + static_cast<float>(dim.half_width);
+      const float clamped = fminf(fmaxf(level, 0.0f), static_cast<float>(dim.levels - 1));
+      token += static_cast<uint32_t>(clamped) * dim.basis;
+    }
+    tokens[r] = static_cast<int32_t>(token);
+  }
+}
+
+// One thread per embedded value; the thread of column 0 also writes the row's codes.
+__global__ void EmbedTokensKernel(const int32_t* __restrict__ tokens, unsigned rows, FsqTable table,
+                                  const float* __restrict__ code_w, const float* __restrict__ code_b,
+                                  const float* __restrict__ mask, unsigned width,
+                                  float* __restrict__ embedded, float* __restrict__ codes) {
+  TOK1D_GRID_STRIDE_LOOP(index, size_t{rows} * width) {
+    const size_t r = index / width, i = index % width;
+    float* code = codes + r * table.count;
+    if (tokens[r] == kDroppedToken) {
+      embedded[index] = mask[i];
+      if (i == 0) {
+        for (unsigned d = 0; d < table.count; ++d) code[d] = 0.0f;
+      }
+      continue;
+    }
+    auto rest = static_cast<uint32_t>(tokens[r]);
+    float sum = 0.0f;
+    for (unsigned d = 0; d < table.count; ++d) {
+      const FsqDim& dim = table.dims[d];
+      const float half = static_cast<float>(dim.half_width);
+      const float value = (static_cast<float>(rest % dim.levels) - half) / half;
+      rest /= dim.levels;
+      if (i == 0) code[d] = value;
+      sum += value * code_w[i * table.count + d];
+    }
+    embedded[index] = sum + code_b[i];
+  }
+}
+
+// One axis of PyTorch's bilinear upsampling with align_corners=False (as the CPU's Tap).
+struct BilinearTap {
+  unsigned i0, i1;
+  float w0, w1;
+};
+
+__device__ __forceinline__ BilinearTap MakeTap(unsigned out, unsigned pool, float scale) {
+  const float src = fmaxf(scale * (static_cast<float>(out) + 0.5f) - 0.5f, 0.0f);
+  const auto i0 = static_cast<unsigned>(src);
+  const float w1 = fminf(fmaxf(src - static_cast<float>(i0), 0.0f), 1.0f);
+  return {i0, i0 + (i0 < pool - 1 ? 1u : 0u), 1.0f - w1, w1};
+}
+
+// pixels[t, y, x, c] = 0.5 + detail (unpatchified) + bilinear(coarse).
+__global__ void AssembleTilesKernel(const float* __restrict__ detail, const float* __restrict__ coarse,
+                                    unsigned count, TileGeometry g, float* __restrict__ pixels) {
+  const unsigned per_side = g.tile / g.patch, pool = g.pool;
+  const size_t patch_dim = size_t{g.patch} * g.patch * 3, tile_values = size_t{g.tile} * g.tile * 3;
+  const float scale = static_cast<float>(pool) / static_cast<float>(g.tile);
+  TOK1D_GRID_STRIDE_LOOP(index, count * tile_values) {
+    const size_t t = index / tile_values, c = index % 3;
+    const auto y = static_cast<unsigned>(index % tile_values / 3 / g.tile);
+    const auto x = static_cast<unsigned>(index % tile_values / 3 % g.tile);
+    const BilinearTap ty = MakeTap(y, pool, scale), tx = MakeTap(x, pool, scale);
+    const float* low = coarse + t * pool * pool * 3;
+    const float up = ty.w0 * tx.w0 * low[(ty.i0 * pool + tx.i0) * 3 + c] +
+                     ty.w0 * tx.w1 * low[(ty.i0 * pool + tx.i1) * 3 + c] +
+                     ty.w1 * tx.w0 * low[(ty.i1 * pool + tx.i0) * 3 + c] +
+                     ty.w1 * tx.w1 * low[(ty.i1 * pool + tx.i1) * 3 + c];
+    const float d = detail[(t * per_side + y / g.patch) * per_side * patch_dim +
+                           (y % g.patch) * g.patch * 3 + (x / g.patch) * patch_dim + (x % g.patch) * 3 + c];
+    pixels[index] = 0.5f + d + up;
+  }
+}
+
+#undef TOK1D_GRID_STRIDE_LOOP
+
+// Writes `value` so that Create can check the device runs this binary's kernels at all.
+__global__ void ProbeKernel(int* flag, int value) { *flag = value; }
+
+}  // namespace tok1d::TOK1D_GPU_NAMESPACE

@@ -1,0 +1,480 @@
+// GPU backend parity: every operation of kernels/backend.h, and whole tiles through the
+// tokenizer, on a GPU backend against the CPU reference backend, plus the GPU error paths.
+//
+// Usage: tok1d_gpu_tests --backend=NAME [doctest options]
+//   gpu-emulator  the kernels on host threads (kernels/gpu/host_emulation.h): runs everywhere
+//   cuda | hip    that backend (it must be compiled in)
+//   device        every compiled GPU backend whose device is usable; exits 77 (CTest:
+//                 skipped) with the reason when there is none
+//
+// Tolerances, as normalised mean squared error NMSE = Σ(gpu − cpu)² / Σ cpu² (docs/gpu.md):
+//  - single operations: NMSE ≤ 1e-10 (fp32 with another summation order gives ~1e-13;
+//    index shuffling, FSQ codes, patches and pooling must match exactly);
+//  - whole tiles decoded by the tokenizer: NMSE ≤ 1e-8 and max |gpu − cpu| ≤ 1e-3 (a quarter
+//    of an 8-bit level) on the [0, 1] pixel scale;
+//  - encoding: tokens equal except where PyTorch-style rounding sits within 1e-4 of a tie.
+#define DOCTEST_CONFIG_IMPLEMENT
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "codec/model.h"
+#include "codec/tokenizer.h"
+#include "kernels/backend.h"
+#include "kernels/cpu/cpu_backend.h"
+#include "kernels/gpu/gpu_backend.h"
+#include "runtime/test_models.h"
+
+namespace tok1d {
+
+// Set by main from --backend.
+std::vector<std::string> g_backends_under_test;
+
+namespace {
+
+constexpr double kOperationNmse = 1e-10;
+constexpr double kDecodeNmse = 1e-8;
+constexpr double kDecodeMaxError = 1e-3;
+
+std::unique_ptr<Backend> CreateBackendUnderTest(const std::string& name) {
+  StatusOr<std::unique_ptr<Backend>> backend =
+      name == "gpu-emulator" ? gpu_emulator::CreateGpuBackend() : CreateBackend(name);
+  REQUIRE_MESSAGE(backend.ok(), name << ": " << backend.status().message());
+  return std::move(backend).value();
+}
+
+std::vector<float> RandomValues(size_t count, uint32_t seed, float scale = 1.0f) {
+  std::mt19937 random(seed);
+  std::uniform_real_distribution<float> uniform(-scale, scale);
+  std::vector<float> values(count);
+  for (float& v : values) v = uniform(random);
+  return values;
+}
+
+double Nmse(const std::vector<float>& actual, const std::vector<float>& expected) {
+  REQUIRE(actual.size() == expected.size());
+  double error = 0, energy = 0;
+  for (size_t i = 0; i < actual.size(); ++i) {
+    error += (double{actual[i]} - expected[i]) * (double{actual[i]} - expected[i]);
+    energy += double{expected[i]} * expected[i];
+  }
+  return error / std::max(energy, 1e-30);
+}
+
+double MaxError(const std::vector<float>& actual, const std::vector<float>& expected) {
+  double worst = 0;
+  for (size_t i = 0; i < actual.size(); ++i) worst = std::max(worst, std::abs(double{actual[i]} - expected[i]));
+  return worst;
+}
+
+// Runs the same operation on the CPU backend and on the backend under test, each with its own
+// copies of the inputs, and returns both outputs.
+class PairedRun {
+ public:
+  explicit PairedRun(const std::string& backend)
+      : cpu_(CreateCpuBackend(2)), gpu_(CreateBackendUnderTest(backend)) {}
+
+  Backend& cpu() { return *cpu_; }
+  Backend& gpu() { return *gpu_; }
+
+  // A buffer on each backend holding `values`.
+  template <typename T>
+  std::pair<T*, T*> Input(const std::vector<T>& values) {
+    return {Put<T>(*cpu_, values), Put<T>(*gpu_, values)};
+  }
+  template <typename T>
+  std::pair<T*, T*> Output(size_t count, T fill = T{}) {
+    return Input(std::vector<T>(count, fill));
+  }
+
+  template <typename T>
+  std::pair<std::vector<T>, std::vector<T>> Results(std::pair<T*, T*> buffers, size_t count) {
+    return {Get<T>(*cpu_, buffers.first, count), Get<T>(*gpu_, buffers.second, count)};
+  }
+
+ private:
+  template <typename T>
+  T* Put(Backend& backend, const std::vector<T>& values) {
+    StatusOr<DeviceBuffer> buffer = backend.Allocate(values.size() * sizeof(T));
+    REQUIRE_MESSAGE(buffer.ok(), buffer.status().message());
+    REQUIRE(backend.CopyToDevice(buffer->as<void>(), values.data(), values.size() * sizeof(T)).ok());
+    buffers_.push_back(std::move(buffer).value());
+    return buffers_.back().as<T>();
+  }
+  template <typename T>
+  std::vector<T> Get(Backend& backend, const T* device, size_t count) {
+    std::vector<T> values(count);
+    const Status status = backend.CopyToHost(values.data(), device, count * sizeof(T));
+    REQUIRE_MESSAGE(status.ok(), backend.name() << ": " << status.message());
+    return values;
+  }
+
+  std::unique_ptr<Backend> cpu_, gpu_;
+  std::vector<DeviceBuffer> buffers_;  // declared last: freed before the backends
+};
+
+#define FOR_EACH_BACKEND_UNDER_TEST(name) \
+  for (const std::string& name : g_backends_under_test) SUBCASE(name.c_str())
+
+TEST_CASE("Linear: store, GELU and accumulate epilogues, ragged and model sizes") {
+  FOR_EACH_BACKEND_UNDER_TEST(backend) {
+    // (rows, in, out): nothing a multiple of the tile sizes; the decoder's qkv and fc2.
+    for (auto [rows, in, out] : {std::array<size_t, 3>{7, 13, 5}, {200, 192, 576}, {130, 768, 192}}) {
+      for (Epilogue epilogue : {Epilogue::kStore, Epilogue::kGelu, Epilogue::kAccumulate}) {
+        CAPTURE(rows);
+        CAPTURE(in);
+        CAPTURE(out);
+        CAPTURE(static_cast<int>(epilogue));
+        PairedRun run(backend);
+        const auto x = run.Input(RandomValues(rows * in, 1));
+        const auto w = run.Input(RandomValues(out * in, 2, 0.1f));
+        const auto b = run.Input(RandomValues(out, 3));
+        const auto y = run.Input(RandomValues(rows * out, 4));
+        run.cpu().Linear(x.first, rows, in, w.first, b.first, out, y.first, epilogue);
+        run.gpu().Linear(x.second, rows, in, w.second, b.second, out, y.second, epilogue);
+        auto [expected, actual] = run.Results(y, rows * out);
+        CHECK(Nmse(actual, expected) <= kOperationNmse);
+      }
+    }
+  }
+}
+
+TEST_CASE("LayerNorm") {
+  FOR_EACH_BACKEND_UNDER_TEST(backend) {
+    for (auto [rows, width] : {std::array<size_t, 2>{13, 192}, {9, 40}, {1, 3}}) {
+      PairedRun run(backend);
+      std::vector<float> values = RandomValues(rows * width, 5, 3.0f);
+      for (float& v : values) v += 1.5f;  // a mean far from 0
+      const auto x = run.Input(values);
+      const auto gamma = run.Input(RandomValues(width, 6));
+      const auto beta = run.Input(RandomValues(width, 7));
+      const auto y = run.Output<float>(rows * width);
+      run.cpu().LayerNorm(x.first, rows, width, gamma.first, beta.first, 1e-5f, y.first);
+      run.gpu().LayerNorm(x.second, rows, width, gamma.second, beta.second, 1e-5f, y.second);
+      auto [expected, actual] = run.Results(y, rows * width);
+      CHECK(Nmse(actual, expected) <= kOperationNmse);
+    }
+  }
+}
+
+TEST_CASE("Attention: model sizes, ragged lengths and small heads") {
+  FOR_EACH_BACKEND_UNDER_TEST(backend) {
+    // (sequences, length, heads, head_dim): the default model's decoder; lengths that leave a
+    // partial query block and key chunk; the tiny test model's heads.
+    for (auto [sequences, length, heads, head_dim] :
+         {std::array<size_t, 4>{2, 192, 3, 64}, {3, 45, 2, 24}, {1, 1, 1, 64}, {2, 22, 2, 4}}) {
+      CAPTURE(length);
+      CAPTURE(head_dim);
+      PairedRun run(backend);
+      const size_t rows = sequences * length, width = heads * head_dim;
+      const auto qkv = run.Input(RandomValues(rows * 3 * width, 8, 2.0f));
+      const auto out = run.Output<float>(rows * width);
+      run.cpu().Attention(qkv.first, sequences, length, heads, head_dim, out.first);
+      run.gpu().Attention(qkv.second, sequences, length, heads, head_dim, out.second);
+      auto [expected, actual] = run.Results(out, rows * width);
+      CHECK(Nmse(actual, expected) <= kOperationNmse);
+    }
+  }
+}
+
+TEST_CASE("BuildSequences and SliceSequences move values exactly") {
+  FOR_EACH_BACKEND_UNDER_TEST(backend) {
+    const size_t sequences = 3, width = 5, head_count = 4, tail_count = 2;
+    PairedRun run(backend);
+    const auto shared = run.Input(RandomValues(head_count * width, 9));
+    const auto per_sequence = run.Input(RandomValues(sequences * tail_count * width, 10));
+    const auto add = run.Input(RandomValues(tail_count * width, 11));
+    const size_t length = head_count + tail_count;
+    const auto built = run.Output<float>(sequences * length * width);
+    run.cpu().BuildSequences({shared.first, head_count, 0, nullptr},
+                             {per_sequence.first, tail_count, tail_count * width, add.first}, sequences,
+                             width, built.first);
+    run.gpu().BuildSequences({shared.second, head_count, 0, nullptr},
+                             {per_sequence.second, tail_count, tail_count * width, add.second}, sequences,
+                             width, built.second);
+    const auto sliced = run.Output<float>(sequences * 3 * width);
+    run.cpu().SliceSequences(built.first, sequences, length, 2, 3, width, sliced.first);
+    run.gpu().SliceSequences(built.second, sequences, length, 2, 3, width, sliced.second);
+    auto [built_cpu, built_gpu] = run.Results(built, sequences * length * width);
+    CHECK(built_gpu == built_cpu);
+    auto [sliced_cpu, sliced_gpu] = run.Results(sliced, sequences * 3 * width);
+    CHECK(sliced_gpu == sliced_cpu);
+  }
+}
+
+TEST_CASE("PatchifyTiles matches exactly") {
+  FOR_EACH_BACKEND_UNDER_TEST(backend) {
+    const TileGeometry geometry{32, 8, 8};
+    const size_t count = 2, tile_values = 32 * 32 * 3;
+    std::vector<uint8_t> pixels(count * tile_values);
+    std::mt19937 random(12);
+    for (uint8_t& v : pixels) v = static_cast<uint8_t>(random());
+    PairedRun run(backend);
+    const auto tiles = run.Input(pixels);
+    const auto patches = run.Output<float>(count * tile_values);
+    const auto pooled = run.Output<float>(count * 8 * 8 * 3);
+    run.cpu().PatchifyTiles(tiles.first, count, geometry, patches.first, pooled.first);
+    run.gpu().PatchifyTiles(tiles.second, count, geometry, patches.second, pooled.second);
+    auto [patches_cpu, patches_gpu] = run.Results(patches, count * tile_values);
+    CHECK(patches_gpu == patches_cpu);
+    auto [pooled_cpu, pooled_gpu] = run.Results(pooled, count * 8 * 8 * 3);
+    CHECK(pooled_gpu == pooled_cpu);
+  }
+}
+
+FsqLevels TestLevels() {
+  FsqLevels levels;
+  levels.dims = 4;
+  levels.levels[0] = 15;
+  levels.levels[1] = 8;
+  levels.levels[2] = 5;
+  levels.levels[3] = 4;
+  return levels;
+}
+
+TEST_CASE("FsqQuantize: bounded values, and tokens except at rounding ties") {
+  FOR_EACH_BACKEND_UNDER_TEST(backend) {
+    const FsqLevels levels = TestLevels();
+    const size_t rows = 300;
+    PairedRun run(backend);
+    const auto z = run.Input(RandomValues(rows * levels.dims, 13, 3.0f));
+    const auto bounded = run.Output<float>(rows * levels.dims);
+    const auto tokens = run.Output<int32_t>(rows);
+    run.cpu().FsqQuantize(z.first, rows, levels, bounded.first, tokens.first);
+    run.gpu().FsqQuantize(z.second, rows, levels, bounded.second, tokens.second);
+    auto [bounded_cpu, bounded_gpu] = run.Results(bounded, rows * levels.dims);
+    CHECK(Nmse(bounded_gpu, bounded_cpu) <= kOperationNmse);
+    auto [tokens_cpu, tokens_gpu] = run.Results(tokens, rows);
+    for (size_t r = 0; r < rows; ++r) {
+      bool near_tie = false;
+      for (size_t d = 0; d < levels.dims; ++d) {
+        const float v = bounded_cpu[r * levels.dims + d];
+        near_tie |= std::abs(v - std::floor(v) - 0.5f) < 1e-4f;
+      }
+      if (!near_tie) CHECK(tokens_gpu[r] == tokens_cpu[r]);
+    }
+  }
+}
+
+TEST_CASE("EmbedTokens: codes exactly, embeddings, dropped tokens") {
+  FOR_EACH_BACKEND_UNDER_TEST(backend) {
+    const FsqLevels levels = TestLevels();
+    const size_t rows = 37, width = 24, dims = levels.dims;
+    std::vector<int32_t> indices(rows);
+    std::mt19937 random(14);
+    for (int32_t& token : indices) token = static_cast<int32_t>(random() % (15 * 8 * 5 * 4));
+    indices[3] = indices[20] = kDroppedToken;
+    PairedRun run(backend);
+    const auto tokens = run.Input(indices);
+    const auto code_w = run.Input(RandomValues(width * dims, 15));
+    const auto code_b = run.Input(RandomValues(width, 16));
+    const auto mask = run.Input(RandomValues(width, 17));
+    const auto embedded = run.Output<float>(rows * width);
+    const auto codes = run.Output<float>(rows * dims, 9.0f);
+    run.cpu().EmbedTokens(tokens.first, rows, levels, code_w.first, code_b.first, mask.first, width,
+                          embedded.first, codes.first);
+    run.gpu().EmbedTokens(tokens.second, rows, levels, code_w.second, code_b.second, mask.second, width,
+                          embedded.second, codes.second);
+    auto [codes_cpu, codes_gpu] = run.Results(codes, rows * dims);
+    CHECK(codes_gpu == codes_cpu);
+    auto [embedded_cpu, embedded_gpu] = run.Results(embedded, rows * width);
+    CHECK(Nmse(embedded_gpu, embedded_cpu) <= kOperationNmse);
+  }
+}
+
+TEST_CASE("AssembleTiles: unpatchify plus bilinear upsampling") {
+  FOR_EACH_BACKEND_UNDER_TEST(backend) {
+    for (const TileGeometry geometry : {TileGeometry{32, 8, 8}, TileGeometry{16, 4, 4}, TileGeometry{24, 4, 6}}) {
+      const size_t count = 3, tile_values = size_t{geometry.tile} * geometry.tile * 3;
+      const size_t pooled_values = size_t{geometry.pool} * geometry.pool * 3;
+      PairedRun run(backend);
+      const auto detail = run.Input(RandomValues(count * tile_values, 18, 0.2f));
+      const auto coarse = run.Input(RandomValues(count * pooled_values, 19, 0.5f));
+      const auto pixels = run.Output<float>(count * tile_values);
+      run.cpu().AssembleTiles(detail.first, coarse.first, count, geometry, pixels.first);
+      run.gpu().AssembleTiles(detail.second, coarse.second, count, geometry, pixels.second);
+      auto [expected, actual] = run.Results(pixels, count * tile_values);
+      CHECK(Nmse(actual, expected) <= kOperationNmse);
+    }
+  }
+}
+
+// Decodes `count` tiles with random tokens and random kept counts (0 … K) on both backends.
+void CheckTileDecode(const Model& model, const std::string& backend, size_t count, size_t batch) {
+  const ModelConfig& config = model.config();
+  std::mt19937 random(20);
+  std::vector<uint32_t> tokens(count * config.tokens), keep(count);
+  for (uint32_t& token : tokens) token = static_cast<uint32_t>(random() % config.codebook_size());
+  for (uint32_t& k : keep) k = static_cast<uint32_t>(random() % (config.tokens + 1));
+  keep[0] = config.tokens;
+  const size_t values = count * config.tile * config.tile * 3;
+  std::vector<float> expected(values), actual(values);
+
+  std::unique_ptr<Backend> cpu = CreateCpuBackend(2);
+  std::unique_ptr<Backend> gpu = CreateBackendUnderTest(backend);
+  StatusOr<std::unique_ptr<Tokenizer>> reference = Tokenizer::Create(model, *cpu, {batch});
+  StatusOr<std::unique_ptr<Tokenizer>> tested = Tokenizer::Create(model, *gpu, {batch});
+  REQUIRE(reference.ok());
+  REQUIRE_MESSAGE(tested.ok(), tested.status().message());
+  REQUIRE((*reference)->Decode(tokens, keep, count, expected).ok());
+  const Status status = (*tested)->Decode(tokens, keep, count, actual);
+  REQUIRE_MESSAGE(status.ok(), status.message());
+  const double nmse = Nmse(actual, expected), max_error = MaxError(actual, expected);
+  MESSAGE(backend << ": " << count << " tiles of " << config.tile << "x" << config.tile << ": NMSE "
+                  << nmse << ", max |error| " << max_error);
+  CHECK(nmse <= kDecodeNmse);
+  CHECK(max_error <= kDecodeMaxError);
+}
+
+Model TinyModel() {
+  StatusOr<Model> model = LoadModel(testing::MakeModelFile(testing::TinyConfig(), 21));
+  REQUIRE_MESSAGE(model.ok(), model.status().message());
+  return std::move(model).value();
+}
+
+TEST_CASE("whole tiles: decode and encode with a tiny random model") {
+  const Model model = TinyModel();
+  FOR_EACH_BACKEND_UNDER_TEST(backend) {
+    CheckTileDecode(model, backend, 5, 2);  // batches of 2, 2 and 1 tiles
+
+    const ModelConfig& config = model.config();
+    const size_t count = 3;
+    std::vector<uint8_t> tiles(count * config.tile * config.tile * 3);
+    std::mt19937 random(22);
+    for (uint8_t& v : tiles) v = static_cast<uint8_t>(random());
+    std::unique_ptr<Backend> cpu = CreateCpuBackend(2);
+    std::unique_ptr<Backend> gpu = CreateBackendUnderTest(backend);
+    auto reference = Tokenizer::Create(model, *cpu);
+    auto tested = Tokenizer::Create(model, *gpu);
+    REQUIRE((reference.ok() && tested.ok()));
+    const size_t rows = count * config.tokens;
+    std::vector<uint32_t> expected(rows), actual(rows);
+    std::vector<float> bounded(rows * config.code_dim());
+    REQUIRE((*reference)->Encode(tiles, count, expected, bounded).ok());
+    const Status status = (*tested)->Encode(tiles, count, actual);
+    REQUIRE_MESSAGE(status.ok(), status.message());
+    for (size_t r = 0; r < rows; ++r) {
+      bool near_tie = false;
+      for (size_t d = 0; d < config.code_dim(); ++d) {
+        const float v = bounded[r * config.code_dim() + d];
+        near_tie |= std::abs(v - std::floor(v) - 0.5f) < 1e-4f;
+      }
+      if (!near_tie) CHECK(actual[r] == expected[r]);
+    }
+  }
+}
+
+// The trained model (or a dev export): $TOK1D_TEST_MODEL, else the path CMake compiled in.
+TEST_CASE("whole tiles: decode with the real model") {
+  const char* variable = std::getenv("TOK1D_TEST_MODEL");
+  const std::string path = variable != nullptr && *variable != '\0' ? variable : TOK1D_TEST_MODEL;
+  if (!std::filesystem::exists(path)) {
+    MESSAGE("skipped: no model file at " << path << " (set TOK1D_TEST_MODEL)");
+    return;
+  }
+  StatusOr<Model> model = LoadModelFile(path);
+  REQUIRE_MESSAGE(model.ok(), model.status().message());
+  FOR_EACH_BACKEND_UNDER_TEST(backend) {
+    // One tile on the emulation (it is slow); a Kodak image's worth on a device.
+    const size_t count = backend == "gpu-emulator" ? 1 : 24;
+    CheckTileDecode(*model, backend, count, count);
+  }
+}
+
+TEST_CASE("errors: out of memory, unsupported shapes and failed launches are reported") {
+  FOR_EACH_BACKEND_UNDER_TEST(backend) {
+    std::unique_ptr<Backend> gpu = CreateBackendUnderTest(backend);
+    StatusOr<DeviceBuffer> huge = gpu->Allocate(size_t{1} << 60);
+    REQUIRE_FALSE(huge.ok());
+    CHECK(huge.status().code() == StatusCode::kTooLarge);
+    CHECK(huge.status().message().find("out of GPU memory") != std::string::npos);
+    // The failed allocation leaves the backend usable.
+    StatusOr<DeviceBuffer> small = gpu->Allocate(1024);
+    REQUIRE(small.ok());
+    CHECK(gpu->Synchronize().ok());
+
+    // Heads wider than the attention kernel's shared memory: an error, not a wrong result.
+    StatusOr<DeviceBuffer> qkv = gpu->Allocate(3 * 128 * sizeof(float));
+    REQUIRE(qkv.ok());
+    gpu->Attention(qkv->as<float>(), 1, 1, 1, 128, small->as<float>());
+    const Status status = gpu->Synchronize();
+    CHECK(status.code() == StatusCode::kUnsupported);
+    CHECK(status.message().find("64 dimensions") != std::string::npos);
+  }
+}
+
+TEST_CASE("errors: a failed kernel launch fails the decode (emulation)") {
+  std::unique_ptr<Backend> gpu = CreateBackendUnderTest("gpu-emulator");
+  const Model model = TinyModel();
+  auto tokenizer = Tokenizer::Create(model, *gpu);
+  REQUIRE(tokenizer.ok());
+  const ModelConfig& config = model.config();
+  std::vector<uint32_t> tokens(config.tokens, 1), keep{config.tokens};
+  std::vector<float> pixels(size_t{config.tile} * config.tile * 3);
+  gpu_emulator::InjectLaunchFailure();
+  const Status status = (*tokenizer)->Decode(tokens, keep, 1, pixels);
+  CHECK(status.code() == StatusCode::kInternal);
+  CHECK(status.message().find("launching") != std::string::npos);
+}
+
+}  // namespace
+
+// --backend=NAME (see the top of the file); returns 77 when "device" finds no usable GPU.
+int SelectBackends(std::string_view choice) {
+  if (choice != "device") {
+    g_backends_under_test = {std::string(choice)};
+    return 0;
+  }
+  std::string reasons;
+  for (std::string_view name : CompiledBackends()) {
+    if (name == "cpu") continue;
+    StatusOr<std::unique_ptr<Backend>> backend = CreateBackend(name);
+    if (backend.ok()) {
+      g_backends_under_test.emplace_back(name);
+    } else {
+      reasons += "; " + std::string(name) + ": " + backend.status().message();
+    }
+  }
+  if (g_backends_under_test.empty()) {
+    std::printf("skipped: no usable GPU backend (%s)\n",
+                reasons.empty() ? "none compiled in: configure with -DTOK1D_CUDA=ON or -DTOK1D_HIP=ON"
+                                : reasons.substr(2).c_str());
+    return 77;
+  }
+  return 0;
+}
+
+}  // namespace tok1d
+
+int main(int argc, char** argv) {
+  std::vector<char*> arguments;
+  std::string_view choice;
+  for (int i = 0; i < argc; ++i) {
+    constexpr std::string_view kOption = "--backend=";
+    if (std::string_view(argv[i]).starts_with(kOption)) {
+      choice = std::string_view(argv[i]).substr(kOption.size());
+    } else {
+      arguments.push_back(argv[i]);
+    }
+  }
+  if (choice.empty()) {
+    std::fprintf(stderr, "usage: %s --backend=gpu-emulator|cuda|hip|device [doctest options]\n", argv[0]);
+    return 2;
+  }
+  if (const int skip = tok1d::SelectBackends(choice); skip != 0) return skip;
+  std::printf("testing: %s\n", [] {
+    std::string names;
+    for (const std::string& name : tok1d::g_backends_under_test) names += name + " ";
+    return names;
+  }().c_str());
+  doctest::Context context(static_cast<int>(arguments.size()), arguments.data());
+  return context.run();
+}
