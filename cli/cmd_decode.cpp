@@ -20,8 +20,25 @@ Status RunDecode(const DecodeOptions& options, const Console& console) {
   const std::string input_name = DisplayName(options.input);
   ReadOptions read_options;
   read_options.allow_truncated = true;  // a partial download decodes its complete layers
+  // The structure first, so a damaged file is reported before the model loads; the tokens
+  // may need the model's entropy tables.
+  StatusOr<T1dHeaderInfo> info = ReadT1dHeader(bytes, read_options);
+  if (!info.ok()) return info.status().WithContext(input_name);
+
+  TOK1D_ASSIGN_OR_RETURN(Model model, LoadChosenModel(options.model));
+  if (options.tokens > model.config().tokens) {
+    return InvalidArgumentError("--tokens " + std::to_string(options.tokens) +
+                                " is more than the model's " +
+                                std::to_string(model.config().tokens) + " tokens per tile");
+  }
+  TOK1D_ASSIGN_OR_RETURN(std::unique_ptr<Codec> codec,
+                         OpenCodec(std::move(model), options.model, console));
+  if (info->header.entropy_coder != kRawCoderId) {
+    TOK1D_RETURN_IF_ERROR(codec->CheckModel(info->header).WithContext(input_name));
+  }
   ReadReport report;
-  StatusOr<TokenFile> file = ReadT1d(bytes, read_options, &report);
+  StatusOr<TokenFile> file =
+      ReadT1d(bytes, read_options, &report, codec->layer_coder(info->header.entropy_coder));
   if (!file.ok()) return file.status().WithContext(input_name);
   if (file->header.layer_count() == 0) {
     return TruncatedError(input_name + ": the file holds no complete token layer");
@@ -33,14 +50,6 @@ Status RunDecode(const DecodeOptions& options, const Console& console) {
   }
   for (const std::string& warning : report.warnings) console.Warning(input_name + ": " + warning);
 
-  TOK1D_ASSIGN_OR_RETURN(Model model, LoadChosenModel(options.model));
-  if (options.tokens > model.config().tokens) {
-    return InvalidArgumentError("--tokens " + std::to_string(options.tokens) +
-                                " is more than the model's " +
-                                std::to_string(model.config().tokens) + " tokens per tile");
-  }
-  TOK1D_ASSIGN_OR_RETURN(std::unique_ptr<Codec> codec,
-                         OpenCodec(std::move(model), options.model, console));
   StatusOr<Image> image = codec->Decode(*file, options.tokens);
   if (!image.ok()) return image.status().WithContext(input_name);
   TOK1D_ASSIGN_OR_RETURN(std::vector<uint8_t> encoded,

@@ -17,6 +17,7 @@ struct EncodeOptions {
   uint64_t bytes = 0;
   double bpp = 0;
   bool stats = false;
+  std::string coder;  // "raw", "range"; empty: range when the model has entropy tables
 };
 
 std::string FormatFixed(double value, int decimals) {
@@ -28,13 +29,13 @@ std::string FormatFixed(double value, int decimals) {
 // The token count per tile for the chosen rate. A byte budget needs the encoding at all K
 // tokens: every smaller count is a trim of it, so its exact size is known without the model.
 StatusOr<uint32_t> ChooseTokenCount(const EncodeOptions& options, const TokenFile& full,
-                                    const Image& image) {
+                                    const Image& image, const LayerCoder* coder) {
   if (options.tokens != 0) return options.tokens;
   uint64_t budget = options.bytes;
   if (options.bpp > 0) {
     budget = static_cast<uint64_t>(std::floor(options.bpp * image.width * image.height / 8.0));
   }
-  StatusOr<uint32_t> k = LargestTokenCountWithin(full, budget);
+  StatusOr<uint32_t> k = LargestTokenCountWithin(full, budget, coder);
   if (!k.ok() && options.bpp > 0) {
     return k.status().WithContext(FormatFixed(options.bpp, 4) + " bpp is " + FormatBytes(budget));
   }
@@ -63,11 +64,18 @@ Status RunEncode(const EncodeOptions& options, const Console& console) {
   source.background = ImageReadOptions{}.background;
   const uint32_t encode_tokens = options.tokens != 0 ? options.tokens : model_tokens;
   TOK1D_ASSIGN_OR_RETURN(TokenFile file, codec->Encode(image, encode_tokens, source));
-  TOK1D_ASSIGN_OR_RETURN(const uint32_t tokens, ChooseTokenCount(options, file, image));
+  if (options.coder == "raw") file.header.entropy_coder = kRawCoderId;
+  if (options.coder == "range") file.header.entropy_coder = kRangeCoderId;
+  const LayerCoder* coder = codec->layer_coder(file.header.entropy_coder);
+  if (coder == nullptr) {
+    return InvalidArgumentError("--coder range needs a model with entropy tables (made by "
+                                "models/fit_entropy.py); this one has none");
+  }
+  TOK1D_ASSIGN_OR_RETURN(const uint32_t tokens, ChooseTokenCount(options, file, image, coder));
   if (tokens != encode_tokens) {
     TOK1D_ASSIGN_OR_RETURN(file, TrimTokens(std::move(file), tokens));
   }
-  TOK1D_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, WriteT1d(file));
+  TOK1D_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, WriteT1d(file, coder));
 
   std::string summary = DisplayName(options.input) + " (" + std::to_string(image.width) + "x" +
                         std::to_string(image.height) + ", " +
@@ -104,6 +112,10 @@ Subcommand AddEncodeCommand(CLI::App& parent) {
   rate->add_option("--bpp", options->bpp, "largest size in bits per pixel")
       ->check(CLI::PositiveNumber);
   rate->require_option(1);
+  command->add_option("--coder", options->coder,
+                      "entropy coder of the tokens: range (smaller; needs a model with entropy "
+                      "tables) or raw (default: range when the model has tables)")
+      ->check(CLI::IsMember({"raw", "range"}));
   command->add_flag("--stats", options->stats,
                     "decode the result and print its PSNR against the input");
   AddModelOptions(command, &options->model);

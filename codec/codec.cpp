@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "codec/deblock.h"
+#include "codec/entropy_coder.h"
 #include "codec/tiling.h"
 
 namespace tok1d {
@@ -16,7 +17,17 @@ std::string ShortSha(const std::array<uint8_t, 32>& sha) {
 }  // namespace
 
 Codec::Codec(Model model, std::unique_ptr<Backend> backend)
-    : model_(std::move(model)), backend_(std::move(backend)) {}
+    : model_(std::move(model)), backend_(std::move(backend)) {
+  if (model_.entropy_tables()) {
+    range_coder_ = std::make_unique<RangeLayerCoder>(model_.entropy_tables(), model_.identity().sha256);
+  }
+}
+
+const LayerCoder* Codec::layer_coder(uint8_t coder_id) const {
+  if (coder_id == kRawCoderId) return &RawLayerCoder();
+  if (coder_id == kRangeCoderId) return range_coder_.get();
+  return nullptr;
+}
 
 StatusOr<std::unique_ptr<Codec>> Codec::Create(Model model, const CodecOptions& options,
                                                std::string* note) {
@@ -79,7 +90,7 @@ StatusOr<TokenFile> Codec::Encode(const Image& image, std::span<const uint32_t> 
   header.model = model_.identity();
   header.fsq_levels = config.fsq_levels;
   header.max_tokens = config.tokens;
-  header.entropy_coder = kRawCoderId;
+  header.entropy_coder = default_coder();
   header.tokens_per_tile.assign(tokens_per_tile.begin(), tokens_per_tile.end());
   file.tokens.resize(grid.count());
 
@@ -157,12 +168,13 @@ StatusOr<Image> Codec::Decode(const TokenFile& file, uint32_t max_tokens) {
   return image;
 }
 
-StatusOr<uint32_t> LargestTokenCountWithin(const TokenFile& full, uint64_t max_bytes) {
+StatusOr<uint32_t> LargestTokenCountWithin(const TokenFile& full, uint64_t max_bytes,
+                                           const LayerCoder* coder) {
   const uint32_t layers = full.header.layer_count();
   if (layers == 0) return InvalidArgumentError("the token file holds no tokens");
-  auto size_at = [&full](uint32_t k) -> StatusOr<uint64_t> {
+  auto size_at = [&full, coder](uint32_t k) -> StatusOr<uint64_t> {
     TOK1D_ASSIGN_OR_RETURN(TokenFile trimmed, TrimTokens(full, k));
-    TOK1D_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, WriteT1d(trimmed));
+    TOK1D_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, WriteT1d(trimmed, coder));
     return uint64_t{bytes.size()};
   };
   TOK1D_ASSIGN_OR_RETURN(uint64_t smallest, size_at(1));

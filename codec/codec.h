@@ -44,6 +44,12 @@ class Codec {
   const Model& model() const { return model_; }
   const Backend& backend() const { return *backend_; }
 
+  // The coder that reads and writes token layers coded with `coder_id` for this model: raw, or
+  // range when the model carries entropy tables; null for any other id.
+  const LayerCoder* layer_coder(uint8_t coder_id) const;
+  // What Encode puts in the header: range when the model has entropy tables, else raw.
+  uint8_t default_coder() const { return range_coder_ ? kRangeCoderId : kRawCoderId; }
+
   // Encodes keeping `tokens` (1 … K) tokens of every tile.
   StatusOr<TokenFile> Encode(const Image& image, uint32_t tokens, const SourceInfo& source = {});
   // Encodes keeping tokens_per_tile[t] (0 … K) tokens of tile t, raster order.
@@ -66,14 +72,17 @@ class Codec {
   Model model_;
   std::unique_ptr<Backend> backend_;
   std::unique_ptr<Tokenizer> tokenizer_;
+  std::unique_ptr<LayerCoder> range_coder_;  // null without entropy tables
   size_t max_batch_tiles_ = 32;
   bool deblock_ = true;
 };
 
 // The largest token count k (1 … K) per tile whose file, trimmed from `full` (every tile at the
 // same count), is at most `max_bytes` bytes; the sizes are exact (the file is serialized for
-// each candidate). kInvalidArgument, naming the smallest possible size, if even k = 1 is
-// larger. Needs no model: tokens are prefix-nested, so trimming is exact.
-StatusOr<uint32_t> LargestTokenCountWithin(const TokenFile& full, uint64_t max_bytes);
+// each candidate with `coder`, which must be the one full.header names; raw when null).
+// kInvalidArgument, naming the smallest possible size, if even k = 1 is larger. Needs no
+// model: tokens are prefix-nested, so trimming is exact.
+StatusOr<uint32_t> LargestTokenCountWithin(const TokenFile& full, uint64_t max_bytes,
+                                           const LayerCoder* coder = nullptr);
 
 }  // namespace tok1d

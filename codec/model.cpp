@@ -8,6 +8,7 @@
 #include <limits>
 #include <set>
 
+#include "codec/entropy_coder.h"
 #include "codec/file_util.h"
 #include "codec/safetensors.h"
 
@@ -264,6 +265,8 @@ StatusOr<Model> LoadModel(std::span<const uint8_t> file_bytes) {
   model.arena_.reserve(file_bytes.size() / 2 + 4096);
   WeightBinder binder(file, &model.arena_);
   TOK1D_ASSIGN_OR_RETURN(model.layout_, BindWeights(model.config_, binder));
+  TOK1D_ASSIGN_OR_RETURN(model.entropy_tables_,
+                         EntropyTables::Load(file, model.config_.tokens, model.config_.fsq_levels));
   model.identity_.name = *name;
   model.identity_.sha256 = Sha256(file_bytes);
   model.metadata_ = std::move(file.metadata);

@@ -3,13 +3,14 @@
 // A model file is safetensors (see codec/safetensors.h) written by models/export.py: weights
 // named as in models/tok1d_model.py, metadata format="tok1d-model", format_version="1", name,
 // config (JSON). Every tensor's shape is checked against the config; tensors named "entropy.*"
-// belong to entropy coders and are ignored here. The identity recorded in .t1d files is the
-// model's name plus the SHA-256 of the whole file.
+// are the range coder's tables (codec/entropy_coder.h). The identity recorded in .t1d files is
+// the model's name plus the SHA-256 of the whole file, so it covers the tables too.
 #pragma once
 
 #include <array>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -19,6 +20,8 @@
 #include "container/t1d.h"
 
 namespace tok1d {
+
+class EntropyTables;  // codec/entropy_coder.h
 
 // Hyperparameters (the "config" metadata; names as in models/tok1d_model.py DEFAULT_CONFIG).
 struct ModelConfig {
@@ -111,6 +114,8 @@ class Model {
   // The file's metadata strings (format, name, config, training, evaluation, …).
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
   uint64_t file_bytes() const { return file_bytes_; }
+  // The range coder's probability tables from the file, or null if it has none.
+  const std::shared_ptr<const EntropyTables>& entropy_tables() const { return entropy_tables_; }
 
  private:
   friend StatusOr<Model> LoadModel(std::span<const uint8_t>);
@@ -120,6 +125,7 @@ class Model {
   ModelIdentity identity_;
   std::map<std::string, std::string> metadata_;
   uint64_t file_bytes_ = 0;
+  std::shared_ptr<const EntropyTables> entropy_tables_;
 };
 
 // Loads a model from the bytes of its file. Errors say which tensor or field is wrong.

@@ -446,7 +446,7 @@ std::vector<uint8_t> AssembleFile(const T1dHeader& header, std::span<const T1dCh
   std::vector<uint8_t> out(std::begin(kSignature), std::end(kSignature));
   ByteWriter writer(&out);
   writer.U8(header.major_version);
-  writer.U8(header.minor_version);
+  writer.U8(std::max(header.minor_version, MinorVersionForCoder(header.entropy_coder)));
   writer.U16(0);  // reserved
   AppendChunk(kHeadType, SerializeHeadData(header), 0, &out);
   for (const T1dChunk& chunk : extras) AppendChunk(chunk.type, chunk.data, out.size(), &out);
@@ -480,8 +480,11 @@ Status CheckExtraChunks(std::span<const T1dChunk> extras) {
 
 std::string EntropyCoderName(uint8_t id) {
   if (id == kRawCoderId) return "raw";
+  if (id == kRangeCoderId) return "range";
   return "coder-" + std::to_string(id);
 }
+
+uint8_t MinorVersionForCoder(uint8_t coder_id) { return coder_id == kRangeCoderId ? 1 : 0; }
 
 uint64_t T1dHeader::codebook_size() const {
   uint64_t size = 1;

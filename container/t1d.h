@@ -15,16 +15,21 @@
 namespace tok1d {
 
 inline constexpr uint8_t kT1dMajorVersion = 1;
-inline constexpr uint8_t kT1dMinorVersion = 0;
+inline constexpr uint8_t kT1dMinorVersion = 1;  // 1.1 defines the range coder
 inline constexpr uint32_t kT1dMinTileSize = 16;
 inline constexpr uint32_t kT1dMaxTileSize = 4096;
 inline constexpr uint32_t kT1dMaxFsqDims = 16;
 
 // Entropy coder ids (HEAD entropy_coder).
 inline constexpr uint8_t kRawCoderId = 0;
+inline constexpr uint8_t kRangeCoderId = 1;  // codec/entropy_coder.h; needs minor version 1
 
-// "raw" for 0, "coder-N" for ids this build does not know.
+// "raw", "range", or "coder-N" for ids this build does not know.
 std::string EntropyCoderName(uint8_t id);
+
+// The lowest minor version a file coded with `coder_id` can have; writers raise a header's
+// minor_version to it.
+uint8_t MinorVersionForCoder(uint8_t coder_id);
 
 // One chunk as stored: a four-letter type and its data (framing and checksum excluded).
 struct T1dChunk {
@@ -43,7 +48,7 @@ struct ModelIdentity {
 // Everything in the HEAD chunk (and the preamble's version).
 struct T1dHeader {
   uint8_t major_version = kT1dMajorVersion;
-  uint8_t minor_version = kT1dMinorVersion;
+  uint8_t minor_version = 0;  // raised on writing to what the file uses (MinorVersionForCoder)
   uint32_t width = 0;
   uint32_t height = 0;
   uint32_t tile_size = 0;
