@@ -43,3 +43,9 @@ else()
   message(STATUS "tok1d: no default model embedded (TOK1D_DEFAULT_MODEL='${TOK1D_DEFAULT_MODEL}' "
                  "does not exist); tok1d looks next to its binary or needs --model")
 endif()
+
+# The CPU speed benchmark (a program that prints numbers, not a test; scripts/bench-cpu runs it
+# beside PyTorch).
+add_executable(tok1d_cpu_bench bench/bench_tokenizer.cpp)
+target_link_libraries(tok1d_cpu_bench PRIVATE tok1d_lib CLI11::CLI11)
+set_target_properties(tok1d_cpu_bench PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/bench)

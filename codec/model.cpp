@@ -99,6 +99,16 @@ class WeightBinder {
     return linear;
   }
 
+  // A Linear that later models add: absent is fine, present must have the right shape.
+  StatusOr<std::optional<LinearWeights>> OptionalLinear(const std::string& name, uint32_t in,
+                                                         uint32_t out) {
+    if (file_.Find(name + ".weight") == nullptr && file_.Find(name + ".bias") == nullptr) {
+      return std::optional<LinearWeights>();
+    }
+    TOK1D_ASSIGN_OR_RETURN(LinearWeights linear, Linear(name, in, out));
+    return std::optional<LinearWeights>(linear);
+  }
+
   StatusOr<LayerNormWeights> LayerNorm(const std::string& name, uint32_t width) {
     LayerNormWeights norm;
     TOK1D_ASSIGN_OR_RETURN(norm.gamma, Tensor(name + ".weight", {width}));
@@ -148,6 +158,7 @@ StatusOr<ModelWeights> BindWeights(const ModelConfig& c, WeightBinder& binder) {
   TOK1D_ASSIGN_OR_RETURN(w.enc_norm, binder.LayerNorm("enc_norm", d));
   TOK1D_ASSIGN_OR_RETURN(w.to_code, binder.Linear("to_code", d, code));
   TOK1D_ASSIGN_OR_RETURN(w.shortcut_enc, binder.Linear("shortcut_enc", c.pooled_dim(), k * code));
+  TOK1D_ASSIGN_OR_RETURN(w.code_in_embed, binder.OptionalLinear("code_in_embed", code, d));
   TOK1D_ASSIGN_OR_RETURN(w.code_embed, binder.Linear("code_embed", code, d));
   TOK1D_ASSIGN_OR_RETURN(w.dec_token_pos, binder.Tensor("dec_token_pos", {k, d}));
   TOK1D_ASSIGN_OR_RETURN(w.mask_token, binder.Tensor("mask_token", {d}));
@@ -159,6 +170,12 @@ StatusOr<ModelWeights> BindWeights(const ModelConfig& c, WeightBinder& binder) {
   TOK1D_ASSIGN_OR_RETURN(w.dec_norm, binder.LayerNorm("dec_norm", d));
   TOK1D_ASSIGN_OR_RETURN(w.to_pixels, binder.Linear("to_pixels", d, c.patch_dim()));
   TOK1D_ASSIGN_OR_RETURN(w.shortcut_dec, binder.Linear("shortcut_dec", k * code, c.pooled_dim()));
+  const uint32_t coarse_patch = c.coarse_patch();
+  TOK1D_ASSIGN_OR_RETURN(w.coarse_embed,
+                         binder.OptionalLinear("coarse_embed", coarse_patch * coarse_patch * 3, d));
+  if (w.coarse_embed && (coarse_patch == 0 || c.patch * c.pool % c.tile != 0)) {
+    return CorruptError("model has coarse_embed, but patch · pool / tile is not a whole number");
+  }
   TOK1D_RETURN_IF_ERROR(binder.CheckAllBound());
   return w;
 }

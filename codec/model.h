@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -46,6 +47,8 @@ struct ModelConfig {
   uint32_t head_dim() const { return width / heads; }
   uint32_t encoder_sequence() const { return patch_count() + tokens; }
   uint32_t decoder_sequence() const { return patch_count() + tokens; }
+  // Side of the coarse image's patch that lines up with an image patch.
+  uint32_t coarse_patch() const { return patch * pool / tile; }
   uint64_t codebook_size() const;
 };
 
@@ -89,6 +92,8 @@ struct ModelWeights {
   LayerNormWeights enc_norm;
   LinearWeights to_code;       // d → C
   LinearWeights shortcut_enc;  // pooled → K·C
+  // Optional (present in later models): latent i also sees its linear code, C → d.
+  std::optional<LinearWeights> code_in_embed;
   // decoder
   LinearWeights code_embed;    // C → d
   WeightSpan dec_token_pos;  // [K, d]
@@ -98,6 +103,9 @@ struct ModelWeights {
   LayerNormWeights dec_norm;
   LinearWeights to_pixels;     // d → patch_dim
   LinearWeights shortcut_dec;  // K·C → pooled
+  // Optional (present in later models): patch query i also sees its part of the coarse
+  // image, a (patch·pool/tile)² × 3 patch → d.
+  std::optional<LinearWeights> coarse_embed;
 };
 
 class Model {

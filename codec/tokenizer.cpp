@@ -150,15 +150,23 @@ Status Tokenizer::EncodeBatch(std::span<const uint8_t> tiles, size_t count,
   backend_.PatchifyTiles(w.pixels_u8.as<uint8_t>(), count, ToGeometry(c), w.patches.as<float>(),
                          w.pooled.as<float>());
   RunLinear(w.patches.as<float>(), count * n, m.patch_embed, w.rows.as<float>(), Epilogue::kStore);
-  backend_.BuildSequences({w.rows.as<float>(), n, n * d, Weight(m.enc_pos)},
-                          {Weight(m.latents), k, 0, nullptr}, count, d, w.hidden.as<float>());
+  // The linear code z_linear = shortcut_enc(pooled): [count, K·C] and [count·K, C] are the same
+  // memory.
+  RunLinear(w.pooled.as<float>(), count, m.shortcut_enc, w.codes.as<float>(), Epilogue::kStore);
+  RowSource latents{Weight(m.latents), k, 0, nullptr};
+  if (m.code_in_embed) {  // latent i starts as latents[i] + code_in_embed(z_linear[i])
+    RunLinear(w.codes.as<float>(), count * k, *m.code_in_embed, w.attended.as<float>(),
+              Epilogue::kStore);
+    latents = {w.attended.as<float>(), k, k * d, Weight(m.latents)};
+  }
+  backend_.BuildSequences({w.rows.as<float>(), n, n * d, Weight(m.enc_pos)}, latents, count, d,
+                          w.hidden.as<float>());
   for (const BlockWeights& block : m.enc_blocks) RunBlock(block, count, length);
   // The latent rows (the last K of each sequence) become the tokens.
   backend_.SliceSequences(w.hidden.as<float>(), count, length, n, k, d, w.rows.as<float>());
   backend_.LayerNorm(w.rows.as<float>(), count * k, d, Weight(m.enc_norm.gamma),
                      Weight(m.enc_norm.beta), c.ln_eps, w.normed.as<float>());
-  // z = to_code(h) + shortcut_enc(pooled): [count, K·C] and [count·K, C] are the same memory.
-  RunLinear(w.pooled.as<float>(), count, m.shortcut_enc, w.codes.as<float>(), Epilogue::kStore);
+  // z = to_code(h) + z_linear.
   RunLinear(w.normed.as<float>(), count * k, m.to_code, w.codes.as<float>(), Epilogue::kAccumulate);
   backend_.FsqQuantize(w.codes.as<float>(), count * k, ToFsqLevels(c),
                        bounded.empty() ? nullptr : w.bounded.as<float>(), w.tokens.as<int32_t>());
@@ -223,16 +231,23 @@ Status Tokenizer::DecodeBatch(std::span<const int32_t> tokens, size_t count, std
   backend_.EmbedTokens(w.tokens.as<int32_t>(), count * k, ToFsqLevels(c), Weight(m.code_embed.weight),
                        Weight(m.code_embed.bias), Weight(m.mask_token), d, w.rows.as<float>(),
                        w.codes.as<float>());
-  backend_.BuildSequences({Weight(m.patch_queries), n, 0, nullptr},
-                          {w.rows.as<float>(), k, k * d, Weight(m.dec_token_pos)}, count, d,
-                          w.hidden.as<float>());
+  // The coarse image from the linear shortcut (dropped tokens have codes 0).
+  RunLinear(w.codes.as<float>(), count, m.shortcut_dec, w.pooled.as<float>(), Epilogue::kStore);
+  RowSource queries{Weight(m.patch_queries), n, 0, nullptr};
+  if (m.coarse_embed) {  // query i = patch_queries[i] + coarse_embed(patch i of the coarse image)
+    backend_.Patchify(w.pooled.as<float>(), count, c.pool, c.coarse_patch(), w.patches.as<float>());
+    RunLinear(w.patches.as<float>(), count * n, *m.coarse_embed, w.attended.as<float>(),
+              Epilogue::kStore);
+    queries = {w.attended.as<float>(), n, n * d, Weight(m.patch_queries)};
+  }
+  backend_.BuildSequences(queries, {w.rows.as<float>(), k, k * d, Weight(m.dec_token_pos)}, count,
+                          d, w.hidden.as<float>());
   for (const BlockWeights& block : m.dec_blocks) RunBlock(block, count, length);
   // The patch-query rows (the first N of each sequence) become pixels.
   backend_.SliceSequences(w.hidden.as<float>(), count, length, 0, n, d, w.rows.as<float>());
   backend_.LayerNorm(w.rows.as<float>(), count * n, d, Weight(m.dec_norm.gamma),
                      Weight(m.dec_norm.beta), c.ln_eps, w.normed.as<float>());
   RunLinear(w.normed.as<float>(), count * n, m.to_pixels, w.patches.as<float>(), Epilogue::kStore);
-  RunLinear(w.codes.as<float>(), count, m.shortcut_dec, w.pooled.as<float>(), Epilogue::kStore);
   backend_.AssembleTiles(w.patches.as<float>(), w.pooled.as<float>(), count, ToGeometry(c),
                          w.output.as<float>());
   return backend_.CopyToHost(pixels.data(), w.output.as<void>(), pixels.size_bytes());

@@ -133,6 +133,11 @@ class Backend {
   virtual void PatchifyTiles(const uint8_t* tiles, size_t count, const TileGeometry& geometry,
                              float* patches, float* pooled) = 0;
 
+  // images: `count` float RGB images [side, side, 3] → patches[count · (side/patch)², patch²·3]
+  // in (py, px, c) order, patches in raster order (side % patch == 0).
+  virtual void Patchify(const float* images, size_t count, uint32_t side, uint32_t patch,
+                        float* patches) = 0;
+
   // FSQ on rows of levels.dims values: bounded = tanh(z + shift)·half_l − offset, rounded half
   // to even, token = Σ_d (q_d + ⌊L_d/2⌋)·Π_{e<d} L_e. `bounded` may be null.
   virtual void FsqQuantize(const float* z, size_t rows, const FsqLevels& levels, float* bounded,

@@ -176,6 +176,17 @@ TOK1D_VECTORIZED void CopyRowsAdding(const float* rows, const float* add, size_t
   }
 }
 
+// One [side, side, 3] image → its (side/patch)² patches of patch²·3 values, (py, px, c) order.
+void PatchifyImage(const float* image, size_t side, size_t patch, float* patches) {
+  const size_t per_side = side / patch, patch_dim = patch * patch * 3;
+  for (size_t y = 0; y < side; ++y) {
+    for (size_t px = 0; px < per_side; ++px) {
+      std::memcpy(patches + ((y / patch) * per_side + px) * patch_dim + (y % patch) * patch * 3,
+                  image + (y * side + px * patch) * 3, patch * 3 * sizeof(float));
+    }
+  }
+}
+
 class CpuBackend final : public Backend {
  public:
   explicit CpuBackend(unsigned threads) : pool_(threads), threads_(threads) {
@@ -275,14 +286,7 @@ class CpuBackend final : public Backend {
         const uint8_t* pixels = tiles + t * tile * tile * 3;
         // As PyTorch: float(v) / 255, then − 0.5 (two roundings, kept for parity).
         for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(pixels[i]) / 255.0f - 0.5f;
-        float* tile_patches = patches + t * per_side * per_side * patch_dim;
-        for (size_t y = 0; y < tile; ++y) {
-          for (size_t px = 0; px < per_side; ++px) {
-            float* dst = tile_patches + ((y / patch) * per_side + px) * patch_dim +
-                         (y % patch) * patch * 3;
-            std::memcpy(dst, &x[(y * tile + px * patch) * 3], patch * 3 * sizeof(float));
-          }
-        }
+        PatchifyImage(x.data(), tile, patch, patches + t * per_side * per_side * patch_dim);
         float* tile_pooled = pooled + t * g.pool * g.pool * 3;
         const double inv_area = 1.0 / static_cast<double>(factor * factor);
         for (size_t py = 0; py < g.pool; ++py) {
@@ -298,6 +302,16 @@ class CpuBackend final : public Backend {
             }
           }
         }
+      }
+    });
+  }
+
+  void Patchify(const float* images, size_t count, uint32_t side, uint32_t patch,
+                float* patches) override {
+    const size_t image_values = size_t{side} * side * 3;
+    pool_.ParallelFor(count, 1, [&](size_t begin, size_t end) {
+      for (size_t i = begin; i < end; ++i) {
+        PatchifyImage(images + i * image_values, side, patch, patches + i * image_values);
       }
     });
   }

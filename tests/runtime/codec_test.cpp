@@ -22,8 +22,10 @@ Image RandomImage(uint32_t width, uint32_t height, uint32_t seed) {
   return image;
 }
 
-Model TinyModel(uint32_t seed, const std::string& name = "tiny") {
-  StatusOr<Model> model = LoadModel(testing::MakeModelFile(testing::TinyConfig(), seed, name));
+Model TinyModel(uint32_t seed, const std::string& name = "tiny",
+                testing::Architecture architecture = testing::Architecture::kRefined) {
+  StatusOr<Model> model =
+      LoadModel(testing::MakeModelFile(testing::TinyConfig(), seed, name, architecture));
   REQUIRE_MESSAGE(model.ok(), model.status().message());
   return std::move(model).value();
 }
@@ -100,8 +102,8 @@ TEST_CASE("deblocking: a seam step is ramped away, a strong edge and tile interi
   CHECK(single.rgb == before.rgb);
 }
 
-TEST_CASE("tokenizer: results do not depend on how tiles are batched") {
-  const Model model = TinyModel(4);
+void CheckBatchingInvariance(testing::Architecture architecture) {
+  const Model model = TinyModel(4, "tiny", architecture);
   const ModelConfig& c = model.config();
   auto backend = CreateBackend("cpu", {2});
   REQUIRE(backend.ok());
@@ -133,6 +135,11 @@ TEST_CASE("tokenizer: results do not depend on how tiles are batched") {
     CHECK(error < 1e-5);
   }
   for (uint32_t token : tokens[0]) CHECK(token < c.codebook_size());
+}
+
+TEST_CASE("tokenizer: results do not depend on how tiles are batched (both architectures)") {
+  CheckBatchingInvariance(testing::Architecture::kFirst);
+  CheckBatchingInvariance(testing::Architecture::kRefined);
 }
 
 TEST_CASE("codec: any image size round-trips to the same size") {

@@ -219,6 +219,25 @@ TEST_CASE("PatchifyTiles: (py, px, c) patches and the pooled thumbnail") {
   }
 }
 
+TEST_CASE("Patchify: float images to (py, px, c) patches") {
+  auto backend = TestBackend();
+  const size_t count = 3, side = 12, patch = 4, per_side = side / patch, patch_dim = patch * patch * 3;
+  const auto images = RandomValues(count * side * side * 3, 19);
+  std::vector<float> patches(images.size(), NAN);
+  backend->Patchify(images.data(), count, side, patch, patches.data());
+  for (size_t i = 0; i < count; ++i) {
+    for (size_t y = 0; y < side; ++y) {
+      for (size_t x = 0; x < side; ++x) {
+        for (size_t c = 0; c < 3; ++c) {
+          const size_t index = (i * per_side + y / patch) * per_side + x / patch;
+          CHECK(patches[index * patch_dim + ((y % patch) * patch + x % patch) * 3 + c] ==
+                images[((i * side + y) * side + x) * 3 + c]);
+        }
+      }
+    }
+  }
+}
+
 // FSQ as models/tok1d_model.py defines it: the constants are float32 buffers there (atanh of
 // a float32 is what sets the shift; in double it would differ by up to 5e-5), the rest in double.
 struct ReferenceFsq {

@@ -124,6 +124,12 @@ TEST_CASE("model: a valid file loads with the right layout and identity") {
   CHECK(model->layout().enc_blocks.size() == 1);
   CHECK(model->layout().dec_blocks.size() == 2);
   CHECK(model->layout().shortcut_dec.in == config.tokens * 3);
+  CHECK(model->layout().code_in_embed.has_value());
+  CHECK(model->layout().coarse_embed->in == 3);  // coarse patch 4·4/16 = 1 pixel
+  StatusOr<Model> first = LoadModel(MakeModelFile(config, 1, "first", testing::Architecture::kFirst));
+  REQUIRE(first.ok());
+  CHECK_FALSE(first->layout().code_in_embed.has_value());
+  CHECK_FALSE(first->layout().coarse_embed.has_value());
   CHECK(model->identity().name == "tiny-one");
   CHECK(model->identity().sha256 == Sha256(bytes));
   CHECK(model->sha256_hex().size() == 64);
@@ -154,6 +160,12 @@ TEST_CASE("model: files that do not fit the config are refused") {
   SUBCASE("wrong shape") {
     tensors["dec_blocks.0.fc1.weight"].shape = {config.width, config.mlp_width()};
     CheckError(load(), StatusCode::kCorrupt, "'dec_blocks.0.fc1.weight' has shape [8, 16]");
+  }
+  SUBCASE("optional tensor with the wrong shape, or half of it") {
+    tensors["coarse_embed.weight"] = FloatTensor(std::vector<float>(config.width * 12, 0.5f), {config.width, 12}, "F16");
+    CheckError(load(), StatusCode::kCorrupt, "'coarse_embed.weight' has shape [8, 12]");
+    tensors.erase("coarse_embed.weight");
+    CheckError(load(), StatusCode::kCorrupt, "no tensor 'coarse_embed.weight'");
   }
   SUBCASE("missing tensor") {
     tensors.erase("mask_token");

@@ -88,7 +88,8 @@ TestTensor FloatTensor(const std::vector<float>& values, std::vector<uint64_t> s
 }
 
 std::map<std::string, TestTensor> RandomModelTensors(const ModelConfig& c, uint32_t seed,
-                                                     const std::string& dtype) {
+                                                     const std::string& dtype,
+                                                     Architecture architecture) {
   std::mt19937 random(seed);
   std::map<std::string, TestTensor> tensors;
   // Multiples of 1/1024 below 1 in magnitude: exact in F16.
@@ -135,6 +136,10 @@ std::map<std::string, TestTensor> RandomModelTensors(const ModelConfig& c, uint3
   norm("dec_norm", d);
   linear("to_pixels", d, c.patch_dim());
   linear("shortcut_dec", k * code, c.pooled_dim());
+  if (architecture == Architecture::kRefined) {
+    linear("code_in_embed", code, d);
+    linear("coarse_embed", uint64_t{c.coarse_patch()} * c.coarse_patch() * 3, d);
+  }
   return tensors;
 }
 
@@ -146,8 +151,10 @@ std::map<std::string, std::string> ModelMetadata(const ModelConfig& config, cons
           {"training", "{}"}};
 }
 
-std::vector<uint8_t> MakeModelFile(const ModelConfig& config, uint32_t seed, const std::string& name) {
-  return WriteSafetensors(RandomModelTensors(config, seed), ModelMetadata(config, name));
+std::vector<uint8_t> MakeModelFile(const ModelConfig& config, uint32_t seed, const std::string& name,
+                                   Architecture architecture) {
+  return WriteSafetensors(RandomModelTensors(config, seed, "F16", architecture),
+                          ModelMetadata(config, name));
 }
 
 }  // namespace tok1d::testing

@@ -25,10 +25,14 @@ std::vector<uint8_t> WriteSafetensors(const std::map<std::string, TestTensor>& t
 ModelConfig TinyConfig();
 std::string ConfigJson(const ModelConfig& config);
 
+// Which generation of models/tok1d_model.py: the first had no code_in_embed / coarse_embed.
+enum class Architecture { kFirst, kRefined };
+
 // Every tensor of a model with `config`, random values of scale ~1/√fan_in (deterministic in
 // `seed`), in F16 (exactly representable values) or F32.
 std::map<std::string, TestTensor> RandomModelTensors(const ModelConfig& config, uint32_t seed,
-                                                     const std::string& dtype = "F16");
+                                                     const std::string& dtype = "F16",
+                                                     Architecture architecture = Architecture::kRefined);
 
 // Metadata of a tok1d model file with this config.
 std::map<std::string, std::string> ModelMetadata(const ModelConfig& config,
@@ -36,7 +40,8 @@ std::map<std::string, std::string> ModelMetadata(const ModelConfig& config,
 
 // A complete model file.
 std::vector<uint8_t> MakeModelFile(const ModelConfig& config, uint32_t seed,
-                                   const std::string& name = "tiny");
+                                   const std::string& name = "tiny",
+                                   Architecture architecture = Architecture::kRefined);
 
 // A float tensor's little-endian bytes, F32 or F16 (values must be representable in F16).
 TestTensor FloatTensor(const std::vector<float>& values, std::vector<uint64_t> shape,
