@@ -47,6 +47,7 @@ double DecoderFlopsPerTile(const Model& model) {
     flops += 2.0 * 2.0 * rows * rows * c.width;  // q·kᵀ and p·v, all heads
   }
   flops += LinearFlops(n, m.to_pixels) + LinearFlops(1, m.shortcut_dec);
+  if (m.coarse_embed) flops += LinearFlops(n, *m.coarse_embed);
   return flops;
 }
 

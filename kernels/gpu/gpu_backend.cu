@@ -176,6 +176,13 @@ class GpuBackend final : public Backend {
     CheckLaunch("PatchifyTiles (pooling)");
   }
 
+  void Patchify(const float* images, size_t count, uint32_t side, uint32_t patch, float* patches) override {
+    if (!pending_.ok()) return;
+    LaunchKernel(PatchesKernel<float>, dim3(ElementwiseBlocks(count * side * side * 3)),
+                 dim3(kElementwiseThreads), stream_, images, static_cast<unsigned>(count), side, patch, patches);
+    CheckLaunch("Patchify");
+  }
+
   void FsqQuantize(const float* z, size_t rows, const FsqLevels& levels, float* bounded,
                    int32_t* tokens) override {
     if (!pending_.ok()) return;

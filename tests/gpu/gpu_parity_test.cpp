@@ -210,7 +210,7 @@ TEST_CASE("BuildSequences and SliceSequences move values exactly") {
   }
 }
 
-TEST_CASE("PatchifyTiles matches exactly") {
+TEST_CASE("PatchifyTiles and Patchify match exactly") {
   FOR_EACH_BACKEND_UNDER_TEST(backend) {
     const TileGeometry geometry{32, 8, 8};
     const size_t count = 2, tile_values = 32 * 32 * 3;
@@ -227,6 +227,14 @@ TEST_CASE("PatchifyTiles matches exactly") {
     CHECK(patches_gpu == patches_cpu);
     auto [pooled_cpu, pooled_gpu] = run.Results(pooled, count * 8 * 8 * 3);
     CHECK(pooled_gpu == pooled_cpu);
+
+    // Patchify: the same layout from float images (the decoder's coarse image).
+    const auto images = run.Input(RandomValues(count * 12 * 12 * 3, 23));
+    const auto image_patches = run.Output<float>(count * 12 * 12 * 3);
+    run.cpu().Patchify(images.first, count, 12, 4, image_patches.first);
+    run.gpu().Patchify(images.second, count, 12, 4, image_patches.second);
+    auto [image_patches_cpu, image_patches_gpu] = run.Results(image_patches, count * 12 * 12 * 3);
+    CHECK(image_patches_gpu == image_patches_cpu);
   }
 }
 
