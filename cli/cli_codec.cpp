@@ -5,10 +5,14 @@
 namespace tok1d::cli {
 
 void AddModelOptions(CLI::App* command, ModelOptions* options) {
-  command->add_option("--model", options->model_path,
-                      "model weights (.safetensors); default: the model built into tok1d");
+  AddModelChoiceOptions(command, options);
   command->add_option("-j,--threads", options->threads, "CPU threads (default: all cores)")
       ->check(CLI::Range(1, 1024));
+}
+
+void AddModelChoiceOptions(CLI::App* command, ModelOptions* options) {
+  command->add_option("--model", options->model_path,
+                      "model weights (.safetensors); default: the model built into tok1d");
   std::string devices = "auto";
   for (std::string_view backend : CompiledBackends()) {
     devices += '|';

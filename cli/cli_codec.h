@@ -18,6 +18,8 @@ struct ModelOptions {
 };
 
 void AddModelOptions(CLI::App* command, ModelOptions* options);
+// The same without -j/--threads: for `tok1d batch`, whose -j counts files converted at once.
+void AddModelChoiceOptions(CLI::App* command, ModelOptions* options);
 
 // Loads the chosen model (errors name the file, or say how to pass one).
 StatusOr<Model> LoadChosenModel(const ModelOptions& options);

@@ -1,8 +1,10 @@
 // tok1d decode: .t1d → image (PNG, or PPM for a .ppm/.pnm output name).
+#include <algorithm>
 #include <memory>
 
 #include "cli/cli_codec.h"
 #include "cli/commands.h"
+#include "cli/encode_decode.h"
 
 namespace tok1d::cli {
 namespace {
@@ -11,59 +13,103 @@ struct DecodeOptions {
   std::string input;
   OutputOptions output;
   ModelOptions model;
-  uint32_t tokens = 0;  // 0: all the file has
+  DecodeSettings settings;
 };
+
+ReadOptions DecodeReadOptions() {
+  ReadOptions read_options;
+  read_options.allow_truncated = true;  // a partial download decodes its complete layers
+  return read_options;
+}
 
 Status RunDecode(const DecodeOptions& options, const Console& console) {
   TOK1D_RETURN_IF_ERROR(CheckOutput(options.input, options.output));
   TOK1D_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, ReadFileBytes(options.input));
   const std::string input_name = DisplayName(options.input);
-  ReadOptions read_options;
-  read_options.allow_truncated = true;  // a partial download decodes its complete layers
   // The structure first, so a damaged file is reported before the model loads; the tokens
   // may need the model's entropy tables.
-  StatusOr<T1dHeaderInfo> info = ReadT1dHeader(bytes, read_options);
-  if (!info.ok()) return info.status().WithContext(input_name);
+  TOK1D_RETURN_IF_ERROR(ReadDecodableHeader(bytes, input_name).status());
 
   TOK1D_ASSIGN_OR_RETURN(Model model, LoadChosenModel(options.model));
-  if (options.tokens > model.config().tokens) {
-    return InvalidArgumentError("--tokens " + std::to_string(options.tokens) +
-                                " is more than the model's " +
-                                std::to_string(model.config().tokens) + " tokens per tile");
-  }
   TOK1D_ASSIGN_OR_RETURN(std::unique_ptr<Codec> codec,
                          OpenCodec(std::move(model), options.model, console));
-  if (info->header.entropy_coder != kRawCoderId) {
-    TOK1D_RETURN_IF_ERROR(codec->CheckModel(info->header).WithContext(input_name));
-  }
-  ReadReport report;
-  StatusOr<TokenFile> file =
-      ReadT1d(bytes, read_options, &report, codec->layer_coder(info->header.entropy_coder));
-  if (!file.ok()) return file.status().WithContext(input_name);
-  if (file->header.layer_count() == 0) {
-    return TruncatedError(input_name + ": the file holds no complete token layer");
-  }
-  if (report.truncated) {
-    console.Warning(input_name + ": file is truncated; decoding its " +
-                    std::to_string(report.layers_complete) + " complete token layers of " +
-                    std::to_string(report.layers_declared));
-  }
-  for (const std::string& warning : report.warnings) console.Warning(input_name + ": " + warning);
-
-  StatusOr<Image> image = codec->Decode(*file, options.tokens);
-  if (!image.ok()) return image.status().WithContext(input_name);
-  TOK1D_ASSIGN_OR_RETURN(std::vector<uint8_t> encoded,
-                         EncodeImage(*image, OutputFormatForPath(options.output.path)));
-  TOK1D_RETURN_IF_ERROR(WriteOutput(options.output, encoded));
-  const uint32_t layers = file->header.layer_count();
-  const uint32_t used = options.tokens == 0 ? layers : std::min(layers, options.tokens);
-  console.Note(input_name + " -> " + DisplayName(options.output.path, true) + ": " +
-               std::to_string(image->width) + "x" + std::to_string(image->height) + ", " +
-               std::to_string(used) + " tokens per tile");
+  TOK1D_RETURN_IF_ERROR(CheckDecodeSettings(options.settings, *codec));
+  TOK1D_ASSIGN_OR_RETURN(DecodedImage decoded,
+                         DecodeT1dBytes(*codec, bytes, input_name,
+                                        OutputFormatForPath(options.output.path),
+                                        options.settings));
+  for (const std::string& warning : decoded.warnings) console.Warning(warning);
+  TOK1D_RETURN_IF_ERROR(WriteOutput(options.output, decoded.encoded));
+  console.Note(DescribeDecode(input_name, DisplayName(options.output.path, true), decoded));
   return OkStatus();
 }
 
 }  // namespace
+
+void AddDecodeSettings(CLI::App* command, DecodeSettings* settings) {
+  command->add_option("-t,--tokens", settings->tokens,
+                      "decode only the first N tokens of every tile (default: all)")
+      ->check(CLI::Range(1, 65535));
+}
+
+Status CheckDecodeSettings(const DecodeSettings& settings, const Codec& codec) {
+  const uint32_t model_tokens = codec.model().config().tokens;
+  if (settings.tokens > model_tokens) {
+    return InvalidArgumentError("--tokens " + std::to_string(settings.tokens) +
+                                " is more than the model's " + std::to_string(model_tokens) +
+                                " tokens per tile");
+  }
+  return OkStatus();
+}
+
+StatusOr<T1dHeaderInfo> ReadDecodableHeader(std::span<const uint8_t> t1d,
+                                            const std::string& input_name) {
+  StatusOr<T1dHeaderInfo> info = ReadT1dHeader(t1d, DecodeReadOptions());
+  if (!info.ok()) return info.status().WithContext(input_name);
+  return info;
+}
+
+StatusOr<DecodedImage> DecodeT1dBytes(Codec& codec, std::span<const uint8_t> t1d,
+                                      const std::string& input_name, ImageFormat format,
+                                      const DecodeSettings& settings) {
+  TOK1D_ASSIGN_OR_RETURN(T1dHeaderInfo info, ReadDecodableHeader(t1d, input_name));
+  if (info.header.entropy_coder != kRawCoderId) {
+    TOK1D_RETURN_IF_ERROR(codec.CheckModel(info.header).WithContext(input_name));
+  }
+  ReadReport report;
+  StatusOr<TokenFile> file = ReadT1d(t1d, DecodeReadOptions(), &report,
+                                     codec.layer_coder(info.header.entropy_coder));
+  if (!file.ok()) return file.status().WithContext(input_name);
+  if (file->header.layer_count() == 0) {
+    return TruncatedError(input_name + ": the file holds no complete token layer");
+  }
+  DecodedImage decoded;
+  if (report.truncated) {
+    decoded.warnings.push_back(input_name + ": file is truncated; decoding its " +
+                               std::to_string(report.layers_complete) +
+                               " complete token layers of " +
+                               std::to_string(report.layers_declared));
+  }
+  for (const std::string& warning : report.warnings) {
+    decoded.warnings.push_back(input_name + ": " + warning);
+  }
+
+  StatusOr<Image> image = codec.Decode(*file, settings.tokens);
+  if (!image.ok()) return image.status().WithContext(input_name);
+  TOK1D_ASSIGN_OR_RETURN(decoded.encoded, EncodeImage(*image, format));
+  const uint32_t layers = file->header.layer_count();
+  decoded.width = image->width;
+  decoded.height = image->height;
+  decoded.tokens = settings.tokens == 0 ? layers : std::min(layers, settings.tokens);
+  return decoded;
+}
+
+std::string DescribeDecode(const std::string& input, const std::string& output,
+                           const DecodedImage& decoded) {
+  return input + " -> " + output + ": " + std::to_string(decoded.width) + "x" +
+         std::to_string(decoded.height) + ", " + std::to_string(decoded.tokens) +
+         " tokens per tile";
+}
 
 Subcommand AddDecodeCommand(CLI::App& parent) {
   auto options = std::make_shared<DecodeOptions>();
@@ -71,9 +117,7 @@ Subcommand AddDecodeCommand(CLI::App& parent) {
       "decode", "Decode a .t1d token file to an image (PNG; PPM for .ppm/.pnm names)");
   AddInputArgument(command, &options->input, ".t1d file");
   AddOutputOptions(command, &options->output);
-  command->add_option("-t,--tokens", options->tokens,
-                      "decode only the first N tokens of every tile (default: all)")
-      ->check(CLI::Range(1, 65535));
+  AddDecodeSettings(command, &options->settings);
   AddModelOptions(command, &options->model);
   return {command, [options](const Console& console) { return RunDecode(*options, console); }};
 }

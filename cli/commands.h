@@ -9,5 +9,6 @@ Subcommand AddInfoCommand(CLI::App& parent);
 Subcommand AddTrimCommand(CLI::App& parent);
 Subcommand AddEncodeCommand(CLI::App& parent);
 Subcommand AddDecodeCommand(CLI::App& parent);
+Subcommand AddBatchCommand(CLI::App& parent);
 
 }  // namespace tok1d::cli

@@ -31,7 +31,8 @@ int Main(int argc, char** argv) {
   app.add_flag("-v,--verbose", console.verbosity, "print more detail (repeat for more)");
 
   std::vector<Subcommand> commands = {AddEncodeCommand(app), AddDecodeCommand(app),
-                                      AddInfoCommand(app), AddTrimCommand(app)};
+                                      AddInfoCommand(app), AddTrimCommand(app),
+                                      AddBatchCommand(app)};
 
   try {
     app.parse(argc, argv);

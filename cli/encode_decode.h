@@ -1,0 +1,97 @@
+// The per-file work of `tok1d encode` and `tok1d decode`, shared with `tok1d batch`: the options
+// that shape one conversion, and the conversion itself with an open codec. Implemented in
+// cmd_encode.cpp and cmd_decode.cpp; nothing here prints or writes files, so batch workers can
+// run it side by side and report each file their own way.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "cli/cli_common.h"
+#include "codec/codec.h"
+
+namespace tok1d::cli {
+
+// ---- encode ----
+
+struct EncodeSettings {
+  uint32_t tokens = 0;  // exactly one of tokens, bytes, bpp is set
+  uint64_t bytes = 0;
+  double bpp = 0;
+  std::string coder;  // "raw", "range"; empty: range when the model has entropy tables
+  bool stats = false;  // also decode, for the PSNR
+};
+
+// The rate options (--tokens | --bytes | --bpp), --coder and --stats.
+void AddEncodeSettings(CLI::App* command, EncodeSettings* settings);
+
+// Refuses settings this model cannot meet (too many tokens, a coder it lacks), before any file.
+Status CheckEncodeSettings(const EncodeSettings& settings, const Codec& codec);
+
+struct EncodedImage {
+  std::vector<uint8_t> t1d;  // the file's bytes
+  uint32_t width = 0;
+  uint32_t height = 0;
+  uint64_t tiles = 0;
+  uint32_t tokens = 0;  // per tile
+  std::optional<double> psnr;  // with --stats
+
+  double bpp() const;
+};
+
+// An image read for encoding, with what the reader noticed about it.
+struct InputImage {
+  std::string name;  // for messages: the path, or "<stdin>"
+  Image image;
+  ImageInfo info;
+  std::vector<std::string> warnings() const;  // "NAME: …", one line each
+};
+
+// Reads the image at `path` ("-": stdin). Errors name the file.
+StatusOr<InputImage> ReadInputImage(const std::string& path);
+
+StatusOr<EncodedImage> EncodeInputImage(Codec& codec, const InputImage& input,
+                                        const EncodeSettings& settings);
+
+// "INPUT (WxH, N tiles) -> OUTPUT: k tokens per tile, B bytes, bpp[, PSNR]".
+std::string DescribeEncode(const std::string& input, const std::string& output,
+                           const EncodedImage& encoded);
+
+// ---- decode ----
+
+struct DecodeSettings {
+  uint32_t tokens = 0;  // decode at most this many tokens per tile; 0: all
+};
+
+// -t/--tokens.
+void AddDecodeSettings(CLI::App* command, DecodeSettings* settings);
+
+Status CheckDecodeSettings(const DecodeSettings& settings, const Codec& codec);
+
+// The structure of a .t1d file (a partial download allowed), checked before any model work.
+// Errors name the file.
+StatusOr<T1dHeaderInfo> ReadDecodableHeader(std::span<const uint8_t> t1d,
+                                            const std::string& input_name);
+
+struct DecodedImage {
+  std::vector<uint8_t> encoded;  // PNG or PPM bytes
+  uint32_t width = 0;
+  uint32_t height = 0;
+  uint32_t tokens = 0;  // per tile, decoded
+  std::vector<std::string> warnings;  // truncation, reader warnings; one line each
+};
+
+// Decodes the bytes of a .t1d file into an image file's bytes in `format`. Errors name the file
+// (`input_name`).
+StatusOr<DecodedImage> DecodeT1dBytes(Codec& codec, std::span<const uint8_t> t1d,
+                                      const std::string& input_name, ImageFormat format,
+                                      const DecodeSettings& settings);
+
+// "INPUT -> OUTPUT: WxH, k tokens per tile".
+std::string DescribeDecode(const std::string& input, const std::string& output,
+                           const DecodedImage& decoded);
+
+}  // namespace tok1d::cli
