@@ -10,5 +10,6 @@ Subcommand AddTrimCommand(CLI::App& parent);
 Subcommand AddEncodeCommand(CLI::App& parent);
 Subcommand AddDecodeCommand(CLI::App& parent);
 Subcommand AddBatchCommand(CLI::App& parent);
+Subcommand AddSweepCommand(CLI::App& parent);
 
 }  // namespace tok1d::cli

@@ -32,7 +32,7 @@ int Main(int argc, char** argv) {
 
   std::vector<Subcommand> commands = {AddEncodeCommand(app), AddDecodeCommand(app),
                                       AddInfoCommand(app), AddTrimCommand(app),
-                                      AddBatchCommand(app)};
+                                      AddBatchCommand(app), AddSweepCommand(app)};
 
   try {
     app.parse(argc, argv);
