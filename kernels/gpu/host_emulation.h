@@ -183,9 +183,13 @@ void RunKernelOnHost(void (*kernel)(Params...), dim3 grid, dim3 block, Args&&...
       StartFiber(&contexts[t], stacks.get() + t * kStackBytes, kStackBytes);
       running[t] = true;
     }
+    // Odd blocks run their threads in reverse order: a missing barrier between a write and a
+    // read of shared memory then shows up whichever of the two threads has the lower index.
+    const bool reverse = b % 2 == 1;
     for (bool any_running = true; any_running;) {
       any_running = false;
-      for (unsigned t = 0; t < threads; ++t) {
+      for (unsigned i = 0; i < threads; ++i) {
+        const unsigned t = reverse ? threads - 1 - i : i;
         if (!running[t]) continue;
         threadIdx = dim3(t % block.x, t / block.x % block.y, t / (block.x * block.y));
         running[t] = ResumeFiber(&contexts[t]);
