@@ -180,6 +180,22 @@ class Ladder {
   double start_error_ = 0;         // adaptive: total squared error at one token per tile
 };
 
+// The allocation of the last step of `ladder` whose file fits in `budget` bytes, given that
+// step 0 fits. Sizes are not quite monotone along an adaptive ladder (unequal counts add a
+// per-tile count table, so all K can be smaller than the step before): the last step is
+// tried first, then bisection, whose answer always fits (it was measured, or it is step 0).
+StatusOr<std::vector<uint32_t>> LargestWithin(const Ladder& ladder, const TokenFile& full,
+                                              uint64_t budget, const LayerCoder* coder) {
+  TOK1D_ASSIGN_OR_RETURN(const uint64_t largest, FileSize(full, ladder.At(ladder.last()), coder));
+  if (largest <= budget) return ladder.At(ladder.last());
+  TOK1D_ASSIGN_OR_RETURN(const size_t first_too_large,
+                         FirstReaching(1, ladder.last(), [&](size_t step) -> StatusOr<bool> {
+                           TOK1D_ASSIGN_OR_RETURN(const uint64_t size, FileSize(full, ladder.At(step), coder));
+                           return size > budget;
+                         }));
+  return ladder.At(first_too_large - 1);
+}
+
 StatusOr<Ladder> MakeLadder(Codec& codec, const Image& image, const TokenFile& full,
                             const RateControlOptions& options) {
   if (options.allocation == TokenAllocation::kUniform) {
@@ -197,31 +213,34 @@ std::string_view TokenAllocationName(TokenAllocation allocation) {
 StatusOr<std::vector<std::vector<uint32_t>>> TokensWithinBudgets(
     Codec& codec, const Image& image, const TokenFile& full, std::span<const uint64_t> budgets,
     const RateControlOptions& options) {
-  TOK1D_ASSIGN_OR_RETURN(const Ladder ladder, MakeLadder(codec, image, full, options));
-  TOK1D_ASSIGN_OR_RETURN(const uint64_t smallest, FileSize(full, ladder.At(0), options.coder));
-  // Sizes are not quite monotone along an adaptive ladder: unequal counts add a per-tile
-  // count table (.t1d mode 1), so the last step, all K, can be smaller than the one before.
-  TOK1D_ASSIGN_OR_RETURN(const uint64_t largest, FileSize(full, ladder.At(ladder.last()), options.coder));
-  std::vector<std::vector<uint32_t>> allocations;
+  const Ladder uniform = Ladder::Uniform(full.tokens.size(), codec.model().config().tokens);
+  TOK1D_ASSIGN_OR_RETURN(const uint64_t smallest, FileSize(full, uniform.At(0), options.coder));
   for (uint64_t budget : budgets) {
     if (smallest > budget) {
       return InvalidArgumentError("cannot fit in " + std::to_string(budget) +
                                   " bytes: the smallest file (1 token per tile) takes " +
                                   std::to_string(smallest) + " bytes");
     }
-    if (largest <= budget) {
-      allocations.push_back(ladder.At(ladder.last()));
-      continue;
-    }
-    // The step before the first too large one; it fits (it was measured, or it is step 0).
-    TOK1D_ASSIGN_OR_RETURN(
-        const size_t first_too_large,
-        FirstReaching(1, ladder.last() + 1, [&](size_t step) -> StatusOr<bool> {
-          if (step > ladder.last()) return true;
-          TOK1D_ASSIGN_OR_RETURN(const uint64_t size, FileSize(full, ladder.At(step), options.coder));
-          return size > budget;
-        }));
-    allocations.push_back(ladder.At(first_too_large - 1));
+  }
+  std::vector<std::vector<uint32_t>> allocations;
+  for (uint64_t budget : budgets) {
+    TOK1D_ASSIGN_OR_RETURN(std::vector<uint32_t> counts,
+                           LargestWithin(uniform, full, budget, options.coder));
+    allocations.push_back(std::move(counts));
+  }
+  if (options.allocation == TokenAllocation::kUniform) return allocations;
+
+  // Adaptive: the greedy allocation, unless the uniform one decodes better. The greedy's cost
+  // model sees a token's mean cost only, not the per-tile count table that unequal counts add
+  // (.t1d mode 1) nor the framing of layers few tiles reach, which matter at low rates.
+  TOK1D_ASSIGN_OR_RETURN(const Ladder adaptive, Ladder::Adaptive(codec, image, full, options.coder));
+  for (size_t i = 0; i < budgets.size(); ++i) {
+    TOK1D_ASSIGN_OR_RETURN(std::vector<uint32_t> counts,
+                           LargestWithin(adaptive, full, budgets[i], options.coder));
+    if (counts == allocations[i]) continue;
+    TOK1D_ASSIGN_OR_RETURN(const double adaptive_psnr, PsnrOf(codec, image, full, counts));
+    TOK1D_ASSIGN_OR_RETURN(const double uniform_psnr, PsnrOf(codec, image, full, allocations[i]));
+    if (adaptive_psnr > uniform_psnr) allocations[i] = std::move(counts);
   }
   return allocations;
 }

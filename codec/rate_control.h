@@ -4,7 +4,8 @@
 // the tiles that gain most per byte: it decodes the image at a coarse grid of counts
 // (1, 2, 4, … K), measures each tile's squared error there, interpolates linearly between the
 // grid points, and adds tokens greedily in order of error removed per byte along each tile's
-// lower convex hull (optimal for the interpolated curves, as in classic bit allocation). File
+// lower convex hull (optimal for the interpolated curves, as in classic bit allocation); for
+// a byte budget it keeps the uniform allocation where that decodes to a higher PSNR. File
 // sizes are always exact: every candidate is serialized. docs/sweep.md reports the gain.
 #pragma once
 
