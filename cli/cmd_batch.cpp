@@ -204,8 +204,9 @@ size_t PendingJobs(const std::vector<BatchJob>& jobs, bool force) {
   }));
 }
 
-// One codec per worker over copies of one loaded model. With several workers each runs the
-// tokenizer on one thread: the cores are already shared out between workers.
+// One codec per worker over copies of one loaded model (the copies share its weights). With
+// several workers each runs the tokenizer on one thread: the cores are already shared out
+// between workers.
 StatusOr<std::vector<std::unique_ptr<Codec>>> OpenWorkerCodecs(const BatchOptions& options,
                                                                Direction direction,
                                                                size_t workers,

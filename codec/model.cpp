@@ -279,9 +279,11 @@ StatusOr<Model> LoadModel(std::span<const uint8_t> file_bytes) {
 
   Model model;
   TOK1D_ASSIGN_OR_RETURN(model.config_, ParseModelConfig(*config_json));
-  model.arena_.reserve(file_bytes.size() / 2 + 4096);
-  WeightBinder binder(file, &model.arena_);
+  std::vector<float> arena;
+  arena.reserve(file_bytes.size() / 2 + 4096);
+  WeightBinder binder(file, &arena);
   TOK1D_ASSIGN_OR_RETURN(model.layout_, BindWeights(model.config_, binder));
+  model.arena_ = std::make_shared<const std::vector<float>>(std::move(arena));
   TOK1D_ASSIGN_OR_RETURN(model.entropy_tables_,
                          EntropyTables::Load(file, model.config_.tokens, model.config_.fsq_levels));
   model.identity_.name = *name;

@@ -113,9 +113,11 @@ class Model {
   const ModelConfig& config() const { return config_; }
   const ModelWeights& layout() const { return layout_; }
   // All weights as float32; every tensor starts at a multiple of 64 bytes.
-  std::span<const float> weights() const { return arena_; }
+  std::span<const float> weights() const {
+    return arena_ ? std::span<const float>(*arena_) : std::span<const float>();
+  }
   std::span<const float> weights(WeightSpan span) const {
-    return std::span<const float>(arena_).subspan(span.offset, span.size);
+    return weights().subspan(span.offset, span.size);
   }
   const ModelIdentity& identity() const { return identity_; }
   std::string sha256_hex() const;
@@ -129,7 +131,8 @@ class Model {
   friend StatusOr<Model> LoadModel(std::span<const uint8_t>);
   ModelConfig config_;
   ModelWeights layout_;
-  std::vector<float> arena_;
+  // Shared and never changed: a copy of a Model (one per worker thread) costs no weights.
+  std::shared_ptr<const std::vector<float>> arena_;
   ModelIdentity identity_;
   std::map<std::string, std::string> metadata_;
   uint64_t file_bytes_ = 0;
