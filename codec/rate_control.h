@@ -24,6 +24,8 @@ enum class TokenAllocation { kUniform, kAdaptive };
 std::string_view TokenAllocationName(TokenAllocation allocation);
 
 struct RateControlOptions {
+  // Adaptive: on Kodak it never loses PSNR at a budget and gains 1.9 % BD-rate (PSNR), 0.4 %
+  // (MS-SSIM), for about ten decodes more than uniform (docs/sweep.md).
   TokenAllocation allocation = TokenAllocation::kAdaptive;
   const LayerCoder* coder = nullptr;  // what the file will be written with; raw when null
 };
