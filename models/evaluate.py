@@ -6,7 +6,7 @@ tiles them (128x128, edge-padded border tiles, cropped after decoding).
       [--tok1d build/cli/tok1d] [--update-model]
 
 For every k: mean PSNR (RGB, per image then averaged), mean MS-SSIM (5-scale,
-Gaussian 11/1.5, per RGB channel then averaged, as pytorch_msssim), and bits
+Gaussian 11/1.5, per RGB channel then averaged; tests/eval/reference_metrics.py), and bits
 per pixel: the raw packing cost and, if a tok1d binary is given, the real
 .t1d file size it writes at --tokens k (entropy coded if the model has tables).
 --update-model stores the table in the model file's metadata ("evaluation")."""
@@ -20,61 +20,15 @@ import tempfile
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+# PSNR and MS-SSIM come from the project's reference implementation, the one the C++
+# metrics (and so tok1d sweep) are checked against, so the two tables agree.
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "eval"))
 from data import kodak_images, tile_image, untile_image  # noqa: E402
 from export import load_model, read_safetensors, write_safetensors  # noqa: E402
-
-MSSSIM_WEIGHTS = [0.0448, 0.2856, 0.3001, 0.2363, 0.1333]
-
-
-def gaussian_window(size=11, sigma=1.5):
-    x = torch.arange(size, dtype=torch.float64) - size // 2
-    g = torch.exp(-x ** 2 / (2 * sigma ** 2))
-    return (g / g.sum()).float()
-
-
-def _ssim_terms(x, y, win):
-    """x, y: [1,C,H,W] in [0,255]. Returns (ssim, cs) means, 'valid' filtering."""
-    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
-    ch = x.shape[1]
-    wh = win.view(1, 1, 1, -1).repeat(ch, 1, 1, 1)
-    wv = win.view(1, 1, -1, 1).repeat(ch, 1, 1, 1)
-
-    def filt(t):
-        return F.conv2d(F.conv2d(t, wh, groups=ch), wv, groups=ch)
-    mx, my = filt(x), filt(y)
-    sxx = filt(x * x) - mx * mx
-    syy = filt(y * y) - my * my
-    sxy = filt(x * y) - mx * my
-    cs = (2 * sxy + c2) / (sxx + syy + c2)
-    ssim = ((2 * mx * my + c1) / (mx * mx + my * my + c1)) * cs
-    return ssim.mean(dim=(2, 3)), cs.mean(dim=(2, 3))
-
-
-def ms_ssim(a_u8, b_u8):
-    """Standard MS-SSIM on HxWx3 uint8 images (per channel, then mean)."""
-    x = torch.tensor(a_u8, dtype=torch.float64).permute(2, 0, 1)[None].float()
-    y = torch.tensor(b_u8, dtype=torch.float64).permute(2, 0, 1)[None].float()
-    win = gaussian_window()
-    w = torch.tensor(MSSSIM_WEIGHTS)
-    mcs = []
-    for i in range(len(MSSSIM_WEIGHTS)):
-        ssim, cs = _ssim_terms(x, y, win)
-        if i < len(MSSSIM_WEIGHTS) - 1:
-            mcs.append(torch.relu(cs))
-            x = F.avg_pool2d(x, 2, ceil_mode=False)
-            y = F.avg_pool2d(y, 2, ceil_mode=False)
-    ssim = torch.relu(ssim)
-    vals = torch.stack(mcs + [ssim], dim=0)  # [levels,1,C]
-    return torch.prod(vals ** w.view(-1, 1, 1), dim=0).mean().item()
-
-
-def psnr(a_u8, b_u8):
-    mse = np.mean((a_u8.astype(np.float64) - b_u8.astype(np.float64)) ** 2)
-    return 10 * math.log10(255 ** 2 / max(mse, 1e-12))
-
+from reference_metrics import metrics  # noqa: E402
 
 @torch.no_grad()
 def reconstruct(model, im, ks, batch=48):
@@ -128,8 +82,9 @@ def main():
         tiles = (-(-h // t)) * (-(-w // t))
         recs = reconstruct(model, im, ks)
         for k in ks:
-            acc[k]["psnr"].append(psnr(im, recs[k]))
-            acc[k]["msssim"].append(ms_ssim(im, recs[k]))
+            scores = metrics(im, recs[k])
+            acc[k]["psnr"].append(scores["psnr"])
+            acc[k]["msssim"].append(scores["msssim"])
             acc[k]["bpp_raw"].append(tiles * k * raw_bits / (h * w))
             if args.tok1d:
                 acc[k]["bpp_file"].append(8 * file_bytes(args.tok1d, args.model, os.path.join(args.kodak, name), k) / (h * w))
