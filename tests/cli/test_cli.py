@@ -10,6 +10,8 @@ import sys
 import tempfile
 import unittest
 
+from cli_assertions import assert_one_line_error
+
 TOK1D = None
 GOLDEN = None
 
@@ -34,14 +36,7 @@ class CliTest(unittest.TestCase):
         return os.path.join(self.dir, name)
 
     def assert_error(self, result, rc, *fragments):
-        """One line on stderr, 'tok1d: error: …', naming the problem."""
-        self.assertEqual(result.returncode, rc, result.stderr)
-        stderr = result.stderr.decode()
-        self.assertTrue(stderr.startswith("tok1d: error: "), stderr)
-        if rc == 1:
-            self.assertEqual(stderr.count("\n"), 1, stderr)
-        for fragment in fragments:
-            self.assertIn(fragment, stderr)
+        assert_one_line_error(self, result, rc, *fragments)
 
     def assert_nothing_written(self):
         self.assertEqual(os.listdir(self.dir), [])

@@ -40,6 +40,8 @@ std::vector<std::string> g_backends_under_test;
 
 namespace {
 
+using testing::RandomValues;
+
 constexpr double kOperationNmse = 1e-10;
 constexpr double kDecodeNmse = 1e-8;
 constexpr double kDecodeMaxError = 1e-3;
@@ -49,14 +51,6 @@ std::unique_ptr<Backend> CreateBackendUnderTest(const std::string& name) {
       name == "gpu-emulator" ? gpu_emulator::CreateGpuBackend() : CreateBackend(name);
   REQUIRE_MESSAGE(backend.ok(), name << ": " << backend.status().message());
   return std::move(backend).value();
-}
-
-std::vector<float> RandomValues(size_t count, uint32_t seed, float scale = 1.0f) {
-  std::mt19937 random(seed);
-  std::uniform_real_distribution<float> uniform(-scale, scale);
-  std::vector<float> values(count);
-  for (float& v : values) v = uniform(random);
-  return values;
 }
 
 double Nmse(const std::vector<float>& actual, const std::vector<float>& expected) {

@@ -11,17 +11,12 @@
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/thread_pool.h"
 #include "kernels/cpu/vector_math.h"
+#include "runtime/test_models.h"
 
 namespace tok1d {
 namespace {
 
-std::vector<float> RandomValues(size_t count, uint32_t seed, float scale = 1.0f) {
-  std::mt19937 random(seed);
-  std::uniform_real_distribution<float> uniform(-scale, scale);
-  std::vector<float> values(count);
-  for (float& v : values) v = uniform(random);
-  return values;
-}
+using testing::RandomValues;
 
 // Largest |a − b| / (1 + |b|): absolute near zero, relative for large values.
 double MaxError(const std::vector<float>& actual, const std::vector<double>& expected) {

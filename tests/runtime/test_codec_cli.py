@@ -15,6 +15,9 @@ import tempfile
 import unittest
 import zlib
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "cli"))
+from cli_assertions import assert_one_line_error  # noqa: E402
+
 TOK1D = MAKE_MODEL = REAL_MODEL = None
 
 
@@ -89,13 +92,7 @@ class CodecCliTest(unittest.TestCase):
         return result
 
     def assert_error(self, result, rc, *fragments):
-        self.assertEqual(result.returncode, rc, result.stderr)
-        stderr = result.stderr.decode()
-        self.assertTrue(stderr.startswith("tok1d: error: "), stderr)
-        if rc == 1:
-            self.assertEqual(stderr.count("\n"), 1, stderr)
-        for fragment in fragments:
-            self.assertIn(fragment, stderr)
+        assert_one_line_error(self, result, rc, *fragments)
         self.assertEqual(os.listdir(self.outputs), [], "an output file was left behind")
 
     def read(self, path):

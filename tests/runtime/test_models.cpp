@@ -87,6 +87,14 @@ TestTensor FloatTensor(const std::vector<float>& values, std::vector<uint64_t> s
   return tensor;
 }
 
+std::vector<float> RandomValues(size_t count, uint32_t seed, float scale) {
+  std::mt19937 random(seed);
+  std::uniform_real_distribution<float> uniform(-scale, scale);
+  std::vector<float> values(count);
+  for (float& v : values) v = uniform(random);
+  return values;
+}
+
 std::map<std::string, TestTensor> RandomModelTensors(const ModelConfig& c, uint32_t seed,
                                                      const std::string& dtype,
                                                      Architecture architecture) {

@@ -2,6 +2,7 @@
 // the forward pass's plumbing and the codec run in milliseconds and without the trained model.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -20,6 +21,9 @@ struct TestTensor {
 // Serializes tensors (name order) and metadata as a safetensors file.
 std::vector<uint8_t> WriteSafetensors(const std::map<std::string, TestTensor>& tensors,
                                       const std::map<std::string, std::string>& metadata);
+
+// `count` values uniform in [-scale, scale], deterministic in `seed`: operands for op tests.
+std::vector<float> RandomValues(size_t count, uint32_t seed, float scale = 1.0f);
 
 // A tiny model: tile 16, patch 4, width 8, two heads, 6 tokens, FSQ 3×4×5, pool 4.
 ModelConfig TinyConfig();
