@@ -107,6 +107,16 @@ def main():
         linear_steps = ck.get("linear_steps", 0)
         sampler.rng.setstate(ck["sampler_rng"])
         print(f"resumed at step {step}, {elapsed / 60:.1f} min", flush=True)
+        # record the resume: its budget and settings may differ from the first start's
+        cfg_path = os.path.join(args.run, "config.json")
+        if os.path.exists(cfg_path):
+            with open(cfg_path) as f:
+                record = json.load(f)
+            record["train"].setdefault("resumes", []).append(
+                {"step": step, "minutes_done": round(elapsed / 60, 2), "minutes": args.minutes,
+                 "batch": args.batch, "threads": args.threads, "lr": args.lr, "device": args.device})
+            with open(cfg_path, "w") as f:
+                json.dump(record, f, indent=1)
     else:
         model = Tok1d(json.loads(args.config))
         if not args.no_pca_init:
