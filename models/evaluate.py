@@ -8,7 +8,12 @@ tiles them (128x128, edge-padded border tiles, cropped after decoding).
 For every k: mean PSNR (RGB, per image then averaged), mean MS-SSIM (5-scale,
 Gaussian 11/1.5, per RGB channel then averaged; tests/eval/reference_metrics.py), and bits
 per pixel: the raw packing cost and, if a tok1d binary is given, the real
-.t1d file size it writes at --tokens k (entropy coded if the model has tables).
+.t1d file size (the image encoded once at K tokens, then `tok1d trim` to k: entropy coded
+if the model has tables, header included).
+With --tok1d it also decodes every file with the C++ tool, as a user gets it (with the
+default deblocking of tile seams: psnr_tok1d, msssim_tok1d) and without deblocking, which
+must equal this script's PyTorch decode: the largest per-image PSNR difference is printed and
+stored (parity_max_abs_db), and the run fails if it exceeds --parity-db.
 --update-model stores the table in the model file's metadata ("evaluation")."""
 import argparse
 import json
@@ -26,7 +31,7 @@ sys.path.insert(0, HERE)
 # PSNR and MS-SSIM come from the project's reference implementation, the one the C++
 # metrics (and so tok1d sweep) are checked against, so the two tables agree.
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "eval"))
-from data import kodak_images, tile_image, untile_image  # noqa: E402
+from data import kodak_images, load_rgb, tile_image, untile_image  # noqa: E402
 from export import load_model, read_safetensors, write_safetensors  # noqa: E402
 from reference_metrics import metrics  # noqa: E402
 
@@ -48,12 +53,27 @@ def reconstruct(model, im, ks, batch=48):
     return out
 
 
-def file_bytes(tok1d, model_path, image_path, k):
-    with tempfile.TemporaryDirectory() as d:
-        out = os.path.join(d, "x.t1d")
-        subprocess.run([tok1d, "encode", image_path, "-o", out, "--tokens", str(k), "--model", model_path, "-q"],
-                       check=True)
+class Tok1dRun:
+    """The C++ tool on one image: encoded once at K tokens, trimmed and decoded per k."""
+
+    def __init__(self, tok1d, model_path, image_path, K, workdir):
+        self.tok1d, self.model_path, self.dir = tok1d, model_path, workdir
+        self.full = os.path.join(workdir, "full.t1d")
+        self.run("encode", image_path, "-o", self.full, "--tokens", str(K), "--model", model_path)
+
+    def run(self, *argv):
+        subprocess.run([self.tok1d, *argv, "-q", "-f"], check=True)
+
+    def file_bytes(self, k):
+        out = os.path.join(self.dir, f"k{k}.t1d")
+        self.run("trim", self.full, "-o", out, "--tokens", str(k))
         return os.path.getsize(out)
+
+    def decode(self, k, deblock):
+        out = os.path.join(self.dir, f"k{k}-{int(deblock)}.png")
+        self.run("decode", self.full, "-o", out, "--tokens", str(k), "--model", self.model_path,
+                 "--device", "cpu", *([] if deblock else ["--no-deblock"]))
+        return load_rgb(out)
 
 
 def main():
@@ -65,6 +85,8 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--update-model", action="store_true")
     ap.add_argument("--json", help="write the table as JSON here")
+    ap.add_argument("--parity-db", type=float, default=0.05,
+                    help="largest allowed PSNR gap between PyTorch and tok1d --no-deblock")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -75,19 +97,28 @@ def main():
     raw_bits = math.ceil(sum(math.log2(l) for l in levels))
     names = sorted(f for f in os.listdir(args.kodak) if f.startswith("kodim") and f.endswith(".png"))
     images = kodak_images(args.kodak)
-    acc = {k: {"psnr": [], "msssim": [], "bpp_raw": [], "bpp_file": []} for k in ks}
+    acc = {k: {"psnr": [], "msssim": [], "bpp_raw": [], "bpp_file": [], "psnr_tok1d": [],
+               "msssim_tok1d": []} for k in ks}
+    parity = 0.0  # largest |PSNR(PyTorch) - PSNR(tok1d --no-deblock)| over images and k
     for name, im in zip(names, images):
         h, w, _ = im.shape
         t = model.cfg["tile"]
         tiles = (-(-h // t)) * (-(-w // t))
         recs = reconstruct(model, im, ks)
-        for k in ks:
-            scores = metrics(im, recs[k])
-            acc[k]["psnr"].append(scores["psnr"])
-            acc[k]["msssim"].append(scores["msssim"])
-            acc[k]["bpp_raw"].append(tiles * k * raw_bits / (h * w))
-            if args.tok1d:
-                acc[k]["bpp_file"].append(8 * file_bytes(args.tok1d, args.model, os.path.join(args.kodak, name), k) / (h * w))
+        with tempfile.TemporaryDirectory() as workdir:
+            run = Tok1dRun(args.tok1d, args.model, os.path.join(args.kodak, name), K, workdir) if args.tok1d else None
+            for k in ks:
+                scores = metrics(im, recs[k])
+                acc[k]["psnr"].append(scores["psnr"])
+                acc[k]["msssim"].append(scores["msssim"])
+                acc[k]["bpp_raw"].append(tiles * k * raw_bits / (h * w))
+                if run:
+                    acc[k]["bpp_file"].append(8 * run.file_bytes(k) / (h * w))
+                    plain = metrics(im, run.decode(k, deblock=False))
+                    parity = max(parity, abs(plain["psnr"] - scores["psnr"]))
+                    user = metrics(im, run.decode(k, deblock=True))
+                    acc[k]["psnr_tok1d"].append(user["psnr"])
+                    acc[k]["msssim_tok1d"].append(user["msssim"])
         print(name, " ".join(f"k{k}:{acc[k]['psnr'][-1]:.2f}" for k in ks), flush=True)
     rows = []
     for k in ks:
@@ -96,20 +127,31 @@ def main():
              "bpp_raw_tokens": round(float(np.mean(acc[k]["bpp_raw"])), 4)}
         if acc[k]["bpp_file"]:
             r["bpp_file"] = round(float(np.mean(acc[k]["bpp_file"])), 4)
+            r["psnr_tok1d"] = round(float(np.mean(acc[k]["psnr_tok1d"])), 3)
+            r["msssim_tok1d"] = round(float(np.mean(acc[k]["msssim_tok1d"])), 4)
         rows.append(r)
     cols = list(rows[0].keys())
     print("| " + " | ".join(cols) + " |")
     print("|" + "---|" * len(cols))
     for r in rows:
         print("| " + " | ".join(str(r[c]) for c in cols) + " |")
+    if args.tok1d:
+        print(f"parity: largest |PSNR(PyTorch) - PSNR(tok1d --no-deblock)| = {parity:.4f} dB "
+              f"(limit {args.parity_db} dB)")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)
     if args.update_model:
         tensors, meta = read_safetensors(args.model)
-        meta["evaluation"] = json.dumps({"dataset": "kodak24", "tiles": "128 edge-padded", "rows": rows})
+        evaluation = {"dataset": "kodak24", "tiles": "128 edge-padded", "rows": rows}
+        if args.tok1d:
+            evaluation["parity_max_abs_db"] = round(parity, 4)
+        meta["evaluation"] = json.dumps(evaluation)
         sha = write_safetensors(args.model, tensors, meta)
         print(f"updated {args.model}: sha256 {sha}")
+    if args.tok1d and parity > args.parity_db:
+        sys.exit(f"evaluate.py: tok1d --no-deblock differs from PyTorch by {parity:.4f} dB PSNR "
+                 f"(more than {args.parity_db} dB)")
 
 
 if __name__ == "__main__":
