@@ -69,6 +69,17 @@ nlohmann::ordered_json InfoJson(const T1dHeaderInfo& info, const std::string& in
   json["header_bytes"] = info.layout.header_bytes;
   json["layer_bytes"] = info.layout.layer_bytes;
   json["extra_chunks"] = info.layout.extra_chunk_types;
+  json["extra_chunk_bytes"] = info.layout.extra_chunk_bytes;
+  json["layer_payload_bytes"] = info.layout.layer_payload_bytes;
+  json["layer_framing_bytes"] = info.layout.layer_framing_bytes();
+  nlohmann::ordered_json chunks = nlohmann::ordered_json::array();
+  for (const T1dLayerChunk& chunk : info.layout.layer_chunks) {
+    chunks.push_back({{"type", chunk.type},
+                      {"first_layer", chunk.first_layer},
+                      {"layers", chunk.layers},
+                      {"bytes", chunk.bytes}});
+  }
+  json["layer_chunks"] = chunks;
   json["truncated"] = info.report.truncated;
   json["layers_complete"] = info.report.layers_complete;
   return json;
@@ -105,21 +116,30 @@ void PrintInfoText(const T1dHeaderInfo& info, const std::string& input, const Co
             << " codes, " << h.bits_per_token() << " bits raw)\n";
   std::cout << "entropy coder: " << EntropyCoderName(h.entropy_coder) << "\n";
   std::cout << "model:         " << h.model.name << " sha256:" << Hex(h.model.sha256) << "\n";
-  const uint64_t layer_total =
-      std::accumulate(layout.layer_bytes.begin(), layout.layer_bytes.end(), uint64_t{0});
+  // Token layer bytes include their chunks' framing, which is also shown on its own.
   std::cout << "layout:        header " << FormatBytes(layout.header_bytes) << ", "
-            << layout.layer_bytes.size() << " token layers " << FormatBytes(layer_total)
-            << ", other chunks " << FormatBytes(layout.extra_bytes) << "\n";
+            << layout.layer_bytes.size() << " token layers " << FormatBytes(layout.layer_chunk_bytes())
+            << " in " << layout.layer_chunks.size() << " "
+            << (layout.layer_chunks.empty() ? "" : layout.layer_chunks[0].type + " ")
+            << (layout.layer_chunks.size() == 1 ? "chunk" : "chunks")
+            << " (framing " << FormatBytes(layout.layer_framing_bytes()) << "), other chunks "
+            << FormatBytes(layout.extra_bytes) << "\n";
   if (info.report.truncated) {
     std::cout << "truncated:     yes, " << info.report.layers_complete << " of "
               << info.report.layers_declared << " layers present\n";
   }
   if (console.verbosity > 0) {
-    for (size_t j = 0; j < layout.layer_bytes.size(); ++j) {
-      std::cout << "  layer " << j << ": " << FormatBytes(layout.layer_bytes[j]) << "\n";
+    for (const T1dLayerChunk& chunk : layout.layer_chunks) {
+      std::cout << "  " << chunk.type << " layers " << chunk.first_layer << ".."
+                << chunk.first_layer + chunk.layers - 1 << ": " << FormatBytes(chunk.bytes) << "\n";
     }
-    for (const std::string& type : layout.extra_chunk_types) {
-      std::cout << "  chunk '" << type << "'\n";
+    for (size_t j = 0; j < layout.layer_payload_bytes.size(); ++j) {
+      std::cout << "  layer " << j << ": " << FormatBytes(layout.layer_payload_bytes[j])
+                << " coded\n";
+    }
+    for (size_t i = 0; i < layout.extra_chunk_types.size(); ++i) {
+      std::cout << "  chunk '" << layout.extra_chunk_types[i] << "': "
+                << FormatBytes(layout.extra_chunk_bytes[i]) << "\n";
     }
     std::cout << "  tokens per tile: " << Join(counts, " ") << "\n";
   }

@@ -19,11 +19,16 @@ constexpr size_t kChunkHeaderSize = 8;  // type + length
 constexpr size_t kChunkOverhead = 12;   // type + length + checksum
 constexpr std::array<char, 4> kHeadType = {'H', 'E', 'A', 'D'};
 constexpr std::array<char, 4> kLayerType = {'L', 'A', 'Y', 'R'};
+constexpr std::array<char, 4> kSpanType = {'L', 'A', 'Y', 'S'};
 constexpr std::array<char, 4> kDoneType = {'D', 'O', 'N', 'E'};
 constexpr uint8_t kAlphaCompositedFlag = 0x01;
 constexpr uint8_t kCountsUniform = 0;
 constexpr uint8_t kCountsPerTile = 1;
 constexpr uint64_t kTileAreaFactor = 4;  // whole tiles may cover 4x the pixel limit
+constexpr size_t kLayerIndexSize = 2;    // u16 at the start of LAYR data
+constexpr size_t kMaxVarintSize = 5;     // LEB128 of a value below 2^32
+// The largest coded layer the writer accepts: it fits a LAYR chunk and a one-layer span.
+constexpr uint64_t kMaxLayerBytes = UINT32_MAX - 3 * kMaxVarintSize;
 
 // Fuzzing builds (the libFuzzer convention) accept any checksum, so that the fuzzer reaches the
 // parsers behind it.
@@ -41,6 +46,12 @@ bool IsChunkTypeValid(const std::array<char, 4>& type) {
   });
 }
 
+size_t VarintSize(uint64_t v) {
+  size_t size = 1;
+  for (; v >= 0x80; v >>= 7) ++size;
+  return size;
+}
+
 uint32_t Checksum(std::span<const uint8_t> bytes) {
   return static_cast<uint32_t>(XXH64(bytes.data(), bytes.size(), 0));
 }
@@ -55,6 +66,11 @@ class ByteWriter {
   void U32(uint32_t v) { U16(v), U16(v >> 16); }
   void Bytes(std::span<const uint8_t> b) { out_->insert(out_->end(), b.begin(), b.end()); }
   void Chars(std::string_view s) { out_->insert(out_->end(), s.begin(), s.end()); }
+  // LEB128: 7 bits per byte, least significant group first, bit 7 set on all but the last.
+  void Varint(uint64_t v) {
+    for (; v >= 0x80; v >>= 7) U8(static_cast<uint32_t>(v & 0x7F) | 0x80);
+    U8(static_cast<uint32_t>(v));
+  }
 
  private:
   std::vector<uint8_t>* out_;
@@ -69,6 +85,22 @@ class ByteReader {
   uint32_t U32() { return Take(4) ? Le(4) : 0; }
   std::span<const uint8_t> Bytes(size_t n) {
     return Take(n) ? bytes_.subspan(pos_ - n, n) : std::span<const uint8_t>();
+  }
+  // A LEB128 value as FORMAT.md allows it: below 2^32 in at most 5 bytes, minimal (a
+  // multi-byte value does not end in a zero byte). False if malformed; overrun() if cut.
+  bool Varint(uint32_t* value) {
+    uint64_t v = 0;
+    for (size_t i = 0; i < kMaxVarintSize; ++i) {
+      const uint32_t byte = U8();
+      if (overrun_) return false;
+      v |= uint64_t{byte & 0x7F} << (7 * i);
+      if ((byte & 0x80) == 0) {
+        if ((i > 0 && byte == 0) || v > UINT32_MAX) return false;
+        *value = static_cast<uint32_t>(v);
+        return true;
+      }
+    }
+    return false;  // a sixth byte
   }
   size_t remaining() const { return bytes_.size() - pos_; }
   bool overrun() const { return overrun_; }
@@ -299,7 +331,7 @@ struct ChunkView {
 // The file's structure, verified, with views into the input bytes.
 struct ParsedFile {
   T1dHeader header;
-  std::vector<std::span<const uint8_t>> layers;  // coded bytes of LAYR 0..m-1 (index stripped)
+  std::vector<std::span<const uint8_t>> layers;  // coded bytes of layers 0..m-1, unframed
   std::vector<ChunkView> extras;
   T1dLayout layout;
   ReadReport report;
@@ -345,6 +377,58 @@ Status CheckPreamble(std::span<const uint8_t> bytes) {
   return OkStatus();
 }
 
+// Checks a LAYS chunk (FORMAT.md, "LAYS chunk") and appends its layers to `file`.
+Status AddLayerSpan(const ChunkView& chunk, uint32_t layer_count, ParsedFile* file) {
+  if (file->header.minor_version < kLayerSpanMinorVersion) {
+    return CorruptError("layer span chunk in a version 1." +
+                        std::to_string(file->header.minor_version) + " file (spans need 1.2)");
+  }
+  const auto expected = static_cast<uint32_t>(file->layers.size());
+  const std::string where = "layer span at byte " + std::to_string(chunk.offset);
+  const auto malformed = [&](const ByteReader& r) {
+    return r.overrun() ? CorruptError(where + " ends inside its layer lengths")
+                       : CorruptError(where + " has a malformed varint (not minimal, over 32 "
+                                      "bits, or reserved bits set)");
+  };
+  ByteReader r(chunk.data);
+  uint32_t first = 0, count = 0;
+  if (!r.Varint(&first) || !r.Varint(&count)) return malformed(r);
+  if (first != expected) {
+    return CorruptError("token layer span starts at layer " + std::to_string(first) +
+                        " where layer " + std::to_string(expected) + " of " +
+                        std::to_string(layer_count) + " was expected");
+  }
+  if (count == 0) return CorruptError(where + " holds no layers");
+  if (count > layer_count - first) {
+    return CorruptError(where + " holds layers " + std::to_string(first) + ".." +
+                        std::to_string(uint64_t{first} + count - 1) + " but HEAD declares " +
+                        std::to_string(layer_count));
+  }
+  // count <= layer_count <= 65535 bounds this allocation.
+  std::vector<uint32_t> lengths(count);
+  uint64_t total = 0;
+  for (uint32_t& length : lengths) {
+    if (!r.Varint(&length)) return malformed(r);
+    total += length;
+  }
+  if (total != r.remaining()) {
+    return CorruptError(where + ": its layer lengths add up to " + std::to_string(total) +
+                        " bytes but it holds " + std::to_string(r.remaining()));
+  }
+  size_t at = chunk.data.size() - r.remaining();
+  for (uint32_t i = 0; i < count; ++i) {
+    file->layers.push_back(chunk.data.subspan(at, lengths[i]));
+    at += lengths[i];
+    // The span's framing is charged to its first layer, each length field to its layer.
+    uint64_t share = lengths[i] + VarintSize(lengths[i]);
+    if (i == 0) share += kChunkOverhead + VarintSize(first) + VarintSize(count);
+    file->layout.layer_bytes.push_back(share);
+    file->layout.layer_payload_bytes.push_back(lengths[i]);
+  }
+  file->layout.layer_chunks.push_back({TypeName(kSpanType), first, count, chunk.size});
+  return OkStatus();
+}
+
 StatusOr<ParsedFile> ParseFile(std::span<const uint8_t> bytes, const ReadOptions& options) {
   TOK1D_RETURN_IF_ERROR(CheckPreamble(bytes));
   ParsedFile file;
@@ -369,16 +453,26 @@ StatusOr<ParsedFile> ParseFile(std::span<const uint8_t> bytes, const ReadOptions
     if (read == ChunkRead::kIncomplete) break;
     offset += chunk.size;
     const auto index = static_cast<uint32_t>(file.layers.size());
-    if (chunk.type == kLayerType) {
-      if (chunk.data.size() < 2) return CorruptError("token layer chunk is too short");
+    if (chunk.type == kLayerType || chunk.type == kSpanType) {
+      const std::vector<T1dLayerChunk>& chunks = file.layout.layer_chunks;
+      if (!chunks.empty() && chunks.back().type != TypeName(chunk.type)) {
+        return CorruptError("file mixes LAYR and LAYS token layer chunks");
+      }
+    }
+    if (chunk.type == kSpanType) {
+      TOK1D_RETURN_IF_ERROR(AddLayerSpan(chunk, layer_count, &file));
+    } else if (chunk.type == kLayerType) {
+      if (chunk.data.size() < kLayerIndexSize) return CorruptError("token layer chunk is too short");
       const uint32_t stored_index = ByteReader(chunk.data).U16();
       if (stored_index != index || index >= layer_count) {
         return CorruptError("token layer " + std::to_string(stored_index) + " found where layer " +
                             std::to_string(index) + " of " + std::to_string(layer_count) +
                             " was expected");
       }
-      file.layers.push_back(chunk.data.subspan(2));
+      file.layers.push_back(chunk.data.subspan(kLayerIndexSize));
       file.layout.layer_bytes.push_back(chunk.size);
+      file.layout.layer_payload_bytes.push_back(chunk.data.size() - kLayerIndexSize);
+      file.layout.layer_chunks.push_back({TypeName(kLayerType), index, 1, chunk.size});
     } else if (chunk.type == kDoneType) {
       if (chunk.data.size() != 4) return CorruptError("end chunk has the wrong size");
       const uint32_t done_count = ByteReader(chunk.data).U32();
@@ -402,6 +496,7 @@ StatusOr<ParsedFile> ParseFile(std::span<const uint8_t> bytes, const ReadOptions
       file.extras.push_back(chunk);
       file.layout.extra_bytes += chunk.size;
       file.layout.extra_chunk_types.push_back(TypeName(chunk.type));
+      file.layout.extra_chunk_bytes.push_back(chunk.size);
     } else {
       return UnsupportedError("unknown critical chunk '" + TypeName(chunk.type) +
                               "'; the file needs a newer tok1d");
@@ -441,21 +536,67 @@ StatusOr<const LayerCoder*> SelectCoder(const T1dHeader& header, const LayerCode
                           "', which this call was not given; use a tok1d that has it");
 }
 
+// The writer's span policy (FORMAT.md): consecutive layers until their coded bytes reach
+// span_bytes. A span also closes before a layer that would overflow its u32 chunk length.
+// Closing only on what came before keeps a trimmed file's spans those of the trimmed tokens.
+std::vector<uint32_t> GroupLayers(std::span<const std::span<const uint8_t>> layers,
+                                  uint32_t span_bytes) {
+  std::vector<uint32_t> spans;
+  uint64_t payload = 0, data = 0;
+  uint32_t count = 0;
+  for (const std::span<const uint8_t>& layer : layers) {
+    const uint64_t cost = layer.size() + kMaxVarintSize;
+    if (count > 0 && data + cost > UINT32_MAX) {
+      spans.push_back(count);
+      payload = data = count = 0;
+    }
+    if (count == 0) data = 2 * kMaxVarintSize;
+    ++count;
+    payload += layer.size();
+    data += cost;
+    if (payload >= span_bytes) {
+      spans.push_back(count);
+      payload = data = count = 0;
+    }
+  }
+  if (count > 0) spans.push_back(count);
+  return spans;
+}
+
+// Frames `layers` as one LAYR chunk each (spans == nullptr, versions 1.0/1.1) or as LAYS
+// chunks holding span_layers[i] layers each (version 1.2).
 std::vector<uint8_t> AssembleFile(const T1dHeader& header, std::span<const T1dChunk> extras,
-                                  std::span<const std::span<const uint8_t>> layers) {
+                                  std::span<const std::span<const uint8_t>> layers,
+                                  const std::vector<uint32_t>* spans) {
   std::vector<uint8_t> out(std::begin(kSignature), std::end(kSignature));
   ByteWriter writer(&out);
   writer.U8(header.major_version);
-  writer.U8(std::max(header.minor_version, MinorVersionForCoder(header.entropy_coder)));
+  uint8_t minor = std::max(header.minor_version, MinorVersionForCoder(header.entropy_coder));
+  if (spans != nullptr) minor = std::max(minor, kLayerSpanMinorVersion);
+  writer.U8(minor);
   writer.U16(0);  // reserved
   AppendChunk(kHeadType, SerializeHeadData(header), 0, &out);
   for (const T1dChunk& chunk : extras) AppendChunk(chunk.type, chunk.data, out.size(), &out);
   std::vector<uint8_t> data;
-  for (size_t j = 0; j < layers.size(); ++j) {
-    data.clear();
-    ByteWriter(&data).U16(static_cast<uint32_t>(j));
-    data.insert(data.end(), layers[j].begin(), layers[j].end());
-    AppendChunk(kLayerType, data, out.size(), &out);
+  if (spans != nullptr) {
+    size_t first = 0;
+    for (uint32_t count : *spans) {
+      data.clear();
+      ByteWriter span(&data);
+      span.Varint(first);
+      span.Varint(count);
+      for (size_t j = first; j < first + count; ++j) span.Varint(layers[j].size());
+      for (size_t j = first; j < first + count; ++j) span.Bytes(layers[j]);
+      AppendChunk(kSpanType, data, out.size(), &out);
+      first += count;
+    }
+  } else {
+    for (size_t j = 0; j < layers.size(); ++j) {
+      data.clear();
+      ByteWriter(&data).U16(static_cast<uint32_t>(j));
+      data.insert(data.end(), layers[j].begin(), layers[j].end());
+      AppendChunk(kLayerType, data, out.size(), &out);
+    }
   }
   data.clear();
   ByteWriter(&data).U32(static_cast<uint32_t>(layers.size()));
@@ -485,6 +626,18 @@ std::string EntropyCoderName(uint8_t id) {
 }
 
 uint8_t MinorVersionForCoder(uint8_t coder_id) { return coder_id == kRangeCoderId ? 1 : 0; }
+
+uint64_t T1dLayout::layer_chunk_bytes() const {
+  uint64_t total = 0;
+  for (uint64_t bytes : layer_bytes) total += bytes;
+  return total;
+}
+
+uint64_t T1dLayout::layer_framing_bytes() const {
+  uint64_t payload = 0;
+  for (uint64_t bytes : layer_payload_bytes) payload += bytes;
+  return layer_chunk_bytes() - payload;
+}
 
 uint64_t T1dHeader::codebook_size() const {
   uint64_t size = 1;
@@ -547,7 +700,8 @@ StatusOr<TokenFile> ReadT1d(std::span<const uint8_t> bytes, const ReadOptions& o
   return file;
 }
 
-StatusOr<std::vector<uint8_t>> WriteT1d(const TokenFile& file, const LayerCoder* coder) {
+StatusOr<std::vector<uint8_t>> WriteT1d(const TokenFile& file, const LayerCoder* coder,
+                                        const WriteOptions& options) {
   const T1dHeader& header = file.header;
   TOK1D_RETURN_IF_ERROR(CheckHeaderFields(header, UINT64_MAX).WithContext("invalid token file"));
   TOK1D_RETURN_IF_ERROR(CheckExtraChunks(file.extra_chunks));
@@ -586,7 +740,7 @@ StatusOr<std::vector<uint8_t>> WriteT1d(const TokenFile& file, const LayerCoder*
         for (uint32_t t : tiles) layer_tokens.push_back(file.tokens[t][j]);
         LayerContext context{header, j, tiles, file.tokens};
         TOK1D_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, coder->EncodeLayer(context, layer_tokens));
-        if (bytes.size() > UINT32_MAX - kChunkOverhead - 2) {
+        if (bytes.size() > kMaxLayerBytes) {
           return InvalidArgumentError("token layer " + std::to_string(j) + " is too large");
         }
         coded.push_back(std::move(bytes));
@@ -594,7 +748,9 @@ StatusOr<std::vector<uint8_t>> WriteT1d(const TokenFile& file, const LayerCoder*
       });
   if (!encoded.ok()) return encoded;
   std::vector<std::span<const uint8_t>> layers(coded.begin(), coded.end());
-  return AssembleFile(header, file.extra_chunks, layers);
+  if (!options.layer_spans) return AssembleFile(header, file.extra_chunks, layers, nullptr);
+  const std::vector<uint32_t> spans = GroupLayers(layers, options.span_bytes);
+  return AssembleFile(header, file.extra_chunks, layers, &spans);
 }
 
 StatusOr<TokenFile> TrimTokens(TokenFile file, uint32_t k) {
@@ -639,7 +795,18 @@ StatusOr<std::vector<uint8_t>> TrimT1dBytes(std::span<const uint8_t> bytes, uint
   for (const ChunkView& extra : parsed.extras) {
     extras.push_back(T1dChunk{extra.type, {extra.data.begin(), extra.data.end()}});
   }
-  return AssembleFile(header, extras, std::span(parsed.layers).first(kept_layers));
+  const auto layers = std::span(parsed.layers).first(kept_layers);
+  const std::vector<T1dLayerChunk>& chunks = parsed.layout.layer_chunks;
+  if (chunks.empty() || chunks[0].type != TypeName(kSpanType)) {
+    return AssembleFile(header, extras, layers, nullptr);
+  }
+  // Whole spans before layer k; the span that holds layer k-1 keeps its first layers.
+  std::vector<uint32_t> spans;
+  for (const T1dLayerChunk& chunk : chunks) {
+    if (chunk.first_layer >= kept_layers) break;
+    spans.push_back(std::min(chunk.layers, kept_layers - chunk.first_layer));
+  }
+  return AssembleFile(header, extras, layers, &spans);
 }
 
 }  // namespace tok1d

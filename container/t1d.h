@@ -15,7 +15,8 @@
 namespace tok1d {
 
 inline constexpr uint8_t kT1dMajorVersion = 1;
-inline constexpr uint8_t kT1dMinorVersion = 1;  // 1.1 defines the range coder
+inline constexpr uint8_t kT1dMinorVersion = 2;  // 1.1 defines the range coder, 1.2 layer spans
+inline constexpr uint8_t kLayerSpanMinorVersion = 2;  // LAYS chunks need a 1.2 file
 inline constexpr uint32_t kT1dMinTileSize = 16;
 inline constexpr uint32_t kT1dMaxTileSize = 4096;
 inline constexpr uint32_t kT1dMaxFsqDims = 16;
@@ -114,18 +115,35 @@ struct ReadOptions {
 
 struct ReadReport {
   bool truncated = false;         // the file ends before its DONE chunk
-  uint32_t layers_complete = 0;   // LAYR chunks wholly present and valid
+  uint32_t layers_complete = 0;   // layers of the LAYR/LAYS chunks wholly present and valid
   uint32_t layers_declared = 0;   // max count in HEAD
   std::vector<std::string> warnings;
+};
+
+// One complete token layer chunk: a LAYR chunk (one layer) or a LAYS span.
+struct T1dLayerChunk {
+  std::string type;         // "LAYR" or "LAYS"
+  uint32_t first_layer = 0;
+  uint32_t layers = 0;
+  uint64_t bytes = 0;       // framing included
 };
 
 // Byte sizes of a file's parts, for `tok1d info`.
 struct T1dLayout {
   uint64_t file_bytes = 0;
   uint64_t header_bytes = 0;           // preamble + HEAD chunk
-  std::vector<uint64_t> layer_bytes;   // per complete LAYR chunk, framing included
+  // Per complete layer: its coded bytes plus its share of the framing (a LAYR chunk whole; in
+  // a span its length field, and the chunk framing on the span's first layer). The sum is the
+  // bytes of all layer chunks.
+  std::vector<uint64_t> layer_bytes;
+  std::vector<uint64_t> layer_payload_bytes;  // per complete layer: the coded bytes alone
+  std::vector<T1dLayerChunk> layer_chunks;    // in file order
   uint64_t extra_bytes = 0;            // ancillary chunks, framing included
   std::vector<std::string> extra_chunk_types;
+  std::vector<uint64_t> extra_chunk_bytes;    // per ancillary chunk, framing included
+
+  uint64_t layer_chunk_bytes() const;         // sum of layer_bytes
+  uint64_t layer_framing_bytes() const;       // layer chunk bytes that are not coded tokens
 };
 
 struct T1dHeaderInfo {
@@ -145,9 +163,22 @@ StatusOr<T1dHeaderInfo> ReadT1dHeader(std::span<const uint8_t> bytes,
 StatusOr<TokenFile> ReadT1d(std::span<const uint8_t> bytes, const ReadOptions& options = {},
                             ReadReport* report = nullptr, const LayerCoder* coder = nullptr);
 
+// The writer's span threshold: a LAYS span is closed once its coded bytes reach it, so a small
+// file has one span and a large one about one per KiB (docs/entropy.md has the measurement).
+inline constexpr uint32_t kDefaultSpanBytes = 1024;
+
+struct WriteOptions {
+  // true: LAYS chunks (format 1.2), each span closed once its coded bytes reach span_bytes
+  // (0: one layer per span). false: one LAYR chunk per layer, as versions 1.0 and 1.1 wrote
+  // (golden files, measurements).
+  bool layer_spans = true;
+  uint32_t span_bytes = kDefaultSpanBytes;
+};
+
 // Serializes a token file; checks it first (kInvalidArgument on inconsistent fields).
 // Uses the raw coder when `coder` is null; otherwise header.entropy_coder must be coder->id().
-StatusOr<std::vector<uint8_t>> WriteT1d(const TokenFile& file, const LayerCoder* coder = nullptr);
+StatusOr<std::vector<uint8_t>> WriteT1d(const TokenFile& file, const LayerCoder* coder = nullptr,
+                                        const WriteOptions& options = {});
 
 // Keeps the first min(count, k) tokens of every tile.
 StatusOr<TokenFile> TrimTokens(TokenFile file, uint32_t k);
@@ -155,7 +186,8 @@ StatusOr<TokenFile> TrimTokens(TokenFile file, uint32_t k);
 StatusOr<TokenFile> TrimTokens(TokenFile file, std::span<const uint32_t> counts);
 
 // Trim to k tokens per tile on the bytes: rewrites HEAD and DONE, copies layers 0..k-1 and
-// ancillary chunks verbatim. Needs no coder. A truncated input is accepted when it holds
+// ancillary chunks verbatim (LAYR chunks whole; LAYS spans whole before layer k, the span
+// holding layer k-1 cut down to its first layers, payload bytes unchanged). Needs no coder. A truncated input is accepted when it holds
 // all k layers (so a partial download can be cut down to a complete file).
 StatusOr<std::vector<uint8_t>> TrimT1dBytes(std::span<const uint8_t> bytes, uint32_t k,
                                             const ReadOptions& options = {});

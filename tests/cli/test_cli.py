@@ -140,6 +140,25 @@ class CliTest(unittest.TestCase):
         self.assertIn(b"250 bytes ->", result.stderr)
         self.assertEqual(os.listdir(self.dir), ["out.t1d"])  # no temporary files left
 
+    def test_spans_info_and_trim(self):
+        # Format 1.2: layer spans are shown by info and cut by trim without re-coding.
+        result = run("info", golden("valid_spans.t1d"))
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertIn(".t1d 1.2", result.stdout.decode())
+        self.assertIn("5 token layers", result.stdout.decode())
+        self.assertIn("in 3 LAYS chunks", result.stdout.decode())
+        info = json.loads(run("info", "--json", golden("valid_spans.t1d")).stdout)
+        self.assertEqual(info["layer_payload_bytes"], [9, 7, 5, 4, 4])
+        self.assertEqual([(c["first_layer"], c["layers"]) for c in info["layer_chunks"]],
+                         [(0, 1), (1, 2), (3, 2)])
+        self.assertEqual(info["header_bytes"] + sum(info["layer_bytes"]) +
+                         sum(info["extra_chunk_bytes"]) + 16, info["bytes"])
+        out = self.path("out.t1d")
+        result = run("trim", golden("valid_spans.t1d"), "-o", out, "--tokens", "2")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(self.read(out), self.read(golden("valid_spans_trimmed_to_2.t1d")))
+        self.assert_error(run("info", golden("invalid_span_length_overrun.t1d")), 1, "add up to")
+
     def test_trim_stdin_to_stdout(self):
         result = run("trim", "-", "-o", "-", "-t", "2",
                      stdin=self.read(golden("valid_per_tile_counts.t1d")))

@@ -9,17 +9,8 @@
 namespace tok1d::testing {
 namespace {
 
-// ---- an independent, minimal reading of FORMAT.md's framing, used to build invalid files ---
-
-struct Chunk {
-  std::string type;
-  std::vector<uint8_t> data;
-};
-
-struct Framed {
-  std::vector<uint8_t> preamble;  // 12 bytes
-  std::vector<Chunk> chunks;
-};
+using Chunk = RawChunk;
+using Framed = FramedFile;
 
 uint32_t Le32(const uint8_t* p) { return p[0] | p[1] << 8 | p[2] << 16 | uint32_t{p[3]} << 24; }
 
@@ -27,7 +18,9 @@ void PutLe32(std::vector<uint8_t>* out, uint32_t v) {
   for (int i = 0; i < 4; ++i) out->push_back(static_cast<uint8_t>(v >> (8 * i)));
 }
 
-Framed Split(const std::vector<uint8_t>& file) {
+}  // namespace
+
+Framed SplitChunks(const std::vector<uint8_t>& file) {
   Framed framed{{file.begin(), file.begin() + 12}, {}};
   for (size_t pos = 12; pos < file.size();) {
     uint32_t length = Le32(&file[pos + 4]);
@@ -41,7 +34,7 @@ Framed Split(const std::vector<uint8_t>& file) {
 }
 
 // Re-frames with correct checksums (HEAD's covering the preamble).
-std::vector<uint8_t> Join(const Framed& framed) {
+std::vector<uint8_t> JoinChunks(const Framed& framed) {
   std::vector<uint8_t> out = framed.preamble;
   for (const Chunk& chunk : framed.chunks) {
     size_t from = chunk.type == "HEAD" ? 0 : out.size();
@@ -53,6 +46,18 @@ std::vector<uint8_t> Join(const Framed& framed) {
   return out;
 }
 
+std::vector<uint8_t> SpanData(uint32_t first, const std::vector<std::vector<uint8_t>>& layers) {
+  std::vector<uint8_t> data = {static_cast<uint8_t>(first), static_cast<uint8_t>(layers.size())};
+  for (const auto& layer : layers) data.push_back(static_cast<uint8_t>(layer.size()));
+  for (const auto& layer : layers) data.insert(data.end(), layer.begin(), layer.end());
+  return data;
+}
+
+namespace {
+
+Framed Split(const std::vector<uint8_t>& file) { return SplitChunks(file); }
+std::vector<uint8_t> Join(const Framed& framed) { return JoinChunks(framed); }
+
 template <typename Edit>
 std::vector<uint8_t> Mutate(const std::vector<uint8_t>& file, Edit edit) {
   Framed framed = Split(file);
@@ -60,8 +65,12 @@ std::vector<uint8_t> Mutate(const std::vector<uint8_t>& file, Edit edit) {
   return Join(framed);
 }
 
-std::vector<uint8_t> Write(const TokenFile& file, const LayerCoder* coder = nullptr) {
-  auto bytes = WriteT1d(file, coder);
+// The files of versions 1.0 and 1.1 (one LAYR chunk per layer) stay as they were committed.
+constexpr WriteOptions kLayerChunks{.layer_spans = false};
+
+std::vector<uint8_t> Write(const TokenFile& file, const LayerCoder* coder = nullptr,
+                           const WriteOptions& options = kLayerChunks) {
+  auto bytes = WriteT1d(file, coder, options);
   if (!bytes.ok()) throw std::runtime_error("golden file: " + bytes.status().message());
   return *bytes;
 }
@@ -141,6 +150,29 @@ std::vector<GoldenFile> MakeGoldenFiles() {
   }
   const std::vector<uint8_t> truncated(tiled.begin(), tiled.begin() + static_cast<long>(layer3_end) - 3);
 
+  // Version 1.2: the same tiles in LAYS spans. Raw layers of 9, 7, 5, 4, 4 bytes; an 8-byte
+  // span threshold groups them as [0] [1 2] [3 4] (chunks 2, 3, 4 after HEAD and noTe).
+  const std::vector<uint8_t> spans = Write(tiled_file, nullptr, {.span_bytes = 8});
+  auto spans_trimmed = TrimT1dBytes(spans, 2);  // [0] [1]: the second span cut to one layer
+  if (!spans_trimmed.ok()) throw std::runtime_error(spans_trimmed.status().message());
+  const Framed span_chunks = Split(spans);
+  size_t span2_end = 12;
+  for (size_t i = 0; i < 4; ++i) span2_end += 12 + span_chunks.chunks[i].data.size();
+  const std::vector<uint8_t> spans_truncated(spans.begin(),
+                                             spans.begin() + static_cast<long>(span2_end) - 5);
+  // The layers of a span chunk (all its varints are one byte here).
+  const auto span_layers = [&](size_t chunk) {
+    const std::vector<uint8_t>& data = span_chunks.chunks[chunk].data;
+    std::vector<std::vector<uint8_t>> layers;
+    size_t at = 2u + data[1];
+    for (size_t i = 0; i < data[1]; ++i) {
+      layers.emplace_back(data.begin() + static_cast<long>(at),
+                          data.begin() + static_cast<long>(at + data[2 + i]));
+      at += data[2 + i];
+    }
+    return layers;
+  };
+
   const auto ok = StatusCode::kOk;
   std::vector<GoldenFile> files = {
       {"valid_minimal.t1d", minimal, ok, "", "one tile, 4 of 8 tokens, raw coder"},
@@ -204,6 +236,56 @@ std::vector<GoldenFile> MakeGoldenFiles() {
       {"invalid_head_trailing_bytes.t1d",
        Mutate(minimal, [](Framed& f) { f.chunks[0].data.push_back(0); }),
        StatusCode::kCorrupt, "unexpected trailing bytes", "minor version 0 HEAD with an extra byte"},
+      // ---- version 1.2: LAYS layer spans ----
+      {"valid_minimal_spans.t1d", Write(MakeTokenFile(minimal_spec, 1), nullptr, {}), ok, "",
+       "valid_minimal as the default 1.2 writer writes it: one LAYS span of 4 layers"},
+      {"valid_spans.t1d", spans, ok, "",
+       "valid_per_tile_counts in 3 LAYS spans (layers 0 | 1 2 | 3 4; span threshold 8 bytes)"},
+      {"valid_spans_trimmed_to_2.t1d", *spans_trimmed, ok, "",
+       "valid_spans trimmed to 2 tokens: span 0 whole, span 1 cut to its first layer"},
+      {"truncated_in_span_2.t1d", spans_truncated, StatusCode::kTruncated, "truncated after 1 of 5",
+       "valid_spans cut inside its second span: progressive reading yields layer 0"},
+      {"invalid_span_count_zero.t1d",
+       Mutate(spans, [](Framed& f) { f.chunks[2].data[1] = 0; }),
+       StatusCode::kCorrupt, "holds no layers", "first span's layer count 0"},
+      {"invalid_span_length_overrun.t1d",
+       Mutate(spans, [](Framed& f) { ++f.chunks[3].data[3]; }),
+       StatusCode::kCorrupt, "add up to 13 bytes but it holds 12",
+       "second span's last length one byte longer than its data"},
+      {"invalid_span_reserved_bits.t1d",
+       Mutate(spans, [](Framed& f) {
+         auto& d = f.chunks[2].data;
+         d.erase(d.begin());
+         d.insert(d.begin(), {0x80, 0x80, 0x80, 0x80, 0x70});
+       }),
+       StatusCode::kCorrupt, "malformed varint", "first layer 0 as a 5-byte varint with its reserved top bits set"},
+      {"invalid_span_varint_not_minimal.t1d",
+       Mutate(spans, [](Framed& f) {
+         auto& d = f.chunks[2].data;
+         d.insert(d.begin(), 0x80);
+       }),
+       StatusCode::kCorrupt, "malformed varint", "first layer 0 written as 80 00"},
+      {"invalid_span_first_layer.t1d",
+       Mutate(spans, [](Framed& f) { f.chunks[3].data[0] = 2; }),
+       StatusCode::kCorrupt, "starts at layer 2 where layer 1", "second span claims to start at layer 2"},
+      {"invalid_span_past_layers.t1d",
+       Mutate(spans, [&](Framed& f) {
+         auto layers = span_layers(4);
+         layers.push_back({});
+         f.chunks[4].data = SpanData(3, layers);
+       }),
+       StatusCode::kCorrupt, "holds layers 3..5 but HEAD declares 5", "last span with an empty sixth layer"},
+      {"invalid_span_in_version_1_1.t1d",
+       Mutate(spans, [](Framed& f) { f.preamble[9] = 1; }),
+       StatusCode::kCorrupt, "spans need 1.2", "valid_spans with minor version 1"},
+      {"invalid_mixed_layer_chunks.t1d",
+       Mutate(spans, [&](Framed& f) {
+         std::vector<uint8_t> layr = {0, 0};
+         const auto layer0 = span_layers(2)[0];
+         layr.insert(layr.end(), layer0.begin(), layer0.end());
+         f.chunks[2] = {"LAYR", layr};
+       }),
+       StatusCode::kCorrupt, "mixes LAYR and LAYS", "layer 0 as a LAYR chunk, layers 1..4 in spans"},
   };
   return files;
 }

@@ -28,4 +28,21 @@ std::string GoldenManifest(const std::vector<GoldenFile>& files);
 // A stand-in for a later entropy coder (id 7): tokens as u32 each, params "fake".
 const LayerCoder& FakeCoder();
 
+// An independent, minimal reading of FORMAT.md's framing, to build damaged files whose
+// checksums are right.
+struct RawChunk {
+  std::string type;
+  std::vector<uint8_t> data;
+};
+struct FramedFile {
+  std::vector<uint8_t> preamble;  // 12 bytes
+  std::vector<RawChunk> chunks;
+};
+FramedFile SplitChunks(const std::vector<uint8_t>& file);
+std::vector<uint8_t> JoinChunks(const FramedFile& framed);  // checksums recomputed
+
+// LAYS chunk data (FORMAT.md): first layer, layer count, lengths and payloads, each field as
+// a one-byte varint (so every value must be below 128), then the payloads.
+std::vector<uint8_t> SpanData(uint32_t first, const std::vector<std::vector<uint8_t>>& layers);
+
 }  // namespace tok1d::testing

@@ -52,7 +52,7 @@ TEST_CASE("Golden files: trim, future minor version, other coder, truncation") {
   CHECK(tiled->extra_chunks[0].type_name() == "noTe");
   auto trimmed = TrimTokens(*tiled, 2);
   REQUIRE(trimmed.ok());
-  CHECK(*WriteT1d(*trimmed) == ReadGolden("valid_trimmed_to_2.t1d"));
+  CHECK(*WriteT1d(*trimmed, nullptr, {.layer_spans = false}) == ReadGolden("valid_trimmed_to_2.t1d"));
 
   auto future = ReadT1d(ReadGolden("valid_future_minor.t1d"));
   REQUIRE(future.ok());
@@ -79,6 +79,48 @@ TEST_CASE("Golden files: trim, future minor version, other coder, truncation") {
   for (size_t t = 0; t < partial->tokens.size(); ++t) {
     CHECK(std::equal(partial->tokens[t].begin(), partial->tokens[t].end(), tiled->tokens[t].begin()));
   }
+}
+
+TEST_CASE("Golden files of version 1.2: spans read, trim and truncate like the 1.0 files") {
+  const auto tiled = ReadT1d(ReadGolden("valid_per_tile_counts.t1d"));
+  REQUIRE(tiled.ok());
+  const std::vector<uint8_t> spans_bytes = ReadGolden("valid_spans.t1d");
+  CHECK(spans_bytes[9] == 2);
+  auto spans = ReadT1d(spans_bytes);
+  REQUIRE(spans.ok());
+  CHECK(spans->header.minor_version == 2);
+  CHECK(spans->tokens == tiled->tokens);
+  CHECK(spans->extra_chunks.size() == 1);
+  // The same tokens written again by this writer, and the 1.0 file converted.
+  CHECK(*WriteT1d(*spans, nullptr, {.span_bytes = 8}) == spans_bytes);
+  auto info = ReadT1dHeader(spans_bytes);
+  REQUIRE(info.ok());
+  REQUIRE(info->layout.layer_chunks.size() == 3);
+  CHECK(info->layout.layer_chunks[1].first_layer == 1);
+  CHECK(info->layout.layer_chunks[1].layers == 2);
+  CHECK(info->layout.layer_payload_bytes == std::vector<uint64_t>{9, 7, 5, 4, 4});
+
+  // Trim keeps span 0 and cuts span 1, copying payload bytes; the same as writing trimmed tokens.
+  const std::vector<uint8_t> trimmed = ReadGolden("valid_spans_trimmed_to_2.t1d");
+  CHECK(*TrimT1dBytes(spans_bytes, 2) == trimmed);
+  CHECK(*WriteT1d(*TrimTokens(*tiled, 2), nullptr, {.span_bytes = 8}) == trimmed);
+  auto trimmed_info = ReadT1dHeader(trimmed);
+  REQUIRE(trimmed_info.ok());
+  CHECK(trimmed_info->layout.layer_chunks.size() == 2);
+  CHECK(trimmed_info->layout.layer_chunks[1].layers == 1);
+
+  ReadOptions progressive;
+  progressive.allow_truncated = true;
+  ReadReport report;
+  auto partial = ReadT1d(ReadGolden("truncated_in_span_2.t1d"), progressive, &report);
+  REQUIRE(partial.ok());
+  CHECK(report.truncated);
+  CHECK(report.layers_complete == 1);
+  CHECK(partial->header.tokens_per_tile == std::vector<uint32_t>{1, 0, 1, 1, 1, 1});
+
+  auto minimal = ReadT1d(ReadGolden("valid_minimal_spans.t1d"));
+  REQUIRE(minimal.ok());
+  CHECK(minimal->tokens == ReadT1d(ReadGolden("valid_minimal.t1d"))->tokens);
 }
 
 }  // namespace

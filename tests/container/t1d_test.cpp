@@ -1,6 +1,8 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <set>
+#include <string>
 
 #include "container/golden.h"
 #include "container/t1d.h"
@@ -14,8 +16,9 @@ using testing::RandomCounts;
 using testing::Rng;
 using testing::TokenFileSpec;
 
-std::vector<uint8_t> Write(const TokenFile& file, const LayerCoder* coder = nullptr) {
-  auto bytes = WriteT1d(file, coder);
+std::vector<uint8_t> Write(const TokenFile& file, const LayerCoder* coder = nullptr,
+                           const WriteOptions& options = {}) {
+  auto bytes = WriteT1d(file, coder, options);
   REQUIRE_MESSAGE(bytes.ok(), bytes.status().message());
   return *bytes;
 }
@@ -330,6 +333,285 @@ TEST_CASE("Reader limits come from the header, before allocation") {
   auto strip = Write(MakeTokenFile(spec, 1));
   options.max_pixels = 1'000'000;
   CHECK(ReadT1d(strip, options).status().code() == StatusCode::kTooLarge);
+}
+
+// ---- version 1.2: LAYS layer spans ---------------------------------------------------------
+
+// Span thresholds from one layer per span to one span for the whole file.
+constexpr uint32_t kSpanThresholds[] = {0, 1, 5, 16, 64, 300, kDefaultSpanBytes, UINT32_MAX};
+
+// Files with many layers and tiles: random counts, 1 to 32 bits per token, a 247-tile grid.
+std::vector<TokenFile> SpanTestFiles() {
+  std::vector<TokenFile> files;
+  Rng rng(77);
+  uint64_t seed = 500;
+  for (TokenFileSpec spec : Specs()) {
+    spec.max_tokens = 12;
+    spec.counts = RandomCounts(spec, rng);
+    files.push_back(MakeTokenFile(spec, seed++));
+  }
+  TokenFileSpec large;
+  large.width = 300;
+  large.height = 200;
+  large.max_tokens = 9;
+  files.push_back(MakeTokenFile(large, seed++));
+  large.counts = RandomCounts(large, rng);
+  files.push_back(MakeTokenFile(large, seed++));
+  return files;
+}
+
+// The layout is consistent, the spans cover the layers in order, and the writer's policy held:
+// every span but the last reached `threshold`, none had before its last layer.
+void CheckSpanLayout(const T1dLayout& layout, uint64_t file_size, uint32_t layers,
+                     uint32_t threshold) {
+  CHECK(layout.header_bytes + layout.layer_chunk_bytes() + layout.extra_bytes + 16 == file_size);
+  REQUIRE(layout.layer_payload_bytes.size() == layers);
+  uint32_t next = 0;
+  uint64_t chunk_bytes = 0;
+  for (size_t c = 0; c < layout.layer_chunks.size(); ++c) {
+    const T1dLayerChunk& chunk = layout.layer_chunks[c];
+    CHECK(chunk.type == "LAYS");
+    CHECK(chunk.first_layer == next);
+    REQUIRE(chunk.layers >= 1);
+    next += chunk.layers;
+    chunk_bytes += chunk.bytes;
+    uint64_t payload = 0;
+    for (uint32_t j = chunk.first_layer; j < next; ++j) payload += layout.layer_payload_bytes[j];
+    if (c + 1 < layout.layer_chunks.size()) CHECK(payload >= threshold);
+    if (chunk.layers > 1) CHECK(payload - layout.layer_payload_bytes[next - 1] < threshold);
+  }
+  CHECK(next == layers);
+  CHECK(chunk_bytes == layout.layer_chunk_bytes());
+}
+
+TEST_CASE("Spans: round trips at many tile, layer and span sizes; the layout adds up") {
+  for (const TokenFile& file : SpanTestFiles()) {
+    CAPTURE(file.header.fsq_levels.size());
+    CAPTURE(file.header.tile_count());
+    for (uint32_t threshold : kSpanThresholds) {
+      CAPTURE(threshold);
+      const std::vector<uint8_t> bytes = Write(file, nullptr, {.span_bytes = threshold});
+      CHECK(bytes[9] == 2);
+      TokenFile back = Read(bytes);
+      CheckSameHeader(back.header, file.header);
+      CHECK(back.tokens == file.tokens);
+      auto info = ReadT1dHeader(bytes);
+      REQUIRE(info.ok());
+      CheckSpanLayout(info->layout, bytes.size(), file.header.layer_count(), threshold);
+      if (threshold == 0) CHECK(info->layout.layer_chunks.size() == file.header.layer_count());
+      if (threshold == UINT32_MAX && file.header.layer_count() > 0) {
+        CHECK(info->layout.layer_chunks.size() == 1);
+      }
+    }
+  }
+}
+
+TEST_CASE("Spans: 1.0 files still read, and their layers re-framed in spans are the same bytes") {
+  for (const TokenFile& file : SpanTestFiles()) {
+    const std::vector<uint8_t> legacy = Write(file, nullptr, {.layer_spans = false});
+    CHECK(legacy[9] == 0);
+    auto legacy_info = ReadT1dHeader(legacy);
+    REQUIRE(legacy_info.ok());
+    for (const T1dLayerChunk& chunk : legacy_info->layout.layer_chunks) CHECK(chunk.type == "LAYR");
+    CHECK(legacy_info->layout.layer_framing_bytes() == 14 * file.header.layer_count());
+    const std::vector<uint8_t> spans = Write(file);
+    auto spans_info = ReadT1dHeader(spans);
+    REQUIRE(spans_info.ok());
+    CHECK(spans_info->layout.layer_payload_bytes == legacy_info->layout.layer_payload_bytes);
+    CHECK(Read(legacy).tokens == Read(spans).tokens);
+    if (file.header.layer_count() >= 2) CHECK(spans.size() < legacy.size());
+    // Trimming keeps a file's framing and version.
+    auto trimmed = TrimT1dBytes(legacy, 1);
+    REQUIRE(trimmed.ok());
+    CHECK((*trimmed)[9] == 0);
+    CHECK(*trimmed == Write(*TrimTokens(file, 1), nullptr, {.layer_spans = false}));
+  }
+}
+
+TEST_CASE("Spans: trim at every k keeps whole spans and cuts one, without re-coding") {
+  for (const TokenFile& file : SpanTestFiles()) {
+    for (uint32_t threshold : kSpanThresholds) {
+      CAPTURE(threshold);
+      const WriteOptions options{.span_bytes = threshold};
+      const std::vector<uint8_t> bytes = Write(file, nullptr, options);
+      const T1dLayout layout = ReadT1dHeader(bytes)->layout;
+      for (uint32_t k = 0; k <= file.header.max_tokens + 1; ++k) {
+        CAPTURE(k);
+        auto trimmed = TrimT1dBytes(bytes, k);
+        REQUIRE(trimmed.ok());
+        CHECK(*trimmed == Write(*TrimTokens(file, k), nullptr, options));
+        auto info = ReadT1dHeader(*trimmed);
+        REQUIRE(info.ok());
+        const uint32_t kept = std::min(k, file.header.layer_count());
+        CHECK(info->layout.layer_payload_bytes ==
+              std::vector<uint64_t>(layout.layer_payload_bytes.begin(),
+                                    layout.layer_payload_bytes.begin() + kept));
+        // Each span of the trimmed file starts where one of the original did, no longer.
+        for (size_t c = 0; c < info->layout.layer_chunks.size(); ++c) {
+          const T1dLayerChunk& cut = info->layout.layer_chunks[c];
+          REQUIRE(c < layout.layer_chunks.size());
+          CHECK(cut.first_layer == layout.layer_chunks[c].first_layer);
+          CHECK(cut.layers <= layout.layer_chunks[c].layers);
+          if (c + 1 < info->layout.layer_chunks.size()) CHECK(cut.bytes == layout.layer_chunks[c].bytes);
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("Spans: a file cut at every byte yields the layers of its complete spans") {
+  TokenFileSpec spec;
+  spec.width = 100;
+  spec.height = 40;
+  spec.max_tokens = 7;
+  Rng rng(5);
+  spec.counts = RandomCounts(spec, rng);
+  TokenFile original = MakeTokenFile(spec, 6);
+  original.extra_chunks.push_back({{'n', 'o', 't', 'e'}, {'y'}});
+  const std::vector<uint8_t> bytes = Write(original, nullptr, {.span_bytes = 12});
+  const T1dLayout layout = ReadT1dHeader(bytes)->layout;
+  REQUIRE(layout.layer_chunks.size() >= 3);
+  std::vector<uint32_t> boundaries = {0};
+  for (const T1dLayerChunk& chunk : layout.layer_chunks) {
+    boundaries.push_back(chunk.first_layer + chunk.layers);
+  }
+  const uint32_t layers = original.header.layer_count();
+  std::set<uint32_t> seen;
+  for (size_t cut = 0; cut < bytes.size(); ++cut) {
+    CAPTURE(cut);
+    std::span<const uint8_t> prefix(bytes.data(), cut);
+    CHECK(ReadT1d(prefix).status().code() != StatusCode::kOk);
+    ReadOptions options;
+    options.allow_truncated = true;
+    ReadReport report;
+    auto file = ReadT1d(prefix, options, &report);
+    if (!file.ok()) {
+      CHECK(cut < layout.header_bytes);
+      continue;
+    }
+    CHECK(report.truncated);
+    CHECK(std::find(boundaries.begin(), boundaries.end(), report.layers_complete) != boundaries.end());
+    seen.insert(report.layers_complete);
+    for (size_t t = 0; t < original.tokens.size(); ++t) {
+      const size_t kept = std::min<size_t>(original.tokens[t].size(), report.layers_complete);
+      CHECK(file->tokens[t] == std::vector<uint32_t>(original.tokens[t].begin(), original.tokens[t].begin() + static_cast<long>(kept)));
+    }
+    // A partial download trims to a complete file of what it holds.
+    if (report.layers_complete > 0) {
+      auto trimmed = TrimT1dBytes(prefix, report.layers_complete);
+      REQUIRE(trimmed.ok());
+      CHECK(Read(*trimmed).tokens == file->tokens);
+    }
+  }
+  CHECK(seen.size() == boundaries.size());  // every span boundary is reached
+  CHECK(*seen.rbegin() == layers);
+}
+
+// `bytes` with chunk `index` (0 = HEAD) replaced by `data`, checksums recomputed.
+std::vector<uint8_t> WithChunkData(const std::vector<uint8_t>& bytes, size_t index,
+                                   std::vector<uint8_t> data, std::string type = "LAYS") {
+  testing::FramedFile framed = testing::SplitChunks(bytes);
+  framed.chunks.at(index) = {std::move(type), std::move(data)};
+  return testing::JoinChunks(framed);
+}
+
+void CheckCorrupt(const std::vector<uint8_t>& bytes, const std::string& message) {
+  CAPTURE(message);
+  for (bool allow_truncated : {false, true}) {
+    ReadOptions options;
+    options.allow_truncated = allow_truncated;
+    auto file = ReadT1d(bytes, options);
+    CHECK(file.status().code() == StatusCode::kCorrupt);
+    CHECK_MESSAGE(file.status().message().find(message) != std::string::npos,
+                  file.status().message());
+    CHECK(ReadT1dHeader(bytes, options).status().code() == StatusCode::kCorrupt);
+    CHECK(TrimT1dBytes(bytes, 1, options).status().code() == StatusCode::kCorrupt);
+  }
+}
+
+TEST_CASE("Spans: damaged span fields are refused as corrupt") {
+  // 48x16, 3 tiles of 8 tokens, 10 bits each: layers of 4 bytes; spans of 2 layers.
+  TokenFileSpec spec;
+  spec.width = 48;
+  const std::vector<uint8_t> bytes = Write(MakeTokenFile(spec, 9), nullptr, {.span_bytes = 8});
+  const testing::FramedFile framed = testing::SplitChunks(bytes);
+  REQUIRE(framed.chunks.size() == 6);  // HEAD, 4 spans, DONE
+  const std::vector<uint8_t>& span = framed.chunks[2].data;  // layers 2 and 3
+  REQUIRE(span.size() == 4 + 8);
+  CHECK(span[0] == 2);
+  CHECK(span[1] == 2);
+  CHECK(span[2] == 4);
+  const std::vector<uint8_t> payload(span.begin() + 4, span.end());
+  const auto with = [&](std::vector<uint8_t> fields) {
+    fields.insert(fields.end(), payload.begin(), payload.end());
+    return WithChunkData(bytes, 2, fields);
+  };
+  CHECK(ReadT1d(with({2, 2, 4, 4})).ok());
+  CheckCorrupt(with({2, 0}), "holds no layers");
+  CheckCorrupt(with({2, 0, 4, 4}), "holds no layers");
+  CheckCorrupt(with({2, 2, 4, 5}), "add up to 9 bytes but it holds 8");
+  CheckCorrupt(with({2, 2, 4, 3}), "add up to 7 bytes but it holds 8");
+  CheckCorrupt(with({2, 2, 0x80, 0x80, 0x80, 0x80, 0x10}), "malformed varint");  // 2^32
+  CheckCorrupt(with({2, 2, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F}), "malformed varint");  // reserved bits
+  CheckCorrupt(with({2, 2, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00}), "malformed varint");  // 6 bytes
+  CheckCorrupt(with({2, 2, 0x84, 0x00, 4}), "malformed varint");  // 4 in two bytes
+  CheckCorrupt(with({0x82, 0x00, 2, 4, 4}), "malformed varint");
+  CheckCorrupt(WithChunkData(bytes, 2, {}), "ends inside its layer lengths");
+  CheckCorrupt(WithChunkData(bytes, 2, {2}), "ends inside its layer lengths");
+  CheckCorrupt(WithChunkData(bytes, 2, {2, 2, 4}), "ends inside its layer lengths");
+  CheckCorrupt(WithChunkData(bytes, 2, {2, 2, 0x84}), "ends inside its layer lengths");
+  CheckCorrupt(with({3, 2, 4, 4}), "starts at layer 3 where layer 2");
+  CheckCorrupt(with({1, 2, 4, 4}), "starts at layer 1 where layer 2");
+  // The last span claims a ninth layer of 0 bytes.
+  std::vector<uint8_t> last = framed.chunks[4].data;
+  last[1] = 3;
+  last.insert(last.begin() + 4, 0);
+  CheckCorrupt(WithChunkData(bytes, 4, last), "holds layers 6..8 but HEAD declares 8");
+  // Layers 2 and 3 as LAYR chunks between spans.
+  testing::FramedFile mixed = framed;
+  std::vector<uint8_t> layr2 = {2, 0}, layr3 = {3, 0};
+  layr2.insert(layr2.end(), payload.begin(), payload.begin() + 4);
+  layr3.insert(layr3.end(), payload.begin() + 4, payload.end());
+  mixed.chunks[2] = {"LAYR", layr2};
+  mixed.chunks.insert(mixed.chunks.begin() + 3, {"LAYR", layr3});
+  CheckCorrupt(testing::JoinChunks(mixed), "mixes LAYR and LAYS");
+  // Spans in a file that says 1.1 or 1.0.
+  for (uint8_t minor : {uint8_t{0}, uint8_t{1}}) {
+    testing::FramedFile old = framed;
+    old.preamble[9] = minor;
+    CheckCorrupt(testing::JoinChunks(old), "spans need 1.2");
+  }
+}
+
+TEST_CASE("Spans: any byte of a span changed under a valid checksum is refused or read, never a crash") {
+  TokenFileSpec spec;
+  spec.width = 48;
+  spec.fsq_levels = {2, 2, 2};  // 3 bits: few tokens outside the codebook to catch damage
+  const std::vector<uint8_t> bytes = Write(MakeTokenFile(spec, 10), nullptr, {.span_bytes = 3});
+  const testing::FramedFile framed = testing::SplitChunks(bytes);
+  for (size_t index = 1; index + 1 < framed.chunks.size(); ++index) {
+    const std::vector<uint8_t>& data = framed.chunks[index].data;
+    for (size_t at = 0; at <= data.size(); ++at) {
+      for (uint8_t value : std::initializer_list<uint8_t>{0x00, 0x01, 0x07, 0x7F, 0x80, 0xFF}) {
+        CAPTURE(index);
+        CAPTURE(at);
+        std::vector<uint8_t> changed = data;
+        if (at == data.size()) {
+          changed.push_back(value);
+        } else {
+          changed[at] = value;
+        }
+        const std::vector<uint8_t> damaged = WithChunkData(bytes, index, changed);
+        for (bool allow_truncated : {false, true}) {
+          ReadOptions options;
+          options.allow_truncated = allow_truncated;
+          auto file = ReadT1d(damaged, options);
+          CHECK((file.ok() || file.status().code() == StatusCode::kCorrupt));
+          (void)TrimT1dBytes(damaged, 4, options);
+        }
+      }
+    }
+  }
 }
 
 }  // namespace

@@ -33,9 +33,9 @@ struct Fixture {
   std::shared_ptr<const EntropyTables> tables;
   RangeLayerCoder coder;
 
-  std::vector<uint8_t> Write(TokenFile file) const {
+  std::vector<uint8_t> Write(TokenFile file, const WriteOptions& options = {}) const {
     file.header.entropy_coder = kRangeCoderId;
-    auto bytes = WriteT1d(file, &coder);
+    auto bytes = WriteT1d(file, &coder, options);
     REQUIRE_MESSAGE(bytes.ok(), bytes.status().message());
     return *bytes;
   }
@@ -114,7 +114,9 @@ TEST_CASE("Range LayerCoder: random token files round trip exactly") {
     const Fixture fixture(spec, static_cast<uint64_t>(trial));
     const TokenFile file = RandomFile(*fixture.tables, rng, static_cast<uint64_t>(trial));
     const std::vector<uint8_t> bytes = fixture.Write(file);
-    CHECK(bytes[9] == 1);  // the range coder needs format 1.1
+    CHECK(bytes[9] == 2);  // layer spans: format 1.2
+    // Without spans the range coder still needs 1.1.
+    CHECK(fixture.Write(file, {.layer_spans = false})[9] == 1);
     auto read = fixture.Read(bytes);
     REQUIRE_MESSAGE(read.ok(), read.status().message());
     CHECK(read->tokens == file.tokens);
@@ -156,8 +158,8 @@ TEST_CASE("Range LayerCoder: coded size is close to the tables' information cont
   const std::vector<uint8_t> bytes = fixture.Write(file);
   auto info = ReadT1dHeader(bytes);
   REQUIRE(info.ok());
-  uint64_t layer_payload = 0;  // coded bytes: LAYR chunks less framing and layer index
-  for (uint64_t size : info->layout.layer_bytes) layer_payload += size - 14;
+  uint64_t layer_payload = 0;  // coded bytes, framing excluded
+  for (uint64_t size : info->layout.layer_payload_bytes) layer_payload += size;
   const double coded_bits = static_cast<double>(layer_payload) * 8;
   CHECK(coded_bits <= ideal_bits * 1.002 + 16.0 * spec.tokens);
   CHECK(coded_bits >= ideal_bits * 0.99);
@@ -168,14 +170,17 @@ TEST_CASE("Range LayerCoder: trim on bytes equals trim on tokens") {
   const Fixture fixture(EntropyTableSpec{});
   for (int trial = 0; trial < 40; ++trial) {
     const TokenFile file = RandomFile(*fixture.tables, rng, static_cast<uint64_t>(trial));
-    const std::vector<uint8_t> bytes = fixture.Write(file);
+    // One span, one per layer, and a few layers per span.
+    constexpr uint32_t kThresholds[] = {kDefaultSpanBytes, 0, 16};
+    const WriteOptions options{.span_bytes = kThresholds[trial % 3]};
+    const std::vector<uint8_t> bytes = fixture.Write(file, options);
     for (uint32_t k = 1; k <= fixture.tables->tokens(); ++k) {
       auto trimmed = TrimT1dBytes(bytes, k);
       REQUIRE(trimmed.ok());
       auto expected = TrimTokens(file, k);
       REQUIRE(expected.ok());
       // Trimming copies layers verbatim, so it is the file written from trimmed tokens.
-      CHECK(*trimmed == fixture.Write(*expected));
+      CHECK(*trimmed == fixture.Write(*expected, options));
       auto read = fixture.Read(*trimmed);
       REQUIRE(read.ok());
       CHECK(read->tokens == expected->tokens);
@@ -197,7 +202,7 @@ TEST_CASE("Range LayerCoder: a file cut at every byte decodes its complete layer
   const Fixture fixture(EntropyTableSpec{});
   for (int trial = 0; trial < 6; ++trial) {
     const TokenFile file = RandomFile(*fixture.tables, rng, static_cast<uint64_t>(100 + trial));
-    const std::vector<uint8_t> bytes = fixture.Write(file);
+    const std::vector<uint8_t> bytes = fixture.Write(file, {.span_bytes = trial % 2 == 0 ? 0u : 16u});
     for (size_t size = 0; size < bytes.size(); ++size) {
       const std::span<const uint8_t> prefix(bytes.data(), size);
       ReadReport report;
@@ -223,7 +228,8 @@ TEST_CASE("Range LayerCoder: damaged layers are reported, never crash") {
   int damaged_with_valid_checksum = 0, caught_by_coder = 0;
   for (int trial = 0; trial < 300; ++trial) {
     const TokenFile file = RandomFile(*fixture.tables, rng, static_cast<uint64_t>(200 + trial));
-    std::vector<uint8_t> bytes = fixture.Write(file);
+    // LAYR chunks (one layer each) make the coded bytes easy to find; the coder sees the same.
+    std::vector<uint8_t> bytes = fixture.Write(file, {.layer_spans = false});
     const std::vector<size_t> layers = LayerChunkOffsets(bytes);
     const size_t chunk = layers[rng.Below(layers.size())];
     const uint32_t length = bytes[chunk + 4] | bytes[chunk + 5] << 8;

@@ -47,8 +47,8 @@ class EntropyCliTest(unittest.TestCase):
     def path(self, name):
         return os.path.join(self.dir.name, name)
 
-    def encode(self, out, *extra, model=None):
-        result = run("encode", self.image, "-o", out, "-f", "--tokens", "6",
+    def encode(self, out, *extra, model=None, image=None):
+        result = run("encode", image or self.image, "-o", out, "-f", "--tokens", "6",
                      "--model", model or self.model, "-j", "1", *extra)
         self.assertEqual(result.returncode, 0, result.stderr.decode())
         return out
@@ -68,9 +68,9 @@ class EntropyCliTest(unittest.TestCase):
         ranged = self.encode(self.path("range.t1d"))
         raw = self.encode(self.path("raw.t1d"), "--coder", "raw")
         self.assertEqual(self.info(ranged)["entropy_coder"], "range")
-        self.assertEqual(self.info(ranged)["format_version"], "1.1")
+        self.assertEqual(self.info(ranged)["format_version"], "1.2")
         self.assertEqual(self.info(raw)["entropy_coder"], "raw")
-        self.assertEqual(self.info(raw)["format_version"], "1.0")
+        self.assertEqual(self.info(raw)["format_version"], "1.2")
         # Same tokens, so the same pixels.
         self.assertEqual(self.decode(ranged, self.path("a.ppm"))[0],
                          self.decode(raw, self.path("b.ppm"))[0])
@@ -93,24 +93,35 @@ class EntropyCliTest(unittest.TestCase):
         from_full_at_3, _ = self.decode(full, self.path("f3.ppm"), "--tokens", "3")
         self.assertEqual(from_trim, from_full_at_3)
 
-        # A download cut inside layer 4 decodes layers 0..3.
-        meta = self.info(full)
-        cut_at = meta["header_bytes"] + sum(meta["layer_bytes"][:4]) + 5
-        with open(full, "rb") as f:
-            data = f.read()[:cut_at]
+        # A download cut inside the last layer span decodes the layers of the spans before it
+        # (600 tiles: about 1.6 KB of layers, two or more 1 KiB spans).
+        big_image = self.path("big.ppm")
+        with open(big_image, "wb") as f:
+            f.write(ppm(480, 320))
+        big = self.encode(self.path("big.t1d"), image=big_image)
+        meta = self.info(big)
+        chunks = meta["layer_chunks"]
+        self.assertGreaterEqual(len(chunks), 2)
+        self.assertTrue(all(chunk["type"] == "LAYS" for chunk in chunks))
+        last_at = (meta["header_bytes"] + sum(meta["extra_chunk_bytes"]) +
+                   sum(chunk["bytes"] for chunk in chunks[:-1]))
+        with open(big, "rb") as f:
+            data = f.read()[:last_at + chunks[-1]["bytes"] // 2]
         cut = self.path("cut.t1d")
         with open(cut, "wb") as f:
             f.write(data)
         from_cut, warnings = self.decode(cut, self.path("c.ppm"))
         self.assertIn("truncated", warnings)
-        self.assertEqual(from_cut, self.decode(full, self.path("f4.ppm"), "--tokens", "4")[0])
+        kept = str(chunks[-1]["first_layer"])
+        self.assertEqual(from_cut, self.decode(big, self.path("fk.ppm"), "--tokens", kept)[0])
 
     def test_damaged_layer_is_reported(self):
         full = self.encode(self.path("full.t1d"))
         with open(full, "rb") as f:
             data = bytearray(f.read())
         meta = self.info(full)
-        data[meta["header_bytes"] + meta["layer_bytes"][0] + 15] ^= 0x20  # inside layer 1's data
+        self.assertGreater(meta["layer_chunks"][0]["bytes"], 40)
+        data[meta["header_bytes"] + sum(meta["extra_chunk_bytes"]) + 30] ^= 0x20  # in a span
         damaged = self.path("damaged.t1d")
         with open(damaged, "wb") as f:
             f.write(data)
