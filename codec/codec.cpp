@@ -35,6 +35,12 @@ StatusOr<std::unique_ptr<Codec>> Codec::Create(Model model, const CodecOptions& 
   backend_options.threads = options.threads;
   TOK1D_ASSIGN_OR_RETURN(std::unique_ptr<Backend> backend,
                          CreateBackend(options.device, backend_options, note));
+  return Create(std::move(model), std::move(backend), options);
+}
+
+StatusOr<std::unique_ptr<Codec>> Codec::Create(Model model, std::unique_ptr<Backend> backend,
+                                               const CodecOptions& options) {
+  if (backend == nullptr) return InvalidArgumentError("Codec::Create: no backend");
   std::unique_ptr<Codec> codec(new Codec(std::move(model), std::move(backend)));
   codec->max_batch_tiles_ = options.max_batch_tiles != 0 ? options.max_batch_tiles
                                                          : codec->backend_->preferred_batch_tiles();
@@ -128,44 +134,129 @@ Status Codec::CheckModel(const T1dHeader& header) const {
   return OkStatus();
 }
 
-StatusOr<Image> Codec::Decode(const TokenFile& file, uint32_t max_tokens) {
+Status Codec::CheckDecodable(const TokenFile& file, uint32_t max_tokens) const {
   const T1dHeader& header = file.header;
   TOK1D_RETURN_IF_ERROR(CheckModel(header));
   const ModelConfig& config = model_.config();
-  if (max_tokens > config.tokens) {
-    return InvalidArgumentError("cannot decode " + std::to_string(max_tokens) +
-                                " tokens per tile: the model has " + std::to_string(config.tokens));
-  }
   const TileGrid grid = MakeTileGrid(header.width, header.height, config.tile);
   if (grid.cols != header.tile_cols || grid.rows != header.tile_rows ||
       header.tokens_per_tile.size() != grid.count() || file.tokens.size() != grid.count()) {
     return CorruptError("token file: tile grid does not match the image size");
   }
+  // Checked here rather than by the tokenizer, which fails a whole batch: in DecodeMany a
+  // batch holds tiles of other files too.
+  const uint64_t codebook = config.codebook_size();
+  for (const std::vector<uint32_t>& tile_tokens : file.tokens) {
+    if (tile_tokens.size() > config.tokens) {
+      return CorruptError("a tile has more tokens than the model makes");
+    }
+    const size_t keep = max_tokens != 0 ? std::min<size_t>(tile_tokens.size(), max_tokens)
+                                        : tile_tokens.size();
+    for (size_t i = 0; i < keep; ++i) {
+      if (tile_tokens[i] >= codebook) {
+        return CorruptError("token " + std::to_string(tile_tokens[i]) +
+                            " is outside the model's codebook of " + std::to_string(codebook));
+      }
+    }
+  }
+  return OkStatus();
+}
 
-  Image image;
-  image.width = header.width;
-  image.height = header.height;
-  image.rgb.resize(size_t{image.width} * image.height * 3);
+StatusOr<Image> Codec::Decode(const TokenFile& file, uint32_t max_tokens) {
+  const TokenFile* const files[] = {&file};
+  return std::move(DecodeMany(files, max_tokens).front());
+}
+
+std::vector<StatusOr<Image>> Codec::DecodeMany(std::span<const TokenFile* const> files,
+                                               uint32_t max_tokens) {
+  const ModelConfig& config = model_.config();
+  std::vector<StatusOr<Image>> images;
+  images.reserve(files.size());
+  if (max_tokens > config.tokens) {
+    const Status refused = InvalidArgumentError("cannot decode " + std::to_string(max_tokens) +
+                                                " tokens per tile: the model has " +
+                                                std::to_string(config.tokens));
+    for (size_t f = 0; f < files.size(); ++f) images.emplace_back(refused);
+    return images;
+  }
+  // Each file is checked on its own: a bad one fails alone, before any tile is decoded.
+  std::vector<TileGrid> grids(files.size());
+  for (size_t f = 0; f < files.size(); ++f) {
+    const Status status = CheckDecodable(*files[f], max_tokens);
+    if (!status.ok()) {
+      images.emplace_back(status);
+      continue;
+    }
+    grids[f] = MakeTileGrid(files[f]->header.width, files[f]->header.height, config.tile);
+    Image image;
+    image.width = files[f]->header.width;
+    image.height = files[f]->header.height;
+    image.rgb.resize(size_t{image.width} * image.height * 3);
+    images.emplace_back(std::move(image));
+  }
+
+  // The tiles of the good files, file after file in raster order, fill batches of BatchTiles();
+  // a batch may end inside one file and hold the tiles of several.
+  struct Run {  // tiles first … first+count−1 of file `file`, at `offset` in the batch
+    size_t file, first, count, offset;
+  };
   const size_t k = config.tokens, tile_values = size_t{config.tile} * config.tile * 3;
   std::vector<uint32_t> tokens, keep;
   std::vector<float> pixels;
-  for (size_t first = 0; first < grid.count(); first += BatchTiles()) {
-    const size_t count = std::min(BatchTiles(), grid.count() - first);
+  std::vector<Run> runs;
+  size_t next_file = 0, next_tile = 0;
+  for (;;) {
+    runs.clear();
+    size_t count = 0;
+    while (count < BatchTiles() && next_file < files.size()) {
+      const size_t take = images[next_file].ok()
+                              ? std::min(BatchTiles() - count, grids[next_file].count() - next_tile)
+                              : 0;
+      if (take > 0) {
+        runs.push_back({next_file, next_tile, take, count});
+        count += take;
+        next_tile += take;
+      }
+      if (take == 0 || next_tile == grids[next_file].count()) {
+        ++next_file;
+        next_tile = 0;
+      }
+    }
+    if (count == 0) break;
+
     tokens.assign(count * k, 0);
     keep.resize(count);
     pixels.resize(count * tile_values);
-    for (size_t i = 0; i < count; ++i) {
-      const std::vector<uint32_t>& tile_tokens = file.tokens[first + i];
-      if (tile_tokens.size() > k) return CorruptError("a tile has more tokens than the model makes");
-      keep[i] = static_cast<uint32_t>(tile_tokens.size());
-      if (max_tokens != 0) keep[i] = std::min(keep[i], max_tokens);
-      std::copy(tile_tokens.begin(), tile_tokens.begin() + keep[i], tokens.begin() + static_cast<std::ptrdiff_t>(i * k));
+    for (const Run& run : runs) {
+      for (size_t i = 0; i < run.count; ++i) {
+        const std::vector<uint32_t>& tile_tokens = files[run.file]->tokens[run.first + i];
+        uint32_t& kept = keep[run.offset + i];
+        kept = static_cast<uint32_t>(tile_tokens.size());
+        if (max_tokens != 0) kept = std::min(kept, max_tokens);
+        std::copy(tile_tokens.begin(), tile_tokens.begin() + kept,
+                  tokens.begin() + static_cast<std::ptrdiff_t>((run.offset + i) * k));
+      }
     }
-    TOK1D_RETURN_IF_ERROR(tokenizer_->Decode(tokens, keep, count, pixels));
-    PlaceTiles(pixels, grid, first, count, &image);
+    const Status status = tokenizer_->Decode(tokens, keep, count, pixels);
+    if (!status.ok()) {
+      // The files of this batch and every later one fail with it (a GPU backend keeps
+      // failing after an error); the files finished before keep their images.
+      for (size_t f = runs.front().file; f < files.size(); ++f) {
+        if (images[f].ok()) images[f] = status;
+      }
+      break;
+    }
+    for (const Run& run : runs) {
+      Image& image = *images[run.file];
+      PlaceTiles(std::span<const float>(pixels).subspan(run.offset * tile_values,
+                                                        run.count * tile_values),
+                 grids[run.file], run.first, run.count, &image);
+      if (deblock_ && run.first + run.count == grids[run.file].count()) {
+        DeblockTileSeams(&image, config.tile);
+      }
+    }
   }
-  if (deblock_) DeblockTileSeams(&image, config.tile);
-  return image;
+  return images;
 }
 
 StatusOr<uint32_t> LargestTokenCountWithin(const TokenFile& full, uint64_t max_bytes,

@@ -11,6 +11,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "codec/image_io.h"
 #include "codec/metrics.h"  // Psnr, used with Decode
@@ -40,6 +41,10 @@ class Codec {
   // `note` (optional) receives a line for the user when device "auto" fell back.
   static StatusOr<std::unique_ptr<Codec>> Create(Model model, const CodecOptions& options = {},
                                                  std::string* note = nullptr);
+  // A codec on a backend made by the caller (tests: the GPU host emulation); options.device
+  // and options.threads are not used.
+  static StatusOr<std::unique_ptr<Codec>> Create(Model model, std::unique_ptr<Backend> backend,
+                                                 const CodecOptions& options = {});
 
   const Model& model() const { return model_; }
   const Backend& backend() const { return *backend_; }
@@ -61,13 +66,28 @@ class Codec {
   // kModelMismatch if the file was made with other weights.
   StatusOr<Image> Decode(const TokenFile& file, uint32_t max_tokens = 0);
 
+  // Decode for many files at once: result i is files[i]'s image or its error. The tiles of all
+  // the files, file after file, share the tokenizer's batches of BatchTiles() tiles (a batch
+  // may hold the ends of some images and the starts of others), so small images still fill a
+  // GPU's batches; the weights stay on the device throughout. Each file is checked (model,
+  // tile grid, token counts and values) before any decoding, and one that fails the checks
+  // fails alone. A failure of the backend fails the files of that batch and of all later ones
+  // (the files finished before keep their images). Decode is DecodeMany of one file. Holds
+  // every image in memory until it returns.
+  std::vector<StatusOr<Image>> DecodeMany(std::span<const TokenFile* const> files,
+                                          uint32_t max_tokens = 0);
+
+  // Tiles per tokenizer batch: CodecOptions::max_batch_tiles or the backend's preference.
+  size_t BatchTiles() const;
+
   // kModelMismatch unless the header names this model (SHA-256); kCorrupt if it names this
   // model but disagrees with it on tile size, K or FSQ levels.
   Status CheckModel(const T1dHeader& header) const;
 
  private:
   Codec(Model model, std::unique_ptr<Backend> backend);
-  size_t BatchTiles() const;
+  // Everything Decode checks in one file before decoding it.
+  Status CheckDecodable(const TokenFile& file, uint32_t max_tokens) const;
 
   Model model_;
   std::unique_ptr<Backend> backend_;

@@ -17,6 +17,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -26,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "codec/codec.h"
 #include "codec/model.h"
 #include "codec/tokenizer.h"
 #include "kernels/backend.h"
@@ -370,6 +372,54 @@ TEST_CASE("whole tiles: decode and encode with a tiny random model") {
         near_tie |= std::abs(v - std::floor(v) - 0.5f) < 1e-4f;
       }
       if (!near_tie) CHECK(actual[r] == expected[r]);
+    }
+  }
+}
+
+// Codec::DecodeMany on the GPU backend: tiles of several images share batches (3 tiles per
+// batch here, so batches span images); each image equals that backend's Decode of its file
+// alone, byte for byte (a tile's result does not depend on its batch mates), and the CPU
+// codec's image to within one 8-bit level.
+TEST_CASE("codec: DecodeMany shares batches between images") {
+  CodecOptions options;
+  options.threads = 2;
+  options.max_batch_tiles = 3;
+  StatusOr<std::unique_ptr<Codec>> cpu = Codec::Create(TinyModel(), options);
+  REQUIRE_MESSAGE(cpu.ok(), cpu.status().message());
+  std::vector<TokenFile> files;
+  std::mt19937 random(23);
+  for (const auto [width, height, tokens] :
+       {std::array<uint32_t, 3>{20, 16, 6}, {16, 16, 2}, {40, 20, 4}, {5, 33, 6}}) {
+    Image image;
+    image.width = width;
+    image.height = height;
+    image.rgb.resize(size_t{width} * height * 3);
+    for (uint8_t& v : image.rgb) v = static_cast<uint8_t>(random());
+    StatusOr<TokenFile> file = (*cpu)->Encode(image, tokens);
+    REQUIRE(file.ok());
+    files.push_back(std::move(file).value());
+  }
+  std::vector<const TokenFile*> pointers;
+  for (const TokenFile& file : files) pointers.push_back(&file);
+  FOR_EACH_BACKEND_UNDER_TEST(backend) {
+    StatusOr<std::unique_ptr<Codec>> gpu =
+        Codec::Create(TinyModel(), CreateBackendUnderTest(backend), options);
+    REQUIRE_MESSAGE(gpu.ok(), gpu.status().message());
+    const std::vector<StatusOr<Image>> images = (*gpu)->DecodeMany(pointers);
+    REQUIRE(images.size() == files.size());
+    for (size_t i = 0; i < files.size(); ++i) {
+      CAPTURE(i);
+      REQUIRE_MESSAGE(images[i].ok(), images[i].status().message());
+      StatusOr<Image> alone = (*gpu)->Decode(files[i]);
+      StatusOr<Image> reference = (*cpu)->Decode(files[i]);
+      REQUIRE((alone.ok() && reference.ok()));
+      CHECK(images[i]->rgb == alone->rgb);
+      REQUIRE(images[i]->rgb.size() == reference->rgb.size());
+      int worst = 0;
+      for (size_t v = 0; v < reference->rgb.size(); ++v) {
+        worst = std::max(worst, std::abs(int{images[i]->rgb[v]} - int{reference->rgb[v]}));
+      }
+      CHECK(worst <= 1);
     }
   }
 }

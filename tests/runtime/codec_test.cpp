@@ -213,6 +213,84 @@ TEST_CASE("codec: bad requests and the wrong model are refused") {
   CHECK(codec->Decode(lying).status().code() == StatusCode::kCorrupt);
 }
 
+// Token files of several sizes, tile counts and token counts (uniform and per tile).
+std::vector<TokenFile> MixedFiles(Codec& codec) {
+  std::vector<TokenFile> files;
+  const struct {
+    uint32_t width, height, tokens;
+  } shapes[] = {{40, 20, 6}, {16, 16, 2}, {70, 40, 4}, {1, 1, 6}, {33, 50, 3}, {100, 17, 5}};
+  for (const auto& shape : shapes) {
+    StatusOr<TokenFile> file =
+        codec.Encode(RandomImage(shape.width, shape.height, shape.width * 7 + shape.height),
+                     shape.tokens);
+    REQUIRE_MESSAGE(file.ok(), file.status().message());
+    files.push_back(std::move(file).value());
+  }
+  // Per-tile counts, one tile with none.
+  const Image image = RandomImage(50, 30, 77);
+  std::vector<uint32_t> counts(MakeTileGrid(50, 30, 16).count());
+  for (size_t t = 0; t < counts.size(); ++t) counts[t] = static_cast<uint32_t>(t % 7);
+  StatusOr<TokenFile> mixed = codec.Encode(image, counts);
+  REQUIRE(mixed.ok());
+  files.insert(files.begin() + 2, std::move(mixed).value());
+  return files;
+}
+
+TEST_CASE("codec: DecodeMany equals Decode file by file, and a bad file fails alone") {
+  for (size_t batch : {size_t{1}, size_t{5}, size_t{32}}) {  // 5: batches span files
+    CAPTURE(batch);
+    auto codec = TinyCodec(1, batch);
+    const std::vector<TokenFile> good = MixedFiles(*codec);
+
+    // The bad ones: another model's file, a tile grid that does not fit the size, a token
+    // outside the codebook, a tile with more tokens than the model makes.
+    auto other = TinyCodec(2);
+    StatusOr<TokenFile> foreign = other->Encode(RandomImage(20, 20, 3), 3);
+    REQUIRE(foreign.ok());
+    TokenFile bad_grid = good[0];
+    bad_grid.header.width += 16;
+    TokenFile bad_token = good[1];
+    bad_token.tokens[0][0] = 1000;
+    TokenFile too_many = good[0];  // 6 tokens per tile, the most the model makes
+    too_many.tokens.back().push_back(0);
+
+    std::vector<const TokenFile*> files;
+    std::vector<StatusCode> expected;  // kOk for the good ones
+    for (size_t i = 0; i < good.size(); ++i) {
+      files.push_back(&good[i]);
+      expected.push_back(StatusCode::kOk);
+      if (i == 1) {
+        files.push_back(&*foreign);
+        expected.push_back(StatusCode::kModelMismatch);
+      } else if (i == 3) {
+        for (const TokenFile* bad : {&bad_grid, &bad_token, &too_many}) {
+          files.push_back(bad);
+          expected.push_back(StatusCode::kCorrupt);
+        }
+      }
+    }
+    for (uint32_t max_tokens : {0u, 3u}) {
+      CAPTURE(max_tokens);
+      std::vector<StatusOr<Image>> images = codec->DecodeMany(files, max_tokens);
+      REQUIRE(images.size() == files.size());
+      for (size_t i = 0; i < files.size(); ++i) {
+        CAPTURE(i);
+        CHECK(images[i].status().code() == expected[i]);
+        StatusOr<Image> single = codec->Decode(*files[i], max_tokens);
+        CHECK(single.status().code() == expected[i]);
+        if (!images[i].ok() || !single.ok()) continue;
+        CHECK(images[i]->width == files[i]->header.width);
+        CHECK(images[i]->height == files[i]->header.height);
+        CHECK(images[i]->rgb == single->rgb);
+      }
+    }
+    CHECK(codec->DecodeMany({}).empty());
+    for (const StatusOr<Image>& image : codec->DecodeMany(files, 7)) {
+      CHECK(image.status().code() == StatusCode::kInvalidArgument);
+    }
+  }
+}
+
 TEST_CASE("LargestTokenCountWithin: the largest file that fits, exactly") {
   auto codec = TinyCodec();
   StatusOr<TokenFile> full = codec->Encode(RandomImage(100, 50, 11), 6);
