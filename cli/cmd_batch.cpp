@@ -8,6 +8,7 @@
 #include <chrono>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <thread>
 
 #include "cli/batch_plan.h"
@@ -33,6 +34,7 @@ struct BatchOptions {
   unsigned jobs = 0;  // 0: all cores
   std::string shard;  // "I/N"; empty: everything
   bool json = false;
+  size_t group_tiles = 0;  // decode; 0: a GPU's batch size (BatchTiles()), 1 on the CPU
   ModelOptions model;
   EncodeSettings encode;
   DecodeSettings decode;
@@ -95,10 +97,7 @@ StatusOr<Converted> EncodeJob(Codec& codec, const BatchJob& job, const EncodeSet
   return converted;
 }
 
-StatusOr<Converted> DecodeJob(Codec& codec, const BatchJob& job, const DecodeSettings& settings) {
-  TOK1D_ASSIGN_OR_RETURN(std::vector<uint8_t> t1d, ReadFileBytes(job.input));
-  TOK1D_ASSIGN_OR_RETURN(DecodedImage decoded,
-                         DecodeT1dBytes(codec, t1d, job.input, ImageFormat::kPng, settings));
+Converted FromDecoded(const BatchJob& job, DecodedImage decoded) {
   Converted converted;
   converted.summary = DescribeDecode(job.input, job.output, decoded);
   converted.details = {{"width", decoded.width}, {"height", decoded.height},
@@ -106,6 +105,22 @@ StatusOr<Converted> DecodeJob(Codec& codec, const BatchJob& job, const DecodeSet
   converted.warnings = std::move(decoded.warnings);
   converted.bytes = std::move(decoded.encoded);
   return converted;
+}
+
+// A decode job read and checked, waiting for its group's DecodeMany; or settled already (not
+// to be converted, or failed before decoding), with its report.
+struct PendingDecode {
+  const BatchJob* job = nullptr;
+  std::optional<FileReport> report;
+  std::optional<T1dToDecode> read;
+  size_t tiles = 0;    // of `read`
+  double seconds = 0;  // spent on it so far
+};
+
+using Clock = std::chrono::steady_clock;
+
+double SecondsSince(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
 bool OutputExists(const BatchJob& job) {
@@ -124,59 +139,74 @@ std::string NamingTheFile(const std::string& input, const std::string& message) 
 
 class BatchRun {
  public:
-  BatchRun(Direction direction, const BatchOptions& options, BatchReporter* reporter)
-      : direction_(direction), options_(options), reporter_(reporter) {}
+  // group_tiles (decode): how many tiles a group of files gathers before it is decoded.
+  BatchRun(Direction direction, const BatchOptions& options, size_t group_tiles,
+           BatchReporter* reporter)
+      : direction_(direction), options_(options), group_tiles_(group_tiles),
+        reporter_(reporter) {}
 
-  // Converts jobs[next…] until none are left or a stop is requested.
+  // Converts jobs[next…] until none are left or a stop is requested. `codec` is null when no
+  // job needs it (all are skipped or failed already).
   void Work(Codec* codec, const std::vector<BatchJob>& jobs) {
+    if (direction_ == Direction::kDecode) return DecodeInGroups(codec, jobs);
     for (;;) {
       if (stop_requested) return;
       const size_t index = next_job_.fetch_add(1);
       if (index >= jobs.size()) return;
-      reporter_->Add(ConvertOne(codec, jobs[index]));
       started_.fetch_add(1);
+      reporter_->Add(EncodeOne(codec, jobs[index]));
     }
   }
 
   size_t started() const { return started_; }
 
  private:
-  FileReport ConvertOne(Codec* codec, const BatchJob& job) const {
-    const auto start = std::chrono::steady_clock::now();
+  // The report of a job that is not to be converted: its planning failed, or its output exists.
+  std::optional<FileReport> NotConverted(const BatchJob& job) const {
     FileReport report;
     report.job = &job;
     if (!job.problem.empty()) {
       report.line = job.input + ": " + job.problem;
       return report;
     }
-    std::error_code error;
     if (!options_.force && job.output_exists) {
+      std::error_code error;
       report.outcome = FileOutcome::kSkipped;
       report.line = job.input + " -> " + job.output + ": skipped, the output exists";
       report.output_bytes = fs::file_size(job.output, error);
       return report;
     }
-    const Status status = [&]() -> Status {
-      TOK1D_RETURN_IF_ERROR(CheckDistinctPaths(job.input, job.output));
-      const fs::path folder = fs::path(job.output).parent_path();
-      std::error_code mkdir_error;
-      if (!folder.empty() && !fs::create_directories(folder, mkdir_error) && mkdir_error) {
-        return IoError("cannot create the folder '" + folder.string() +
-                       "': " + mkdir_error.message());
+    return std::nullopt;
+  }
+
+  static Status PrepareOutput(const BatchJob& job) {
+    TOK1D_RETURN_IF_ERROR(CheckDistinctPaths(job.input, job.output));
+    const fs::path folder = fs::path(job.output).parent_path();
+    std::error_code mkdir_error;
+    if (!folder.empty() && !fs::create_directories(folder, mkdir_error) && mkdir_error) {
+      return IoError("cannot create the folder '" + folder.string() +
+                     "': " + mkdir_error.message());
+    }
+    return OkStatus();
+  }
+
+  // Writes a converted file and makes its report; `seconds` were spent on it before `start`.
+  FileReport Finish(const BatchJob& job, StatusOr<Converted> converted, Clock::time_point start,
+                    double seconds) const {
+    FileReport report;
+    report.job = &job;
+    Status status = converted.status();
+    if (converted.ok()) {
+      status = WriteFileAtomically(job.output, converted->bytes, options_.force);
+      if (status.ok()) {
+        report.line = std::move(converted->summary);
+        report.details = std::move(converted->details);
+        report.warnings = std::move(converted->warnings);
+        report.output_bytes = converted->bytes.size();
       }
-      StatusOr<Converted> converted = direction_ == Direction::kEncode
-                                          ? EncodeJob(*codec, job, options_.encode)
-                                          : DecodeJob(*codec, job, options_.decode);
-      if (!converted.ok()) return converted.status();
-      TOK1D_RETURN_IF_ERROR(WriteFileAtomically(job.output, converted->bytes, options_.force));
-      report.line = std::move(converted->summary);
-      report.details = std::move(converted->details);
-      report.warnings = std::move(converted->warnings);
-      report.output_bytes = converted->bytes.size();
-      return OkStatus();
-    }();
-    report.seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    }
+    report.seconds = seconds + SecondsSince(start);
+    std::error_code error;
     if (status.ok()) {
       report.outcome = FileOutcome::kDone;
     } else if (!options_.force && OutputExists(job)) {
@@ -190,8 +220,108 @@ class BatchRun {
     return report;
   }
 
+  FileReport EncodeOne(Codec* codec, const BatchJob& job) const {
+    const auto start = Clock::now();
+    if (std::optional<FileReport> report = NotConverted(job)) return std::move(*report);
+    StatusOr<Converted> converted = [&]() -> StatusOr<Converted> {
+      TOK1D_RETURN_IF_ERROR(PrepareOutput(job));
+      return EncodeJob(*codec, job, options_.encode);
+    }();
+    return Finish(job, std::move(converted), start, 0);
+  }
+
+  // Decoding takes files in groups: each worker claims files (reading and checking each) until
+  // they hold group_tiles_ tiles, decodes their tiles together (Codec::DecodeMany: tiles of
+  // several images share the tokenizer's batches), then writes and reports them in the order
+  // claimed. A file that would take the group past group_tiles_ waits for the next group, unless
+  // the group has no tiles yet; so group_tiles_ 1 decodes one file at a time.
+  void DecodeInGroups(Codec* codec, const std::vector<BatchJob>& jobs) {
+    std::vector<PendingDecode> group;
+    std::optional<PendingDecode> held;
+    for (;;) {
+      group.clear();
+      size_t tiles = 0;
+      if (held) {
+        tiles = held->tiles;
+        group.push_back(std::move(*held));
+        held.reset();
+      }
+      while (tiles < group_tiles_ && !stop_requested) {
+        const size_t index = next_job_.fetch_add(1);
+        if (index >= jobs.size()) break;
+        started_.fetch_add(1);
+        PendingDecode pending = ReadForDecoding(codec, jobs[index]);
+        if (pending.tiles > 0 && tiles > 0 && tiles + pending.tiles > group_tiles_) {
+          held = std::move(pending);
+          break;
+        }
+        tiles += pending.tiles;
+        group.push_back(std::move(pending));
+      }
+      if (group.empty()) return;
+      DecodeGroup(codec, group);
+    }
+  }
+
+  PendingDecode ReadForDecoding(const Codec* codec, const BatchJob& job) const {
+    const auto start = Clock::now();
+    PendingDecode pending;
+    pending.job = &job;
+    pending.report = NotConverted(job);
+    if (pending.report) return pending;
+    StatusOr<T1dToDecode> read = [&]() -> StatusOr<T1dToDecode> {
+      TOK1D_RETURN_IF_ERROR(PrepareOutput(job));
+      TOK1D_ASSIGN_OR_RETURN(std::vector<uint8_t> t1d, ReadFileBytes(job.input));
+      return ReadT1dToDecode(*codec, t1d, job.input);
+    }();
+    if (!read.ok()) {
+      pending.report = Finish(job, read.status(), start, 0);
+      return pending;
+    }
+    pending.tiles = read->file.tokens.size();
+    pending.read = std::move(read).value();
+    pending.seconds = SecondsSince(start);
+    return pending;
+  }
+
+  // Decodes the group's files together, then writes and reports every job of the group. Each
+  // file's seconds include its share of the decoding, by tiles.
+  void DecodeGroup(Codec* codec, std::vector<PendingDecode>& group) const {
+    std::vector<const TokenFile*> files;
+    size_t tiles = 0;
+    for (const PendingDecode& pending : group) {
+      if (!pending.read) continue;
+      files.push_back(&pending.read->file);
+      tiles += pending.tiles;
+    }
+    const auto decode_start = Clock::now();
+    std::vector<StatusOr<Image>> images;
+    if (!files.empty()) images = codec->DecodeMany(files, options_.decode.tokens);
+    const double decode_seconds = SecondsSince(decode_start);
+    size_t next = 0;
+    for (PendingDecode& pending : group) {
+      if (pending.report) {
+        reporter_->Add(*pending.report);
+        continue;
+      }
+      const auto start = Clock::now();
+      StatusOr<Image> image = std::move(images[next++]);
+      StatusOr<DecodedImage> decoded =
+          FinishDecode(*pending.read, image, ImageFormat::kPng, options_.decode);
+      image = Image{};  // its memory back before the next file's PNG
+      StatusOr<Converted> converted =
+          decoded.ok() ? StatusOr<Converted>(FromDecoded(*pending.job, std::move(decoded).value()))
+                       : StatusOr<Converted>(decoded.status());
+      const double share = tiles == 0 ? 0
+                                       : decode_seconds * static_cast<double>(pending.tiles) /
+                                             static_cast<double>(tiles);
+      reporter_->Add(Finish(*pending.job, std::move(converted), start, pending.seconds + share));
+    }
+  }
+
   const Direction direction_;
   const BatchOptions& options_;
+  const size_t group_tiles_;
   BatchReporter* reporter_;
   std::atomic<size_t> next_job_{0};
   std::atomic<size_t> started_{0};
@@ -271,7 +401,22 @@ Status RunBatch(Direction direction, const BatchOptions& options, const Console&
   uint64_t input_bytes = 0;
   for (const BatchJob& job : plan.jobs) input_bytes += job.input_bytes;
   BatchReporter reporter(console, options.json, plan.jobs.size(), input_bytes);
-  BatchRun run(direction, options, &reporter);
+  // Decode groups: --group-tiles; by default one tokenizer batch's worth of tiles on a GPU,
+  // one file at a time on the CPU, where grouping measured no faster (docs/batch.md) and
+  // would let BLAS sum some products in another order than `tok1d decode` does.
+  size_t group_tiles = options.group_tiles;
+  if (group_tiles == 0) {
+    const bool gpu = !codecs.empty() && codecs[0]->backend().name() != "cpu";
+    group_tiles = gpu ? codecs[0]->BatchTiles() : 1;
+  }
+  if (direction == Direction::kDecode && !codecs.empty()) {
+    const std::string batches =
+        ", in batches of up to " + std::to_string(codecs[0]->BatchTiles()) + " tiles";
+    console.Verbose(group_tiles == 1 ? "decoding one file at a time" + batches
+                                     : "decoding files in groups of up to " +
+                                           std::to_string(group_tiles) + " tiles" + batches);
+  }
+  BatchRun run(direction, options, group_tiles, &reporter);
   {
     StopOnSignal stop_on_signal;
     std::vector<std::thread> threads;
@@ -354,6 +499,12 @@ Subcommand AddBatchCommand(CLI::App& parent) {
       batch->add_subcommand("decode", "Decode .t1d files to PNG images in an output folder");
   AddBatchOptions(decode, options.get(), ".t1d files");
   AddDecodeSettings(decode, &options->decode);
+  decode->add_option("--group-tiles", options->group_tiles,
+                     "gather files until they hold N tiles and decode their tiles together "
+                     "(default: a batch, 256 tiles, on a GPU; 1, one file at a time, on the "
+                     "CPU)")
+      ->type_name("N")
+      ->check(CLI::Range(1, 1 << 20));
   decode->fallthrough();
   return {batch, [options, encode](const Console& console) {
             return RunBatch(encode->parsed() ? Direction::kEncode : Direction::kDecode, *options,

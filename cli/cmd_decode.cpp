@@ -69,9 +69,8 @@ StatusOr<T1dHeaderInfo> ReadDecodableHeader(std::span<const uint8_t> t1d,
   return info;
 }
 
-StatusOr<DecodedImage> DecodeT1dBytes(Codec& codec, std::span<const uint8_t> t1d,
-                                      const std::string& input_name, ImageFormat format,
-                                      const DecodeSettings& settings) {
+StatusOr<T1dToDecode> ReadT1dToDecode(const Codec& codec, std::span<const uint8_t> t1d,
+                                      const std::string& input_name) {
   TOK1D_ASSIGN_OR_RETURN(T1dHeaderInfo info, ReadDecodableHeader(t1d, input_name));
   if (info.header.entropy_coder != kRawCoderId) {
     TOK1D_RETURN_IF_ERROR(codec.CheckModel(info.header).WithContext(input_name));
@@ -83,25 +82,39 @@ StatusOr<DecodedImage> DecodeT1dBytes(Codec& codec, std::span<const uint8_t> t1d
   if (file->header.layer_count() == 0) {
     return TruncatedError(input_name + ": the file holds no complete token layer");
   }
-  DecodedImage decoded;
+  T1dToDecode read;
+  read.name = input_name;
+  read.file = std::move(file).value();
   if (report.truncated) {
-    decoded.warnings.push_back(input_name + ": file is truncated; decoding its " +
-                               std::to_string(report.layers_complete) +
-                               " complete token layers of " +
-                               std::to_string(report.layers_declared));
+    read.warnings.push_back(input_name + ": file is truncated; decoding its " +
+                            std::to_string(report.layers_complete) +
+                            " complete token layers of " +
+                            std::to_string(report.layers_declared));
   }
   for (const std::string& warning : report.warnings) {
-    decoded.warnings.push_back(input_name + ": " + warning);
+    read.warnings.push_back(input_name + ": " + warning);
   }
+  return read;
+}
 
-  StatusOr<Image> image = codec.Decode(*file, settings.tokens);
-  if (!image.ok()) return image.status().WithContext(input_name);
+StatusOr<DecodedImage> FinishDecode(const T1dToDecode& read, const StatusOr<Image>& image,
+                                    ImageFormat format, const DecodeSettings& settings) {
+  if (!image.ok()) return image.status().WithContext(read.name);
+  DecodedImage decoded;
+  decoded.warnings = read.warnings;
   TOK1D_ASSIGN_OR_RETURN(decoded.encoded, EncodeImage(*image, format));
-  const uint32_t layers = file->header.layer_count();
+  const uint32_t layers = read.file.header.layer_count();
   decoded.width = image->width;
   decoded.height = image->height;
   decoded.tokens = settings.tokens == 0 ? layers : std::min(layers, settings.tokens);
   return decoded;
+}
+
+StatusOr<DecodedImage> DecodeT1dBytes(Codec& codec, std::span<const uint8_t> t1d,
+                                      const std::string& input_name, ImageFormat format,
+                                      const DecodeSettings& settings) {
+  TOK1D_ASSIGN_OR_RETURN(T1dToDecode read, ReadT1dToDecode(codec, t1d, input_name));
+  return FinishDecode(read, codec.Decode(read.file, settings.tokens), format, settings);
 }
 
 std::string DescribeDecode(const std::string& input, const std::string& output,

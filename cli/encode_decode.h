@@ -85,10 +85,26 @@ struct DecodedImage {
 };
 
 // Decodes the bytes of a .t1d file into an image file's bytes in `format`. Errors name the file
-// (`input_name`).
+// (`input_name`). ReadT1dToDecode, Codec::Decode and FinishDecode in one.
 StatusOr<DecodedImage> DecodeT1dBytes(Codec& codec, std::span<const uint8_t> t1d,
                                       const std::string& input_name, ImageFormat format,
                                       const DecodeSettings& settings);
+
+// DecodeT1dBytes in two steps around the codec, so that `tok1d batch decode` can decode the
+// tokens of many files together (Codec::DecodeMany).
+struct T1dToDecode {
+  std::string name;  // for messages
+  TokenFile file;
+  std::vector<std::string> warnings;  // truncation, reader warnings; one line each
+};
+
+// The file's structure and tokens, checked against the codec's model. Errors name the file.
+StatusOr<T1dToDecode> ReadT1dToDecode(const Codec& codec, std::span<const uint8_t> t1d,
+                                      const std::string& input_name);
+
+// The decoded `image` (or the codec's error, which gets the file's name) as an image file.
+StatusOr<DecodedImage> FinishDecode(const T1dToDecode& read, const StatusOr<Image>& image,
+                                    ImageFormat format, const DecodeSettings& settings);
 
 // "INPUT -> OUTPUT: WxH, k tokens per tile".
 std::string DescribeDecode(const std::string& input, const std::string& output,

@@ -346,6 +346,40 @@ class BatchTest(unittest.TestCase):
         skipped = records(run("batch", "encode", source, "-o", out, "--tokens", "2", "--json"))
         self.assertEqual(sorted(r["status"] for r in skipped), ["failed", "skipped", "skipped", "skipped"])
 
+    def test_decode_groups_equal_one_file_at_a_time_and_bad_files_fail_alone(self):
+        source, out = self.path("in"), self.path("out")
+        make_tree(source, 9, nested=False)  # 4 to 16 tiles each: several files per group
+        self.assert_exit(run("batch", "encode", source, "-o", out, "--tokens", "4",
+                             "--coder", "raw"), 0)
+        # Among them a damaged file (found when read) and one made with another model (found
+        # by the codec, when its group decodes).
+        write(os.path.join(out, "img004.t1d"), read(os.path.join(out, "img004.t1d"))[:20])
+        other = self.path("other.safetensors")
+        subprocess.run([MAKE_MODEL, other, "2", "other"], check=True)
+        self.assert_exit(run("encode", os.path.join(source, "img006.ppm"), "-o",
+                             os.path.join(out, "img006.t1d"), "--tokens", "4", "--coder", "raw",
+                             "-f", model=other), 0)
+        outputs = {}
+        for name, options in (("grouped", ["-j", "1", "--group-tiles", "32", "-v"]),
+                              ("one", ["-j", "1", "-v"]),  # the CPU's default
+                              ("large", ["-j", "2", "--group-tiles", "1000"])):
+            result = run("batch", "decode", out, "-o", self.path(name), *options)
+            self.assert_exit(result, 1)
+            self.assertEqual(summary(result), (7, 0, 2))
+            errors = [line for line in result.stderr.decode().splitlines() if "error" in line]
+            self.assertTrue(any("img004.t1d" in line for line in errors), errors)
+            self.assertTrue(any("img006.t1d" in line and "other" in line for line in errors), errors)
+            if name == "grouped":
+                self.assertIn("groups of up to 32 tiles", result.stderr.decode())
+            elif name == "one":
+                self.assertIn("one file at a time", result.stderr.decode())
+            self.assert_nothing_partial(self.path(name))
+            outputs[name] = {n: read(os.path.join(self.path(name), n))
+                             for n in files_under(self.path(name))}
+        self.assertEqual(len(outputs["one"]), 7)
+        self.assertEqual(outputs["grouped"], outputs["one"])
+        self.assertEqual(outputs["large"], outputs["one"])
+
     def test_log_lines_when_not_on_a_terminal(self):
         source, out = self.path("in"), self.path("out")
         make_tree(source, 3, nested=False)
@@ -368,6 +402,8 @@ class BatchTest(unittest.TestCase):
                      ["batch", "encode", source, "-o", out, "-t", "2", "--shard", "3/3"],
                      ["batch", "encode", source, "-o", out, "-t", "2", "--shard", "x"],
                      ["batch", "decode", source, "-o", out, "-j", "0"],
+                     ["batch", "decode", source, "-o", out, "--group-tiles", "0"],
+                     ["batch", "encode", source, "-o", out, "-t", "2", "--group-tiles", "4"],
                      ["batch", source, "-o", out]):
             with self.subTest(args=args):
                 result = run(*args)
