@@ -84,7 +84,7 @@ struct Converted {
 };
 
 StatusOr<Converted> EncodeJob(Codec& codec, const BatchJob& job, const EncodeSettings& settings) {
-  TOK1D_ASSIGN_OR_RETURN(InputImage input, ReadInputImage(job.input));
+  TOK1D_ASSIGN_OR_RETURN(InputImage input, ReadInputImage(job.input, settings.metadata));
   TOK1D_ASSIGN_OR_RETURN(EncodedImage encoded, EncodeInputImage(codec, input, settings));
   Converted converted;
   converted.summary = DescribeEncode(job.input, job.output, encoded);

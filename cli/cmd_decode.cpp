@@ -102,7 +102,14 @@ StatusOr<DecodedImage> FinishDecode(const T1dToDecode& read, const StatusOr<Imag
   if (!image.ok()) return image.status().WithContext(read.name);
   DecodedImage decoded;
   decoded.warnings = read.warnings;
-  TOK1D_ASSIGN_OR_RETURN(decoded.encoded, EncodeImage(*image, format));
+  // The ICC profile and EXIF that `encode --metadata` stored go back into the image.
+  std::vector<std::string> metadata_warnings;
+  const ImageMetadata metadata = MetadataFromChunks(read.file.extra_chunks, &metadata_warnings);
+  TOK1D_ASSIGN_OR_RETURN(decoded.encoded,
+                         EncodeImage(*image, format, &metadata, &metadata_warnings));
+  for (const std::string& warning : metadata_warnings) {
+    decoded.warnings.push_back(read.name + ": " + warning);
+  }
   const uint32_t layers = read.file.header.layer_count();
   decoded.width = image->width;
   decoded.height = image->height;

@@ -48,7 +48,8 @@ uint8_t ChosenCoder(const EncodeSettings& settings, const Codec& codec) {
 Status RunEncode(const EncodeOptions& options, const Console& console) {
   TOK1D_RETURN_IF_ERROR(CheckOutput(options.input, options.output));
   // The image first, so that a bad input is reported before the model loads.
-  TOK1D_ASSIGN_OR_RETURN(InputImage input, ReadInputImage(options.input));
+  TOK1D_ASSIGN_OR_RETURN(InputImage input,
+                         ReadInputImage(options.input, options.settings.metadata));
   for (const std::string& warning : input.warnings()) console.Warning(warning);
   TOK1D_ASSIGN_OR_RETURN(Model model, LoadChosenModel(options.model));
   TOK1D_ASSIGN_OR_RETURN(std::unique_ptr<Codec> codec,
@@ -79,6 +80,17 @@ void AddEncodeSettings(CLI::App* command, EncodeSettings* settings) {
       ->check(CLI::IsMember({"raw", "range"}));
   command->add_flag("--stats", settings->stats,
                     "decode the result and print its PSNR against the input");
+  command
+      ->add_option_function<std::string>(
+          "--metadata",
+          [settings](const std::string& list) { settings->metadata = *ParseMetadataList(list); },
+          "metadata of the input to keep, zstd-compressed: a comma list of all, none, icc, "
+          "exif (default: none); decode writes it back into the PNG")
+      ->type_name("LIST")
+      ->check([](const std::string& list) {
+        StatusOr<MetadataSelection> selection = ParseMetadataList(list);
+        return selection.ok() ? std::string() : selection.status().message();
+      });
 }
 
 Status CheckEncodeSettings(const EncodeSettings& settings, const Codec& codec) {
@@ -105,10 +117,14 @@ std::vector<std::string> InputImage::warnings() const {
   return lines;
 }
 
-StatusOr<InputImage> ReadInputImage(const std::string& path) {
+StatusOr<InputImage> ReadInputImage(const std::string& path,
+                                    const MetadataSelection& metadata) {
   InputImage input;
   input.name = DisplayName(path);
-  TOK1D_ASSIGN_OR_RETURN(input.image, ReadImage(path, {}, &input.info));
+  ImageReadOptions options;
+  options.read_icc = metadata.icc;
+  options.read_exif = metadata.exif;
+  TOK1D_ASSIGN_OR_RETURN(input.image, ReadImage(path, options, &input.info));
   return input;
 }
 
@@ -121,6 +137,8 @@ StatusOr<EncodedImage> EncodeInputImage(Codec& codec, const InputImage& input,
   const uint32_t encode_tokens =
       settings.tokens != 0 ? settings.tokens : codec.model().config().tokens;
   TOK1D_ASSIGN_OR_RETURN(TokenFile file, codec.Encode(image, encode_tokens, source));
+  // Metadata chunks first, so that --bytes and --bpp count them.
+  TOK1D_ASSIGN_OR_RETURN(file.extra_chunks, MetadataChunks(input.info.metadata, settings.metadata));
   file.header.entropy_coder = ChosenCoder(settings, codec);
   const LayerCoder* coder = codec.layer_coder(file.header.entropy_coder);
   TOK1D_ASSIGN_OR_RETURN(const uint32_t tokens, ChooseTokenCount(settings, file, image, coder));
@@ -133,6 +151,8 @@ StatusOr<EncodedImage> EncodeInputImage(Codec& codec, const InputImage& input,
   encoded.height = image.height;
   encoded.tiles = file.header.tile_count();
   encoded.tokens = tokens;
+  if (settings.metadata.icc) encoded.icc_bytes = input.info.metadata.icc.size();
+  if (settings.metadata.exif) encoded.exif_bytes = input.info.metadata.exif.size();
   if (settings.stats) {
     TOK1D_ASSIGN_OR_RETURN(Image decoded, codec.Decode(file));
     encoded.psnr = Psnr(image, decoded);
@@ -148,6 +168,8 @@ std::string DescribeEncode(const std::string& input, const std::string& output,
                      " tokens per tile, " + FormatBytes(encoded.t1d.size()) + ", " +
                      FormatFixed(encoded.bpp(), 4) + " bpp";
   if (encoded.psnr) line += ", PSNR " + FormatFixed(*encoded.psnr, 2) + " dB";
+  if (encoded.icc_bytes != 0) line += ", ICC profile " + FormatBytes(encoded.icc_bytes);
+  if (encoded.exif_bytes != 0) line += ", EXIF " + FormatBytes(encoded.exif_bytes);
   return line;
 }
 

@@ -8,6 +8,7 @@
 
 #include "cli/cli_common.h"
 #include "cli/commands.h"
+#include "codec/metadata.h"
 
 namespace tok1d::cli {
 namespace {
@@ -80,6 +81,15 @@ nlohmann::ordered_json InfoJson(const T1dHeaderInfo& info, const std::string& in
                       {"bytes", chunk.bytes}});
   }
   json["layer_chunks"] = chunks;
+  nlohmann::ordered_json metadata = nlohmann::ordered_json::array();
+  for (const T1dChunk& chunk : info.extra_chunks) {
+    if (MetadataChunkName(chunk.type).empty()) continue;
+    metadata.push_back({{"chunk", std::string(chunk.type_name())},
+                        {"name", MetadataChunkName(chunk.type)},
+                        {"bytes", MetadataChunkContentSize(chunk.data)},
+                        {"stored_bytes", chunk.data.size()}});
+  }
+  json["metadata"] = metadata;
   json["truncated"] = info.report.truncated;
   json["layers_complete"] = info.report.layers_complete;
   return json;
@@ -124,6 +134,15 @@ void PrintInfoText(const T1dHeaderInfo& info, const std::string& input, const Co
             << (layout.layer_chunks.size() == 1 ? "chunk" : "chunks")
             << " (framing " << FormatBytes(layout.layer_framing_bytes()) << "), other chunks "
             << FormatBytes(layout.extra_bytes) << "\n";
+  // zstd-compressed ICC profile and EXIF (encode --metadata): their size and what they take.
+  std::string metadata;
+  for (const T1dChunk& chunk : info.extra_chunks) {
+    if (MetadataChunkName(chunk.type).empty()) continue;
+    metadata += (metadata.empty() ? "" : ", ") + std::string(MetadataChunkName(chunk.type)) +
+                " " + FormatBytes(MetadataChunkContentSize(chunk.data)) + " (" +
+                FormatBytes(chunk.data.size()) + " stored)";
+  }
+  if (!metadata.empty()) std::cout << "metadata:      " << metadata << "\n";
   if (info.report.truncated) {
     std::cout << "truncated:     yes, " << info.report.layers_complete << " of "
               << info.report.layers_declared << " layers present\n";

@@ -12,6 +12,7 @@
 
 #include "cli/cli_common.h"
 #include "codec/codec.h"
+#include "codec/metadata.h"
 
 namespace tok1d::cli {
 
@@ -23,6 +24,7 @@ struct EncodeSettings {
   double bpp = 0;
   std::string coder;  // "raw", "range"; empty: range when the model has entropy tables
   bool stats = false;  // also decode, for the PSNR
+  MetadataSelection metadata;  // --metadata: the input's ICC profile and EXIF to keep
 };
 
 // The rate options (--tokens | --bytes | --bpp), --coder and --stats.
@@ -38,6 +40,8 @@ struct EncodedImage {
   uint64_t tiles = 0;
   uint32_t tokens = 0;  // per tile
   std::optional<double> psnr;  // with --stats
+  uint64_t icc_bytes = 0;      // kept ICC profile (--metadata), 0: none
+  uint64_t exif_bytes = 0;     // kept EXIF
 
   double bpp() const;
 };
@@ -50,8 +54,10 @@ struct InputImage {
   std::vector<std::string> warnings() const;  // "NAME: …", one line each
 };
 
-// Reads the image at `path` ("-": stdin). Errors name the file.
-StatusOr<InputImage> ReadInputImage(const std::string& path);
+// Reads the image at `path` ("-": stdin), with the metadata `metadata` selects. Errors name
+// the file.
+StatusOr<InputImage> ReadInputImage(const std::string& path,
+                                    const MetadataSelection& metadata = {});
 
 StatusOr<EncodedImage> EncodeInputImage(Codec& codec, const InputImage& input,
                                         const EncodeSettings& settings);

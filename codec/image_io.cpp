@@ -4,6 +4,7 @@
 #include <cctype>
 #include <csetjmp>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -13,6 +14,7 @@
 #include <jerror.h>
 #include <png.h>
 #include <webp/decode.h>
+#include <webp/demux.h>
 
 #include "codec/file_util.h"
 
@@ -57,6 +59,49 @@ void NoteAlpha(const ImageReadOptions& options, bool translucent, ImageInfo* inf
   }
 }
 
+// ---- metadata -------------------------------------------------------------------------------
+
+constexpr size_t kIccHeaderSize = 128 + 4;  // header and tag count (ICC.1, 7.2 and 7.3)
+constexpr uint8_t kExifPrefix[6] = {'E', 'x', 'i', 'f', 0, 0};  // of JPEG's APP1 (and some WebP)
+
+uint32_t BigEndian32(const uint8_t* p) {
+  return uint32_t{p[0]} << 24 | uint32_t{p[1]} << 16 | uint32_t{p[2]} << 8 | p[3];
+}
+
+// Keeps what the caller asked for and what can go into an RGB PNG: an ICC profile with a sound
+// header for RGB data, EXIF with a TIFF header. Anything else is dropped with a warning.
+void KeepMetadata(ImageMetadata found, const ImageReadOptions& options, ImageInfo* info) {
+  if (options.read_icc && !found.icc.empty()) {
+    const std::vector<uint8_t>& icc = found.icc;
+    if (icc.size() < kIccHeaderSize || BigEndian32(icc.data()) != icc.size() ||
+        std::memcmp(&icc[36], "acsp", 4) != 0) {
+      info->warnings.push_back("its ICC profile is malformed and is not kept");
+    } else if (std::memcmp(&icc[16], "RGB ", 4) != 0) {
+      std::string space(icc.begin() + 16, icc.begin() + 20);
+      while (!space.empty() && space.back() == ' ') space.pop_back();
+      for (char& c : space) c = (c >= 0x20 && c <= 0x7E) ? c : '?';
+      info->warnings.push_back("its ICC profile is for " + space +
+                               " data, not the RGB that tok1d codes, and is not kept");
+    } else {
+      info->metadata.icc = std::move(found.icc);
+    }
+  }
+  if (options.read_exif && !found.exif.empty()) {
+    std::vector<uint8_t>& exif = found.exif;
+    if (exif.size() >= sizeof(kExifPrefix) &&
+        std::equal(std::begin(kExifPrefix), std::end(kExifPrefix), exif.begin())) {
+      exif.erase(exif.begin(), exif.begin() + sizeof(kExifPrefix));
+    }
+    const bool tiff = exif.size() >= 8 && (std::memcmp(exif.data(), "II*\0", 4) == 0 ||
+                                           std::memcmp(exif.data(), "MM\0*", 4) == 0);
+    if (tiff) {
+      info->metadata.exif = std::move(exif);
+    } else {
+      info->warnings.push_back("its EXIF data does not start with a TIFF header and is not kept");
+    }
+  }
+}
+
 // Allocates width × height × channels bytes after the pixel limit check.
 Status AllocatePixels(uint32_t width, uint32_t height, uint32_t channels,
                       const ImageReadOptions& options, std::vector<uint8_t>* pixels) {
@@ -94,7 +139,31 @@ struct PngState {
   bool has_alpha = false;
   std::vector<uint8_t> pixels;  // RGB or RGBA, 8 bits
   std::vector<png_bytep> rows;
+  ImageMetadata metadata;       // as found, if asked for
+  std::string icc_warning;      // libpng's, when it refuses an iCCP chunk
 };
+
+// iCCP and eXIf of `png_info` (before or after the image data), if asked for and not yet seen.
+void ReadPngMetadata(png_structp png, png_infop png_info, PngState* state) {
+  if (state->options->read_icc && state->metadata.icc.empty() &&
+      png_get_valid(png, png_info, PNG_INFO_iCCP) != 0) {
+    png_charp name = nullptr;
+    int compression = 0;
+    png_bytep profile = nullptr;
+    png_uint_32 length = 0;
+    if (png_get_iCCP(png, png_info, &name, &compression, &profile, &length) != 0) {
+      state->metadata.icc.assign(profile, profile + length);
+    }
+  }
+  if (state->options->read_exif && state->metadata.exif.empty() &&
+      png_get_valid(png, png_info, PNG_INFO_eXIf) != 0) {
+    png_bytep exif = nullptr;
+    png_uint_32 length = 0;
+    if (png_get_eXIf_1(png, png_info, &length, &exif) != 0) {
+      state->metadata.exif.assign(exif, exif + length);
+    }
+  }
+}
 
 void PngRead(png_structp png, png_bytep out, size_t length) {
   auto* state = static_cast<PngState*>(png_get_io_ptr(png));
@@ -112,19 +181,26 @@ void PngError(png_structp png, png_const_charp message) {
   png_longjmp(png, 1);
 }
 
-void PngWarning(png_structp, png_const_charp) {}  // e.g. "iCCP: known incorrect sRGB profile"
+// Reading: libpng's warnings (e.g. "iCCP: known incorrect sRGB profile") are ignored, but one
+// about the iCCP chunk explains a profile it refused (gray in a colour PNG, a damaged one).
+void PngReadWarning(png_structp png, png_const_charp message) {
+  auto* state = static_cast<PngState*>(png_get_error_ptr(png));
+  if (std::strncmp(message, "iCCP", 4) == 0) state->icc_warning = message;
+}
 
 // Returns false on error (state->status says why).
 bool DecodePngInto(PngState* state) {
-  png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, state, PngError, PngWarning);
+  png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, state, PngError, PngReadWarning);
   if (png == nullptr) return false;
   png_infop png_info = png_create_info_struct(png);
-  if (png_info == nullptr || setjmp(png_jmpbuf(png))) {
-    png_destroy_read_struct(&png, &png_info, nullptr);
+  png_infop end_info = png_create_info_struct(png);  // chunks after the image data (eXIf)
+  if (png_info == nullptr || end_info == nullptr || setjmp(png_jmpbuf(png))) {
+    png_destroy_read_struct(&png, &png_info, &end_info);
     return false;
   }
   png_set_read_fn(png, state, PngRead);
   png_read_info(png, png_info);
+  ReadPngMetadata(png, png_info, state);
   png_uint_32 width = 0, height = 0;
   png_get_IHDR(png, png_info, &width, &height, &state->bit_depth, &state->color_type, nullptr,
                nullptr, nullptr);
@@ -135,7 +211,7 @@ bool DecodePngInto(PngState* state) {
   uint32_t channels = state->has_alpha ? 4 : 3;
   state->status = CheckPixelLimit(width, height, state->options->max_pixels);
   if (!state->status.ok()) {
-    png_destroy_read_struct(&png, &png_info, nullptr);
+    png_destroy_read_struct(&png, &png_info, &end_info);
     return false;
   }
 
@@ -150,15 +226,16 @@ bool DecodePngInto(PngState* state) {
   png_read_update_info(png, png_info);
   if (png_get_rowbytes(png, png_info) != size_t{width} * channels) {
     state->status = InternalError("unexpected PNG row size after conversion");
-    png_destroy_read_struct(&png, &png_info, nullptr);
+    png_destroy_read_struct(&png, &png_info, &end_info);
     return false;
   }
   state->pixels.resize(size_t{width} * height * channels);
   state->rows.resize(height);
   for (size_t y = 0; y < height; ++y) state->rows[y] = &state->pixels[y * width * channels];
   png_read_image(png, state->rows.data());
-  png_read_end(png, nullptr);  // reaches IEND: catches files cut after the image data
-  png_destroy_read_struct(&png, &png_info, nullptr);
+  png_read_end(png, end_info);  // reaches IEND: catches files cut after the image data
+  ReadPngMetadata(png, end_info, state);
+  png_destroy_read_struct(&png, &png_info, &end_info);
   return true;
 }
 
@@ -177,13 +254,25 @@ StatusOr<Image> DecodePng(std::span<const uint8_t> bytes, const ImageReadOptions
   info->channels = (gray ? 1u : 3u) + (state.has_alpha ? 1u : 0u);
   Image image{state.width, state.height, {}};
   FinishRgbOrRgba(std::move(state.pixels), state.has_alpha, options, &image, info);
+  if (options.read_icc && state.metadata.icc.empty() && !state.icc_warning.empty()) {
+    info->warnings.push_back("its ICC profile is not kept: libpng refuses it (" +
+                             state.icc_warning + ")");
+  }
+  KeepMetadata(std::move(state.metadata), options, info);
   return image;
 }
 
 struct PngWriteState {
   std::vector<uint8_t>* out = nullptr;
+  const ImageMetadata* metadata = nullptr;
   std::string error;
+  std::string last_warning;            // libpng's
+  std::vector<std::string> warnings;   // for the user
 };
+
+void PngWriteWarning(png_structp png, png_const_charp message) {
+  static_cast<PngWriteState*>(png_get_error_ptr(png))->last_warning = message;
+}
 
 void PngWrite(png_structp png, png_bytep data, size_t length) {
   auto* state = static_cast<PngWriteState*>(png_get_io_ptr(png));
@@ -197,7 +286,7 @@ void PngWriteError(png_structp png, png_const_charp message) {
 
 bool EncodePngInto(const Image& image, PngWriteState* state) {
   png_structp png =
-      png_create_write_struct(PNG_LIBPNG_VER_STRING, state, PngWriteError, PngWarning);
+      png_create_write_struct(PNG_LIBPNG_VER_STRING, state, PngWriteError, PngWriteWarning);
   if (png == nullptr) return false;
   png_infop png_info = png_create_info_struct(png);
   if (png_info == nullptr || setjmp(png_jmpbuf(png))) {
@@ -207,6 +296,25 @@ bool EncodePngInto(const Image& image, PngWriteState* state) {
   png_set_write_fn(png, state, PngWrite, nullptr);
   png_set_IHDR(png, png_info, image.width, image.height, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
                PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+  if (state->metadata != nullptr) {
+    // A profile libpng finds unsound is a warning, and left out, not a failed image.
+    png_set_benign_errors(png, 1);
+    const std::vector<uint8_t>& icc = state->metadata->icc;
+    if (!icc.empty() && icc.size() <= UINT32_MAX) {
+      png_set_iCCP(png, png_info, "ICC profile", PNG_COMPRESSION_TYPE_BASE, icc.data(),
+                   static_cast<png_uint_32>(icc.size()));
+      if (png_get_valid(png, png_info, PNG_INFO_iCCP) == 0) {
+        state->warnings.push_back("the ICC profile is left out: libpng refuses it (" +
+                                  state->last_warning + ")");
+      }
+    }
+    const std::vector<uint8_t>& exif = state->metadata->exif;
+    if (!exif.empty() && exif.size() <= UINT32_MAX) {
+      // libpng's API is not const-correct; it copies the bytes.
+      png_set_eXIf_1(png, png_info, static_cast<png_uint_32>(exif.size()),
+                     const_cast<png_bytep>(exif.data()));
+    }
+  }
   png_write_info(png, png_info);
   for (size_t y = 0; y < image.height; ++y) {
     // libpng's API is not const-correct; it does not modify the row.
@@ -250,7 +358,32 @@ struct JpegState {
   J_COLOR_SPACE color_space = JCS_UNKNOWN;
   bool adobe_inverted = false;
   std::vector<uint8_t> pixels;  // RGB, or CMYK as stored
+  ImageMetadata metadata;       // as found, if asked for
 };
+
+// The ICC profile (APP2 "ICC_PROFILE" segments, joined by libjpeg-turbo) and the first APP1
+// "Exif" segment, from the markers jpeg_read_header saved.
+void ReadJpegMetadata(JpegState* state) {
+  jpeg_decompress_struct* cinfo = &state->cinfo;
+  if (state->options->read_icc) {
+    JOCTET* icc = nullptr;
+    unsigned int length = 0;
+    if (jpeg_read_icc_profile(cinfo, &icc, &length)) {
+      state->metadata.icc.assign(icc, icc + length);
+      std::free(icc);  // malloc'ed by libjpeg-turbo
+    }
+  }
+  if (state->options->read_exif) {
+    for (jpeg_saved_marker_ptr marker = cinfo->marker_list; marker != nullptr;
+         marker = marker->next) {
+      if (marker->marker == JPEG_APP0 + 1 && marker->data_length >= sizeof(kExifPrefix) &&
+          std::memcmp(marker->data, kExifPrefix, sizeof(kExifPrefix)) == 0) {
+        state->metadata.exif.assign(marker->data, marker->data + marker->data_length);
+        break;
+      }
+    }
+  }
+}
 
 bool DecodeJpegInto(JpegState* state) {
   jpeg_decompress_struct* cinfo = &state->cinfo;
@@ -264,7 +397,10 @@ bool DecodeJpegInto(JpegState* state) {
   }
   jpeg_create_decompress(cinfo);
   jpeg_mem_src(cinfo, state->input.data(), static_cast<unsigned long>(state->input.size()));
+  if (state->options->read_icc) jpeg_save_markers(cinfo, JPEG_APP0 + 2, 0xFFFF);
+  if (state->options->read_exif) jpeg_save_markers(cinfo, JPEG_APP0 + 1, 0xFFFF);
   jpeg_read_header(cinfo, TRUE);
+  ReadJpegMetadata(state);
   state->status = CheckPixelLimit(cinfo->image_width, cinfo->image_height,
                                   state->options->max_pixels);
   if (!state->status.ok()) {
@@ -339,6 +475,7 @@ StatusOr<Image> DecodeJpeg(std::span<const uint8_t> bytes, const ImageReadOption
     image.rgb = std::move(state->pixels);
     info->channels = state->color_space == JCS_GRAYSCALE ? 1 : 3;
   }
+  KeepMetadata(std::move(state->metadata), options, info);
   return image;
 }
 
@@ -368,6 +505,25 @@ StatusOr<Image> DecodeWebp(std::span<const uint8_t> bytes, const ImageReadOption
   info->channels = channels;
   Image image{width, height, {}};
   FinishRgbOrRgba(std::move(pixels), has_alpha, options, &image, info);
+  if (options.read_icc || options.read_exif) {
+    // The ICCP and EXIF chunks of the extended format (VP8X), through the demuxer.
+    ImageMetadata found;
+    WebPData data{bytes.data(), bytes.size()};
+    WebPDemuxer* demux = WebPDemux(&data);
+    if (demux != nullptr) {
+      WebPChunkIterator chunk;
+      if (options.read_icc && WebPDemuxGetChunk(demux, "ICCP", 1, &chunk) != 0) {
+        found.icc.assign(chunk.chunk.bytes, chunk.chunk.bytes + chunk.chunk.size);
+        WebPDemuxReleaseChunkIterator(&chunk);
+      }
+      if (options.read_exif && WebPDemuxGetChunk(demux, "EXIF", 1, &chunk) != 0) {
+        found.exif.assign(chunk.chunk.bytes, chunk.chunk.bytes + chunk.chunk.size);
+        WebPDemuxReleaseChunkIterator(&chunk);
+      }
+      WebPDemuxDelete(demux);
+    }
+    KeepMetadata(std::move(found), options, info);
+  }
   return image;
 }
 
@@ -527,16 +683,27 @@ StatusOr<Image> ReadImage(const std::string& path, const ImageReadOptions& optio
   return image;
 }
 
-StatusOr<std::vector<uint8_t>> EncodeImage(const Image& image, ImageFormat format) {
+StatusOr<std::vector<uint8_t>> EncodeImage(const Image& image, ImageFormat format,
+                                           const ImageMetadata* metadata,
+                                           std::vector<std::string>* warnings) {
   TOK1D_RETURN_IF_ERROR(CheckImageShape(image));
-  if (format == ImageFormat::kPnm) return EncodePpm(image);
+  const bool has_metadata = metadata != nullptr && !metadata->empty();
+  if (format == ImageFormat::kPnm) {
+    if (has_metadata && warnings != nullptr) {
+      warnings->push_back("PPM output cannot hold the ICC profile or EXIF; they are left out");
+    }
+    return EncodePpm(image);
+  }
   if (format != ImageFormat::kPng) {
     return UnsupportedError(std::string("cannot write ") + std::string(ImageFormatName(format)) +
                             " images; use .png or .ppm");
   }
   std::vector<uint8_t> out;
-  PngWriteState state{&out, {}};
+  PngWriteState state{&out, has_metadata ? metadata : nullptr, {}, {}, {}};
   if (!EncodePngInto(image, &state)) return InternalError("PNG encoding failed: " + state.error);
+  if (warnings != nullptr) {
+    warnings->insert(warnings->end(), state.warnings.begin(), state.warnings.end());
+  }
   return out;
 }
 

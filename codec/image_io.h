@@ -8,6 +8,11 @@
 // Colour: samples are taken as sRGB; embedded gamma or ICC data is ignored. Higher bit depths
 // are reduced to 8 bits with rounding.
 //
+// Metadata (on request, ImageReadOptions::read_icc / read_exif): the ICC profile (PNG iCCP,
+// JPEG APP2 ICC_PROFILE segments, WebP ICCP) and EXIF (PNG eXIf, JPEG APP1 "Exif", WebP EXIF)
+// as raw bytes, and the PNG writer puts them back (iCCP, eXIf). A profile whose data colour
+// space is not RGB (gray, CMYK) does not describe the RGB samples tok1d codes and is not kept.
+//
 // Alpha policy: tok1d codes opaque RGB. An image with an alpha channel (or PNG tRNS) is
 // composited over a background colour (ImageReadOptions::background, default white) in sRGB
 // space: out = (c·a + bg·(255 − a)) / 255, rounded. ImageInfo reports it (had_alpha,
@@ -42,6 +47,16 @@ std::string_view ImageFormatName(ImageFormat format);  // "png", "jpeg", "webp",
 struct ImageReadOptions {
   uint64_t max_pixels = kDefaultMaxPixels;
   std::array<uint8_t, 3> background = {255, 255, 255};  // for compositing alpha
+  bool read_icc = false;   // fill ImageInfo::metadata.icc
+  bool read_exif = false;  // fill ImageInfo::metadata.exif
+};
+
+// An image's colour profile and camera metadata, as raw bytes (empty: none).
+struct ImageMetadata {
+  std::vector<uint8_t> icc;   // an ICC profile (ICC.1), data colour space RGB
+  std::vector<uint8_t> exif;  // EXIF from its TIFF header ("II*\0" or "MM\0*") on, as PNG's
+                              // eXIf holds it (JPEG's "Exif\0\0" prefix removed)
+  bool empty() const { return icc.empty() && exif.empty(); }
 };
 
 // What the reader saw, beyond the pixels.
@@ -51,6 +66,7 @@ struct ImageInfo {
   uint32_t channels = 3;        // of the source, alpha included
   bool had_alpha = false;       // the source had an alpha channel or transparency key
   bool alpha_composited = false;  // some pixel was not opaque and was blended with background
+  ImageMetadata metadata;       // what ImageReadOptions asked for, if the image has it
   std::vector<std::string> warnings;  // one line each, for the user
 };
 
@@ -65,8 +81,12 @@ StatusOr<Image> DecodeImage(std::span<const uint8_t> bytes, const ImageReadOptio
 StatusOr<Image> ReadImage(const std::string& path, const ImageReadOptions& options = {},
                           ImageInfo* info = nullptr);
 
-// Encodes to PNG (8-bit RGB) or binary PPM (P6, maxval 255).
-StatusOr<std::vector<uint8_t>> EncodeImage(const Image& image, ImageFormat format);
+// Encodes to PNG (8-bit RGB) or binary PPM (P6, maxval 255). PNG output carries `metadata`
+// (iCCP, eXIf) if given; what cannot be written (PPM output, a profile libpng refuses) is left
+// out with a line in `warnings` (may be null).
+StatusOr<std::vector<uint8_t>> EncodeImage(const Image& image, ImageFormat format,
+                                           const ImageMetadata* metadata = nullptr,
+                                           std::vector<std::string>* warnings = nullptr);
 
 // The output format implied by a file name: .ppm/.pnm → PPM, anything else (and "-") → PNG.
 ImageFormat OutputFormatForPath(const std::string& path);

@@ -662,7 +662,11 @@ void SetTileGrid(T1dHeader* header) {
 
 StatusOr<T1dHeaderInfo> ReadT1dHeader(std::span<const uint8_t> bytes, const ReadOptions& options) {
   TOK1D_ASSIGN_OR_RETURN(ParsedFile parsed, ParseFile(bytes, options));
-  return T1dHeaderInfo{std::move(parsed.header), std::move(parsed.layout), std::move(parsed.report)};
+  T1dHeaderInfo info{std::move(parsed.header), std::move(parsed.layout), std::move(parsed.report), {}};
+  for (const ChunkView& extra : parsed.extras) {
+    info.extra_chunks.push_back(T1dChunk{extra.type, {extra.data.begin(), extra.data.end()}});
+  }
+  return info;
 }
 
 StatusOr<TokenFile> ReadT1d(std::span<const uint8_t> bytes, const ReadOptions& options,

@@ -150,6 +150,7 @@ struct T1dHeaderInfo {
   T1dHeader header;
   T1dLayout layout;
   ReadReport report;
+  std::vector<T1dChunk> extra_chunks;  // ancillary chunks, in file order
 };
 
 // Parses and checks the whole structure (all checksums, layer order, DONE) without decoding
