@@ -229,7 +229,7 @@ class MetadataCliTest(unittest.TestCase):
         self.assertEqual(len(self.read(kept)), len(self.read(plain)) + stored + 2 * 12)
         budget = len(self.read(kept))
         result = run("encode", image, "-o", self.path("budget.t1d"), "--bytes", str(budget),
-                     "--model", MODEL, "--metadata", "all", "--allocation", "uniform")
+                     "--model", MODEL, "--metadata", "all")
         self.assertEqual(result.returncode, 0, result.stderr.decode())
         self.assertLessEqual(len(self.read(self.path("budget.t1d"))), budget)
 
