@@ -83,14 +83,25 @@ struct Converted {
   std::vector<std::string> warnings;
 };
 
+// "tokens": per tile (an integer), or their mean when tiles differ; "tokens_min", "tokens_max".
+void AddTokenCounts(const TokenCounts& counts, nlohmann::json* details) {
+  if (counts.uniform()) {
+    (*details)["tokens"] = counts.max;
+  } else {
+    (*details)["tokens"] = counts.mean;
+  }
+  (*details)["tokens_min"] = counts.min;
+  (*details)["tokens_max"] = counts.max;
+}
+
 StatusOr<Converted> EncodeJob(Codec& codec, const BatchJob& job, const EncodeSettings& settings) {
   TOK1D_ASSIGN_OR_RETURN(InputImage input, ReadInputImage(job.input, settings.metadata));
   TOK1D_ASSIGN_OR_RETURN(EncodedImage encoded, EncodeInputImage(codec, input, settings));
   Converted converted;
   converted.summary = DescribeEncode(job.input, job.output, encoded);
-  converted.details = {{"width", encoded.width},   {"height", encoded.height},
-                       {"tiles", encoded.tiles},   {"tokens", encoded.tokens},
-                       {"bpp", encoded.bpp()}};
+  converted.details = {{"width", encoded.width}, {"height", encoded.height},
+                       {"tiles", encoded.tiles}, {"bpp", encoded.bpp()}};
+  AddTokenCounts(encoded.tokens, &converted.details);
   if (encoded.psnr) converted.details["psnr"] = *encoded.psnr;
   converted.warnings = input.warnings();
   converted.bytes = std::move(encoded.t1d);
@@ -100,8 +111,8 @@ StatusOr<Converted> EncodeJob(Codec& codec, const BatchJob& job, const EncodeSet
 Converted FromDecoded(const BatchJob& job, DecodedImage decoded) {
   Converted converted;
   converted.summary = DescribeDecode(job.input, job.output, decoded);
-  converted.details = {{"width", decoded.width}, {"height", decoded.height},
-                       {"tokens", decoded.tokens}};
+  converted.details = {{"width", decoded.width}, {"height", decoded.height}};
+  AddTokenCounts(decoded.tokens, &converted.details);
   converted.warnings = std::move(decoded.warnings);
   converted.bytes = std::move(decoded.encoded);
   return converted;

@@ -1,6 +1,7 @@
 // tok1d decode: .t1d → image (PNG, or PPM for a .ppm/.pnm output name).
 #include <algorithm>
 #include <memory>
+#include <vector>
 
 #include "cli/cli_codec.h"
 #include "cli/commands.h"
@@ -110,10 +111,13 @@ StatusOr<DecodedImage> FinishDecode(const T1dToDecode& read, const StatusOr<Imag
   for (const std::string& warning : metadata_warnings) {
     decoded.warnings.push_back(read.name + ": " + warning);
   }
-  const uint32_t layers = read.file.header.layer_count();
+  std::vector<uint32_t> tokens_per_tile = read.file.header.tokens_per_tile;
+  if (settings.tokens != 0) {
+    for (uint32_t& count : tokens_per_tile) count = std::min(count, settings.tokens);
+  }
   decoded.width = image->width;
   decoded.height = image->height;
-  decoded.tokens = settings.tokens == 0 ? layers : std::min(layers, settings.tokens);
+  decoded.tokens = CountTokens(tokens_per_tile);
   return decoded;
 }
 
@@ -127,8 +131,7 @@ StatusOr<DecodedImage> DecodeT1dBytes(Codec& codec, std::span<const uint8_t> t1d
 std::string DescribeDecode(const std::string& input, const std::string& output,
                            const DecodedImage& decoded) {
   return input + " -> " + output + ": " + std::to_string(decoded.width) + "x" +
-         std::to_string(decoded.height) + ", " + std::to_string(decoded.tokens) +
-         " tokens per tile";
+         std::to_string(decoded.height) + ", " + DescribeTokenCounts(decoded.tokens);
 }
 
 Subcommand AddDecodeCommand(CLI::App& parent) {

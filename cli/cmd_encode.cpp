@@ -1,7 +1,10 @@
-// tok1d encode: image → .t1d at a chosen rate (tokens per tile, a byte budget or bits per pixel).
+// tok1d encode: image → .t1d at a chosen rate (tokens per tile, a byte budget, bits per pixel
+// or a PSNR target), with uniform or adaptive token allocation (codec/rate_control.h).
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <memory>
+#include <numeric>
 
 #include "cli/cli_codec.h"
 #include "cli/commands.h"
@@ -23,20 +26,23 @@ std::string FormatFixed(double value, int decimals) {
   return text;
 }
 
-// The token count per tile for the chosen rate. A byte budget needs the encoding at all K
-// tokens: every smaller count is a trim of it, so its exact size is known without the model.
-StatusOr<uint32_t> ChooseTokenCount(const EncodeSettings& settings, const TokenFile& full,
-                                    const Image& image, const LayerCoder* coder) {
-  if (settings.tokens != 0) return settings.tokens;
+// The token count of each tile for --bytes, --bpp or --psnr, from `full`, the encoding at all
+// K tokens: every smaller count is a trim of it, so sizes are exact and decodes need no encode.
+StatusOr<std::vector<uint32_t>> ChooseTokenCounts(const EncodeSettings& settings, Codec& codec,
+                                                  const TokenFile& full, const Image& image,
+                                                  const LayerCoder* coder) {
+  const RateControlOptions options{settings.allocation, coder};
+  if (settings.psnr > 0) return TokensReachingPsnr(codec, image, full, settings.psnr, options);
   uint64_t budget = settings.bytes;
   if (settings.bpp > 0) {
     budget = static_cast<uint64_t>(std::floor(settings.bpp * image.width * image.height / 8.0));
   }
-  StatusOr<uint32_t> k = LargestTokenCountWithin(full, budget, coder);
-  if (!k.ok() && settings.bpp > 0) {
-    return k.status().WithContext(FormatFixed(settings.bpp, 4) + " bpp is " + FormatBytes(budget));
+  StatusOr<std::vector<uint32_t>> counts = TokensWithinBytes(codec, image, full, budget, options);
+  if (!counts.ok() && settings.bpp > 0) {
+    return counts.status().WithContext(FormatFixed(settings.bpp, 4) + " bpp is " +
+                                       FormatBytes(budget));
   }
-  return k;
+  return counts;
 }
 
 uint8_t ChosenCoder(const EncodeSettings& settings, const Codec& codec) {
@@ -66,14 +72,32 @@ Status RunEncode(const EncodeOptions& options, const Console& console) {
 
 void AddEncodeSettings(CLI::App* command, EncodeSettings* settings) {
   CLI::Option_group* rate =
-      command->add_option_group("rate", "exactly one of --tokens, --bytes, --bpp");
-  rate->add_option("-t,--tokens", settings->tokens, "tokens per tile (1 … the model's K)")
-      ->check(CLI::Range(1, 65535));
+      command->add_option_group("rate", "exactly one of --tokens, --bytes, --bpp, --psnr");
+  CLI::Option* tokens =
+      rate->add_option("-t,--tokens", settings->tokens,
+                       "tokens per tile, the same for every tile (1 … the model's K)")
+          ->check(CLI::Range(1, 65535));
   rate->add_option("--bytes", settings->bytes, "largest file size in bytes")
       ->check(CLI::PositiveNumber);
   rate->add_option("--bpp", settings->bpp, "largest size in bits per pixel")
       ->check(CLI::PositiveNumber);
+  rate->add_option("--psnr", settings->psnr,
+                   "smallest file whose decoding reaches this PSNR (dB, RGB, against the input)")
+      ->type_name("DB")
+      ->check(CLI::PositiveNumber);
   rate->require_option(1);
+  command
+      ->add_option_function<std::string>(
+          "--allocation",
+          [settings](const std::string& name) {
+            settings->allocation =
+                name == "uniform" ? TokenAllocation::kUniform : TokenAllocation::kAdaptive;
+          },
+          "with --bytes, --bpp, --psnr: the same token count for every tile (uniform, faster) "
+          "or more tokens for the tiles that gain most per byte (adaptive: about ten decodes "
+          "more); default: " + std::string(TokenAllocationName(kDefaultTokenAllocation)))
+      ->check(CLI::IsMember({"uniform", "adaptive"}))
+      ->excludes(tokens);
   command->add_option("--coder", settings->coder,
                       "entropy coder of the tokens: range (smaller; needs a model with entropy "
                       "tables) or raw (default: range when the model has tables)")
@@ -105,6 +129,26 @@ Status CheckEncodeSettings(const EncodeSettings& settings, const Codec& codec) {
                                 "models/fit_entropy.py); this one has none");
   }
   return OkStatus();
+}
+
+TokenCounts CountTokens(std::span<const uint32_t> tokens_per_tile) {
+  TokenCounts counts;
+  if (tokens_per_tile.empty()) return counts;
+  const auto [min, max] = std::minmax_element(tokens_per_tile.begin(), tokens_per_tile.end());
+  counts.min = *min;
+  counts.max = *max;
+  counts.mean = static_cast<double>(std::accumulate(tokens_per_tile.begin(),
+                                                    tokens_per_tile.end(), uint64_t{0})) /
+                static_cast<double>(tokens_per_tile.size());
+  return counts;
+}
+
+std::string DescribeTokenCounts(const TokenCounts& counts) {
+  if (counts.uniform()) {
+    return std::to_string(counts.max) + (counts.max == 1 ? " token per tile" : " tokens per tile");
+  }
+  return "mean " + FormatFixed(counts.mean, 1) + " tokens per tile (" +
+         std::to_string(counts.min) + ".." + std::to_string(counts.max) + ")";
 }
 
 double EncodedImage::bpp() const {
@@ -141,16 +185,17 @@ StatusOr<EncodedImage> EncodeInputImage(Codec& codec, const InputImage& input,
   TOK1D_ASSIGN_OR_RETURN(file.extra_chunks, MetadataChunks(input.info.metadata, settings.metadata));
   file.header.entropy_coder = ChosenCoder(settings, codec);
   const LayerCoder* coder = codec.layer_coder(file.header.entropy_coder);
-  TOK1D_ASSIGN_OR_RETURN(const uint32_t tokens, ChooseTokenCount(settings, file, image, coder));
-  if (tokens != encode_tokens) {
-    TOK1D_ASSIGN_OR_RETURN(file, TrimTokens(std::move(file), tokens));
+  if (settings.tokens == 0) {
+    TOK1D_ASSIGN_OR_RETURN(const std::vector<uint32_t> counts,
+                           ChooseTokenCounts(settings, codec, file, image, coder));
+    TOK1D_ASSIGN_OR_RETURN(file, TrimTokens(std::move(file), counts));
   }
   EncodedImage encoded;
   TOK1D_ASSIGN_OR_RETURN(encoded.t1d, WriteT1d(file, coder));
   encoded.width = image.width;
   encoded.height = image.height;
   encoded.tiles = file.header.tile_count();
-  encoded.tokens = tokens;
+  encoded.tokens = CountTokens(file.header.tokens_per_tile);
   if (settings.metadata.icc) encoded.icc_bytes = input.info.metadata.icc.size();
   if (settings.metadata.exif) encoded.exif_bytes = input.info.metadata.exif.size();
   if (settings.stats) {
@@ -164,8 +209,8 @@ std::string DescribeEncode(const std::string& input, const std::string& output,
                            const EncodedImage& encoded) {
   std::string line = input + " (" + std::to_string(encoded.width) + "x" +
                      std::to_string(encoded.height) + ", " + std::to_string(encoded.tiles) +
-                     " tiles) -> " + output + ": " + std::to_string(encoded.tokens) +
-                     " tokens per tile, " + FormatBytes(encoded.t1d.size()) + ", " +
+                     " tiles) -> " + output + ": " + DescribeTokenCounts(encoded.tokens) +
+                     ", " + FormatBytes(encoded.t1d.size()) + ", " +
                      FormatFixed(encoded.bpp(), 4) + " bpp";
   if (encoded.psnr) line += ", PSNR " + FormatFixed(*encoded.psnr, 2) + " dB";
   if (encoded.icc_bytes != 0) line += ", ICC profile " + FormatBytes(encoded.icc_bytes);

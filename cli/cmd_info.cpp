@@ -121,7 +121,14 @@ void PrintInfoText(const T1dHeaderInfo& info, const std::string& input, const Co
   } else {
     std::cout << *min_count << ".." << *max_count << " per tile";
   }
-  std::cout << " of " << h.max_tokens << ", " << total_tokens << " in all\n";
+  std::cout << " of " << h.max_tokens;
+  if (*min_count != *max_count) {
+    char mean[32];
+    std::snprintf(mean, sizeof(mean), "%.1f", static_cast<double>(total_tokens) /
+                                                    static_cast<double>(counts.size()));
+    std::cout << ", mean " << mean;
+  }
+  std::cout << ", " << total_tokens << " in all\n";
   std::cout << "quantizer:     FSQ " << Join(h.fsq_levels, "x") << " (" << h.codebook_size()
             << " codes, " << h.bits_per_token() << " bits raw)\n";
   std::cout << "entropy coder: " << EntropyCoderName(h.entropy_coder) << "\n";

@@ -13,21 +13,40 @@
 #include "cli/cli_common.h"
 #include "codec/codec.h"
 #include "codec/metadata.h"
+#include "codec/rate_control.h"
 
 namespace tok1d::cli {
+
+// How many tokens the tiles of a file keep: the same everywhere, or not (adaptive allocation).
+struct TokenCounts {
+  uint32_t min = 0;
+  uint32_t max = 0;
+  double mean = 0;
+
+  bool uniform() const { return min == max; }
+};
+
+TokenCounts CountTokens(std::span<const uint32_t> tokens_per_tile);
+
+// "k tokens per tile", or "mean 37.5 tokens per tile (12..128)" when tiles differ.
+std::string DescribeTokenCounts(const TokenCounts& counts);
 
 // ---- encode ----
 
 struct EncodeSettings {
-  uint32_t tokens = 0;  // exactly one of tokens, bytes, bpp is set
+  uint32_t tokens = 0;  // exactly one of tokens, bytes, bpp, psnr is set
   uint64_t bytes = 0;
   double bpp = 0;
+  double psnr = 0;  // dB: the smallest file whose decoding reaches it
+  // How --bytes, --bpp and --psnr share tokens between tiles; --tokens keeps k everywhere.
+  // The default is the one measured better on Kodak (docs/sweep.md, scripts/measure-allocation).
+  TokenAllocation allocation = kDefaultTokenAllocation;
   std::string coder;  // "raw", "range"; empty: range when the model has entropy tables
   bool stats = false;  // also decode, for the PSNR
   MetadataSelection metadata;  // --metadata: the input's ICC profile and EXIF to keep
 };
 
-// The rate options (--tokens | --bytes | --bpp), --coder and --stats.
+// The rate options (--tokens | --bytes | --bpp | --psnr), --allocation, --coder and --stats.
 void AddEncodeSettings(CLI::App* command, EncodeSettings* settings);
 
 // Refuses settings this model cannot meet (too many tokens, a coder it lacks), before any file.
@@ -38,7 +57,7 @@ struct EncodedImage {
   uint32_t width = 0;
   uint32_t height = 0;
   uint64_t tiles = 0;
-  uint32_t tokens = 0;  // per tile
+  TokenCounts tokens;  // per tile
   std::optional<double> psnr;  // with --stats
   uint64_t icc_bytes = 0;      // kept ICC profile (--metadata), 0: none
   uint64_t exif_bytes = 0;     // kept EXIF
@@ -62,7 +81,8 @@ StatusOr<InputImage> ReadInputImage(const std::string& path,
 StatusOr<EncodedImage> EncodeInputImage(Codec& codec, const InputImage& input,
                                         const EncodeSettings& settings);
 
-// "INPUT (WxH, N tiles) -> OUTPUT: k tokens per tile, B bytes, bpp[, PSNR]".
+// "INPUT (WxH, N tiles) -> OUTPUT: k tokens per tile, B bytes, bpp[, PSNR]" (with per-tile
+// counts: "mean m tokens per tile (min..max)").
 std::string DescribeEncode(const std::string& input, const std::string& output,
                            const EncodedImage& encoded);
 
@@ -86,7 +106,7 @@ struct DecodedImage {
   std::vector<uint8_t> encoded;  // PNG or PPM bytes
   uint32_t width = 0;
   uint32_t height = 0;
-  uint32_t tokens = 0;  // per tile, decoded
+  TokenCounts tokens;  // per tile, decoded
   std::vector<std::string> warnings;  // truncation, reader warnings; one line each
 };
 
@@ -112,7 +132,7 @@ StatusOr<T1dToDecode> ReadT1dToDecode(const Codec& codec, std::span<const uint8_
 StatusOr<DecodedImage> FinishDecode(const T1dToDecode& read, const StatusOr<Image>& image,
                                     ImageFormat format, const DecodeSettings& settings);
 
-// "INPUT -> OUTPUT: WxH, k tokens per tile".
+// "INPUT -> OUTPUT: WxH, k tokens per tile" (or "mean m tokens per tile (min..max)").
 std::string DescribeDecode(const std::string& input, const std::string& output,
                            const DecodedImage& decoded);
 

@@ -276,13 +276,50 @@ StatusOr<std::vector<uint32_t>> TokensReachingPsnr(Codec& codec, const Image& im
   const size_t estimate =
       ladder.EstimatedStepReaching(samples * 255.0 * 255.0 / std::pow(10.0, psnr / 10));
   size_t low = 0;
+  size_t step = ladder.last();
+  bool found = false;
   if (estimate > 0) {
     TOK1D_ASSIGN_OR_RETURN(const bool estimate_reaches, reaches(estimate));
-    if (estimate_reaches) return ladder.At(estimate);
-    low = estimate + 1;
+    if (estimate_reaches) {
+      step = estimate;
+      found = true;
+    } else {
+      low = estimate + 1;
+    }
   }
-  TOK1D_ASSIGN_OR_RETURN(const size_t step, FirstReaching(low, ladder.last(), reaches));
-  return ladder.At(step);
+  if (!found) {
+    TOK1D_ASSIGN_OR_RETURN(step, FirstReaching(low, ladder.last(), reaches));
+  }
+  std::vector<uint32_t> counts = ladder.At(step);
+  if (options.allocation == TokenAllocation::kUniform) return counts;
+
+  // Adaptive: a uniform file smaller than the greedy one may reach the target too (the cost
+  // model misses the per-tile count table, the interpolation can be off). Try the largest
+  // uniform count below the greedy file's size; if it reaches, the smallest uniform one that does.
+  TOK1D_ASSIGN_OR_RETURN(const uint64_t adaptive_size, FileSize(full, counts, options.coder));
+  const Ladder uniform = Ladder::Uniform(full.tokens.size(), k);
+  auto uniform_size = [&](size_t s) { return FileSize(full, uniform.At(s), options.coder); };
+  TOK1D_ASSIGN_OR_RETURN(const uint64_t smallest, uniform_size(0));
+  if (smallest >= adaptive_size) return counts;
+  // The last uniform step smaller than the adaptive file (sizes grow with the count).
+  TOK1D_ASSIGN_OR_RETURN(const uint64_t largest, uniform_size(uniform.last()));
+  size_t below = uniform.last();
+  if (largest >= adaptive_size) {
+    TOK1D_ASSIGN_OR_RETURN(const size_t first_not_smaller,
+                           FirstReaching(1, uniform.last(), [&](size_t s) -> StatusOr<bool> {
+                             TOK1D_ASSIGN_OR_RETURN(const uint64_t size, uniform_size(s));
+                             return size >= adaptive_size;
+                           }));
+    below = first_not_smaller - 1;
+  }
+  auto uniform_reaches = [&](size_t s) -> StatusOr<bool> {
+    TOK1D_ASSIGN_OR_RETURN(const double measured, PsnrOf(codec, image, full, uniform.At(s)));
+    return measured >= psnr;
+  };
+  TOK1D_ASSIGN_OR_RETURN(const bool below_reaches, uniform_reaches(below));
+  if (!below_reaches) return counts;
+  TOK1D_ASSIGN_OR_RETURN(const size_t uniform_step, FirstReaching(0, below, uniform_reaches));
+  return uniform.At(uniform_step);
 }
 
 }  // namespace tok1d

@@ -5,8 +5,9 @@
 // (1, 2, 4, … K), measures each tile's squared error there, interpolates linearly between the
 // grid points, and adds tokens greedily in order of error removed per byte along each tile's
 // lower convex hull (optimal for the interpolated curves, as in classic bit allocation); for
-// a byte budget it keeps the uniform allocation where that decodes to a higher PSNR. File
-// sizes are always exact: every candidate is serialized. docs/sweep.md reports the gain.
+// a byte budget it keeps the uniform allocation where that decodes to a higher PSNR, for a
+// PSNR target where a smaller uniform file reaches it. File sizes are always exact: every
+// candidate is serialized. docs/sweep.md reports the gain (scripts/measure-allocation).
 #pragma once
 
 #include <cstdint>
@@ -20,13 +21,15 @@ namespace tok1d {
 
 enum class TokenAllocation { kUniform, kAdaptive };
 
+// What `tok1d encode` and RateControlOptions use unless told otherwise: the allocation that
+// measured better on the 24 Kodak images with the default model (docs/sweep.md).
+inline constexpr TokenAllocation kDefaultTokenAllocation = TokenAllocation::kAdaptive;
+
 // "uniform", "adaptive"
 std::string_view TokenAllocationName(TokenAllocation allocation);
 
 struct RateControlOptions {
-  // Adaptive: on Kodak it never loses PSNR at a budget and gains 1.9 % BD-rate (PSNR), 0.4 %
-  // (MS-SSIM), for about ten decodes more than uniform (docs/sweep.md).
-  TokenAllocation allocation = TokenAllocation::kAdaptive;
+  TokenAllocation allocation = kDefaultTokenAllocation;
   const LayerCoder* coder = nullptr;  // what the file will be written with; raw when null
 };
 
@@ -43,8 +46,9 @@ StatusOr<std::vector<std::vector<uint32_t>>> TokensWithinBudgets(
     const RateControlOptions& options = {});
 
 // Tokens per tile for a small file whose decoding has at least `psnr` dB (RGB PSNR against
-// `image`): the smallest such file for uniform allocation, the first the greedy order
-// reaches for adaptive. kInvalidArgument, naming the best PSNR, if even K tokens fall short.
+// `image`): the smallest such file for uniform allocation; for adaptive, the first the greedy
+// order reaches, or the smallest uniform one if that is smaller. kInvalidArgument, naming the
+// best PSNR, if even K tokens fall short.
 StatusOr<std::vector<uint32_t>> TokensReachingPsnr(Codec& codec, const Image& image,
                                                    const TokenFile& full, double psnr,
                                                    const RateControlOptions& options = {});

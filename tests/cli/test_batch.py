@@ -346,6 +346,28 @@ class BatchTest(unittest.TestCase):
         skipped = records(run("batch", "encode", source, "-o", out, "--tokens", "2", "--json"))
         self.assertEqual(sorted(r["status"] for r in skipped), ["failed", "skipped", "skipped", "skipped"])
 
+    def test_psnr_target_and_adaptive_counts_in_records(self):
+        source = self.path("in")
+        images = make_tree(source, 3, nested=False)
+        full = records(run("batch", "encode", source, "-o", self.path("full"), "--tokens", "6",
+                           "--stats", "--json"))
+        target = min(r["psnr"] for r in full) - 1.0
+        result = run("batch", "encode", source, "-o", self.path("out"), "--psnr", f"{target:.3f}",
+                     "--allocation", "adaptive", "--stats", "--json", "-j", "2")
+        self.assert_exit(result, 0)
+        done = records(result)
+        self.assertEqual(len(done), len(images))
+        full_bytes = {os.path.basename(r["input"]): r["bytes_out"] for r in full}
+        for record in done:
+            self.assertGreaterEqual(record["psnr"], round(target, 3) - 1e-9)
+            self.assertLessEqual(record["bytes_out"], full_bytes[os.path.basename(record["input"])])
+            self.assertTrue(1 <= record["tokens_min"] <= record["tokens"] <= record["tokens_max"] <= 6)
+            info = json.loads(subprocess.run([TOK1D, "info", "--json", record["output"]],
+                                             capture_output=True, check=True).stdout)
+            counts = info["tokens_per_tile"]
+            self.assertEqual((record["tokens_min"], record["tokens_max"]), (min(counts), max(counts)))
+            self.assertAlmostEqual(record["tokens"], sum(counts) / len(counts))
+
     def test_decode_groups_equal_one_file_at_a_time_and_bad_files_fail_alone(self):
         source, out = self.path("in"), self.path("out")
         make_tree(source, 9, nested=False)  # 4 to 16 tiles each: several files per group
@@ -399,6 +421,8 @@ class BatchTest(unittest.TestCase):
         for args in (["batch", "encode", source, "--tokens", "2"],           # no -o
                      ["batch", "encode", "-o", out, "--tokens", "2"],         # no inputs
                      ["batch", "encode", source, "-o", out],                  # no rate
+                     ["batch", "encode", source, "-o", out, "-t", "2", "--psnr", "20"],
+                     ["batch", "encode", source, "-o", out, "-t", "2", "--allocation", "uniform"],
                      ["batch", "encode", source, "-o", out, "-t", "2", "--shard", "3/3"],
                      ["batch", "encode", source, "-o", out, "-t", "2", "--shard", "x"],
                      ["batch", "decode", source, "-o", out, "-j", "0"],

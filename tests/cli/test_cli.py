@@ -70,7 +70,7 @@ class CliTest(unittest.TestCase):
         result = run("info", golden("valid_per_tile_counts.t1d"))
         self.assertEqual(result.returncode, 0, result.stderr)
         out = result.stdout.decode()
-        for fragment in ("40x20", "3x2 of 16 px", "0..5 per tile of 8", "FSQ 7x5x5x5x5",
+        for fragment in ("40x20", "3x2 of 16 px", "0..5 per tile of 8, mean 2.7, 16 in all", "FSQ 7x5x5x5x5",
                          "entropy coder: raw", "test-model", "250 bytes"):
             self.assertIn(fragment, out)
 

@@ -128,6 +128,32 @@ TEST_CASE("PSNR targets are reached") {
   CHECK(f.PsnrOf(*adaptive) >= target);
 }
 
+TEST_CASE("adaptive PSNR targets: no smaller uniform file reaches the target") {
+  Fixture f;
+  const std::vector<uint32_t> all(12, kTinyTokens);
+  const double best = f.PsnrOf(all);
+  for (double below : {0.01, 0.3, 1.0, 3.0}) {
+    const double target = best - below;
+    CAPTURE(target);
+    StatusOr<std::vector<uint32_t>> adaptive = TokensReachingPsnr(*f.codec, f.image, f.full, target, kAdaptive);
+    REQUIRE(adaptive.ok());
+    CHECK(f.PsnrOf(*adaptive) >= target);
+    const uint64_t size = f.SizeOf(*adaptive);
+    CHECK(size <= f.SizeOf(all));
+    const bool uniform = std::all_of(adaptive->begin(), adaptive->end(),
+                                     [&](uint32_t c) { return c == adaptive->front(); });
+    if (uniform) continue;
+    // The largest uniform count whose file is smaller does not reach the target.
+    for (uint32_t k = kTinyTokens; k >= 1; --k) {
+      const std::vector<uint32_t> counts(12, k);
+      if (f.SizeOf(counts) < size) {
+        CHECK(f.PsnrOf(counts) < target);
+        break;
+      }
+    }
+  }
+}
+
 TEST_CASE("an unreachable PSNR is refused with the best one") {
   Fixture f;
   StatusOr<std::vector<uint32_t>> counts = TokensReachingPsnr(*f.codec, f.image, f.full, 99, kAdaptive);

@@ -7,7 +7,10 @@ when it exists (one round trip on a larger image).
 
 Usage: test_codec_cli.py PATH/TO/tok1d PATH/TO/tok1d_make_test_model [REAL_MODEL]
 """
+import json
+import math
 import os
+import re
 import struct
 import subprocess
 import sys
@@ -34,6 +37,32 @@ def ppm(width, height, seed=1):
             state = (state * 1103515245 + 12345) & 0x7FFFFFFF
             pixels += bytes(((x * 7 + y * 3) % 256, (x * y) % 256, (state >> 16) % 256))
     return b"P6\n%d %d\n255\n" % (width, height) + bytes(pixels)
+
+
+def mixed_ppm(width, height):
+    """Smooth in the left half, noise in the right: tiles differ in what tokens buy."""
+    pixels = bytearray()
+    state = 7
+    for y in range(height):
+        for x in range(width):
+            state = (state * 1103515245 + 12345) & 0xFFFFFFFF
+            if x < width // 2:
+                pixels += bytes(((60 + x) % 256, (80 + y) % 256, 120))
+            else:
+                pixels += bytes(((state >> 8) & 0xFF, (state >> 12) & 0xFF, (state >> 16) & 0xFF))
+    return b"P6\n%d %d\n255\n" % (width, height) + bytes(pixels)
+
+
+def ppm_pixels(data):
+    fields = data.split(maxsplit=4)
+    assert fields[0] == b"P6" and fields[3] == b"255"
+    return fields[4]
+
+
+def psnr(a, b):
+    """RGB PSNR (peak 255) of two equally sized sample strings."""
+    error = sum((x - y) ** 2 for x, y in zip(a, b)) / len(a)
+    return math.inf if error == 0 else 10 * math.log10(255 * 255 / error)
 
 
 def png_size(data):
@@ -163,6 +192,7 @@ class CodecCliTest(unittest.TestCase):
     # -- rate settings -------------------------------------------------------------------------
 
     def test_bytes_gives_the_largest_file_that_fits(self):
+        # Uniform allocation: exactly the --tokens file of the largest k that fits.
         image = self.image(64, 64)
         sizes = {}
         for k in range(1, 7):
@@ -172,12 +202,88 @@ class CodecCliTest(unittest.TestCase):
         for k in range(1, 6):
             for budget in (sizes[k], sizes[k + 1] - 1):
                 path = self.out(f"b{budget}.t1d")
-                self.ok(self.encode(image, path, "--bytes", str(budget), "-f"))
+                self.ok(self.encode(image, path, "--bytes", str(budget), "--allocation", "uniform", "-f"))
                 self.assertEqual(self.read(path), self.read(self.out(f"k{k}.t1d")), f"budget {budget}")
         bpp_path = self.out("bpp.t1d")
         bpp = sizes[3] * 8 / (64 * 64)
-        self.ok(self.encode(image, bpp_path, "--bpp", repr(bpp + 1e-9)))
+        self.ok(self.encode(image, bpp_path, "--bpp", repr(bpp + 1e-9), "--allocation", "uniform"))
         self.assertEqual(os.path.getsize(bpp_path), sizes[3])
+
+    def mixed_image(self, width=96, height=64):
+        path = self.path(f"mixed_{width}x{height}.ppm")
+        with open(path, "wb") as f:
+            f.write(mixed_ppm(width, height))
+        return path
+
+    def info(self, t1d):
+        return json.loads(self.ok(run("info", "--json", t1d)).stdout)
+
+    def assert_summary_matches(self, line, t1d):
+        """The encode line states the file's real token counts."""
+        counts = self.info(t1d)["tokens_per_tile"]
+        if min(counts) == max(counts):
+            self.assertIn(f"{counts[0]} token{'' if counts[0] == 1 else 's'} per tile", line)
+        else:
+            mean = sum(counts) / len(counts)
+            self.assertIn(f"mean {mean:.1f} tokens per tile ({min(counts)}..{max(counts)})", line)
+        self.assertIn(f"{os.path.getsize(t1d)} bytes", line)
+
+    def test_adaptive_bytes_fit_the_budget(self):
+        image = self.mixed_image()
+        self.ok(self.encode(image, self.out("k1.t1d"), "--tokens", "1"))
+        self.ok(self.encode(image, self.out("k6.t1d"), "--tokens", "6"))
+        smallest, largest = os.path.getsize(self.out("k1.t1d")), os.path.getsize(self.out("k6.t1d"))
+        per_tile = 0  # adaptive files whose tiles keep different counts
+        for budget in (smallest, (2 * smallest + largest) // 3, (smallest + largest) // 2,
+                       (smallest + 2 * largest) // 3, largest - 1, largest + 50):
+            for allocation in ("adaptive", "uniform"):
+                with self.subTest(budget=budget, allocation=allocation):
+                    path = self.out(f"{allocation}{budget}.t1d")
+                    result = self.ok(self.encode(image, path, "--bytes", str(budget), "--allocation", allocation))
+                    self.assertLessEqual(os.path.getsize(path), budget)
+                    self.assert_summary_matches(result.stderr.decode().strip(), path)
+                    counts = self.info(path)["tokens_per_tile"]
+                    if allocation == "uniform":
+                        self.assertEqual(min(counts), max(counts))
+                    per_tile += min(counts) != max(counts)
+        self.assertGreater(per_tile, 0, "no budget gave per-tile counts: the summary's mean form is untested")
+        # The default is adaptive or uniform, and fits too; --bpp the same way.
+        path = self.out("default.t1d")
+        self.ok(self.encode(image, path, "--bpp", repr((smallest + largest) / 2 * 8 / (96 * 64))))
+        self.assertLessEqual(os.path.getsize(path), (smallest + largest) // 2)
+
+    def test_psnr_reaches_the_target(self):
+        image = self.mixed_image()
+        full, full_ppm = self.out("k6.t1d"), self.out("k6.ppm")
+        self.ok(self.encode(image, full, "--tokens", "6"))
+        self.ok(self.decode(full, full_ppm))
+        original = ppm_pixels(self.read(image))
+        best = psnr(original, ppm_pixels(self.read(full_ppm)))
+        for target in (best - 3, best - 1, best - 0.05):
+            for allocation in ("adaptive", "uniform"):
+                with self.subTest(target=target, allocation=allocation):
+                    path, decoded = self.out(f"{allocation}{target:.2f}.t1d"), self.out("decoded.ppm")
+                    result = self.ok(self.encode(image, path, "--psnr", f"{target:.3f}", "--allocation",
+                                                 allocation, "--stats"))
+                    line = result.stderr.decode().strip()
+                    self.assert_summary_matches(line, path)
+                    stated = float(re.search(r"PSNR (-?\d+\.\d+) dB", line).group(1))
+                    self.ok(self.decode(path, decoded, "-f"))
+                    measured = psnr(original, ppm_pixels(self.read(decoded)))
+                    self.assertGreaterEqual(measured, round(target, 3) - 1e-9)
+                    self.assertAlmostEqual(stated, measured, delta=0.006)
+                    self.assertLessEqual(os.path.getsize(path), os.path.getsize(full))
+
+    def test_unreachable_psnr_names_the_best(self):
+        result = self.encode(self.mixed_image(), self.out("x.t1d"), "--psnr", "99")
+        self.assert_error(result, 1, "cannot reach 99.00 dB", "all 6 tokens per tile give ")
+        self.assertRegex(result.stderr.decode(), r"give -?\d+\.\d\d dB$")
+        self.assert_error(self.encode(self.mixed_image(), self.out("x.t1d"), "--psnr", "99",
+                                      "--allocation", "uniform"), 1, "cannot reach 99.00 dB")
+
+    def test_adaptive_budget_below_the_smallest_file(self):
+        self.assert_error(self.encode(self.image(20, 20), self.out("x.t1d"), "--bytes", "50",
+                                      "--allocation", "adaptive"), 1, "smallest file", "bytes")
 
     def test_unreachable_rate_is_an_error(self):
         self.assert_error(self.encode(self.image(20, 20), self.out("x.t1d"), "--bytes", "50"),
@@ -191,6 +297,12 @@ class CodecCliTest(unittest.TestCase):
         self.assert_error(self.encode(image, self.out("x.t1d"), "--tokens", "2", "--bytes", "500"), 2)
         self.assert_error(self.encode(image, self.out("x.t1d"), "--tokens", "0"), 2)
         self.assert_error(self.encode(image, self.out("x.t1d"), "--bpp", "-1"), 2)
+        self.assert_error(self.encode(image, self.out("x.t1d"), "--psnr", "20", "--tokens", "2"), 2)
+        self.assert_error(self.encode(image, self.out("x.t1d"), "--psnr", "20", "--bytes", "500"), 2)
+        self.assert_error(self.encode(image, self.out("x.t1d"), "--psnr", "0"), 2)
+        # --tokens is the same count everywhere: an allocation is meaningless with it.
+        self.assert_error(self.encode(image, self.out("x.t1d"), "--tokens", "2", "--allocation", "adaptive"), 2)
+        self.assert_error(self.encode(image, self.out("x.t1d"), "--bytes", "500", "--allocation", "greedy"), 2)
 
     # -- refusals ------------------------------------------------------------------------------
 
