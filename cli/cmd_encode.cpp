@@ -31,7 +31,9 @@ std::string FormatFixed(double value, int decimals) {
 StatusOr<std::vector<uint32_t>> ChooseTokenCounts(const EncodeSettings& settings, Codec& codec,
                                                   const TokenFile& full, const Image& image,
                                                   const LayerCoder* coder) {
-  const RateControlOptions options{settings.allocation, coder};
+  const TokenAllocation allocation = settings.allocation.value_or(
+      settings.psnr > 0 ? kDefaultPsnrAllocation : kDefaultBudgetAllocation);
+  const RateControlOptions options{allocation, coder};
   if (settings.psnr > 0) return TokensReachingPsnr(codec, image, full, settings.psnr, options);
   uint64_t budget = settings.bytes;
   if (settings.bpp > 0) {
@@ -95,7 +97,9 @@ void AddEncodeSettings(CLI::App* command, EncodeSettings* settings) {
           },
           "with --bytes, --bpp, --psnr: the same token count for every tile (uniform, faster) "
           "or more tokens for the tiles that gain most per byte (adaptive: about ten decodes "
-          "more); default: " + std::string(TokenAllocationName(kDefaultTokenAllocation)))
+          "more); default: " + std::string(TokenAllocationName(kDefaultBudgetAllocation)) +
+              " with --bytes and --bpp, " +
+              std::string(TokenAllocationName(kDefaultPsnrAllocation)) + " with --psnr")
       ->check(CLI::IsMember({"uniform", "adaptive"}))
       ->excludes(tokens);
   command->add_option("--coder", settings->coder,

@@ -39,8 +39,9 @@ struct EncodeSettings {
   double bpp = 0;
   double psnr = 0;  // dB: the smallest file whose decoding reaches it
   // How --bytes, --bpp and --psnr share tokens between tiles; --tokens keeps k everywhere.
-  // The default is the one measured better on Kodak (docs/sweep.md, scripts/measure-allocation).
-  TokenAllocation allocation = kDefaultTokenAllocation;
+  // Unset: the one measured better on Kodak for the kind of rate (kDefaultBudgetAllocation,
+  // kDefaultPsnrAllocation in codec/rate_control.h).
+  std::optional<TokenAllocation> allocation;
   std::string coder;  // "raw", "range"; empty: range when the model has entropy tables
   bool stats = false;  // also decode, for the PSNR
   MetadataSelection metadata;  // --metadata: the input's ICC profile and EXIF to keep

@@ -247,10 +247,28 @@ class CodecCliTest(unittest.TestCase):
                         self.assertEqual(min(counts), max(counts))
                     per_tile += min(counts) != max(counts)
         self.assertGreater(per_tile, 0, "no budget gave per-tile counts: the summary's mean form is untested")
-        # The default is adaptive or uniform, and fits too; --bpp the same way.
-        path = self.out("default.t1d")
+        # --bpp the same way.
+        path = self.out("bpp.t1d")
         self.ok(self.encode(image, path, "--bpp", repr((smallest + largest) / 2 * 8 / (96 * 64))))
         self.assertLessEqual(os.path.getsize(path), (smallest + largest) // 2)
+
+    def test_default_allocation_uniform_for_sizes_adaptive_for_psnr(self):
+        # As measured on Kodak (docs/sweep.md): the same files as the explicit choices.
+        image = self.mixed_image()
+        self.ok(self.encode(image, self.out("k1.t1d"), "--tokens", "1"))
+        self.ok(self.encode(image, self.out("k6.t1d"), "--tokens", "6"))
+        budget = str((os.path.getsize(self.out("k1.t1d")) + os.path.getsize(self.out("k6.t1d"))) // 2)
+        full_ppm = self.out("k6.ppm")
+        self.ok(self.decode(self.out("k6.t1d"), full_ppm))
+        target = f"{psnr(ppm_pixels(self.read(image)), ppm_pixels(self.read(full_ppm))) - 1:.3f}"
+        for rate, default in ((["--bytes", budget], "uniform"), (["--psnr", target], "adaptive")):
+            with self.subTest(rate=rate):
+                implicit, explicit = self.out(f"{rate[0]}.t1d"), self.out(f"{rate[0]}-{default}.t1d")
+                self.ok(self.encode(image, implicit, *rate))
+                self.ok(self.encode(image, explicit, *rate, "--allocation", default))
+                self.assertEqual(self.read(implicit), self.read(explicit))
+        help_text = run("encode", "--help").stdout.decode()
+        self.assertIn("default: uniform with --bytes and --bpp, adaptive with --psnr", help_text)
 
     def test_psnr_reaches_the_target(self):
         image = self.mixed_image()
