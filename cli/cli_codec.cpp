@@ -35,6 +35,8 @@ StatusOr<std::unique_ptr<Codec>> OpenCodec(Model model, const ModelOptions& opti
   codec_options.device = options.device;
   codec_options.threads = options.threads;
   codec_options.deblock = !options.no_deblock;
+  // --device auto: a GPU failure after start-up finishes the work on the CPU, with this line.
+  codec_options.on_fallback = [&console](const std::string& line) { console.Note("note: " + line); };
   std::string note;
   TOK1D_ASSIGN_OR_RETURN(std::unique_ptr<Codec> codec,
                          Codec::Create(std::move(model), codec_options, &note));

@@ -35,7 +35,9 @@ StatusOr<std::unique_ptr<Codec>> Codec::Create(Model model, const CodecOptions& 
   backend_options.threads = options.threads;
   TOK1D_ASSIGN_OR_RETURN(std::unique_ptr<Backend> backend,
                          CreateBackend(options.device, backend_options, note));
-  return Create(std::move(model), std::move(backend), options);
+  CodecOptions effective = options;
+  if (options.device == "auto") effective.cpu_fallback = true;
+  return Create(std::move(model), std::move(backend), effective);
 }
 
 StatusOr<std::unique_ptr<Codec>> Codec::Create(Model model, std::unique_ptr<Backend> backend,
@@ -45,12 +47,54 @@ StatusOr<std::unique_ptr<Codec>> Codec::Create(Model model, std::unique_ptr<Back
   codec->max_batch_tiles_ = options.max_batch_tiles != 0 ? options.max_batch_tiles
                                                          : codec->backend_->preferred_batch_tiles();
   codec->deblock_ = options.deblock;
+  codec->options_ = options;
   TokenizerOptions tokenizer_options;
   tokenizer_options.max_batch_tiles = codec->max_batch_tiles_;
   // The tokenizer refers to codec->model_, which stays put: the Codec lives on the heap.
-  TOK1D_ASSIGN_OR_RETURN(codec->tokenizer_,
-                         Tokenizer::Create(codec->model_, *codec->backend_, tokenizer_options));
+  StatusOr<std::unique_ptr<Tokenizer>> tokenizer =
+      Tokenizer::Create(codec->model_, *codec->backend_, tokenizer_options);
+  if (tokenizer.ok()) {
+    codec->tokenizer_ = std::move(tokenizer).value();
+  } else {  // e.g. no room on the GPU for the weights
+    TOK1D_RETURN_IF_ERROR(codec->FallBackToCpu(tokenizer.status()));
+  }
   return codec;
+}
+
+Status Codec::FallBackToCpu(const Status& failure) {
+  if (!options_.cpu_fallback || backend_->name() == "cpu") return failure;
+  const std::string failed(backend_->name());
+  BackendOptions backend_options;
+  backend_options.threads = options_.threads;
+  StatusOr<std::unique_ptr<Backend>> cpu = CreateBackend("cpu", backend_options);
+  if (!cpu.ok()) return failure;
+  // The tokenizer's device buffers go before the backend that holds them.
+  tokenizer_.reset();
+  backend_ = std::move(cpu).value();
+  max_batch_tiles_ = options_.max_batch_tiles != 0 ? options_.max_batch_tiles
+                                                   : backend_->preferred_batch_tiles();
+  TokenizerOptions tokenizer_options;
+  tokenizer_options.max_batch_tiles = max_batch_tiles_;
+  StatusOr<std::unique_ptr<Tokenizer>> tokenizer =
+      Tokenizer::Create(model_, *backend_, tokenizer_options);
+  if (!tokenizer.ok()) return failure;
+  tokenizer_ = std::move(tokenizer).value();
+  if (options_.on_fallback) {
+    options_.on_fallback("the " + failed + " backend failed (" + failure.message() +
+                         "); continuing on the CPU");
+  }
+  return OkStatus();
+}
+
+template <typename Run>
+Status Codec::WithCpuFallback(Run&& run) {
+  if (tokenizer_ == nullptr) {  // a fall back whose CPU tokenizer could not be made
+    return InternalError("the codec has no usable backend after an earlier failure");
+  }
+  const Status status = run();
+  if (status.ok()) return status;
+  TOK1D_RETURN_IF_ERROR(FallBackToCpu(status));
+  return run();
 }
 
 size_t Codec::BatchTiles() const { return max_batch_tiles_; }
@@ -108,7 +152,8 @@ StatusOr<TokenFile> Codec::Encode(const Image& image, std::span<const uint32_t> 
     tiles.resize(count * tile_bytes);
     tokens.resize(count * k);
     ExtractTiles(image, grid, first, count, tiles);
-    TOK1D_RETURN_IF_ERROR(tokenizer_->Encode(tiles, count, tokens));
+    TOK1D_RETURN_IF_ERROR(
+        WithCpuFallback([&] { return tokenizer_->Encode(tiles, count, tokens); }));
     for (size_t i = 0; i < count; ++i) {
       const auto begin = tokens.begin() + static_cast<std::ptrdiff_t>(i * k);
       file.tokens[first + i].assign(begin, begin + tokens_per_tile[first + i]);
@@ -237,10 +282,12 @@ std::vector<StatusOr<Image>> Codec::DecodeMany(std::span<const TokenFile* const>
                   tokens.begin() + static_cast<std::ptrdiff_t>((run.offset + i) * k));
       }
     }
-    const Status status = tokenizer_->Decode(tokens, keep, count, pixels);
+    const Status status =
+        WithCpuFallback([&] { return tokenizer_->Decode(tokens, keep, count, pixels); });
     if (!status.ok()) {
       // The files of this batch and every later one fail with it (a GPU backend keeps
-      // failing after an error); the files finished before keep their images.
+      // failing after an error, unless the codec fell back to the CPU); the files finished
+      // before keep their images.
       for (size_t f = runs.front().file; f < files.size(); ++f) {
         if (images[f].ok()) images[f] = status;
       }

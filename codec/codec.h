@@ -8,6 +8,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -28,6 +29,13 @@ struct CodecOptions {
   unsigned threads = 0;        // CPU threads, 0 = all cores
   size_t max_batch_tiles = 0;  // tiles per tokenizer batch; 0: the backend's preferred_batch_tiles()
   bool deblock = true;  // smooth the seams between tiles after decoding (codec/deblock.h)
+  // When a GPU backend fails after start-up (out of memory, a failed kernel, a lost device):
+  // with cpu_fallback the codec moves to the CPU backend for good and redoes the failed batch
+  // there, so the result is the CPU's, never the failed batch's output; without it the call
+  // fails. Create with device "auto" turns it on.
+  bool cpu_fallback = false;
+  // Receives one line for the user when the codec fell back to the CPU (at most once).
+  std::function<void(const std::string&)> on_fallback;
 };
 
 // Recorded in the token file's header (T1dHeader colour fields).
@@ -88,6 +96,12 @@ class Codec {
   Codec(Model model, std::unique_ptr<Backend> backend);
   // Everything Decode checks in one file before decoding it.
   Status CheckDecodable(const TokenFile& file, uint32_t max_tokens) const;
+  // After `failure` of the tokenizer: moves to the CPU backend when that is allowed (a GPU
+  // backend, cpu_fallback on) and returns OK; returns `failure` otherwise.
+  Status FallBackToCpu(const Status& failure);
+  // run(), and once more on the CPU if it fails on a GPU backend that may fall back.
+  template <typename Run>
+  Status WithCpuFallback(Run&& run);
 
   Model model_;
   std::unique_ptr<Backend> backend_;
@@ -95,6 +109,7 @@ class Codec {
   std::unique_ptr<LayerCoder> range_coder_;  // null without entropy tables
   size_t max_batch_tiles_ = 32;
   bool deblock_ = true;
+  CodecOptions options_;  // as given: threads and batch size for a fall back to the CPU
 };
 
 // The largest token count k (1 … K) per tile whose file, trimmed from `full` (every tile at the

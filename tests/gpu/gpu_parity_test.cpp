@@ -477,6 +477,74 @@ TEST_CASE("errors: a failed kernel launch fails the decode (emulation)") {
   CHECK(status.message().find("launching") != std::string::npos);
 }
 
+
+// --device auto's promise (issue: never a wrong image): a GPU failure after start-up moves the
+// codec to the CPU, which redoes the failed batch; the results are the CPU codec's, byte for
+// byte, and the user gets one note. Without cpu_fallback the same failure fails the call.
+TEST_CASE("codec: a failed kernel launch falls back to the CPU with cpu_fallback (emulation)") {
+  CodecOptions cpu_options;
+  cpu_options.threads = 2;
+  cpu_options.max_batch_tiles = 2;
+  StatusOr<std::unique_ptr<Codec>> cpu = Codec::Create(TinyModel(), cpu_options);
+  REQUIRE_MESSAGE(cpu.ok(), cpu.status().message());
+  Image image;
+  image.width = 40;
+  image.height = 24;
+  image.rgb.resize(size_t{image.width} * image.height * 3);
+  std::mt19937 random(24);
+  for (uint8_t& v : image.rgb) v = static_cast<uint8_t>(random());
+  StatusOr<TokenFile> expected_file = (*cpu)->Encode(image, 5);
+  REQUIRE(expected_file.ok());
+  StatusOr<Image> expected_image = (*cpu)->Decode(*expected_file);
+  REQUIRE(expected_image.ok());
+
+  std::vector<std::string> notes;
+  CodecOptions options = cpu_options;
+  options.cpu_fallback = true;
+  options.on_fallback = [&notes](const std::string& line) { notes.push_back(line); };
+
+  SUBCASE("decode") {
+    StatusOr<std::unique_ptr<Codec>> codec =
+        Codec::Create(TinyModel(), CreateBackendUnderTest("gpu-emulator"), options);
+    REQUIRE(codec.ok());
+    gpu_emulator::InjectLaunchFailure();
+    StatusOr<Image> decoded = (*codec)->Decode(*expected_file);
+    REQUIRE_MESSAGE(decoded.ok(), decoded.status().message());
+    CHECK(decoded->rgb == expected_image->rgb);
+    CHECK((*codec)->backend().name() == "cpu");
+    REQUIRE(notes.size() == 1);
+    CHECK(notes[0].find("the gpu-emulator backend failed") == 0);
+    CHECK(notes[0].find("launching") != std::string::npos);
+    CHECK(notes[0].find("continuing on the CPU") != std::string::npos);
+    // Later work stays on the CPU, without another note.
+    StatusOr<Image> again = (*codec)->Decode(*expected_file);
+    REQUIRE(again.ok());
+    CHECK(again->rgb == expected_image->rgb);
+    CHECK(notes.size() == 1);
+  }
+  SUBCASE("encode") {
+    StatusOr<std::unique_ptr<Codec>> codec =
+        Codec::Create(TinyModel(), CreateBackendUnderTest("gpu-emulator"), options);
+    REQUIRE(codec.ok());
+    gpu_emulator::InjectLaunchFailure();
+    StatusOr<TokenFile> file = (*codec)->Encode(image, 5);
+    REQUIRE_MESSAGE(file.ok(), file.status().message());
+    CHECK(file->tokens == expected_file->tokens);
+    CHECK(notes.size() == 1);
+  }
+  SUBCASE("without cpu_fallback the failure is the result") {
+    options.cpu_fallback = false;
+    StatusOr<std::unique_ptr<Codec>> codec =
+        Codec::Create(TinyModel(), CreateBackendUnderTest("gpu-emulator"), options);
+    REQUIRE(codec.ok());
+    gpu_emulator::InjectLaunchFailure();
+    StatusOr<Image> decoded = (*codec)->Decode(*expected_file);
+    REQUIRE_FALSE(decoded.ok());
+    CHECK(decoded.status().code() == StatusCode::kInternal);
+    CHECK(notes.empty());
+  }
+}
+
 }  // namespace
 
 // --backend=NAME (see the top of the file); returns 77 when "device" finds no usable GPU.
