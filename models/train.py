@@ -43,9 +43,13 @@ def evaluate(model, tiles_uint8, device, ks, batch=64):
     return {k: psnr(sums[k] / n) for k in ks}
 
 
-def sample_keep(batch, K, gen, device):
-    """Tail-token drop, per sample: k uniform in 1..K."""
-    return torch.randint(1, K + 1, (batch,), generator=gen).to(device)
+def sample_keep(batch, K, gen, device, full_share=0.0):
+    """Tail-token drop, per sample: k uniform in 1..K; with probability full_share, k = K
+    (more weight on the top rate, where the model is furthest from JPEG and WebP)."""
+    keep = torch.randint(1, K + 1, (batch,), generator=gen)
+    if full_share > 0:
+        keep = torch.where(torch.rand(batch, generator=gen) < full_share, torch.full_like(keep, K), keep)
+    return keep.to(device)
 
 
 def make_optimizer(model, args):
@@ -81,6 +85,8 @@ def main():
     ap.add_argument("--init-from", help="a new run starts from this exported model's weights (its "
                                         "architecture; fp16 -> fp32) instead of a PCA init")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--full-share", type=float, default=0.0,
+                    help="share of samples that keep all K tokens (the rest: k uniform in 1..K)")
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -119,7 +125,8 @@ def main():
                 record = json.load(f)
             record["train"].setdefault("resumes", []).append(
                 {"step": step, "minutes_done": round(elapsed / 60, 2), "minutes": args.minutes,
-                 "batch": args.batch, "threads": args.threads, "lr": args.lr, "device": args.device})
+                 "batch": args.batch, "threads": args.threads, "lr": args.lr, "device": args.device,
+                 "full_share": args.full_share})
             with open(cfg_path, "w") as f:
                 json.dump(record, f, indent=1)
     elif args.init_from:  # fine-tuning, e.g. the default model on a GPU (scripts/gpu-train)
@@ -191,7 +198,7 @@ def main():
         for g in opt.param_groups:
             g["lr"] = lr * g["lr_scale"]
         x = torch.tensor(sampler.batch(args.batch), device=device).float() / 255
-        keep = sample_keep(args.batch, K, gen, device)
+        keep = sample_keep(args.batch, K, gen, device, args.full_share)
         y = model(x, keep)
         loss = ((y - x) ** 2).mean()
         opt.zero_grad(set_to_none=True)
