@@ -180,20 +180,20 @@ class Ladder {
   double start_error_ = 0;         // adaptive: total squared error at one token per tile
 };
 
-// The allocation of the last step of `ladder` whose file fits in `budget` bytes, given that
-// step 0 fits. Sizes are not quite monotone along an adaptive ladder (unequal counts add a
-// per-tile count table, so all K can be smaller than the step before): the last step is
-// tried first, then bisection, whose answer always fits (it was measured, or it is step 0).
-StatusOr<std::vector<uint32_t>> LargestWithin(const Ladder& ladder, const TokenFile& full,
-                                              uint64_t budget, const LayerCoder* coder) {
+// The last step of `ladder` whose file fits in `budget` bytes, given that step 0 fits. Sizes
+// are not quite monotone along an adaptive ladder (unequal counts add a per-tile count table,
+// so all K can be smaller than the step before): the last step is tried first, then
+// bisection, whose answer always fits (it was measured, or it is step 0).
+StatusOr<size_t> LastStepWithin(const Ladder& ladder, const TokenFile& full, uint64_t budget,
+                                const LayerCoder* coder) {
   TOK1D_ASSIGN_OR_RETURN(const uint64_t largest, FileSize(full, ladder.At(ladder.last()), coder));
-  if (largest <= budget) return ladder.At(ladder.last());
+  if (largest <= budget) return ladder.last();
   TOK1D_ASSIGN_OR_RETURN(const size_t first_too_large,
                          FirstReaching(1, ladder.last(), [&](size_t step) -> StatusOr<bool> {
                            TOK1D_ASSIGN_OR_RETURN(const uint64_t size, FileSize(full, ladder.At(step), coder));
                            return size > budget;
                          }));
-  return ladder.At(first_too_large - 1);
+  return first_too_large - 1;
 }
 
 StatusOr<Ladder> MakeLadder(Codec& codec, const Image& image, const TokenFile& full,
@@ -224,9 +224,8 @@ StatusOr<std::vector<std::vector<uint32_t>>> TokensWithinBudgets(
   }
   std::vector<std::vector<uint32_t>> allocations;
   for (uint64_t budget : budgets) {
-    TOK1D_ASSIGN_OR_RETURN(std::vector<uint32_t> counts,
-                           LargestWithin(uniform, full, budget, options.coder));
-    allocations.push_back(std::move(counts));
+    TOK1D_ASSIGN_OR_RETURN(const size_t step, LastStepWithin(uniform, full, budget, options.coder));
+    allocations.push_back(uniform.At(step));
   }
   if (options.allocation == TokenAllocation::kUniform) return allocations;
 
@@ -235,8 +234,9 @@ StatusOr<std::vector<std::vector<uint32_t>>> TokensWithinBudgets(
   // (.t1d mode 1) nor the framing of layers few tiles reach, which matter at low rates.
   TOK1D_ASSIGN_OR_RETURN(const Ladder adaptive, Ladder::Adaptive(codec, image, full, options.coder));
   for (size_t i = 0; i < budgets.size(); ++i) {
-    TOK1D_ASSIGN_OR_RETURN(std::vector<uint32_t> counts,
-                           LargestWithin(adaptive, full, budgets[i], options.coder));
+    TOK1D_ASSIGN_OR_RETURN(const size_t step,
+                           LastStepWithin(adaptive, full, budgets[i], options.coder));
+    std::vector<uint32_t> counts = adaptive.At(step);
     if (counts == allocations[i]) continue;
     TOK1D_ASSIGN_OR_RETURN(const double adaptive_psnr, PsnrOf(codec, image, full, counts));
     TOK1D_ASSIGN_OR_RETURN(const double uniform_psnr, PsnrOf(codec, image, full, allocations[i]));
@@ -298,20 +298,11 @@ StatusOr<std::vector<uint32_t>> TokensReachingPsnr(Codec& codec, const Image& im
   // uniform count below the greedy file's size; if it reaches, the smallest uniform one that does.
   TOK1D_ASSIGN_OR_RETURN(const uint64_t adaptive_size, FileSize(full, counts, options.coder));
   const Ladder uniform = Ladder::Uniform(full.tokens.size(), k);
-  auto uniform_size = [&](size_t s) { return FileSize(full, uniform.At(s), options.coder); };
-  TOK1D_ASSIGN_OR_RETURN(const uint64_t smallest, uniform_size(0));
+  TOK1D_ASSIGN_OR_RETURN(const uint64_t smallest, FileSize(full, uniform.At(0), options.coder));
   if (smallest >= adaptive_size) return counts;
-  // The last uniform step smaller than the adaptive file (sizes grow with the count).
-  TOK1D_ASSIGN_OR_RETURN(const uint64_t largest, uniform_size(uniform.last()));
-  size_t below = uniform.last();
-  if (largest >= adaptive_size) {
-    TOK1D_ASSIGN_OR_RETURN(const size_t first_not_smaller,
-                           FirstReaching(1, uniform.last(), [&](size_t s) -> StatusOr<bool> {
-                             TOK1D_ASSIGN_OR_RETURN(const uint64_t size, uniform_size(s));
-                             return size >= adaptive_size;
-                           }));
-    below = first_not_smaller - 1;
-  }
+  // The last uniform step smaller than the adaptive file.
+  TOK1D_ASSIGN_OR_RETURN(const size_t below,
+                         LastStepWithin(uniform, full, adaptive_size - 1, options.coder));
   auto uniform_reaches = [&](size_t s) -> StatusOr<bool> {
     TOK1D_ASSIGN_OR_RETURN(const double measured, PsnrOf(codec, image, full, uniform.At(s)));
     return measured >= psnr;
