@@ -306,33 +306,4 @@ std::vector<StatusOr<Image>> Codec::DecodeMany(std::span<const TokenFile* const>
   return images;
 }
 
-StatusOr<uint32_t> LargestTokenCountWithin(const TokenFile& full, uint64_t max_bytes,
-                                           const LayerCoder* coder) {
-  const uint32_t layers = full.header.layer_count();
-  if (layers == 0) return InvalidArgumentError("the token file holds no tokens");
-  auto size_at = [&full, coder](uint32_t k) -> StatusOr<uint64_t> {
-    TOK1D_ASSIGN_OR_RETURN(TokenFile trimmed, TrimTokens(full, k));
-    TOK1D_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, WriteT1d(trimmed, coder));
-    return uint64_t{bytes.size()};
-  };
-  TOK1D_ASSIGN_OR_RETURN(uint64_t smallest, size_at(1));
-  if (smallest > max_bytes) {
-    return InvalidArgumentError("cannot fit in " + std::to_string(max_bytes) +
-                                " bytes: the smallest file (1 token per tile) takes " +
-                                std::to_string(smallest) + " bytes");
-  }
-  // File size grows with k (every layer adds bytes): binary search for the last k that fits.
-  uint32_t low = 1, high = layers;
-  while (low < high) {
-    const uint32_t middle = low + (high - low + 1) / 2;
-    TOK1D_ASSIGN_OR_RETURN(uint64_t size, size_at(middle));
-    if (size <= max_bytes) {
-      low = middle;
-    } else {
-      high = middle - 1;
-    }
-  }
-  return low;
-}
-
 }  // namespace tok1d

@@ -112,12 +112,4 @@ class Codec {
   CodecOptions options_;  // as given: threads and batch size for a fall back to the CPU
 };
 
-// The largest token count k (1 … K) per tile whose file, trimmed from `full` (every tile at the
-// same count), is at most `max_bytes` bytes; the sizes are exact (the file is serialized for
-// each candidate with `coder`, which must be the one full.header names; raw when null).
-// kInvalidArgument, naming the smallest possible size, if even k = 1 is larger. Needs no
-// model: tokens are prefix-nested, so trimming is exact.
-StatusOr<uint32_t> LargestTokenCountWithin(const TokenFile& full, uint64_t max_bytes,
-                                           const LayerCoder* coder = nullptr);
-
 }  // namespace tok1d

@@ -291,22 +291,6 @@ TEST_CASE("codec: DecodeMany equals Decode file by file, and a bad file fails al
   }
 }
 
-TEST_CASE("LargestTokenCountWithin: the largest file that fits, exactly") {
-  auto codec = TinyCodec();
-  StatusOr<TokenFile> full = codec->Encode(RandomImage(100, 50, 11), 6);
-  REQUIRE(full.ok());
-  std::vector<uint64_t> sizes;
-  for (uint32_t k = 1; k <= 6; ++k) sizes.push_back(WriteT1d(*TrimTokens(*full, k))->size());
-  for (uint32_t k = 1; k <= 6; ++k) {
-    CHECK(*LargestTokenCountWithin(*full, sizes[k - 1]) == k);
-    if (k < 6) CHECK(*LargestTokenCountWithin(*full, sizes[k] - 1) == k);
-  }
-  CHECK(*LargestTokenCountWithin(*full, 1 << 30) == 6);
-  const Status too_small = LargestTokenCountWithin(*full, sizes[0] - 1).status();
-  CHECK(too_small.code() == StatusCode::kInvalidArgument);
-  CHECK(too_small.message().find(std::to_string(sizes[0])) != std::string::npos);
-}
-
 TEST_CASE("Psnr") {
   const Image a = RandomImage(4, 4, 12);
   Image b = a;
