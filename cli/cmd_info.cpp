@@ -8,6 +8,7 @@
 
 #include "cli/cli_common.h"
 #include "cli/commands.h"
+#include "cli/encode_decode.h"
 #include "codec/metadata.h"
 
 namespace tok1d::cli {
@@ -100,7 +101,7 @@ void PrintInfoText(const T1dHeaderInfo& info, const std::string& input, const Co
   const T1dLayout& layout = info.layout;
   const auto& counts = h.tokens_per_tile;
   const uint64_t total_tokens = std::accumulate(counts.begin(), counts.end(), uint64_t{0});
-  const auto [min_count, max_count] = std::minmax_element(counts.begin(), counts.end());
+  const TokenCounts tokens = CountTokens(counts);
   char bpp[32];
   std::snprintf(bpp, sizeof(bpp), "%.4f", BitsPerPixel(layout.file_bytes, h));
 
@@ -116,17 +117,13 @@ void PrintInfoText(const T1dHeaderInfo& info, const std::string& input, const Co
   std::cout << "tiles:         " << h.tile_cols << "x" << h.tile_rows << " of " << h.tile_size
             << " px (" << h.tile_count() << " tiles)\n";
   std::cout << "tokens:        ";
-  if (*min_count == *max_count) {
-    std::cout << *min_count << " per tile";
+  if (tokens.uniform()) {
+    std::cout << tokens.max << " per tile of " << h.max_tokens;
   } else {
-    std::cout << *min_count << ".." << *max_count << " per tile";
-  }
-  std::cout << " of " << h.max_tokens;
-  if (*min_count != *max_count) {
     char mean[32];
-    std::snprintf(mean, sizeof(mean), "%.1f", static_cast<double>(total_tokens) /
-                                                    static_cast<double>(counts.size()));
-    std::cout << ", mean " << mean;
+    std::snprintf(mean, sizeof(mean), "%.1f", tokens.mean);
+    std::cout << tokens.min << ".." << tokens.max << " per tile of " << h.max_tokens << ", mean "
+              << mean;
   }
   std::cout << ", " << total_tokens << " in all\n";
   std::cout << "quantizer:     FSQ " << Join(h.fsq_levels, "x") << " (" << h.codebook_size()
