@@ -15,11 +15,15 @@ struct ModelOptions {
   unsigned threads = 0;    // 0: all cores
   std::string device = "auto";
   bool no_deblock = false;
+  bool no_refine = false;  // encoders only (--no-refine)
 };
 
 void AddModelOptions(CLI::App* command, ModelOptions* options);
 // The same without -j/--threads: for `tok1d batch`, whose -j counts files converted at once.
 void AddModelChoiceOptions(CLI::App* command, ModelOptions* options);
+
+// --no-refine, for the commands that encode.
+void AddRefineOption(CLI::App* command, ModelOptions* options);
 
 // Loads the chosen model (errors name the file, or say how to pass one).
 StatusOr<Model> LoadChosenModel(const ModelOptions& options);

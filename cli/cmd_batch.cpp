@@ -505,6 +505,7 @@ Subcommand AddBatchCommand(CLI::App& parent) {
       batch->add_subcommand("encode", "Encode images to .t1d files in an output folder");
   AddBatchOptions(encode, options.get(), "image files (PNG, JPEG, WebP, PPM)");
   AddEncodeSettings(encode, &options->encode);
+  AddRefineOption(encode, &options->model);
   encode->fallthrough();
   CLI::App* decode =
       batch->add_subcommand("decode", "Decode .t1d files to PNG images in an output folder");

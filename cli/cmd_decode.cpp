@@ -111,7 +111,7 @@ StatusOr<DecodedImage> FinishDecode(const T1dToDecode& read, const StatusOr<Imag
   for (const std::string& warning : metadata_warnings) {
     decoded.warnings.push_back(read.name + ": " + warning);
   }
-  std::vector<uint32_t> tokens_per_tile = read.file.header.tokens_per_tile;
+  std::vector<uint32_t> tokens_per_tile = read.file.header.tokens_per_tile();
   if (settings.tokens != 0) {
     for (uint32_t& count : tokens_per_tile) count = std::min(count, settings.tokens);
   }

@@ -199,7 +199,7 @@ StatusOr<EncodedImage> EncodeInputImage(Codec& codec, const InputImage& input,
   encoded.width = image.width;
   encoded.height = image.height;
   encoded.tiles = file.header.tile_count();
-  encoded.tokens = CountTokens(file.header.tokens_per_tile);
+  encoded.tokens = CountTokens(file.header.tokens_per_tile());
   if (settings.metadata.icc) encoded.icc_bytes = input.info.metadata.icc.size();
   if (settings.metadata.exif) encoded.exif_bytes = input.info.metadata.exif.size();
   if (settings.stats) {
@@ -230,6 +230,7 @@ Subcommand AddEncodeCommand(CLI::App& parent) {
   AddOutputOptions(command, &options->output);
   AddEncodeSettings(command, &options->settings);
   AddModelOptions(command, &options->model);
+  AddRefineOption(command, &options->model);
   return {command, [options](const Console& console) { return RunEncode(*options, console); }};
 }
 

@@ -59,7 +59,10 @@ nlohmann::ordered_json InfoJson(const T1dHeaderInfo& info, const std::string& in
   json["tile_rows"] = h.tile_rows;
   json["tiles"] = h.tile_count();
   json["max_tokens"] = h.max_tokens;
-  json["tokens_per_tile"] = h.tokens_per_tile;
+  json["tokens_per_tile"] = h.tokens_per_tile();
+  json["layers_per_tile"] = h.layers_per_tile;
+  json["refinement"] = {{"bits", h.refinement.bits}, {"tokens", h.refinement.count()},
+                        {"after", h.refinement.after}};
   json["fsq_levels"] = h.fsq_levels;
   json["codebook_size"] = h.codebook_size();
   json["entropy_coder"] = EntropyCoderName(h.entropy_coder);
@@ -99,7 +102,7 @@ nlohmann::ordered_json InfoJson(const T1dHeaderInfo& info, const std::string& in
 void PrintInfoText(const T1dHeaderInfo& info, const std::string& input, const Console& console) {
   const T1dHeader& h = info.header;
   const T1dLayout& layout = info.layout;
-  const auto& counts = h.tokens_per_tile;
+  const std::vector<uint32_t> counts = h.tokens_per_tile();
   const uint64_t total_tokens = std::accumulate(counts.begin(), counts.end(), uint64_t{0});
   const TokenCounts tokens = CountTokens(counts);
   char bpp[32];
@@ -128,11 +131,16 @@ void PrintInfoText(const T1dHeaderInfo& info, const std::string& input, const Co
   std::cout << ", " << total_tokens << " in all\n";
   std::cout << "quantizer:     FSQ " << Join(h.fsq_levels, "x") << " (" << h.codebook_size()
             << " codes, " << h.bits_per_token() << " bits raw)\n";
+  if (h.refinement.bits != 0) {
+    std::cout << "refinement:    tokens 0.." << h.refinement.count() - 1 << " to 1/"
+              << (1u << h.refinement.bits) << " of a level (" << h.refinement_value_bits()
+              << " bits each), layers after tokens " << Join(h.refinement.after, " ") << "\n";
+  }
   std::cout << "entropy coder: " << EntropyCoderName(h.entropy_coder) << "\n";
   std::cout << "model:         " << h.model.name << " sha256:" << Hex(h.model.sha256) << "\n";
   // Token layer bytes include their chunks' framing, which is also shown on its own.
   std::cout << "layout:        header " << FormatBytes(layout.header_bytes) << ", "
-            << layout.layer_bytes.size() << " token layers " << FormatBytes(layout.layer_chunk_bytes())
+            << layout.layer_bytes.size() << " layers " << FormatBytes(layout.layer_chunk_bytes())
             << " in " << layout.layer_chunks.size() << " "
             << (layout.layer_chunks.empty() ? "" : layout.layer_chunks[0].type + " ")
             << (layout.layer_chunks.size() == 1 ? "chunk" : "chunks")
@@ -152,13 +160,15 @@ void PrintInfoText(const T1dHeaderInfo& info, const std::string& input, const Co
               << info.report.layers_declared << " layers present\n";
   }
   if (console.verbosity > 0) {
+    const std::vector<LayerRole> roles = h.LayerRoles();
     for (const T1dLayerChunk& chunk : layout.layer_chunks) {
       std::cout << "  " << chunk.type << " layers " << chunk.first_layer << ".."
                 << chunk.first_layer + chunk.layers - 1 << ": " << FormatBytes(chunk.bytes) << "\n";
     }
     for (size_t j = 0; j < layout.layer_payload_bytes.size(); ++j) {
       std::cout << "  layer " << j << ": " << FormatBytes(layout.layer_payload_bytes[j])
-                << " coded\n";
+                << " coded" << (roles[j].refinement ? " (refinement of token " : " (token ")
+                << roles[j].index << ")\n";
     }
     for (size_t i = 0; i < layout.extra_chunk_types.size(); ++i) {
       std::cout << "  chunk '" << layout.extra_chunk_types[i] << "': "

@@ -186,6 +186,7 @@ StatusOr<std::vector<SweepRow>> SweepAll(const std::vector<NamedImage>& images, 
       codec_options.device = options.model.device;
       codec_options.threads = 1;  // parallel across images instead
       codec_options.deblock = !options.model.no_deblock;
+      codec_options.refine = !options.model.no_refine;
       StatusOr<std::unique_ptr<Codec>> created = Codec::Create(*model, codec_options);
       if (!created.ok()) return fail(created.status());
       codec = std::move(created).value();
@@ -322,6 +323,7 @@ Subcommand AddSweepCommand(CLI::App& parent) {
       ->delimiter(',')
       ->check(CLI::Range(1, 64));
   AddModelOptions(command, &options->model);
+  AddRefineOption(command, &options->model);
   command->footer(
       "-j sets how many images are swept at once (each on one CPU thread).\n"
       "JPEG: libjpeg-turbo, 4:2:0, optimized Huffman tables (as cjpeg -quality Q -optimize).\n"

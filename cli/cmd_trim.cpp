@@ -20,14 +20,17 @@ Status RunTrim(const TrimOptions& options, const Console& console) {
   ReadOptions read_options;
   read_options.allow_truncated = true;  // a partial download can be trimmed to its complete layers
   TOK1D_ASSIGN_OR_RETURN(T1dHeaderInfo before, ReadAndCheckT1d(bytes, options.input, read_options));
-  StatusOr<std::vector<uint8_t>> trimmed = TrimT1dBytes(bytes, options.tokens, read_options);
+  // k tokens and the refinements that come with them (FORMAT.md, REFN); k layers without.
+  const uint32_t layers = before.header.LayersForTokens(options.tokens);
+  StatusOr<std::vector<uint8_t>> trimmed = TrimT1dBytes(bytes, layers, read_options);
   if (!trimmed.ok()) return trimmed.status().WithContext(input_name);
   if (before.report.truncated) {
     console.Warning(input_name + ": input is truncated after " +
                     std::to_string(before.report.layers_complete) +
                     " token layers; the output is a complete file of them");
-  } else if (before.header.layer_count() <= options.tokens) {
-    console.Warning(input_name + " keeps at most " + std::to_string(before.header.layer_count()) +
+  } else if (before.header.layer_count() <= layers) {
+    console.Warning(input_name + " keeps at most " +
+                    std::to_string(before.header.TokensInLayers(before.header.layer_count())) +
                     " tokens per tile already; output is unchanged");
   }
   TOK1D_RETURN_IF_ERROR(WriteOutput(options.output, *trimmed));

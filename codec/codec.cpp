@@ -1,6 +1,7 @@
 #include "codec/codec.h"
 
 #include <algorithm>
+#include <cmath>
 #include <vector>
 
 #include "codec/deblock.h"
@@ -15,6 +16,30 @@ std::string ShortSha(const std::array<uint8_t, 32>& sha) {
 }
 
 }  // namespace
+
+uint32_t RefinementValue(uint32_t token, const float* bounded, std::span<const uint32_t> levels,
+                         uint32_t bits) {
+  const auto parts = static_cast<float>(1u << bits);
+  uint32_t value = 0;
+  for (size_t d = 0; d < levels.size(); ++d) {
+    const uint32_t digit = token % levels[d];
+    token /= levels[d];
+    const auto rounded = static_cast<float>(digit) - static_cast<float>(levels[d] / 2);
+    // Which of the cell's 2^bits parts holds the value (models/tok1d_model.py refine_parts).
+    const float part = std::floor((bounded[d] - rounded + 0.5f) * parts);
+    const auto index = static_cast<uint32_t>(std::clamp(part, 0.0f, parts - 1.0f));
+    value |= index << (bits * d);
+  }
+  return value;
+}
+
+void RefinementOffsets(uint32_t value, uint32_t dims, uint32_t bits, float* offsets) {
+  const uint32_t mask = (1u << bits) - 1;
+  const auto parts = static_cast<float>(1u << bits);
+  for (uint32_t d = 0; d < dims; ++d) {
+    offsets[d] = (static_cast<float>((value >> (bits * d)) & mask) + 0.5f) / parts - 0.5f;
+  }
+}
 
 Codec::Codec(Model model, std::unique_ptr<Backend> backend)
     : model_(std::move(model)), backend_(std::move(backend)) {
@@ -141,22 +166,37 @@ StatusOr<TokenFile> Codec::Encode(const Image& image, std::span<const uint32_t> 
   header.fsq_levels = config.fsq_levels;
   header.max_tokens = config.tokens;
   header.entropy_coder = default_coder();
-  header.tokens_per_tile.assign(tokens_per_tile.begin(), tokens_per_tile.end());
+  if (options_.refine) header.refinement = model_.refinement();
+  header.layers_per_tile.resize(grid.count());
+  for (size_t t = 0; t < grid.count(); ++t) {
+    header.layers_per_tile[t] = header.LayersForTokens(tokens_per_tile[t]);
+  }
   file.tokens.resize(grid.count());
+  file.refinements.resize(grid.count());
 
-  const size_t k = config.tokens, tile_bytes = size_t{config.tile} * config.tile * 3;
+  const size_t k = config.tokens, dims = config.fsq_levels.size();
+  const size_t tile_bytes = size_t{config.tile} * config.tile * 3;
+  const bool refine = header.refinement.bits != 0;
   std::vector<uint8_t> tiles;
   std::vector<uint32_t> tokens;
+  std::vector<float> bounded;  // the FSQ values before rounding, which refinement needs
   for (size_t first = 0; first < grid.count(); first += BatchTiles()) {
     const size_t count = std::min(BatchTiles(), grid.count() - first);
     tiles.resize(count * tile_bytes);
     tokens.resize(count * k);
+    bounded.resize(refine ? count * k * dims : 0);
     ExtractTiles(image, grid, first, count, tiles);
     TOK1D_RETURN_IF_ERROR(
-        WithCpuFallback([&] { return tokenizer_->Encode(tiles, count, tokens); }));
+        WithCpuFallback([&] { return tokenizer_->Encode(tiles, count, tokens, bounded); }));
     for (size_t i = 0; i < count; ++i) {
+      const size_t t = first + i;
       const auto begin = tokens.begin() + static_cast<std::ptrdiff_t>(i * k);
-      file.tokens[first + i].assign(begin, begin + tokens_per_tile[first + i]);
+      file.tokens[t].assign(begin, begin + tokens_per_tile[t]);
+      const uint32_t refinements = header.RefinementsInLayers(header.layers_per_tile[t]);
+      for (uint32_t r = 0; r < refinements; ++r) {
+        file.refinements[t].push_back(RefinementValue(begin[r], &bounded[(i * k + r) * dims],
+                                                      config.fsq_levels, header.refinement.bits));
+      }
     }
   }
   return file;
@@ -185,11 +225,20 @@ Status Codec::CheckDecodable(const TokenFile& file, uint32_t max_tokens) const {
   const ModelConfig& config = model_.config();
   const TileGrid grid = MakeTileGrid(header.width, header.height, config.tile);
   if (grid.cols != header.tile_cols || grid.rows != header.tile_rows ||
-      header.tokens_per_tile.size() != grid.count() || file.tokens.size() != grid.count()) {
+      header.layers_per_tile.size() != grid.count() || file.tokens.size() != grid.count()) {
     return CorruptError("token file: tile grid does not match the image size");
   }
   // Checked here rather than by the tokenizer, which fails a whole batch: in DecodeMany a
   // batch holds tiles of other files too.
+  if (!file.refinements.empty() && file.refinements.size() != grid.count()) {
+    return CorruptError("token file: refinements do not match the tile grid");
+  }
+  for (size_t t = 0; t < file.refinements.size(); ++t) {
+    if (file.refinements[t].size() > file.tokens[t].size() ||
+        file.refinements[t].size() > header.refinement.count()) {
+      return CorruptError("a tile has refinements of tokens it does not have");
+    }
+  }
   const uint64_t codebook = config.codebook_size();
   for (const std::vector<uint32_t>& tile_tokens : file.tokens) {
     if (tile_tokens.size() > config.tokens) {
@@ -246,8 +295,9 @@ std::vector<StatusOr<Image>> Codec::DecodeMany(std::span<const TokenFile* const>
     size_t file, first, count, offset;
   };
   const size_t k = config.tokens, tile_values = size_t{config.tile} * config.tile * 3;
+  const size_t dims = config.fsq_levels.size();
   std::vector<uint32_t> tokens, keep;
-  std::vector<float> pixels;
+  std::vector<float> pixels, offsets;
   std::vector<Run> runs;
   size_t next_file = 0, next_tile = 0;
   for (;;) {
@@ -272,18 +322,34 @@ std::vector<StatusOr<Image>> Codec::DecodeMany(std::span<const TokenFile* const>
     tokens.assign(count * k, 0);
     keep.resize(count);
     pixels.resize(count * tile_values);
+    offsets.clear();
     for (const Run& run : runs) {
+      const TokenFile& file = *files[run.file];
+      const Refinement& refinement = file.header.refinement;
+      // The refinements that come with the first max_tokens tokens.
+      const uint32_t refinement_limit =
+          max_tokens == 0 ? refinement.count()
+                          : file.header.RefinementsInLayers(file.header.LayersForTokens(max_tokens));
       for (size_t i = 0; i < run.count; ++i) {
-        const std::vector<uint32_t>& tile_tokens = files[run.file]->tokens[run.first + i];
-        uint32_t& kept = keep[run.offset + i];
+        const size_t tile = run.offset + i;
+        const std::vector<uint32_t>& tile_tokens = file.tokens[run.first + i];
+        uint32_t& kept = keep[tile];
         kept = static_cast<uint32_t>(tile_tokens.size());
         if (max_tokens != 0) kept = std::min(kept, max_tokens);
         std::copy(tile_tokens.begin(), tile_tokens.begin() + kept,
-                  tokens.begin() + static_cast<std::ptrdiff_t>((run.offset + i) * k));
+                  tokens.begin() + static_cast<std::ptrdiff_t>(tile * k));
+        if (file.refinements.empty()) continue;
+        const std::vector<uint32_t>& tile_refinements = file.refinements[run.first + i];
+        const size_t refined = std::min<size_t>(tile_refinements.size(), refinement_limit);
+        if (refined > 0 && offsets.empty()) offsets.assign(count * k * dims, 0.0f);
+        for (size_t r = 0; r < refined; ++r) {
+          RefinementOffsets(tile_refinements[r], static_cast<uint32_t>(dims), refinement.bits,
+                            &offsets[(tile * k + r) * dims]);
+        }
       }
     }
-    const Status status =
-        WithCpuFallback([&] { return tokenizer_->Decode(tokens, keep, count, pixels); });
+    const Status status = WithCpuFallback(
+        [&] { return tokenizer_->Decode(tokens, keep, count, pixels, offsets); });
     if (!status.ok()) {
       // The files of this batch and every later one fail with it (a GPU backend keeps
       // failing after an error, unless the codec fell back to the CPU); the files finished

@@ -29,6 +29,9 @@ struct CodecOptions {
   unsigned threads = 0;        // CPU threads, 0 = all cores
   size_t max_batch_tiles = 0;  // tiles per tokenizer batch; 0: the backend's preferred_batch_tiles()
   bool deblock = true;  // smooth the seams between tiles after decoding (codec/deblock.h)
+  // Encode with the model's refinement plan (Model::refinement; FORMAT.md, REFN chunk) when it
+  // has one: finer values for the first tokens, as extra layers. Off: plain 1.2 files.
+  bool refine = true;
   // When a GPU backend fails after start-up (out of memory, a failed kernel, a lost device):
   // with cpu_fallback the codec moves to the CPU backend for good and redoes the failed batch
   // there, so the result is the CPU's, never the failed batch's output; without it the call
@@ -37,6 +40,14 @@ struct CodecOptions {
   // Receives one line for the user when the codec fell back to the CPU (at most once).
   std::function<void(const std::string&)> on_fallback;
 };
+
+// Token `token`'s refinement value (FORMAT.md, REFN) from its FSQ values before rounding,
+// `bounded[d]` for each of the levels' dimensions.
+uint32_t RefinementValue(uint32_t token, const float* bounded, std::span<const uint32_t> levels,
+                         uint32_t bits);
+// The inverse as the decoder uses it: per dimension, the centre of the value's part of its
+// cell, as an offset in levels from the rounded value (−½ < offset < ½).
+void RefinementOffsets(uint32_t value, uint32_t dims, uint32_t bits, float* offsets);
 
 // Recorded in the token file's header (T1dHeader colour fields).
 struct SourceInfo {
@@ -63,13 +74,15 @@ class Codec {
   // What Encode puts in the header: range when the model has entropy tables, else raw.
   uint8_t default_coder() const { return range_coder_ ? kRangeCoderId : kRawCoderId; }
 
-  // Encodes keeping `tokens` (1 … K) tokens of every tile.
+  // Encodes keeping `tokens` (1 … K) tokens of every tile, with the refinements that come
+  // with them (CodecOptions::refine).
   StatusOr<TokenFile> Encode(const Image& image, uint32_t tokens, const SourceInfo& source = {});
   // Encodes keeping tokens_per_tile[t] (0 … K) tokens of tile t, raster order.
   StatusOr<TokenFile> Encode(const Image& image, std::span<const uint32_t> tokens_per_tile,
                              const SourceInfo& source = {});
 
-  // Decodes the first min(count, max_tokens) tokens of every tile; max_tokens 0 = all; then
+  // Decodes the first min(count, max_tokens) tokens of every tile and the refinements that come
+  // with them (T1dHeader::LayersForTokens); max_tokens 0 = all; then
   // deblocks the tile seams unless CodecOptions::deblock is off.
   // kModelMismatch if the file was made with other weights.
   StatusOr<Image> Decode(const TokenFile& file, uint32_t max_tokens = 0);

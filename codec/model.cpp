@@ -255,6 +255,43 @@ StatusOr<ModelConfig> ParseModelConfig(std::string_view json) {
 
 std::string Model::sha256_hex() const { return HexString(identity_.sha256); }
 
+namespace {
+
+// metadata "refinement": {"bits": B, "after": [...]} (container/FORMAT.md, REFN chunk).
+StatusOr<Refinement> ParseRefinementPlan(std::string_view json, const ModelConfig& config) {
+  const nlohmann::json plan = nlohmann::json::parse(json, nullptr, /*allow_exceptions=*/false);
+  const auto bad = [](const std::string& why) {
+    return CorruptError("model metadata 'refinement' " + why);
+  };
+  if (!plan.is_object() || !plan.contains("bits") || !plan["bits"].is_number_unsigned() ||
+      !plan.contains("after") || !plan["after"].is_array()) {
+    return bad("must be an object with \"bits\" and \"after\"");
+  }
+  Refinement refinement;
+  const uint64_t bits = plan["bits"].get<uint64_t>();
+  const uint64_t dims = config.fsq_levels.size();
+  if (bits < 1 || bits > kMaxRefinementBits || bits * dims > 32) {
+    return bad("has " + std::to_string(bits) + " bits per dimension; 1.." +
+               std::to_string(kMaxRefinementBits) + " and at most 32 per token are allowed");
+  }
+  refinement.bits = static_cast<uint32_t>(bits);
+  if (plan["after"].empty() || plan["after"].size() > config.tokens) {
+    return bad("must refine 1.." + std::to_string(config.tokens) + " tokens");
+  }
+  for (const nlohmann::json& value : plan["after"]) {
+    const auto r = static_cast<uint32_t>(refinement.after.size());
+    if (!value.is_number_unsigned() || value.get<uint64_t>() < r ||
+        value.get<uint64_t>() >= config.tokens ||
+        (r > 0 && value.get<uint64_t>() < refinement.after.back())) {
+      return bad("places token " + std::to_string(r) + "'s refinement out of order");
+    }
+    refinement.after.push_back(static_cast<uint32_t>(value.get<uint64_t>()));
+  }
+  return refinement;
+}
+
+}  // namespace
+
 StatusOr<Model> LoadModel(std::span<const uint8_t> file_bytes) {
   TOK1D_ASSIGN_OR_RETURN(SafetensorsFile file, ParseSafetensors(file_bytes));
   auto meta = [&file](const char* key) -> const std::string* {
@@ -286,6 +323,9 @@ StatusOr<Model> LoadModel(std::span<const uint8_t> file_bytes) {
   model.arena_ = std::make_shared<const std::vector<float>>(std::move(arena));
   TOK1D_ASSIGN_OR_RETURN(model.entropy_tables_,
                          EntropyTables::Load(file, model.config_.tokens, model.config_.fsq_levels));
+  if (const std::string* plan = meta("refinement")) {
+    TOK1D_ASSIGN_OR_RETURN(model.refinement_, ParseRefinementPlan(*plan, model.config_));
+  }
   model.identity_.name = *name;
   model.identity_.sha256 = Sha256(file_bytes);
   model.metadata_ = std::move(file.metadata);

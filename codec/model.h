@@ -126,6 +126,9 @@ class Model {
   uint64_t file_bytes() const { return file_bytes_; }
   // The range coder's probability tables from the file, or null if it has none.
   const std::shared_ptr<const EntropyTables>& entropy_tables() const { return entropy_tables_; }
+  // The refinement plan the model was measured with (metadata "refinement", written by
+  // models/fit_refinement.py): bits 0 when it has none.
+  const Refinement& refinement() const { return refinement_; }
 
  private:
   friend StatusOr<Model> LoadModel(std::span<const uint8_t>);
@@ -137,6 +140,7 @@ class Model {
   std::map<std::string, std::string> metadata_;
   uint64_t file_bytes_ = 0;
   std::shared_ptr<const EntropyTables> entropy_tables_;
+  Refinement refinement_;
 };
 
 // Loads a model from the bytes of its file. Errors say which tensor or field is wrong.

@@ -183,11 +183,12 @@ Status Tokenizer::EncodeBatch(std::span<const uint8_t> tiles, size_t count,
 }
 
 Status Tokenizer::Decode(std::span<const uint32_t> tokens, std::span<const uint32_t> keep,
-                         size_t count, std::span<float> pixels) {
+                         size_t count, std::span<float> pixels, std::span<const float> offsets) {
   const ModelConfig& c = model_.config();
-  const size_t k = c.tokens;
+  const size_t k = c.tokens, code_dim = c.code_dim();
   const size_t tile_values = size_t{c.tile} * c.tile * 3;
-  if (tokens.size() != count * k || keep.size() != count || pixels.size() != count * tile_values) {
+  if (tokens.size() != count * k || keep.size() != count || pixels.size() != count * tile_values ||
+      (!offsets.empty() && offsets.size() != count * k * code_dim)) {
     return InternalError("Tokenizer::Decode: buffer sizes do not match the tile count");
   }
   const uint64_t codebook = c.codebook_size();
@@ -212,14 +213,17 @@ Status Tokenizer::Decode(std::span<const uint32_t> tokens, std::span<const uint3
   }
   for (size_t first = 0; first < count; first += options_.max_batch_tiles) {
     const size_t batch = std::min(options_.max_batch_tiles, count - first);
-    TOK1D_RETURN_IF_ERROR(DecodeBatch(std::span<const int32_t>(masked).subspan(first * k, batch * k),
-                                      batch, pixels.subspan(first * tile_values, batch * tile_values)));
+    TOK1D_RETURN_IF_ERROR(DecodeBatch(
+        std::span<const int32_t>(masked).subspan(first * k, batch * k),
+        offsets.empty() ? offsets : offsets.subspan(first * k * code_dim, batch * k * code_dim), batch,
+        pixels.subspan(first * tile_values, batch * tile_values)));
   }
   return OkStatus();
 }
 
 // models/tok1d_model.py Tok1d.decode_codes.
-Status Tokenizer::DecodeBatch(std::span<const int32_t> tokens, size_t count, std::span<float> pixels) {
+Status Tokenizer::DecodeBatch(std::span<const int32_t> tokens, std::span<const float> offsets,
+                              size_t count, std::span<float> pixels) {
   TOK1D_RETURN_IF_ERROR(Reserve(count));
   const ModelConfig& c = model_.config();
   const ModelWeights& m = model_.layout();
@@ -228,7 +232,12 @@ Status Tokenizer::DecodeBatch(std::span<const int32_t> tokens, size_t count, std
 
   TOK1D_RETURN_IF_ERROR(
       backend_.CopyToDevice(w.tokens.as<void>(), tokens.data(), tokens.size_bytes()));
-  backend_.EmbedTokens(w.tokens.as<int32_t>(), count * k, ToFsqLevels(c), Weight(m.code_embed.weight),
+  if (!offsets.empty()) {  // the encoder's buffer of bounded values is free while decoding
+    TOK1D_RETURN_IF_ERROR(
+        backend_.CopyToDevice(w.bounded.as<void>(), offsets.data(), offsets.size_bytes()));
+  }
+  backend_.EmbedTokens(w.tokens.as<int32_t>(), offsets.empty() ? nullptr : w.bounded.as<float>(),
+                       count * k, ToFsqLevels(c), Weight(m.code_embed.weight),
                        Weight(m.code_embed.bias), Weight(m.mask_token), d, w.rows.as<float>(),
                        w.codes.as<float>());
   // The coarse image from the linear shortcut (dropped tokens have codes 0).

@@ -38,10 +38,11 @@ class Tokenizer {
                 std::span<float> bounded = {});
 
   // tokens: count × K indices, of which the first keep[t] of tile t are used (1 ≤ keep ≤ K;
-  // keep may also be 0: the tile is decoded from mask tokens alone). pixels: count × tile ×
-  // tile × 3 floats in [0, 1] scale, not clamped.
+  // keep may also be 0: the tile is decoded from mask tokens alone). offsets (optional,
+  // count × K × C): each code's refinement within its quantization cell, in levels (|o| ≤ 0.5;
+  // see FORMAT.md, REFN). pixels: count × tile × tile × 3 floats in [0, 1] scale, not clamped.
   Status Decode(std::span<const uint32_t> tokens, std::span<const uint32_t> keep, size_t count,
-                std::span<float> pixels);
+                std::span<float> pixels, std::span<const float> offsets = {});
 
  private:
   struct Workspace;
@@ -53,7 +54,8 @@ class Tokenizer {
                  Epilogue epilogue);
   Status EncodeBatch(std::span<const uint8_t> tiles, size_t count, std::span<uint32_t> tokens,
                      std::span<float> bounded);
-  Status DecodeBatch(std::span<const int32_t> tokens, size_t count, std::span<float> pixels);
+  Status DecodeBatch(std::span<const int32_t> tokens, std::span<const float> offsets, size_t count,
+                     std::span<float> pixels);
 
   const Model& model_;
   Backend& backend_;

@@ -21,6 +21,7 @@ constexpr std::array<char, 4> kHeadType = {'H', 'E', 'A', 'D'};
 constexpr std::array<char, 4> kLayerType = {'L', 'A', 'Y', 'R'};
 constexpr std::array<char, 4> kSpanType = {'L', 'A', 'Y', 'S'};
 constexpr std::array<char, 4> kDoneType = {'D', 'O', 'N', 'E'};
+constexpr std::array<char, 4> kRefinementType = {'R', 'E', 'F', 'N'};
 constexpr uint8_t kAlphaCompositedFlag = 0x01;
 constexpr uint8_t kCountsUniform = 0;
 constexpr uint8_t kCountsPerTile = 1;
@@ -138,6 +139,13 @@ void AppendChunk(const std::array<char, 4>& type, std::span<const uint8_t> data,
 
 // ---- header ---------------------------------------------------------------------------------
 
+struct ChunkView {
+  std::array<char, 4> type{};
+  std::span<const uint8_t> data;
+  size_t offset = 0;  // of the chunk's type field
+  size_t size = 0;    // with framing
+};
+
 uint32_t Ceil(uint32_t a, uint32_t b) { return static_cast<uint32_t>((uint64_t{a} + b - 1) / b); }
 
 // Image size, tiles and the reader limits: checked before anything is sized by the tile count.
@@ -195,16 +203,6 @@ Status CheckModelAndCounts(const T1dHeader& h) {
     return CorruptError("max tokens per tile " + std::to_string(h.max_tokens) +
                         " is outside 1..65535");
   }
-  if (h.tokens_per_tile.size() != h.tile_count()) {
-    return CorruptError("there are " + std::to_string(h.tokens_per_tile.size()) +
-                        " token counts for " + std::to_string(h.tile_count()) + " tiles");
-  }
-  for (uint32_t count : h.tokens_per_tile) {
-    if (count > h.max_tokens) {
-      return CorruptError("a tile keeps " + std::to_string(count) + " tokens, more than the " +
-                          std::to_string(h.max_tokens) + " the model has");
-    }
-  }
   if (h.major_version != kT1dMajorVersion) {
     return UnsupportedError("cannot write format version " + std::to_string(h.major_version));
   }
@@ -215,10 +213,67 @@ Status CheckModelAndCounts(const T1dHeader& h) {
   return OkStatus();
 }
 
+// The refinement plan (FORMAT.md, REFN chunk) against K and the FSQ dimensions.
+Status CheckRefinement(const T1dHeader& h) {
+  const Refinement& refinement = h.refinement;
+  if (refinement.bits == 0) {
+    if (!refinement.after.empty()) return CorruptError("refinement layers without refinement bits");
+    return OkStatus();
+  }
+  if (refinement.bits > kMaxRefinementBits || refinement.bits * h.fsq_levels.size() > 32) {
+    return CorruptError("refinement of " + std::to_string(refinement.bits) + " bits per dimension "
+                        "is outside 1.." + std::to_string(kMaxRefinementBits) + " or over 32 bits a token");
+  }
+  if (refinement.after.empty() || refinement.after.size() > h.max_tokens) {
+    return CorruptError("refinement of " + std::to_string(refinement.after.size()) +
+                        " tokens; 1.." + std::to_string(h.max_tokens) + " are allowed");
+  }
+  for (uint32_t r = 0; r < refinement.after.size(); ++r) {
+    const uint32_t after = refinement.after[r];
+    if (after < r || after >= h.max_tokens || (r > 0 && after < refinement.after[r - 1])) {
+      return CorruptError("the refinement of token " + std::to_string(r) + " follows token layer " +
+                          std::to_string(after) + "; it must follow token " + std::to_string(r) +
+                          ", the previous refinement, and come before token " +
+                          std::to_string(h.max_tokens));
+    }
+  }
+  return OkStatus();
+}
+
+Status CheckCounts(const T1dHeader& h) {
+  TOK1D_RETURN_IF_ERROR(CheckRefinement(h));
+  if (h.layers_per_tile.size() != h.tile_count()) {
+    return CorruptError("there are " + std::to_string(h.layers_per_tile.size()) +
+                        " token counts for " + std::to_string(h.tile_count()) + " tiles");
+  }
+  for (uint32_t count : h.layers_per_tile) {
+    if (count > h.max_layers()) {
+      return CorruptError("a tile keeps " + std::to_string(count) + " layers, more than the " +
+                          std::to_string(h.max_layers()) + " the model's " +
+                          std::to_string(h.max_tokens) + " tokens and " +
+                          std::to_string(h.refinement.count()) + " refinements make");
+    }
+  }
+  return OkStatus();
+}
+
 Status CheckHeaderFields(const T1dHeader& h, uint64_t max_pixels) {
   TOK1D_RETURN_IF_ERROR(CheckGeometry(h, max_pixels));
-  return CheckModelAndCounts(h);
+  TOK1D_RETURN_IF_ERROR(CheckModelAndCounts(h));
+  return CheckCounts(h);
 }
+
+std::vector<uint8_t> SerializeRefinement(const Refinement& refinement) {
+  std::vector<uint8_t> data;
+  ByteWriter w(&data);
+  w.U8(refinement.bits);
+  w.Varint(refinement.after.size());
+  for (uint32_t after : refinement.after) w.Varint(after);
+  return data;
+}
+
+// Fills header->refinement from a REFN chunk and checks it and the counts it allows.
+Status ParseRefinement(const ChunkView& chunk, T1dHeader* header);
 
 bool AllEqual(const std::vector<uint32_t>& v) {
   return std::adjacent_find(v.begin(), v.end(), std::not_equal_to<>()) == v.end();
@@ -245,12 +300,12 @@ std::vector<uint8_t> SerializeHeadData(const T1dHeader& h) {
   w.U8(h.entropy_coder);
   w.U32(static_cast<uint32_t>(h.coder_params.size()));
   w.Bytes(h.coder_params);
-  if (AllEqual(h.tokens_per_tile)) {
+  if (AllEqual(h.layers_per_tile)) {
     w.U8(kCountsUniform);
-    w.U16(h.tokens_per_tile.empty() ? 0 : h.tokens_per_tile[0]);
+    w.U16(h.layers_per_tile.empty() ? 0 : h.layers_per_tile[0]);
   } else {
     w.U8(kCountsPerTile);
-    for (uint32_t count : h.tokens_per_tile) w.U16(count);
+    for (uint32_t count : h.layers_per_tile) w.U16(count);
   }
   w.Bytes(h.head_extension);
   return data;
@@ -299,11 +354,11 @@ StatusOr<T1dHeader> ParseHeadData(std::span<const uint8_t> data, uint8_t minor_v
   if (counts_mode == kCountsUniform) {
     const uint32_t count = r.U16();
     if (r.overrun()) return CorruptError("HEAD chunk is too short");
-    h.tokens_per_tile.assign(tiles, count);
+    h.layers_per_tile.assign(tiles, count);
   } else if (counts_mode == kCountsPerTile) {
     if (r.remaining() < 2 * tiles) return CorruptError("HEAD chunk is too short for its tile counts");
-    h.tokens_per_tile.resize(tiles);
-    for (uint32_t& count : h.tokens_per_tile) count = r.U16();
+    h.layers_per_tile.resize(tiles);
+    for (uint32_t& count : h.layers_per_tile) count = r.U16();
   } else {
     return CorruptError("unknown token count mode " + std::to_string(counts_mode));
   }
@@ -316,17 +371,33 @@ StatusOr<T1dHeader> ParseHeadData(std::span<const uint8_t> data, uint8_t minor_v
     h.head_extension.assign(extension.begin(), extension.end());
   }
   TOK1D_RETURN_IF_ERROR(CheckModelAndCounts(h));
-  return h;
+  return h;  // the counts are checked once the refinement (REFN) is known
+}
+
+Status ParseRefinement(const ChunkView& chunk, T1dHeader* header) {
+  if (header->minor_version < kRefinementMinorVersion) {
+    return CorruptError("refinement chunk in a version 1." + std::to_string(header->minor_version) +
+                        " file (refinement needs 1.3)");
+  }
+  ByteReader r(chunk.data);
+  Refinement& refinement = header->refinement;
+  refinement.bits = r.U8();
+  uint32_t count = 0;
+  if (!r.Varint(&count)) return CorruptError("refinement chunk is malformed");
+  if (count == 0 || count > header->max_tokens) {
+    return CorruptError("refinement of " + std::to_string(count) + " tokens; 1.." +
+                        std::to_string(header->max_tokens) + " are allowed");
+  }
+  refinement.after.resize(count);  // count <= K <= 65535
+  for (uint32_t& after : refinement.after) {
+    if (!r.Varint(&after)) return CorruptError("refinement chunk is malformed");
+  }
+  if (r.remaining() != 0) return CorruptError("refinement chunk has unexpected trailing bytes");
+  if (refinement.bits == 0) return CorruptError("refinement chunk with 0 bits per dimension");
+  return CheckCounts(*header);
 }
 
 // ---- chunk-level parsing --------------------------------------------------------------------
-
-struct ChunkView {
-  std::array<char, 4> type{};
-  std::span<const uint8_t> data;
-  size_t offset = 0;  // of the chunk's type field
-  size_t size = 0;    // with framing
-};
 
 // The file's structure, verified, with views into the input bytes.
 struct ParsedFile {
@@ -443,10 +514,25 @@ StatusOr<ParsedFile> ParseFile(std::span<const uint8_t> bytes, const ReadOptions
   if (bytes[10] != 0 || bytes[11] != 0) return CorruptError("reserved preamble bits are set");
   TOK1D_ASSIGN_OR_RETURN(file.header, ParseHeadData(head.data, bytes[9], options.max_pixels));
   file.layout.header_bytes = kPreambleSize + head.size;
+  size_t offset = kPreambleSize + head.size;
+  {  // an optional REFN chunk right after HEAD: the counts depend on it
+    ChunkView refinement;
+    TOK1D_ASSIGN_OR_RETURN(ChunkRead read, ReadChunk(bytes, offset, offset, &refinement));
+    if (read == ChunkRead::kOk && refinement.type == kRefinementType) {
+      TOK1D_RETURN_IF_ERROR(ParseRefinement(refinement, &file.header));
+      offset += refinement.size;
+      file.layout.header_bytes += refinement.size;
+    } else {
+      const Status counts = CheckCounts(file.header);
+      if (!counts.ok() && read == ChunkRead::kIncomplete) {
+        return TruncatedError("file ends inside its header");
+      }
+      TOK1D_RETURN_IF_ERROR(counts);
+    }
+  }
 
   const uint32_t layer_count = file.header.layer_count();
   file.report.layers_declared = layer_count;
-  size_t offset = kPreambleSize + head.size;
   for (;;) {
     ChunkView chunk;
     TOK1D_ASSIGN_OR_RETURN(ChunkRead read, ReadChunk(bytes, offset, offset, &chunk));
@@ -492,6 +578,9 @@ StatusOr<ParsedFile> ParseFile(std::span<const uint8_t> bytes, const ReadOptions
       return file;
     } else if (chunk.type == kHeadType) {
       return CorruptError("second HEAD chunk at byte " + std::to_string(chunk.offset));
+    } else if (chunk.type == kRefinementType) {
+      return CorruptError("refinement chunk at byte " + std::to_string(chunk.offset) +
+                          " does not directly follow HEAD");
     } else if ((chunk.type[0] & 0x20) != 0) {
       file.extras.push_back(chunk);
       file.layout.extra_bytes += chunk.size;
@@ -518,11 +607,11 @@ StatusOr<ParsedFile> ParseFile(std::span<const uint8_t> bytes, const ReadOptions
 template <typename Visit>
 Status ForEachLayer(const T1dHeader& header, uint32_t layer_limit, Visit visit) {
   std::vector<uint32_t> active;
-  for (uint32_t t = 0; t < header.tokens_per_tile.size(); ++t) {
-    if (header.tokens_per_tile[t] > 0) active.push_back(t);
+  for (uint32_t t = 0; t < header.layers_per_tile.size(); ++t) {
+    if (header.layers_per_tile[t] > 0) active.push_back(t);
   }
   for (uint32_t j = 0; j < layer_limit; ++j) {
-    std::erase_if(active, [&](uint32_t t) { return header.tokens_per_tile[t] <= j; });
+    std::erase_if(active, [&](uint32_t t) { return header.layers_per_tile[t] <= j; });
     TOK1D_RETURN_IF_ERROR(visit(j, std::span<const uint32_t>(active)));
   }
   return OkStatus();
@@ -573,9 +662,13 @@ std::vector<uint8_t> AssembleFile(const T1dHeader& header, std::span<const T1dCh
   writer.U8(header.major_version);
   uint8_t minor = std::max(header.minor_version, MinorVersionForCoder(header.entropy_coder));
   if (spans != nullptr) minor = std::max(minor, kLayerSpanMinorVersion);
+  if (header.refinement.bits != 0) minor = std::max(minor, kRefinementMinorVersion);
   writer.U8(minor);
   writer.U16(0);  // reserved
   AppendChunk(kHeadType, SerializeHeadData(header), 0, &out);
+  if (header.refinement.bits != 0) {
+    AppendChunk(kRefinementType, SerializeRefinement(header.refinement), out.size(), &out);
+  }
   for (const T1dChunk& chunk : extras) AppendChunk(chunk.type, chunk.data, out.size(), &out);
   std::vector<uint8_t> data;
   if (spans != nullptr) {
@@ -650,8 +743,49 @@ uint32_t T1dHeader::bits_per_token() const {
   return size <= 1 ? 0 : static_cast<uint32_t>(std::bit_width(size - 1));
 }
 
+std::vector<LayerRole> T1dHeader::LayerRoles() const {
+  std::vector<LayerRole> roles;
+  roles.reserve(max_layers());
+  size_t r = 0;
+  for (uint32_t i = 0; i < max_tokens; ++i) {
+    roles.push_back({false, i});
+    for (; r < refinement.after.size() && refinement.after[r] <= i; ++r) {
+      roles.push_back({true, static_cast<uint32_t>(r)});
+    }
+  }
+  return roles;
+}
+
+uint32_t T1dHeader::LayersForTokens(uint32_t tokens) const {
+  uint32_t layers = std::min(tokens, max_tokens);
+  for (uint32_t after : refinement.after) layers += after < tokens ? 1u : 0u;
+  return layers;
+}
+
+uint32_t T1dHeader::TokensInLayers(uint32_t layers) const {
+  if (refinement.after.empty()) return std::min(layers, max_tokens);
+  uint32_t tokens = 0;
+  const std::vector<LayerRole> roles = LayerRoles();
+  for (size_t j = 0; j < std::min<size_t>(layers, roles.size()); ++j) tokens += roles[j].refinement ? 0u : 1u;
+  return tokens;
+}
+
+uint32_t T1dHeader::RefinementsInLayers(uint32_t layers) const {
+  return std::min(layers, max_layers()) - TokensInLayers(layers);
+}
+
+std::vector<uint32_t> T1dHeader::tokens_per_tile() const {
+  std::vector<uint32_t> tokens(layers_per_tile.size());
+  for (size_t t = 0; t < tokens.size(); ++t) tokens[t] = TokensInLayers(layers_per_tile[t]);
+  return tokens;
+}
+
+uint32_t T1dHeader::refinement_value_bits() const {
+  return refinement.bits * static_cast<uint32_t>(fsq_levels.size());
+}
+
 uint32_t T1dHeader::layer_count() const {
-  return tokens_per_tile.empty() ? 0 : *std::max_element(tokens_per_tile.begin(), tokens_per_tile.end());
+  return layers_per_tile.empty() ? 0 : *std::max_element(layers_per_tile.begin(), layers_per_tile.end());
 }
 
 void SetTileGrid(T1dHeader* header) {
@@ -678,25 +812,36 @@ StatusOr<TokenFile> ReadT1d(std::span<const uint8_t> bytes, const ReadOptions& o
   TokenFile file;
   file.header = std::move(parsed.header);
   file.tokens.resize(file.header.tile_count());
+  file.refinements.resize(file.header.tile_count());
   const auto present = static_cast<uint32_t>(parsed.layers.size());
-  std::vector<uint32_t> layer_tokens;
+  const std::vector<LayerRole> roles = file.header.LayerRoles();
+  std::vector<uint32_t> layer_values;
   const Status decoded = ForEachLayer(
       file.header, present, [&](uint32_t j, std::span<const uint32_t> tiles) -> Status {
-        layer_tokens.assign(tiles.size(), 0);
-        LayerContext context{file.header, j, tiles, file.tokens};
-        TOK1D_RETURN_IF_ERROR(layer_coder->DecodeLayer(context, parsed.layers[j], layer_tokens)
+        layer_values.assign(tiles.size(), 0);
+        const LayerRole role = roles[j];
+        if (role.refinement) {
+          TOK1D_RETURN_IF_ERROR(UnpackFixedWidth(parsed.layers[j], file.header.refinement_value_bits(),
+                                                 layer_values,
+                                                 "refinement layer " + std::to_string(j)));
+          for (size_t i = 0; i < tiles.size(); ++i) file.refinements[tiles[i]].push_back(layer_values[i]);
+          return OkStatus();
+        }
+        // The coder sees the token's position in its tile, whatever layer holds it.
+        LayerContext context{file.header, role.index, tiles, file.tokens};
+        TOK1D_RETURN_IF_ERROR(layer_coder->DecodeLayer(context, parsed.layers[j], layer_values)
                                   .WithContext("token layer " + std::to_string(j)));
         const uint64_t codebook = file.header.codebook_size();
         for (size_t i = 0; i < tiles.size(); ++i) {
-          if (layer_tokens[i] >= codebook) {
+          if (layer_values[i] >= codebook) {
             return CorruptError("token layer " + std::to_string(j) + " holds a token outside the codebook");
           }
-          file.tokens[tiles[i]].push_back(layer_tokens[i]);
+          file.tokens[tiles[i]].push_back(layer_values[i]);
         }
         return OkStatus();
       });
   if (!decoded.ok()) return decoded;
-  for (uint32_t& count : file.header.tokens_per_tile) count = std::min(count, present);
+  for (uint32_t& count : file.header.layers_per_tile) count = std::min(count, present);
   for (const ChunkView& extra : parsed.extras) {
     file.extra_chunks.push_back(T1dChunk{extra.type, {extra.data.begin(), extra.data.end()}});
   }
@@ -720,12 +865,28 @@ StatusOr<std::vector<uint8_t>> WriteT1d(const TokenFile& file, const LayerCoder*
     return InvalidArgumentError("token lists for " + std::to_string(file.tokens.size()) +
                                 " tiles, but the grid has " + std::to_string(header.tile_count()));
   }
+  if (!file.refinements.empty() && file.refinements.size() != file.tokens.size()) {
+    return InvalidArgumentError("refinements for " + std::to_string(file.refinements.size()) +
+                                " tiles, but the grid has " + std::to_string(header.tile_count()));
+  }
   const uint64_t codebook = header.codebook_size();
+  const uint32_t refinement_bits = header.refinement_value_bits();
   for (size_t t = 0; t < file.tokens.size(); ++t) {
-    if (file.tokens[t].size() != header.tokens_per_tile[t]) {
+    const uint32_t layers = header.layers_per_tile[t];
+    const size_t refinements = file.refinements.empty() ? 0 : file.refinements[t].size();
+    if (file.tokens[t].size() != header.TokensInLayers(layers) ||
+        refinements != header.RefinementsInLayers(layers)) {
       return InvalidArgumentError("tile " + std::to_string(t) + " has " +
-                                  std::to_string(file.tokens[t].size()) + " tokens but its count is " +
-                                  std::to_string(header.tokens_per_tile[t]));
+                                  std::to_string(file.tokens[t].size()) + " tokens and " +
+                                  std::to_string(refinements) + " refinements but keeps " +
+                                  std::to_string(layers) + " layers");
+    }
+    for (size_t r = 0; r < refinements; ++r) {
+      if (refinement_bits < 32 && file.refinements[t][r] >> refinement_bits != 0) {
+        return InvalidArgumentError("refinement " + std::to_string(r) + " of tile " +
+                                    std::to_string(t) + " has more than " +
+                                    std::to_string(refinement_bits) + " bits");
+      }
     }
     for (uint32_t token : file.tokens[t]) {
       if (token >= codebook) {
@@ -737,13 +898,23 @@ StatusOr<std::vector<uint8_t>> WriteT1d(const TokenFile& file, const LayerCoder*
   }
 
   std::vector<std::vector<uint8_t>> coded;
-  std::vector<uint32_t> layer_tokens;
+  std::vector<uint32_t> layer_values;
+  const std::vector<LayerRole> roles = header.LayerRoles();
   const Status encoded = ForEachLayer(
       header, header.layer_count(), [&](uint32_t j, std::span<const uint32_t> tiles) -> Status {
-        layer_tokens.clear();
-        for (uint32_t t : tiles) layer_tokens.push_back(file.tokens[t][j]);
-        LayerContext context{header, j, tiles, file.tokens};
-        TOK1D_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, coder->EncodeLayer(context, layer_tokens));
+        const LayerRole role = roles[j];
+        layer_values.clear();
+        for (uint32_t t : tiles) {
+          layer_values.push_back(role.refinement ? file.refinements[t][role.index]
+                                                 : file.tokens[t][role.index]);
+        }
+        std::vector<uint8_t> bytes;
+        if (role.refinement) {
+          bytes = PackFixedWidth(layer_values, refinement_bits);
+        } else {
+          LayerContext context{header, role.index, tiles, file.tokens};
+          TOK1D_ASSIGN_OR_RETURN(bytes, coder->EncodeLayer(context, layer_values));
+        }
         if (bytes.size() > kMaxLayerBytes) {
           return InvalidArgumentError("token layer " + std::to_string(j) + " is too large");
         }
@@ -757,19 +928,52 @@ StatusOr<std::vector<uint8_t>> WriteT1d(const TokenFile& file, const LayerCoder*
   return AssembleFile(header, file.extra_chunks, layers, &spans);
 }
 
-StatusOr<TokenFile> TrimTokens(TokenFile file, uint32_t k) {
-  std::vector<uint32_t> counts = file.header.tokens_per_tile;
+StatusOr<TokenFile> TrimLayers(TokenFile file, uint32_t k) {
+  std::vector<uint32_t> counts = file.header.layers_per_tile;
   for (uint32_t& count : counts) count = std::min(count, k);
+  return TrimLayers(std::move(file), counts);
+}
+
+StatusOr<TokenFile> TrimLayers(TokenFile file, std::span<const uint32_t> counts) {
+  if (counts.size() != file.header.layers_per_tile.size() ||
+      file.tokens.size() != counts.size() ||
+      (!file.refinements.empty() && file.refinements.size() != counts.size())) {
+    return InvalidArgumentError("trim needs one layer count per tile (" +
+                                std::to_string(file.header.layers_per_tile.size()) + "), got " +
+                                std::to_string(counts.size()));
+  }
+  for (size_t t = 0; t < counts.size(); ++t) {
+    if (counts[t] > file.header.layers_per_tile[t]) {
+      return InvalidArgumentError("tile " + std::to_string(t) + " has " +
+                                  std::to_string(file.header.layers_per_tile[t]) +
+                                  " layers; trim cannot add layers (asked for " +
+                                  std::to_string(counts[t]) + ")");
+    }
+    file.tokens[t].resize(std::min<size_t>(file.tokens[t].size(), file.header.TokensInLayers(counts[t])));
+    if (!file.refinements.empty()) {
+      file.refinements[t].resize(
+          std::min<size_t>(file.refinements[t].size(), file.header.RefinementsInLayers(counts[t])));
+    }
+    file.header.layers_per_tile[t] = counts[t];
+  }
+  return file;
+}
+
+StatusOr<TokenFile> TrimTokens(TokenFile file, uint32_t k) {
+  std::vector<uint32_t> counts(file.tokens.size());
+  for (size_t t = 0; t < counts.size(); ++t) {
+    counts[t] = std::min<uint32_t>(static_cast<uint32_t>(file.tokens[t].size()), k);
+  }
   return TrimTokens(std::move(file), counts);
 }
 
 StatusOr<TokenFile> TrimTokens(TokenFile file, std::span<const uint32_t> counts) {
-  if (counts.size() != file.header.tokens_per_tile.size() ||
-      file.tokens.size() != counts.size()) {
+  if (counts.size() != file.tokens.size()) {
     return InvalidArgumentError("trim needs one token count per tile (" +
-                                std::to_string(file.header.tokens_per_tile.size()) + "), got " +
+                                std::to_string(file.tokens.size()) + "), got " +
                                 std::to_string(counts.size()));
   }
+  std::vector<uint32_t> layers(counts.size());
   for (size_t t = 0; t < counts.size(); ++t) {
     if (counts[t] > file.tokens[t].size()) {
       return InvalidArgumentError("tile " + std::to_string(t) + " has " +
@@ -777,10 +981,10 @@ StatusOr<TokenFile> TrimTokens(TokenFile file, std::span<const uint32_t> counts)
                                   " tokens; trim cannot add tokens (asked for " +
                                   std::to_string(counts[t]) + ")");
     }
-    file.tokens[t].resize(counts[t]);
-    file.header.tokens_per_tile[t] = counts[t];
+    // A tile cut short (a truncated file) keeps only the layers it has.
+    layers[t] = std::min(file.header.LayersForTokens(counts[t]), file.header.layers_per_tile[t]);
   }
-  return file;
+  return TrimLayers(std::move(file), layers);
 }
 
 StatusOr<std::vector<uint8_t>> TrimT1dBytes(std::span<const uint8_t> bytes, uint32_t k,
@@ -789,11 +993,11 @@ StatusOr<std::vector<uint8_t>> TrimT1dBytes(std::span<const uint8_t> bytes, uint
   lenient.allow_truncated = true;
   TOK1D_ASSIGN_OR_RETURN(ParsedFile parsed, ParseFile(bytes, lenient));
   T1dHeader header = std::move(parsed.header);
-  for (uint32_t& count : header.tokens_per_tile) count = std::min(count, k);
+  for (uint32_t& count : header.layers_per_tile) count = std::min(count, k);
   const uint32_t kept_layers = header.layer_count();
   if (kept_layers > parsed.layers.size()) {
     return TruncatedError("file is truncated after " + std::to_string(parsed.layers.size()) +
-                          " token layers; it can be trimmed to at most that many tokens");
+                          " token layers; it can be trimmed to at most that many layers");
   }
   std::vector<T1dChunk> extras;
   for (const ChunkView& extra : parsed.extras) {

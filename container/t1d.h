@@ -15,8 +15,10 @@
 namespace tok1d {
 
 inline constexpr uint8_t kT1dMajorVersion = 1;
-inline constexpr uint8_t kT1dMinorVersion = 2;  // 1.1 defines the range coder, 1.2 layer spans
+inline constexpr uint8_t kT1dMinorVersion = 3;  // 1.1 range coder, 1.2 layer spans, 1.3 refinement
 inline constexpr uint8_t kLayerSpanMinorVersion = 2;  // LAYS chunks need a 1.2 file
+inline constexpr uint8_t kRefinementMinorVersion = 3;  // a REFN chunk needs a 1.3 file
+inline constexpr uint32_t kMaxRefinementBits = 8;     // per FSQ dimension; B·D ≤ 32 as well
 inline constexpr uint32_t kT1dMinTileSize = 16;
 inline constexpr uint32_t kT1dMaxTileSize = 4096;
 inline constexpr uint32_t kT1dMaxFsqDims = 16;
@@ -46,7 +48,23 @@ struct ModelIdentity {
   std::array<uint8_t, 32> sha256{};   // of the weights file
 };
 
-// Everything in the HEAD chunk (and the preamble's version).
+// Refinement (FORMAT.md, REFN chunk): the first tokens of a tile sent once more, each FSQ value
+// to 1/2^bits of its quantization cell, as layers of their own between the token layers.
+struct Refinement {
+  uint32_t bits = 0;            // B per FSQ dimension; 0: no refinement (no REFN chunk)
+  std::vector<uint32_t> after;  // token r's refinement layer follows token layer after[r]
+
+  uint32_t count() const { return static_cast<uint32_t>(after.size()); }
+  bool operator==(const Refinement&) const = default;
+};
+
+// What layer j of a file holds: token `index` of each tile, or the refinement of token `index`.
+struct LayerRole {
+  bool refinement = false;
+  uint32_t index = 0;
+};
+
+// Everything in the HEAD chunk (and the preamble's version), and the REFN chunk.
 struct T1dHeader {
   uint8_t major_version = kT1dMajorVersion;
   uint8_t minor_version = 0;  // raised on writing to what the file uses (MinorVersionForCoder)
@@ -62,13 +80,26 @@ struct T1dHeader {
   uint32_t max_tokens = 0;              // K of the model
   uint8_t entropy_coder = kRawCoderId;
   std::vector<uint8_t> coder_params;    // opaque to the container
-  std::vector<uint32_t> tokens_per_tile;  // one count per tile, raster order, each <= K
+  // Layers kept per tile, raster order, each <= max_layers(): without refinement a tile's
+  // layers are its tokens.
+  std::vector<uint32_t> layers_per_tile;
   std::vector<uint8_t> head_extension;  // HEAD bytes of a newer minor version, kept verbatim
+  Refinement refinement;                // from the REFN chunk
 
   uint64_t tile_count() const { return uint64_t{tile_cols} * tile_rows; }
   uint64_t codebook_size() const;      // product of fsq_levels
   uint32_t bits_per_token() const;     // ceil(log2(codebook_size())), the raw coder's width
-  uint32_t layer_count() const;        // max(tokens_per_tile)
+  uint32_t layer_count() const;        // max(layers_per_tile)
+  uint32_t max_layers() const { return max_tokens + refinement.count(); }
+  // The role of every layer 0 .. max_layers()−1, in file order.
+  std::vector<LayerRole> LayerRoles() const;
+  // Layers a tile keeps for its first k tokens (k ≤ K): the tokens and the refinements that
+  // follow token layer k−1 or an earlier one.
+  uint32_t LayersForTokens(uint32_t tokens) const;
+  uint32_t TokensInLayers(uint32_t layers) const;       // token layers among the first `layers`
+  uint32_t RefinementsInLayers(uint32_t layers) const;  // refinement layers among them
+  uint32_t refinement_value_bits() const;               // bits · D: one refinement's raw width
+  std::vector<uint32_t> tokens_per_tile() const;       // TokensInLayers of each tile's layers
 };
 
 // Sets tile_cols/tile_rows from width, height and tile_size.
@@ -76,7 +107,12 @@ void SetTileGrid(T1dHeader* header);
 
 struct TokenFile {
   T1dHeader header;
-  std::vector<std::vector<uint32_t>> tokens;  // per tile; tokens[t].size() == tokens_per_tile[t]
+  // Per tile; tokens[t].size() == TokensInLayers(layers_per_tile[t]).
+  std::vector<std::vector<uint32_t>> tokens;
+  // Per tile, the refinements of its first tokens (RefinementsInLayers(layers_per_tile[t]) of
+  // them): value r packs token r's sub-cell indices, B bits per dimension, dimension 0 least
+  // significant. May be empty (no tile has any).
+  std::vector<std::vector<uint32_t>> refinements;
   std::vector<T1dChunk> extra_chunks;         // ancillary chunks, in file order
 };
 
@@ -107,6 +143,14 @@ class LayerCoder {
 
 // The built-in fixed-width coder (id 0).
 const LayerCoder& RawLayerCoder();
+
+// Fixed-width packing, LSB first (the raw coder's layout; refinement layers use it whatever the
+// coder): `values` of `bits` bits each.
+std::vector<uint8_t> PackFixedWidth(std::span<const uint32_t> values, uint32_t bits);
+// The inverse; kCorrupt unless `coded` has exactly the packed size and zero padding bits.
+// `what` names the layer in messages.
+Status UnpackFixedWidth(std::span<const uint8_t> coded, uint32_t bits, std::span<uint32_t> values,
+                        const std::string& what);
 
 struct ReadOptions {
   bool allow_truncated = false;  // return the complete layers of a cut file instead of failing
@@ -159,7 +203,7 @@ StatusOr<T1dHeaderInfo> ReadT1dHeader(std::span<const uint8_t> bytes,
                                       const ReadOptions& options = {});
 
 // Decodes a file. `coder` is needed for non-raw files (its id must match the file's).
-// With options.allow_truncated, a truncated file yields tokens_per_tile[t] =
+// With options.allow_truncated, a truncated file yields layers_per_tile[t] =
 // min(declared count, report->layers_complete) and report->truncated; `report` may be null.
 StatusOr<TokenFile> ReadT1d(std::span<const uint8_t> bytes, const ReadOptions& options = {},
                             ReadReport* report = nullptr, const LayerCoder* coder = nullptr);
@@ -181,12 +225,18 @@ struct WriteOptions {
 StatusOr<std::vector<uint8_t>> WriteT1d(const TokenFile& file, const LayerCoder* coder = nullptr,
                                         const WriteOptions& options = {});
 
-// Keeps the first min(count, k) tokens of every tile.
+// Keeps the first min(count, k) layers of every tile.
+StatusOr<TokenFile> TrimLayers(TokenFile file, uint32_t k);
+// Keeps the first counts[t] layers of tile t; each must be <= the tile's current count.
+StatusOr<TokenFile> TrimLayers(TokenFile file, std::span<const uint32_t> counts);
+// Keeps the first min(tokens, k) tokens of every tile and the refinements that come with them
+// (T1dHeader::LayersForTokens); the same as TrimLayers without refinement.
 StatusOr<TokenFile> TrimTokens(TokenFile file, uint32_t k);
-// Keeps the first counts[t] tokens of tile t; each must be <= the tile's current count.
+// Keeps the first counts[t] tokens of tile t (and their refinements); each must be <= the
+// tile's current token count.
 StatusOr<TokenFile> TrimTokens(TokenFile file, std::span<const uint32_t> counts);
 
-// Trim to k tokens per tile on the bytes: rewrites HEAD and DONE, copies layers 0..k-1 and
+// Trim to k layers per tile (header.LayersForTokens for a token count) on the bytes: rewrites HEAD and DONE, copies layers 0..k-1 and
 // ancillary chunks verbatim (LAYR chunks whole; LAYS spans whole before layer k, the span
 // holding layer k-1 cut down to its first layers, payload bytes unchanged). Needs no coder. A truncated input is accepted when it holds
 // all k layers (so a partial download can be cut down to a complete file).

@@ -143,12 +143,13 @@ class Backend {
   virtual void FsqQuantize(const float* z, size_t rows, const FsqLevels& levels, float* bounded,
                            int32_t* tokens) = 0;
 
-  // Decoder input. For each of `rows` tokens: codes[row, dims] = (digit − ⌊L/2⌋)/⌊L/2⌋ and
-  // embedded[row, width] = code_w[width, dims]·codes + code_b; a kDroppedToken gets codes 0
-  // and embedded = mask.
-  virtual void EmbedTokens(const int32_t* tokens, size_t rows, const FsqLevels& levels,
-                           const float* code_w, const float* code_b, const float* mask,
-                           size_t width, float* embedded, float* codes) = 0;
+  // Decoder input. For each of `rows` tokens: codes[row, dims] = (digit − ⌊L/2⌋ + offset)/⌊L/2⌋
+  // and embedded[row, width] = code_w[width, dims]·codes + code_b; a kDroppedToken gets codes 0
+  // and embedded = mask. offsets[row, dims] (refinement: where in its quantization cell the
+  // value lies, in levels, within ±0.5) may be null: all 0.
+  virtual void EmbedTokens(const int32_t* tokens, const float* offsets, size_t rows,
+                           const FsqLevels& levels, const float* code_w, const float* code_b,
+                           const float* mask, size_t width, float* embedded, float* codes) = 0;
 
   // Decoder output. pixels[count, tile, tile, 3] = 0.5 + unpatchify(detail) +
   // bilinear_upsample(coarse) with detail [count · N, patch²·3] and coarse [count, pool²·3]

@@ -335,9 +335,9 @@ class CpuBackend final : public Backend {
     }
   }
 
-  void EmbedTokens(const int32_t* tokens, size_t rows, const FsqLevels& levels, const float* code_w,
-                   const float* code_b, const float* mask, size_t width, float* embedded,
-                   float* codes) override {
+  void EmbedTokens(const int32_t* tokens, const float* offsets, size_t rows, const FsqLevels& levels,
+                   const float* code_w, const float* code_b, const float* mask, size_t width,
+                   float* embedded, float* codes) override {
     const FsqTable table = MakeFsqTable(levels);
     const std::span<const FsqDim> dims(table.dims, table.count);
     const size_t code_dim = dims.size();
@@ -353,7 +353,8 @@ class CpuBackend final : public Backend {
         auto rest = static_cast<uint32_t>(tokens[r]);
         for (size_t d = 0; d < code_dim; ++d) {
           const float half = static_cast<float>(dims[d].half_width);
-          code[d] = (static_cast<float>(rest % dims[d].levels) - half) / half;
+          const float offset = offsets != nullptr ? offsets[r * code_dim + d] : 0.0f;
+          code[d] = (static_cast<float>(rest % dims[d].levels) - half + offset) / half;
           rest /= dims[d].levels;
         }
         for (size_t i = 0; i < width; ++i) {

@@ -191,12 +191,12 @@ class GpuBackend final : public Backend {
     CheckLaunch("FsqQuantize");
   }
 
-  void EmbedTokens(const int32_t* tokens, size_t rows, const FsqLevels& levels, const float* code_w,
-                   const float* code_b, const float* mask, size_t width, float* embedded,
-                   float* codes) override {
+  void EmbedTokens(const int32_t* tokens, const float* offsets, size_t rows, const FsqLevels& levels,
+                   const float* code_w, const float* code_b, const float* mask, size_t width,
+                   float* embedded, float* codes) override {
     if (!pending_.ok()) return;
     LaunchKernel(EmbedTokensKernel, dim3(ElementwiseBlocks(rows * width)), dim3(kElementwiseThreads),
-                 stream_, tokens, static_cast<unsigned>(rows), MakeFsqTable(levels), code_w, code_b, mask,
+                 stream_, tokens, offsets, static_cast<unsigned>(rows), MakeFsqTable(levels), code_w, code_b, mask,
                  static_cast<unsigned>(width), embedded, codes);
     CheckLaunch("EmbedTokens");
   }

@@ -367,7 +367,8 @@ __global__ void FsqQuantizeKernel(const float* __restrict__ z, unsigned rows, Fs
 }
 
 // One thread per embedded value; the thread of column 0 also writes the row's codes.
-__global__ void EmbedTokensKernel(const int32_t* __restrict__ tokens, unsigned rows, FsqTable table,
+__global__ void EmbedTokensKernel(const int32_t* __restrict__ tokens, const float* __restrict__ offsets,
+                                  unsigned rows, FsqTable table,
                                   const float* __restrict__ code_w, const float* __restrict__ code_b,
                                   const float* __restrict__ mask, unsigned width,
                                   float* __restrict__ embedded, float* __restrict__ codes) {
@@ -386,7 +387,8 @@ __global__ void EmbedTokensKernel(const int32_t* __restrict__ tokens, unsigned r
     for (unsigned d = 0; d < table.count; ++d) {
       const FsqDim& dim = table.dims[d];
       const float half = static_cast<float>(dim.half_width);
-      const float value = (static_cast<float>(rest % dim.levels) - half) / half;
+      const float offset = offsets != nullptr ? offsets[r * table.count + d] : 0.0f;
+      const float value = (static_cast<float>(rest % dim.levels) - half + offset) / half;
       rest /= dim.levels;
       if (i == 0) code[d] = value;
       sum += value * code_w[i * table.count + d];

@@ -145,7 +145,7 @@ class CliTest(unittest.TestCase):
         result = run("info", golden("valid_spans.t1d"))
         self.assertEqual(result.returncode, 0, result.stderr)
         self.assertIn(".t1d 1.2", result.stdout.decode())
-        self.assertIn("5 token layers", result.stdout.decode())
+        self.assertIn("5 layers", result.stdout.decode())
         self.assertIn("in 3 LAYS chunks", result.stdout.decode())
         info = json.loads(run("info", "--json", golden("valid_spans.t1d")).stdout)
         self.assertEqual(info["layer_payload_bytes"], [9, 7, 5, 4, 4])

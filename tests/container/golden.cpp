@@ -134,7 +134,7 @@ std::vector<GoldenFile> MakeGoldenFiles() {
   if (!trimmed.ok()) throw std::runtime_error(trimmed.status().message());
 
   TokenFile future = MakeTokenFile(minimal_spec, 3);
-  future.header.minor_version = 3;
+  future.header.minor_version = 4;
   future.header.head_extension = {0xAB, 0xCD};
   future.extra_chunks.push_back({{'z', 'z', 'F', 'u'}, {1, 2, 3}});
 
@@ -173,6 +173,16 @@ std::vector<GoldenFile> MakeGoldenFiles() {
     return layers;
   };
 
+  // Version 1.3: the tiled file with refinement, 2 bits per dimension for tokens 0 and 1 after
+  // token layers 0 and 2: layers t0 r0 t1 t2 r1 t3 … (10 in all).
+  TokenFileSpec refined_spec = tiled_spec;
+  refined_spec.refinement = {2, {0, 2}};
+  refined_spec.counts = {7, 0, 3, 1, 10, 2};
+  const std::vector<uint8_t> refined = Write(MakeTokenFile(refined_spec, 5), nullptr, {});
+  // 2 tokens and the refinement of token 0: 3 layers.
+  auto refined_trimmed = TrimT1dBytes(refined, 3);
+  if (!refined_trimmed.ok()) throw std::runtime_error(refined_trimmed.status().message());
+
   const auto ok = StatusCode::kOk;
   std::vector<GoldenFile> files = {
       {"valid_minimal.t1d", minimal, ok, "", "one tile, 4 of 8 tokens, raw coder"},
@@ -180,7 +190,7 @@ std::vector<GoldenFile> MakeGoldenFiles() {
        "3x2 tiles with counts 5 0 3 1 5 2, alpha composited, ancillary chunk 'noTe'"},
       {"valid_trimmed_to_2.t1d", *trimmed, ok, "", "valid_per_tile_counts trimmed to 2 tokens"},
       {"valid_future_minor.t1d", Write(future), ok, "",
-       "minor version 3: HEAD extension bytes and an unknown ancillary chunk, both skipped"},
+       "minor version 4: HEAD extension bytes and an unknown ancillary chunk, both skipped"},
       {"valid_other_coder.t1d", Write(other_coder, &FakeCoder()), StatusCode::kUnsupported,
        "entropy coder 'coder-7'", "entropy coder 7: structure readable, tokens need the coder"},
       {"truncated_in_layer_3.t1d", truncated, StatusCode::kTruncated, "truncated after 3 of 5",
@@ -286,6 +296,24 @@ std::vector<GoldenFile> MakeGoldenFiles() {
          f.chunks[2] = {"LAYR", layr};
        }),
        StatusCode::kCorrupt, "mixes LAYR and LAYS", "layer 0 as a LAYR chunk, layers 1..4 in spans"},
+      // ---- version 1.3: REFN refinement ----
+      {"valid_refinement.t1d", refined, ok, "",
+       "3x2 tiles, REFN: tokens 0 and 1 refined by 2 bits a dimension after token layers 0 and 2; "
+       "layer counts 7 0 3 1 10 2"},
+      {"valid_refinement_trimmed_to_2.t1d", *refined_trimmed, ok, "",
+       "valid_refinement trimmed to 2 tokens: 3 layers (t0 r0 t1)"},
+      {"invalid_refinement_in_version_1_2.t1d",
+       Mutate(refined, [](Framed& f) { f.preamble[9] = 2; }),
+       StatusCode::kCorrupt, "refinement needs 1.3", "valid_refinement with minor version 2"},
+      {"invalid_refinement_order.t1d",
+       Mutate(refined, [](Framed& f) { f.chunks[1].data = {2, 2, 2, 0}; }),
+       StatusCode::kCorrupt, "refinement of token 1", "token 1's refinement placed before token 0's"},
+      {"invalid_refinement_bits.t1d",
+       Mutate(refined, [](Framed& f) { f.chunks[1].data[0] = 7; }),
+       StatusCode::kCorrupt, "over 32 bits", "7 bits for each of 5 dimensions"},
+      {"invalid_refinement_not_after_head.t1d",
+       Mutate(refined, [](Framed& f) { std::swap(f.chunks[1], f.chunks[2]); }),
+       StatusCode::kCorrupt, "more than the", "REFN after the ancillary chunk: counts exceed K"},
   };
   return files;
 }

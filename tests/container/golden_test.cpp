@@ -6,6 +6,7 @@
 
 #include "container/golden.h"
 #include "container/t1d.h"
+#include "container/token_files.h"
 
 namespace tok1d {
 namespace {
@@ -46,7 +47,7 @@ TEST_CASE("Golden files match their generator byte for byte and read as expected
 TEST_CASE("Golden files: trim, future minor version, other coder, truncation") {
   auto tiled = ReadT1d(ReadGolden("valid_per_tile_counts.t1d"));
   REQUIRE(tiled.ok());
-  CHECK(tiled->header.tokens_per_tile == std::vector<uint32_t>{5, 0, 3, 1, 5, 2});
+  CHECK(tiled->header.layers_per_tile == std::vector<uint32_t>{5, 0, 3, 1, 5, 2});
   CHECK(tiled->header.alpha_composited);
   REQUIRE(tiled->extra_chunks.size() == 1);
   CHECK(tiled->extra_chunks[0].type_name() == "noTe");
@@ -56,7 +57,7 @@ TEST_CASE("Golden files: trim, future minor version, other coder, truncation") {
 
   auto future = ReadT1d(ReadGolden("valid_future_minor.t1d"));
   REQUIRE(future.ok());
-  CHECK(future->header.minor_version == 3);
+  CHECK(future->header.minor_version == 4);
   CHECK(future->header.head_extension == std::vector<uint8_t>{0xAB, 0xCD});
   // Trimming keeps the newer minor version's extension and chunks.
   auto future_trimmed = ReadT1d(*TrimT1dBytes(ReadGolden("valid_future_minor.t1d"), 1));
@@ -75,7 +76,7 @@ TEST_CASE("Golden files: trim, future minor version, other coder, truncation") {
   REQUIRE(partial.ok());
   CHECK(report.truncated);
   CHECK(report.layers_complete == 3);
-  CHECK(partial->header.tokens_per_tile == std::vector<uint32_t>{3, 0, 3, 1, 3, 2});
+  CHECK(partial->header.layers_per_tile == std::vector<uint32_t>{3, 0, 3, 1, 3, 2});
   for (size_t t = 0; t < partial->tokens.size(); ++t) {
     CHECK(std::equal(partial->tokens[t].begin(), partial->tokens[t].end(), tiled->tokens[t].begin()));
   }
@@ -116,11 +117,49 @@ TEST_CASE("Golden files of version 1.2: spans read, trim and truncate like the 1
   REQUIRE(partial.ok());
   CHECK(report.truncated);
   CHECK(report.layers_complete == 1);
-  CHECK(partial->header.tokens_per_tile == std::vector<uint32_t>{1, 0, 1, 1, 1, 1});
+  CHECK(partial->header.layers_per_tile == std::vector<uint32_t>{1, 0, 1, 1, 1, 1});
 
   auto minimal = ReadT1d(ReadGolden("valid_minimal_spans.t1d"));
   REQUIRE(minimal.ok());
   CHECK(minimal->tokens == ReadT1d(ReadGolden("valid_minimal.t1d"))->tokens);
+}
+
+
+TEST_CASE("Golden files: refinement layers read, trim and rewrite as the generator made them") {
+  testing::TokenFileSpec spec;
+  spec.width = 40;
+  spec.height = 20;
+  spec.fsq_levels = {7, 5, 5, 5, 5};
+  spec.refinement = {2, {0, 2}};
+  spec.counts = {7, 0, 3, 1, 10, 2};
+  const TokenFile made = testing::MakeTokenFile(spec, 5);
+  auto refined = ReadT1d(ReadGolden("valid_refinement.t1d"));
+  REQUIRE(refined.ok());
+  CHECK(refined->header.minor_version == 3);
+  CHECK(refined->header.refinement == spec.refinement);
+  CHECK(refined->tokens == made.tokens);
+  CHECK(refined->refinements == made.refinements);
+  // layers t0 r0 t1 t2 r1 t3 …: 7 layers hold 5 tokens and 2 refinements, 3 layers 2 and 1.
+  CHECK(refined->header.tokens_per_tile() == std::vector<uint32_t>{5, 0, 2, 1, 8, 1});
+  CHECK(refined->refinements[0].size() == 2);
+  CHECK(refined->refinements[2].size() == 1);
+  CHECK(refined->header.LayersForTokens(2) == 3);
+  CHECK(refined->header.LayersForTokens(3) == 5);
+
+  // Trimming to 2 tokens keeps 3 layers, on the bytes and on the tokens alike.
+  auto trimmed = TrimTokens(*refined, 2);
+  REQUIRE(trimmed.ok());
+  CHECK(trimmed->header.layers_per_tile == std::vector<uint32_t>{3, 0, 3, 1, 3, 2});
+  CHECK(*WriteT1d(*trimmed) == ReadGolden("valid_refinement_trimmed_to_2.t1d"));
+  CHECK(*WriteT1d(*refined) == ReadGolden("valid_refinement.t1d"));
+
+  // Progressive reading of a cut file keeps whole layers of both kinds.
+  const std::vector<uint8_t> bytes = ReadGolden("valid_refinement.t1d");
+  ReadOptions lenient;
+  lenient.allow_truncated = true;
+  auto cut = ReadT1d(std::span(bytes).first(bytes.size() - 20), lenient);
+  REQUIRE(cut.ok());
+  CHECK(cut->tokens.size() == 6);
 }
 
 }  // namespace

@@ -43,7 +43,7 @@ void CheckSameHeader(const T1dHeader& a, const T1dHeader& b) {
   CHECK(a.max_tokens == b.max_tokens);
   CHECK(a.entropy_coder == b.entropy_coder);
   CHECK(a.coder_params == b.coder_params);
-  CHECK(a.tokens_per_tile == b.tokens_per_tile);
+  CHECK(a.layers_per_tile == b.layers_per_tile);
 }
 
 // A spec per FSQ shape, covering 1 to 32 bits per token and several grids.
@@ -130,7 +130,7 @@ TEST_CASE("Trim to per-tile counts keeps prefixes and refuses to grow") {
   auto trimmed = TrimTokens(file, counts);
   REQUIRE(trimmed.ok());
   TokenFile back = Read(Write(*trimmed));
-  CHECK(back.header.tokens_per_tile == counts);
+  CHECK(back.header.layers_per_tile == counts);
   for (size_t t = 0; t < counts.size(); ++t) {
     CHECK(std::equal(back.tokens[t].begin(), back.tokens[t].end(), file.tokens[t].begin()));
   }
@@ -180,7 +180,7 @@ TEST_CASE("A truncated file yields its complete layers at every cut, never a cra
     previous_layers = report.layers_complete;
     for (size_t t = 0; t < original.tokens.size(); ++t) {
       const size_t kept = std::min<size_t>(original.tokens[t].size(), report.layers_complete);
-      CHECK(file->header.tokens_per_tile[t] == kept);
+      CHECK(file->header.layers_per_tile[t] == kept);
       CHECK(file->tokens[t] == std::vector<uint32_t>(original.tokens[t].begin(), original.tokens[t].begin() + static_cast<long>(kept)));
     }
   }
@@ -305,7 +305,7 @@ TEST_CASE("The writer refuses inconsistent token files") {
   bad.header.model.name = "";
   refuse(bad, StatusCode::kCorrupt);
   bad = good;
-  bad.header.tokens_per_tile = {9};
+  bad.header.layers_per_tile = {9};
   refuse(bad, StatusCode::kCorrupt);
   bad = good;
   bad.extra_chunks.push_back({{'I', 'C', 'C', 'P'}, {}});  // critical: not allowed as extra

@@ -13,14 +13,21 @@ TokenFile MakeTokenFile(const TokenFileSpec& spec, uint64_t seed) {
   for (size_t i = 0; i < h.model.sha256.size(); ++i) h.model.sha256[i] = static_cast<uint8_t>(i);
   h.fsq_levels = spec.fsq_levels;
   h.max_tokens = spec.max_tokens;
-  h.tokens_per_tile = spec.counts;
-  if (h.tokens_per_tile.empty()) h.tokens_per_tile.assign(h.tile_count(), spec.max_tokens);
+  h.refinement = spec.refinement;
+  h.layers_per_tile = spec.counts;
+  if (h.layers_per_tile.empty()) h.layers_per_tile.assign(h.tile_count(), h.max_layers());
   Rng rng(seed);
   const uint64_t codebook = h.codebook_size();
-  for (uint32_t count : h.tokens_per_tile) {
+  for (uint32_t count : h.layers_per_tile) {
     std::vector<uint32_t> tokens;
-    for (uint32_t i = 0; i < count; ++i) tokens.push_back(rng.Below(codebook));
+    for (uint32_t i = 0; i < h.TokensInLayers(count); ++i) tokens.push_back(rng.Below(codebook));
     file.tokens.push_back(std::move(tokens));
+    if (h.refinement.bits == 0) continue;
+    std::vector<uint32_t> refinements;
+    for (uint32_t r = 0; r < h.RefinementsInLayers(count); ++r) {
+      refinements.push_back(rng.Below(uint64_t{1} << h.refinement_value_bits()));
+    }
+    file.refinements.push_back(std::move(refinements));
   }
   return file;
 }

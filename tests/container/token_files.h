@@ -30,11 +30,13 @@ struct TokenFileSpec {
   uint32_t tile_size = 16;
   std::vector<uint32_t> fsq_levels = {8, 5, 5, 5};
   uint32_t max_tokens = 8;
-  std::vector<uint32_t> counts;  // one per tile; empty: every tile keeps max_tokens
+  std::vector<uint32_t> counts;  // layers, one per tile; empty: every tile keeps them all
   const char* model_name = "test-model";
+  Refinement refinement;         // bits 0: none
 };
 
-// Header from `spec`, model SHA-256 bytes 0, 1, …, 31, and random tokens from `seed`.
+// Header from `spec`, model SHA-256 bytes 0, 1, …, 31, and random tokens (and refinements)
+// from `seed`.
 TokenFile MakeTokenFile(const TokenFileSpec& spec, uint64_t seed);
 
 // Random counts in [0, max_tokens] for every tile of `spec`.

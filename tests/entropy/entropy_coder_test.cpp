@@ -186,7 +186,7 @@ TEST_CASE("Range LayerCoder: trim on bytes equals trim on tokens") {
       CHECK(read->tokens == expected->tokens);
     }
     // Per-tile trim re-codes the layers.
-    std::vector<uint32_t> counts = file.header.tokens_per_tile;
+    std::vector<uint32_t> counts = file.header.layers_per_tile;
     for (uint32_t& count : counts) count = rng.Below(count + 1);
     auto cut = TrimTokens(file, counts);
     REQUIRE(cut.ok());

@@ -283,14 +283,20 @@ TEST_CASE("EmbedTokens: codes exactly, embeddings, dropped tokens") {
     const auto mask = run.Input(RandomValues(width, 17));
     const auto embedded = run.Output<float>(rows * width);
     const auto codes = run.Output<float>(rows * dims, 9.0f);
-    run.cpu().EmbedTokens(tokens.first, rows, levels, code_w.first, code_b.first, mask.first, width,
-                          embedded.first, codes.first);
-    run.gpu().EmbedTokens(tokens.second, rows, levels, code_w.second, code_b.second, mask.second, width,
-                          embedded.second, codes.second);
+    std::vector<float> offset_values(rows * dims);
+    for (float& offset : offset_values) offset = static_cast<float>(random() % 4) * 0.25f - 0.375f;
+    const auto offsets = run.Input(offset_values);
+    for (const bool refined : {false, true}) {
+    CAPTURE(refined);
+    run.cpu().EmbedTokens(tokens.first, refined ? offsets.first : nullptr, rows, levels, code_w.first,
+                          code_b.first, mask.first, width, embedded.first, codes.first);
+    run.gpu().EmbedTokens(tokens.second, refined ? offsets.second : nullptr, rows, levels, code_w.second,
+                          code_b.second, mask.second, width, embedded.second, codes.second);
     auto [codes_cpu, codes_gpu] = run.Results(codes, rows * dims);
     CHECK(codes_gpu == codes_cpu);
     auto [embedded_cpu, embedded_gpu] = run.Results(embedded, rows * width);
     CHECK(Nmse(embedded_gpu, embedded_cpu) <= kOperationNmse);
+    }
   }
 }
 

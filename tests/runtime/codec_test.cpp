@@ -189,7 +189,7 @@ TEST_CASE("codec: decoding k tokens equals decoding the file trimmed to k") {
   counts[0] = 0;
   StatusOr<TokenFile> mixed = codec->Encode(image, counts);
   REQUIRE(mixed.ok());
-  CHECK(mixed->header.tokens_per_tile == counts);
+  CHECK(mixed->header.layers_per_tile == counts);
   CHECK(codec->Decode(*mixed).ok());
 }
 

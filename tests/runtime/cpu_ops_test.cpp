@@ -295,11 +295,17 @@ TEST_CASE("EmbedTokens: codes, embedding and the mask token for dropped tokens")
   const size_t width = 7, rows = 4;
   const auto w = RandomValues(width * 3, 14), b = RandomValues(width, 15), mask = RandomValues(width, 16);
   const std::vector<int32_t> tokens = {0, 59, kDroppedToken, 1 + 3 * 2 + 12 * 3};
+  const std::vector<float> offsets = {0.25f, 0, -0.5f, 0, 0, 0, 0.5f, 0.5f, 0.5f, 0, -0.25f, 0.375f};
+  for (const bool refined : {false, true}) {
+  CAPTURE(refined);
   std::vector<float> embedded(rows * width), codes(rows * 3);
-  backend->EmbedTokens(tokens.data(), rows, levels, w.data(), b.data(), mask.data(), width,
-                       embedded.data(), codes.data());
-  const std::vector<std::vector<float>> expected_codes = {
+  backend->EmbedTokens(tokens.data(), refined ? offsets.data() : nullptr, rows, levels, w.data(),
+                       b.data(), mask.data(), width, embedded.data(), codes.data());
+  std::vector<std::vector<float>> expected_codes = {
       {-1, -1, -1}, {1, 0.5f, 1}, {0, 0, 0}, {0, 0, 0.5f}};
+  if (refined) {  // (digit − ⌊L/2⌋ + offset)/⌊L/2⌋ for the levels 3, 4, 5; dropped tokens stay 0
+    expected_codes = {{-0.75f, -1, -1.25f}, {1, 0.5f, 1}, {0, 0, 0}, {0, -0.125f, 0.6875f}};
+  }
   for (size_t r = 0; r < rows; ++r) {
     for (size_t d = 0; d < 3; ++d) CHECK(codes[r * 3 + d] == expected_codes[r][d]);
     for (size_t i = 0; i < width; ++i) {
@@ -310,6 +316,7 @@ TEST_CASE("EmbedTokens: codes, embedding and the mask token for dropped tokens")
       CHECK(embedded[r * width + i] == doctest::Approx(value).epsilon(1e-6));
     }
   }
+}
 }
 
 TEST_CASE("AssembleTiles: 0.5 + unpatchified detail + bilinear upsampling (align_corners=False)") {
