@@ -32,22 +32,25 @@ sys.path.insert(0, HERE)
 # metrics (and so tok1d sweep) are checked against, so the two tables agree.
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "eval"))
 from data import kodak_images, load_rgb, tile_image, untile_image  # noqa: E402
+from tok1d_model import refined_codes  # noqa: E402
 from export import load_model, read_safetensors, write_safetensors  # noqa: E402
 from reference_metrics import metrics  # noqa: E402
 
 @torch.no_grad()
-def reconstruct(model, im, ks, batch=48):
-    """Returns {k: uint8 image} for one image."""
+def reconstruct(model, im, ks, plan=None, batch=48):
+    """Returns {k: uint8 image} for one image: the first k tokens of every tile and, with a
+    refinement plan, the refinements that come with them (as tok1d encodes by default)."""
     t = model.cfg["tile"]
     tiles, rows, cols = tile_image(im, t)
     x = torch.tensor(tiles).float() / 255
-    idx = torch.cat([model.encode(x[i:i + batch]) for i in range(0, len(x), batch)])
+    bounded = torch.cat([model.fsq.bound(model.encode_latent(x[i:i + batch])) for i in range(0, len(x), batch)])
     out = {}
     for k in ks:
         ys = []
         for i in range(0, len(x), batch):
-            part = idx[i:i + batch]
-            ys.append(model.decode(part, torch.full((len(part),), k)))
+            part = bounded[i:i + batch]
+            keep = torch.full((len(part),), k)
+            ys.append(model.decode_codes(refined_codes(model.fsq, part, keep, plan), keep))
         y = torch.cat(ys).clamp(0, 1).mul(255).round().to(torch.uint8).numpy()
         out[k] = untile_image(y, rows, cols, im.shape[0], im.shape[1])
     return out
@@ -95,6 +98,10 @@ def main():
     ks = [k for k in (int(s) for s in args.tokens.split(",")) if 1 <= k <= K]
     levels = model.cfg["fsq_levels"]
     raw_bits = math.ceil(sum(math.log2(l) for l in levels))
+    plan = json.loads(meta["refinement"]) if "refinement" in meta else None
+
+    def refinement_bits(k):  # the refinements k tokens bring, in raw bits a tile
+        return 0 if not plan else sum(a < k for a in plan["after"]) * plan["bits"] * len(levels)
     names = sorted(f for f in os.listdir(args.kodak) if f.startswith("kodim") and f.endswith(".png"))
     images = kodak_images(args.kodak)
     acc = {k: {"psnr": [], "msssim": [], "bpp_raw": [], "bpp_file": [], "psnr_tok1d": [],
@@ -104,14 +111,14 @@ def main():
         h, w, _ = im.shape
         t = model.cfg["tile"]
         tiles = (-(-h // t)) * (-(-w // t))
-        recs = reconstruct(model, im, ks)
+        recs = reconstruct(model, im, ks, plan)
         with tempfile.TemporaryDirectory() as workdir:
             run = Tok1dRun(args.tok1d, args.model, os.path.join(args.kodak, name), K, workdir) if args.tok1d else None
             for k in ks:
                 scores = metrics(im, recs[k])
                 acc[k]["psnr"].append(scores["psnr"])
                 acc[k]["msssim"].append(scores["msssim"])
-                acc[k]["bpp_raw"].append(tiles * k * raw_bits / (h * w))
+                acc[k]["bpp_raw"].append(tiles * (k * raw_bits + refinement_bits(k)) / (h * w))
                 if run:
                     acc[k]["bpp_file"].append(8 * run.file_bytes(k) / (h * w))
                     plain = metrics(im, run.decode(k, deblock=False))

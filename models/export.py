@@ -103,6 +103,8 @@ def main():
     ap.add_argument("--name", default="tok1d-default")
     ap.add_argument("--golden", help="also write golden vectors here")
     ap.add_argument("--golden-k", default="1,8,32,128")
+    ap.add_argument("--refinement", help="refinement plan JSON ({\"bits\": B, \"after\": [...]}, from "
+                                         "fit_refinement.py) to store in the model's metadata")
     args = ap.parse_args()
     if args.golden_from:
         if not args.golden:
@@ -123,6 +125,9 @@ def main():
                 "images_seen": ck["step"] * train_cfg.get("batch", 0), "recipe": train_cfg}
     meta = {"format": "tok1d-model", "format_version": "1", "name": args.name,
             "config": json.dumps(cfg, sort_keys=True), "training": json.dumps(training, sort_keys=True)}
+    if args.refinement:
+        plan = json.loads(args.refinement)
+        meta["refinement"] = json.dumps({"bits": int(plan["bits"]), "after": [int(a) for a in plan["after"]]})
     # keep evaluation numbers of a previous export of the same file, if any
     if os.path.exists(args.out):
         _, old = read_safetensors(args.out)
@@ -155,6 +160,14 @@ def write_golden(model_path, golden_path, ks):
         g = {"input": x_u8, "tokens": idx.numpy().astype(np.int32), "bounded": bounded.numpy().astype(np.float32)}
         for k in ks:
             g[f"decoded_k{k}"] = model.decode(idx, torch.full((len(x),), k)).numpy().astype(np.float32)
+        plan = json.loads(meta["refinement"]) if "refinement" in meta else None
+        if plan:  # the decoder fed the refined codes of all K tokens, and refinement values
+            from tok1d_model import refined_codes, refinement_parts
+            K = model.cfg["tokens"]
+            keep = torch.full((len(x),), K)
+            g["refinement_parts"] = refinement_parts(bounded[:, :len(plan["after"])], plan["bits"]).numpy().astype(np.int32)
+            g[f"decoded_refined_k{K}"] = model.decode_codes(refined_codes(model.fsq, bounded, keep, plan),
+                                                             keep).numpy().astype(np.float32)
     os.makedirs(os.path.dirname(golden_path) or ".", exist_ok=True)
     gsha = write_safetensors(golden_path, g, {"model_sha256": sha, "model_name": meta.get("name", ""),
                                               "note": "decoded_k* are float outputs before clamping, HWC, [0,1] scale"})

@@ -56,6 +56,27 @@ class FSQ(nn.Module):
         return (digits.float() - self.half_width) / self.half_width
 
 
+def refinement_parts(bounded, bits):
+    """Refinement (container/FORMAT.md, REFN): which of the 2^bits equal parts of its
+    quantization cell [q - 1/2, q + 1/2) each bounded FSQ value lies in (q = round(value))."""
+    n = 2 ** bits
+    return torch.clamp(torch.floor((bounded - torch.round(bounded) + 0.5) * n), 0, n - 1)
+
+
+def refined_codes(fsq, bounded, keep, plan):
+    """Normalized codes [B,K,C] as the decoder gets them from the first keep[b] tokens and the
+    refinements that come with them under `plan` ({"bits": B, "after": [...]}, or None):
+    token r < R is refined when keep > after[r]."""
+    q = torch.round(bounded)
+    if plan:
+        bits, after = plan["bits"], torch.tensor(plan["after"])
+        R = len(plan["after"])
+        offsets = (refinement_parts(bounded[:, :R], bits) + 0.5) / 2 ** bits - 0.5
+        on = (keep[:, None] > after[None, :]).unsqueeze(-1)  # [B, R, 1]
+        q = torch.cat([q[:, :R] + offsets * on, q[:, R:]], dim=1)
+    return q / fsq.half_width
+
+
 class Block(nn.Module):
     """Pre-LN transformer block."""
 

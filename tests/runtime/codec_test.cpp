@@ -193,6 +193,82 @@ TEST_CASE("codec: decoding k tokens equals decoding the file trimmed to k") {
   CHECK(codec->Decode(*mixed).ok());
 }
 
+TEST_CASE("codec: refinement layers follow the model's plan, trim with their tokens, round-trip") {
+  const std::string plan = R"({"bits": 2, "after": [0, 2, 5]})";
+  StatusOr<Model> model = LoadModel(testing::MakeModelFile(testing::TinyConfig(), 1, "tiny",
+                                                           testing::Architecture::kRefined, plan));
+  REQUIRE_MESSAGE(model.ok(), model.status().message());
+  CHECK(model->refinement() == Refinement{2, {0, 2, 5}});
+  CodecOptions options;
+  options.threads = 2;
+  options.max_batch_tiles = 3;
+  auto codec = std::move(Codec::Create(*model, options)).value();
+  options.refine = false;
+  auto plain_codec = std::move(Codec::Create(*model, options)).value();
+  const Image image = RandomImage(70, 40, 9);
+
+  StatusOr<TokenFile> file = codec->Encode(image, 6);
+  REQUIRE(file.ok());
+  CHECK(file->header.refinement == model->refinement());
+  CHECK(file->header.layer_count() == 9);  // t0 r0 t1 t2 r1 t3 t4 t5 r2
+  StatusOr<TokenFile> plain = plain_codec->Encode(image, 6);
+  REQUIRE(plain.ok());
+  CHECK(plain->header.refinement.bits == 0);
+  CHECK(plain->tokens == file->tokens);  // refinement adds layers, never changes tokens
+  for (const std::vector<uint32_t>& values : file->refinements) {
+    CHECK(values.size() == 3);
+    for (uint32_t value : values) CHECK(value < (1u << 6));
+  }
+  // The file reads back as written; a 1.3 file.
+  StatusOr<std::vector<uint8_t>> bytes = WriteT1d(*file, codec->layer_coder(file->header.entropy_coder));
+  REQUIRE(bytes.ok());
+  CHECK((*bytes)[9] == 3);
+  StatusOr<TokenFile> back = ReadT1d(*bytes, {}, nullptr, codec->layer_coder(file->header.entropy_coder));
+  REQUIRE(back.ok());
+  CHECK(back->tokens == file->tokens);
+  CHECK(back->refinements == file->refinements);
+
+  for (uint32_t k : {1u, 2u, 3u, 6u}) {
+    CAPTURE(k);
+    StatusOr<TokenFile> trimmed = TrimTokens(*file, k);
+    REQUIRE(trimmed.ok());
+    CHECK(trimmed->header.layers_per_tile[0] == file->header.LayersForTokens(k));
+    StatusOr<TokenFile> fewer = codec->Encode(image, k);
+    REQUIRE(fewer.ok());
+    CHECK(fewer->tokens == trimmed->tokens);
+    CHECK(fewer->refinements == trimmed->refinements);
+    StatusOr<Image> direct = codec->Decode(*file, k);
+    StatusOr<Image> from_trimmed = codec->Decode(*trimmed);
+    REQUIRE(direct.ok());
+    REQUIRE(from_trimmed.ok());
+    CHECK(direct->rgb == from_trimmed->rgb);
+  }
+  // The refinement reaches the decoder: the same tokens decode differently without it.
+  CHECK(codec->Decode(*file)->rgb != codec->Decode(*plain)->rgb);
+
+  const std::string bad = R"({"bits": 2, "after": [3, 1]})";
+  CHECK(LoadModel(testing::MakeModelFile(testing::TinyConfig(), 1, "tiny", testing::Architecture::kRefined,
+                                         bad))
+            .status()
+            .code() == StatusCode::kCorrupt);
+}
+
+TEST_CASE("RefinementValue picks the part of the cell; RefinementOffsets gives its centre") {
+  const std::vector<uint32_t> levels = {5, 4};  // half widths 2 and 2; 4 has offset ½ already in b
+  // b = 1.3 → digit 3 (rounded 1), part ⌊(0.3 + ½)·4⌋ = 3; b = −1.9 → digit 0, part ⌊0.6·4⌋ = 2.
+  const float bounded[2] = {1.3f, -1.9f};
+  const uint32_t token = 3 + 5 * 0;
+  const uint32_t value = RefinementValue(token, bounded, levels, 2);
+  CHECK(value == (3u | (2u << 2)));
+  float offsets[2];
+  RefinementOffsets(value, 2, 2, offsets);
+  CHECK(offsets[0] == 0.375f);
+  CHECK(offsets[1] == 0.125f);
+  // The centre is within 1/8 level of the value itself.
+  CHECK(std::abs(1.0f + offsets[0] - bounded[0]) <= 0.125f);
+  CHECK(std::abs(-2.0f + offsets[1] - bounded[1]) <= 0.125f);
+}
+
 TEST_CASE("codec: bad requests and the wrong model are refused") {
   auto codec = TinyCodec(1);
   const Image image = RandomImage(20, 20, 10);

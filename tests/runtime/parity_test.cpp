@@ -20,6 +20,7 @@
 #include <filesystem>
 #include <string>
 
+#include "codec/codec.h"  // RefinementValue, RefinementOffsets
 #include "codec/file_util.h"
 #include "codec/model.h"
 #include "codec/safetensors.h"
@@ -147,6 +148,50 @@ TEST_CASE("parity: decoder output matches PyTorch at every golden k") {
     ++checked;
   }
   CHECK(checked > 0);
+}
+
+TEST_CASE("parity: refinement values and the refined decode match PyTorch") {
+  Fixture f;
+  const Refinement& plan = f.model->refinement();
+  if (plan.bits == 0) {
+    MESSAGE("the model has no refinement plan");
+    CHECK(f.golden.Find("refinement_parts") == nullptr);
+    return;
+  }
+  const ModelConfig& c = f.model->config();
+  const size_t k = c.tokens, dims = c.code_dim(), refined = plan.count();
+  const int32_t* golden_tokens = TensorData<int32_t>(f.golden, "tokens", "I32");
+  const float* bounded = TensorData<float>(f.golden, "bounded", "F32");
+  const int32_t* parts = TensorData<int32_t>(f.golden, "refinement_parts", "I32");
+  // From PyTorch's own tokens and bounded values the C++ refinement must be exact: both
+  // compute floor((b − round(b) + ½)·2^bits) in float.
+  std::vector<float> offsets(f.tiles * k * dims, 0.0f);
+  for (size_t t = 0; t < f.tiles; ++t) {
+    for (size_t r = 0; r < refined; ++r) {
+      const size_t row = t * k + r;
+      const uint32_t value = RefinementValue(static_cast<uint32_t>(golden_tokens[row]),
+                                             bounded + row * dims, c.fsq_levels, plan.bits);
+      for (size_t d = 0; d < dims; ++d) {
+        CHECK(((value >> (plan.bits * d)) & ((1u << plan.bits) - 1)) ==
+              static_cast<uint32_t>(parts[(t * refined + r) * dims + d]));
+      }
+      RefinementOffsets(value, static_cast<uint32_t>(dims), plan.bits, &offsets[row * dims]);
+    }
+  }
+  const std::string name = "decoded_refined_k" + std::to_string(k);
+  const size_t values = f.tiles * c.tile * c.tile * 3;
+  const std::vector<uint32_t> tokens(golden_tokens, golden_tokens + f.tiles * k);
+  std::vector<float> pixels(values);
+  REQUIRE(f.tokenizer
+              ->Decode(tokens, std::vector<uint32_t>(f.tiles, static_cast<uint32_t>(k)), f.tiles,
+                       pixels, offsets)
+              .ok());
+  const float* expected = TensorData<float>(f.golden, name, "F32");
+  double error = 0;
+  for (size_t i = 0; i < values; ++i) error = std::max(error, double{std::abs(pixels[i] - expected[i])});
+  std::printf("parity: refined decode k=%zu max |C++ - PyTorch| = %.3g (tolerance %.0e)\n", k, error,
+              kDecodeTolerance);
+  CHECK(error <= kDecodeTolerance);
 }
 
 }  // namespace

@@ -160,9 +160,10 @@ std::map<std::string, std::string> ModelMetadata(const ModelConfig& config, cons
 }
 
 std::vector<uint8_t> MakeModelFile(const ModelConfig& config, uint32_t seed, const std::string& name,
-                                   Architecture architecture) {
-  return WriteSafetensors(RandomModelTensors(config, seed, "F16", architecture),
-                          ModelMetadata(config, name));
+                                   Architecture architecture, const std::string& refinement) {
+  std::map<std::string, std::string> metadata = ModelMetadata(config, name);
+  if (!refinement.empty()) metadata["refinement"] = refinement;
+  return WriteSafetensors(RandomModelTensors(config, seed, "F16", architecture), metadata);
 }
 
 }  // namespace tok1d::testing

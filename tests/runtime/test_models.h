@@ -43,9 +43,11 @@ std::map<std::string, std::string> ModelMetadata(const ModelConfig& config,
                                                  const std::string& name = "tiny");
 
 // A complete model file.
+// `refinement`: the metadata entry "refinement" (JSON), none when empty.
 std::vector<uint8_t> MakeModelFile(const ModelConfig& config, uint32_t seed,
                                    const std::string& name = "tiny",
-                                   Architecture architecture = Architecture::kRefined);
+                                   Architecture architecture = Architecture::kRefined,
+                                   const std::string& refinement = "");
 
 // A float tensor's little-endian bytes, F32 or F16 (values must be representable in F16).
 TestTensor FloatTensor(const std::vector<float>& values, std::vector<uint64_t> shape,
