@@ -1,6 +1,7 @@
 #!/bin/bash
 # Turn a finished training run into the default model, in order:
-#   1. export the checkpoint as fp16 safetensors with its config and training record,
+#   1. export the checkpoint as fp16 safetensors with its config and training record, and
+#      its refinement plan (fit_refinement.py on held-out training crops),
 #   2. fit the entropy coder's tables on training-image tokens (stored in the file),
 #   3. evaluate on Kodak (PSNR, MS-SSIM, real .t1d sizes from the C++ encoder) and
 #      record the table in the file's metadata,
@@ -18,6 +19,9 @@ PY=/usr/bin/python3   # Debian's python3 with python3-torch, not a pyenv one
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 
 $PY models/export.py --run "$RUN" --out "$MODEL" --name tok1d-default
+PLAN=$($PY models/fit_refinement.py --model "$MODEL" --threads "$OMP_NUM_THREADS" | tail -n 1)
+echo "refinement plan: $PLAN"
+$PY models/export.py --run "$RUN" --out "$MODEL" --name tok1d-default --refinement "$PLAN"
 $PY models/fit_entropy.py --model "$MODEL" --out "$MODEL"
 # The C++ tool embeds the default model at build time: rebuild so it writes files
 # for this model (the evaluation passes --model anyway).
