@@ -19,7 +19,8 @@ PY=/usr/bin/python3   # Debian's python3 with python3-torch, not a pyenv one
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 
 $PY models/export.py --run "$RUN" --out "$MODEL" --name tok1d-default
-PLAN=$($PY models/fit_refinement.py --model "$MODEL" --threads "$OMP_NUM_THREADS" | tail -n 1)
+PLAN=$($PY models/fit_refinement.py --model "$MODEL" --threads "$OMP_NUM_THREADS" |
+       tee models/experiments/refinement-fit.txt | tail -n 1)
 echo "refinement plan: $PLAN"
 $PY models/export.py --run "$RUN" --out "$MODEL" --name tok1d-default --refinement "$PLAN"
 $PY models/fit_entropy.py --model "$MODEL" --out "$MODEL"
