@@ -344,8 +344,10 @@ void CheckTileDecode(const Model& model, const std::string& backend, size_t coun
   CHECK(max_error <= kDecodeMaxError);
 }
 
-Model TinyModel() {
-  StatusOr<Model> model = LoadModel(testing::MakeModelFile(testing::TinyConfig(), 21));
+// `refinement`: a plan for the model's metadata (FORMAT.md, REFN), none when empty.
+Model TinyModel(const std::string& refinement = "") {
+  StatusOr<Model> model = LoadModel(testing::MakeModelFile(
+      testing::TinyConfig(), 21, "tiny", testing::Architecture::kRefined, refinement));
   REQUIRE_MESSAGE(model.ok(), model.status().message());
   return std::move(model).value();
 }
@@ -390,7 +392,14 @@ TEST_CASE("codec: DecodeMany shares batches between images") {
   CodecOptions options;
   options.threads = 2;
   options.max_batch_tiles = 3;
-  StatusOr<std::unique_ptr<Codec>> cpu = Codec::Create(TinyModel(), options);
+  // With refinement layers, so that their offsets reach the device too; the 16x16 image is
+  // encoded without (a batch then mixes files with and without refinement).
+  const Model model = TinyModel(R"({"bits": 2, "after": [0, 1, 4]})");
+  StatusOr<std::unique_ptr<Codec>> cpu = Codec::Create(model, options);
+  CodecOptions plain_options = options;
+  plain_options.refine = false;
+  StatusOr<std::unique_ptr<Codec>> plain = Codec::Create(model, plain_options);
+  REQUIRE(plain.ok());
   REQUIRE_MESSAGE(cpu.ok(), cpu.status().message());
   std::vector<TokenFile> files;
   std::mt19937 random(23);
@@ -401,15 +410,17 @@ TEST_CASE("codec: DecodeMany shares batches between images") {
     image.height = height;
     image.rgb.resize(size_t{width} * height * 3);
     for (uint8_t& v : image.rgb) v = static_cast<uint8_t>(random());
-    StatusOr<TokenFile> file = (*cpu)->Encode(image, tokens);
+    StatusOr<TokenFile> file = (width == 16 ? *plain : *cpu)->Encode(image, tokens);
     REQUIRE(file.ok());
     files.push_back(std::move(file).value());
   }
+  CHECK(files[0].refinements[0].size() == 3);
+  CHECK(files[1].header.refinement.bits == 0);
   std::vector<const TokenFile*> pointers;
   for (const TokenFile& file : files) pointers.push_back(&file);
   FOR_EACH_BACKEND_UNDER_TEST(backend) {
     StatusOr<std::unique_ptr<Codec>> gpu =
-        Codec::Create(TinyModel(), CreateBackendUnderTest(backend), options);
+        Codec::Create(model, CreateBackendUnderTest(backend), options);
     REQUIRE_MESSAGE(gpu.ok(), gpu.status().message());
     const std::vector<StatusOr<Image>> images = (*gpu)->DecodeMany(pointers);
     REQUIRE(images.size() == files.size());
