@@ -386,6 +386,38 @@ class CodecCliTest(unittest.TestCase):
         self.ok(self.decode(t1d, png, model=REAL_MODEL))
         self.assertEqual(png_size(self.read(png)), (300, 140))
 
+    def test_real_model_refinement_layers(self):
+        if not REAL_MODEL or not os.path.exists(REAL_MODEL):
+            self.skipTest("no real model file")
+        image = self.image(300, 140)
+        full, plain = self.out("refined.t1d"), self.out("plain.t1d")
+        self.ok(self.encode(image, full, "--tokens", "128", model=REAL_MODEL))
+        self.ok(self.encode(image, plain, "--tokens", "128", "--no-refine", model=REAL_MODEL))
+        info = json.loads(self.ok(run("info", full, "--json")).stdout)
+        plain_info = json.loads(self.ok(run("info", plain, "--json")).stdout)
+        if info["refinement"]["bits"] == 0:
+            self.skipTest("the model has no refinement plan")
+        self.assertEqual(info["format_version"], "1.3")
+        self.assertEqual(plain_info["format_version"], "1.2")
+        self.assertEqual(plain_info["refinement"]["bits"], 0)
+        self.assertEqual(info["tokens_per_tile"], plain_info["tokens_per_tile"])
+        refined = info["refinement"]["tokens"]
+        self.assertEqual(info["layers_per_tile"], [128 + refined] * 6)
+        self.assertGreater(os.path.getsize(full), os.path.getsize(plain))
+        # k tokens keep the refinements placed before token k: trim equals encode -t k.
+        for k in (1, 8, 64):
+            with self.subTest(k=k):
+                trimmed, direct = self.out(f"trim{k}.t1d"), self.out(f"enc{k}.t1d")
+                self.ok(run("trim", full, "-o", trimmed, "--tokens", str(k)))
+                self.ok(self.encode(image, direct, "--tokens", str(k), model=REAL_MODEL))
+                self.assertEqual(self.read(trimmed), self.read(direct))
+                layers = json.loads(self.ok(run("info", trimmed, "--json")).stdout)["layers_per_tile"][0]
+                self.assertEqual(layers, k + sum(a < k for a in info["refinement"]["after"]))
+                png_a, png_b = self.out(f"a{k}.png"), self.out(f"b{k}.png")
+                self.ok(self.decode(full, png_a, "--tokens", str(k), model=REAL_MODEL))
+                self.ok(self.decode(trimmed, png_b, model=REAL_MODEL))
+                self.assertEqual(self.read(png_a), self.read(png_b))
+
 
 if __name__ == "__main__":
     TOK1D, MAKE_MODEL = sys.argv[1], sys.argv[2]
