@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 #include <openssl/evp.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <limits>
@@ -257,36 +258,26 @@ std::string Model::sha256_hex() const { return HexString(identity_.sha256); }
 
 namespace {
 
-// metadata "refinement": {"bits": B, "after": [...]} (container/FORMAT.md, REFN chunk).
+// metadata "refinement": {"bits": B, "after": [...]}; the plan must obey the container's rules
+// (CheckRefinement) for this model's K and FSQ dimensions.
 StatusOr<Refinement> ParseRefinementPlan(std::string_view json, const ModelConfig& config) {
   const nlohmann::json plan = nlohmann::json::parse(json, nullptr, /*allow_exceptions=*/false);
-  const auto bad = [](const std::string& why) {
-    return CorruptError("model metadata 'refinement' " + why);
+  const auto is_u32 = [](const nlohmann::json& value) {
+    return value.is_number_unsigned() && value.get<uint64_t>() <= UINT32_MAX;
   };
-  if (!plan.is_object() || !plan.contains("bits") || !plan["bits"].is_number_unsigned() ||
-      !plan.contains("after") || !plan["after"].is_array()) {
-    return bad("must be an object with \"bits\" and \"after\"");
+  if (!plan.is_object() || !plan.contains("bits") || !is_u32(plan["bits"]) ||
+      !plan.contains("after") || !plan["after"].is_array() ||
+      !std::all_of(plan["after"].begin(), plan["after"].end(), is_u32)) {
+    return CorruptError("model metadata 'refinement' must be an object with \"bits\" and "
+                        "\"after\", unsigned 32-bit numbers");
   }
   Refinement refinement;
-  const uint64_t bits = plan["bits"].get<uint64_t>();
-  const uint64_t dims = config.fsq_levels.size();
-  if (bits < 1 || bits > kMaxRefinementBits || bits * dims > 32) {
-    return bad("has " + std::to_string(bits) + " bits per dimension; 1.." +
-               std::to_string(kMaxRefinementBits) + " and at most 32 per token are allowed");
-  }
-  refinement.bits = static_cast<uint32_t>(bits);
-  if (plan["after"].empty() || plan["after"].size() > config.tokens) {
-    return bad("must refine 1.." + std::to_string(config.tokens) + " tokens");
-  }
-  for (const nlohmann::json& value : plan["after"]) {
-    const auto r = static_cast<uint32_t>(refinement.after.size());
-    if (!value.is_number_unsigned() || value.get<uint64_t>() < r ||
-        value.get<uint64_t>() >= config.tokens ||
-        (r > 0 && value.get<uint64_t>() < refinement.after.back())) {
-      return bad("places token " + std::to_string(r) + "'s refinement out of order");
-    }
-    refinement.after.push_back(static_cast<uint32_t>(value.get<uint64_t>()));
-  }
+  refinement.bits = plan["bits"].get<uint32_t>();
+  for (const nlohmann::json& value : plan["after"]) refinement.after.push_back(value.get<uint32_t>());
+  TOK1D_RETURN_IF_ERROR(
+      CheckRefinement(refinement, config.tokens, static_cast<uint32_t>(config.fsq_levels.size()))
+          .WithContext("model metadata 'refinement'"));
+  if (refinement.bits == 0) return CorruptError("model metadata 'refinement' has 0 bits");
   return refinement;
 }
 

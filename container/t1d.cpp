@@ -213,38 +213,12 @@ Status CheckModelAndCounts(const T1dHeader& h) {
   return OkStatus();
 }
 
-// The refinement plan (FORMAT.md, REFN chunk) against K and the FSQ dimensions.
-Status CheckRefinement(const T1dHeader& h) {
-  const Refinement& refinement = h.refinement;
-  if (refinement.bits == 0) {
-    if (!refinement.after.empty()) return CorruptError("refinement layers without refinement bits");
-    return OkStatus();
-  }
-  if (refinement.bits > kMaxRefinementBits || refinement.bits * h.fsq_levels.size() > 32) {
-    return CorruptError("refinement of " + std::to_string(refinement.bits) + " bits per dimension "
-                        "is outside 1.." + std::to_string(kMaxRefinementBits) + " or over 32 bits a token");
-  }
-  if (refinement.after.empty() || refinement.after.size() > h.max_tokens) {
-    return CorruptError("refinement of " + std::to_string(refinement.after.size()) +
-                        " tokens; 1.." + std::to_string(h.max_tokens) + " are allowed");
-  }
-  for (uint32_t r = 0; r < refinement.after.size(); ++r) {
-    const uint32_t after = refinement.after[r];
-    if (after < r || after >= h.max_tokens || (r > 0 && after < refinement.after[r - 1])) {
-      return CorruptError("the refinement of token " + std::to_string(r) + " follows token layer " +
-                          std::to_string(after) + "; it must follow token " + std::to_string(r) +
-                          ", the previous refinement, and come before token " +
-                          std::to_string(h.max_tokens));
-    }
-  }
-  return OkStatus();
-}
-
 Status CheckCounts(const T1dHeader& h) {
-  TOK1D_RETURN_IF_ERROR(CheckRefinement(h));
+  TOK1D_RETURN_IF_ERROR(
+      CheckRefinement(h.refinement, h.max_tokens, static_cast<uint32_t>(h.fsq_levels.size())));
   if (h.layers_per_tile.size() != h.tile_count()) {
     return CorruptError("there are " + std::to_string(h.layers_per_tile.size()) +
-                        " token counts for " + std::to_string(h.tile_count()) + " tiles");
+                        " layer counts for " + std::to_string(h.tile_count()) + " tiles");
   }
   for (uint32_t count : h.layers_per_tile) {
     if (count > h.max_layers()) {
@@ -394,7 +368,7 @@ Status ParseRefinement(const ChunkView& chunk, T1dHeader* header) {
   }
   if (r.remaining() != 0) return CorruptError("refinement chunk has unexpected trailing bytes");
   if (refinement.bits == 0) return CorruptError("refinement chunk with 0 bits per dimension");
-  return CheckCounts(*header);
+  return CheckCounts(*header);  // the plan itself, then the counts it allows
 }
 
 // ---- chunk-level parsing --------------------------------------------------------------------
@@ -711,6 +685,31 @@ Status CheckExtraChunks(std::span<const T1dChunk> extras) {
 }
 
 }  // namespace
+
+Status CheckRefinement(const Refinement& refinement, uint32_t max_tokens, uint32_t fsq_dims) {
+  if (refinement.bits == 0) {
+    if (!refinement.after.empty()) return CorruptError("refinement layers without refinement bits");
+    return OkStatus();
+  }
+  if (refinement.bits > kMaxRefinementBits || refinement.bits * fsq_dims > 32) {
+    return CorruptError("refinement of " + std::to_string(refinement.bits) + " bits per dimension "
+                        "is outside 1.." + std::to_string(kMaxRefinementBits) + " or over 32 bits a token");
+  }
+  if (refinement.after.empty() || refinement.after.size() > max_tokens) {
+    return CorruptError("refinement of " + std::to_string(refinement.after.size()) +
+                        " tokens; 1.." + std::to_string(max_tokens) + " are allowed");
+  }
+  for (uint32_t r = 0; r < refinement.after.size(); ++r) {
+    const uint32_t after = refinement.after[r];
+    if (after < r || after >= max_tokens || (r > 0 && after < refinement.after[r - 1])) {
+      return CorruptError("the refinement of token " + std::to_string(r) + " follows token layer " +
+                          std::to_string(after) + "; it must follow token " + std::to_string(r) +
+                          ", the previous refinement, and come before token " +
+                          std::to_string(max_tokens));
+    }
+  }
+  return OkStatus();
+}
 
 std::string EntropyCoderName(uint8_t id) {
   if (id == kRawCoderId) return "raw";

@@ -58,6 +58,12 @@ struct Refinement {
   bool operator==(const Refinement&) const = default;
 };
 
+// The rules FORMAT.md sets for a refinement plan (REFN chunk) of a model with `max_tokens`
+// tokens of `fsq_dims` FSQ values: bits 1..8 (0 with no tokens: none), at most 32 bits a
+// token, 1..K refined tokens, each placed after its own token layer and the previous
+// refinement. kCorrupt naming the broken rule.
+Status CheckRefinement(const Refinement& refinement, uint32_t max_tokens, uint32_t fsq_dims);
+
 // What layer j of a file holds: token `index` of each tile, or the refinement of token `index`.
 struct LayerRole {
   bool refinement = false;
