@@ -756,17 +756,24 @@ std::vector<LayerRole> T1dHeader::LayerRoles() const {
 }
 
 uint32_t T1dHeader::LayersForTokens(uint32_t tokens) const {
-  uint32_t layers = std::min(tokens, max_tokens);
-  for (uint32_t after : refinement.after) layers += after < tokens ? 1u : 0u;
-  return layers;
+  tokens = std::min(tokens, max_tokens);
+  // `after` is non-decreasing (CheckRefinement): the refinements placed before token `tokens`.
+  const auto placed = std::lower_bound(refinement.after.begin(), refinement.after.end(), tokens);
+  return tokens + static_cast<uint32_t>(placed - refinement.after.begin());
 }
 
 uint32_t T1dHeader::TokensInLayers(uint32_t layers) const {
-  if (refinement.after.empty()) return std::min(layers, max_tokens);
-  uint32_t tokens = 0;
-  const std::vector<LayerRole> roles = LayerRoles();
-  for (size_t j = 0; j < std::min<size_t>(layers, roles.size()); ++j) tokens += roles[j].refinement ? 0u : 1u;
-  return tokens;
+  // Token i is layer LayersForTokens(i), increasing in i: count the i whose layer is below.
+  uint32_t low = 0, high = max_tokens;
+  while (low < high) {
+    const uint32_t middle = low + (high - low) / 2;
+    if (LayersForTokens(middle) < layers) {
+      low = middle + 1;
+    } else {
+      high = middle;
+    }
+  }
+  return low;
 }
 
 uint32_t T1dHeader::RefinementsInLayers(uint32_t layers) const {
@@ -925,12 +932,6 @@ StatusOr<std::vector<uint8_t>> WriteT1d(const TokenFile& file, const LayerCoder*
   if (!options.layer_spans) return AssembleFile(header, file.extra_chunks, layers, nullptr);
   const std::vector<uint32_t> spans = GroupLayers(layers, options.span_bytes);
   return AssembleFile(header, file.extra_chunks, layers, &spans);
-}
-
-StatusOr<TokenFile> TrimLayers(TokenFile file, uint32_t k) {
-  std::vector<uint32_t> counts = file.header.layers_per_tile;
-  for (uint32_t& count : counts) count = std::min(count, k);
-  return TrimLayers(std::move(file), counts);
 }
 
 StatusOr<TokenFile> TrimLayers(TokenFile file, std::span<const uint32_t> counts) {

@@ -231,8 +231,6 @@ struct WriteOptions {
 StatusOr<std::vector<uint8_t>> WriteT1d(const TokenFile& file, const LayerCoder* coder = nullptr,
                                         const WriteOptions& options = {});
 
-// Keeps the first min(count, k) layers of every tile.
-StatusOr<TokenFile> TrimLayers(TokenFile file, uint32_t k);
 // Keeps the first counts[t] layers of tile t; each must be <= the tile's current count.
 StatusOr<TokenFile> TrimLayers(TokenFile file, std::span<const uint32_t> counts);
 // Keeps the first min(tokens, k) tokens of every tile and the refinements that come with them

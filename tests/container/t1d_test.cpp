@@ -614,5 +614,35 @@ TEST_CASE("Spans: any byte of a span changed under a valid checksum is refused o
   }
 }
 
+
+TEST_CASE("layer roles, LayersForTokens and TokensInLayers agree for any plan") {
+  T1dHeader header;
+  header.max_tokens = 9;
+  header.fsq_levels = {5, 5};
+  for (const Refinement& plan : {Refinement{}, Refinement{2, {0}}, Refinement{1, {0, 2, 2, 8}},
+                                 Refinement{3, {3, 4, 5, 6, 7, 8, 8, 8, 8}}}) {
+    header.refinement = plan;
+    REQUIRE(CheckRefinement(plan, header.max_tokens, 2).ok());
+    const std::vector<LayerRole> roles = header.LayerRoles();
+    REQUIRE(roles.size() == header.max_layers());
+    for (uint32_t layers = 0; layers <= header.max_layers() + 2; ++layers) {
+      CAPTURE(layers);
+      uint32_t tokens = 0;
+      for (uint32_t j = 0; j < std::min<size_t>(layers, roles.size()); ++j) tokens += roles[j].refinement ? 0u : 1u;
+      CHECK(header.TokensInLayers(layers) == tokens);
+      CHECK(header.RefinementsInLayers(layers) == std::min(layers, header.max_layers()) - tokens);
+    }
+    for (uint32_t k = 0; k <= header.max_tokens; ++k) {
+      // k tokens end just before token k's layer, or with the last refinement.
+      uint32_t layers = 0, seen = 0;
+      while (layers < roles.size() && (roles[layers].refinement || seen < k)) {
+        seen += roles[layers].refinement ? 0u : 1u;
+        ++layers;
+      }
+      CHECK(header.LayersForTokens(k) == layers);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace tok1d
