@@ -33,7 +33,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "eval"))
 from data import kodak_images, load_rgb, tile_image, untile_image  # noqa: E402
 from tok1d_model import refined_codes  # noqa: E402
-from export import load_model, read_safetensors, write_safetensors  # noqa: E402
+from export import load_model, read_safetensors, refinement_plan, write_safetensors  # noqa: E402
 from reference_metrics import metrics  # noqa: E402
 
 @torch.no_grad()
@@ -98,7 +98,7 @@ def main():
     ks = [k for k in (int(s) for s in args.tokens.split(",")) if 1 <= k <= K]
     levels = model.cfg["fsq_levels"]
     raw_bits = math.ceil(sum(math.log2(l) for l in levels))
-    plan = json.loads(meta["refinement"]) if "refinement" in meta else None
+    plan = refinement_plan(meta)
 
     def refinement_bits(k):  # the refinements k tokens bring, in raw bits a tile
         return 0 if not plan else sum(a < k for a in plan["after"]) * plan["bits"] * len(levels)

@@ -82,6 +82,11 @@ def load_model(path):
     return model, meta, tensors
 
 
+def refinement_plan(meta):
+    """The model's refinement plan ({"bits": B, "after": [...]}) from its metadata, or None."""
+    return json.loads(meta["refinement"]) if "refinement" in meta else None
+
+
 def golden_inputs(tile, n_synthetic=2, photos=()):
     """Fixed tiles: a smooth gradient with a disc, a checker/noise pattern, and optional photo tiles."""
     yy, xx = np.mgrid[0:tile, 0:tile].astype(np.float32) / (tile - 1)
@@ -160,7 +165,7 @@ def write_golden(model_path, golden_path, ks):
         g = {"input": x_u8, "tokens": idx.numpy().astype(np.int32), "bounded": bounded.numpy().astype(np.float32)}
         for k in ks:
             g[f"decoded_k{k}"] = model.decode(idx, torch.full((len(x),), k)).numpy().astype(np.float32)
-        plan = json.loads(meta["refinement"]) if "refinement" in meta else None
+        plan = refinement_plan(meta)
         if plan:  # the decoder fed the refined codes of all K tokens, and refinement values
             from tok1d_model import refined_codes, refinement_parts
             K = model.cfg["tokens"]

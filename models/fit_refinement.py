@@ -23,7 +23,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from data import fixed_crops, load_dataset  # noqa: E402
 from export import load_model  # noqa: E402
-from tok1d_model import refinement_parts  # noqa: E402
+from tok1d_model import refined_codes  # noqa: E402
 
 
 def main():
@@ -49,19 +49,17 @@ def main():
     if ladder[-1] != K:
         ladder.append(K)
     ms = list(range(0, min(args.max_refined, K) + 1))
-    hw = model.fsq.half_width
     psnr = {}  # (k, m) -> dB, mean over crops of the batch MSE
     with torch.no_grad():
         b = model.fsq.bound(model.encode_latent(x))
-        q = torch.round(b)
-        offsets = (refinement_parts(b, args.bits) + 0.5) / 2 ** args.bits - 0.5
         for k in ladder:
             keep = torch.full((len(x),), k)
             for m in ms:
                 if m > k:
                     continue
-                codes = torch.cat([q[:, :m] + offsets[:, :m], q[:, m:]], dim=1) / hw
-                y = model.decode_codes(codes, keep).clamp(0, 1)
+                # tokens 0..m-1 refined: a plan that places each right after its token (m <= k)
+                plan = {"bits": args.bits, "after": list(range(m))} if m else None
+                y = model.decode_codes(refined_codes(model.fsq, b, keep, plan), keep).clamp(0, 1)
                 psnr[k, m] = float(10 * torch.log10(1 / ((y - x) ** 2).mean()))
             print(f"k={k:3d} " + " ".join(f"m{m}={psnr[k, m]:.3f}" for m in ms if m <= k), flush=True)
 
