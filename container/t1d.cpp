@@ -640,7 +640,9 @@ std::vector<uint8_t> AssembleFile(const T1dHeader& header, std::span<const T1dCh
   writer.U8(minor);
   writer.U16(0);  // reserved
   AppendChunk(kHeadType, SerializeHeadData(header), 0, &out);
-  if (header.refinement.bits != 0) {
+  // A plan none of whose layers is kept changes nothing a reader sees, so it is left out
+  // (FORMAT.md): the file stays 1.3, which keeps encode at k and trim to k byte-identical.
+  if (header.refinement.bits != 0 && header.RefinementsInLayers(header.layer_count()) > 0) {
     AppendChunk(kRefinementType, SerializeRefinement(header.refinement), out.size(), &out);
   }
   for (const T1dChunk& chunk : extras) AppendChunk(chunk.type, chunk.data, out.size(), &out);

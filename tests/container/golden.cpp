@@ -182,6 +182,10 @@ std::vector<GoldenFile> MakeGoldenFiles() {
   // 2 tokens and the refinement of token 0: 3 layers.
   auto refined_trimmed = TrimT1dBytes(refined, 3);
   if (!refined_trimmed.ok()) throw std::runtime_error(refined_trimmed.status().message());
+  // 1 layer (token 0 alone) keeps no refinement layer: the writer leaves REFN out, the file
+  // stays 1.3.
+  auto refined_token_only = TrimT1dBytes(refined, 1);
+  if (!refined_token_only.ok()) throw std::runtime_error(refined_token_only.status().message());
 
   const auto ok = StatusCode::kOk;
   std::vector<GoldenFile> files = {
@@ -302,6 +306,9 @@ std::vector<GoldenFile> MakeGoldenFiles() {
        "layer counts 7 0 3 1 10 2"},
       {"valid_refinement_trimmed_to_2.t1d", *refined_trimmed, ok, "",
        "valid_refinement trimmed to 2 tokens: 3 layers (t0 r0 t1)"},
+      {"valid_refinement_trimmed_to_1.t1d", *refined_token_only, ok, "",
+       "valid_refinement trimmed to 1 layer (token 0): no refinement layer kept, so no REFN; "
+       "still 1.3"},
       {"invalid_refinement_in_version_1_2.t1d",
        Mutate(refined, [](Framed& f) { f.preamble[9] = 2; }),
        StatusCode::kCorrupt, "refinement needs 1.3", "valid_refinement with minor version 2"},

@@ -411,8 +411,12 @@ class CodecCliTest(unittest.TestCase):
                 self.ok(run("trim", full, "-o", trimmed, "--tokens", str(k)))
                 self.ok(self.encode(image, direct, "--tokens", str(k), model=REAL_MODEL))
                 self.assertEqual(self.read(trimmed), self.read(direct))
-                layers = json.loads(self.ok(run("info", trimmed, "--json")).stdout)["layers_per_tile"][0]
-                self.assertEqual(layers, k + sum(a < k for a in info["refinement"]["after"]))
+                trimmed_info = json.loads(self.ok(run("info", trimmed, "--json")).stdout)
+                kept = sum(a < k for a in info["refinement"]["after"])
+                self.assertEqual(trimmed_info["layers_per_tile"][0], k + kept)
+                # A file that keeps no refinement layer leaves the plan (REFN) out; still 1.3.
+                self.assertEqual(trimmed_info["refinement"]["bits"] != 0, kept > 0)
+                self.assertEqual(trimmed_info["format_version"], "1.3")
                 png_a, png_b = self.out(f"a{k}.png"), self.out(f"b{k}.png")
                 self.ok(self.decode(full, png_a, "--tokens", str(k), model=REAL_MODEL))
                 self.ok(self.decode(trimmed, png_b, model=REAL_MODEL))
