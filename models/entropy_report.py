@@ -13,7 +13,10 @@ k of the full file's, and the other sizes follow from them: a 1.1 file is the sa
 LAYR chunk (14 bytes of framing) per layer and DONE; a raw-coder file has layers of
 ceil(n_j * ceil(log2 N) / 8) bytes, framed in spans by the writer's rule (span_framing). The
 first image is also encoded with --coder raw and trimmed to check these formulas against real
-files."""
+files.
+
+Files are written with --no-refine: this measures how the tokens code; refinement layers are
+fixed-width (container/FORMAT.md) and their cost is in models/README.md."""
 import argparse
 import glob
 import json
@@ -90,7 +93,7 @@ def check_formulas(tok1d, model, image, meta, tmp, threads):
     """Encodes `image` raw, trims both files, compares with sizes_at."""
     raw_path = os.path.join(tmp, "raw.t1d")
     run([tok1d, "encode", image, "-o", raw_path, "-f", "--tokens", str(meta["max_tokens"]),
-         "--coder", "raw", "--model", model, "-j", str(threads)])
+         "--coder", "raw", "--no-refine", "--model", model, "-j", str(threads)])
     raw_meta = info(tok1d, raw_path)
     for k in (1, meta["max_tokens"] // 2, meta["max_tokens"]):
         for path, source, raw in ((raw_path, raw_meta, True), (meta["path"], meta, False)):
@@ -129,7 +132,7 @@ def main():
         for n, image in enumerate(images):
             path = os.path.join(tmp, "range.t1d")
             run([args.tok1d, "encode", image, "-o", path, "-f", "--tokens", str(model_tokens),
-                 "--coder", "range", "--model", args.model, "-j", str(args.threads)])
+                 "--coder", "range", "--no-refine", "--model", args.model, "-j", str(args.threads)])
             meta = info(args.tok1d, path)
             meta["path"] = path
             if n == 0:
