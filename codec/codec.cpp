@@ -365,7 +365,13 @@ std::vector<StatusOr<Image>> Codec::DecodeMany(std::span<const TokenFile* const>
                                                         run.count * tile_values),
                  grids[run.file], run.first, run.count, &image);
       if (deblock_ && run.first + run.count == grids[run.file].count()) {
-        DeblockTileSeams(&image, config.tile);
+        // The tokens each tile was decoded from set how wide its seams are smoothed.
+        std::vector<uint32_t> decoded(files[run.file]->tokens.size());
+        for (size_t t = 0; t < decoded.size(); ++t) {
+          decoded[t] = static_cast<uint32_t>(files[run.file]->tokens[t].size());
+          if (max_tokens != 0) decoded[t] = std::min(decoded[t], max_tokens);
+        }
+        DeblockTileSeams(&image, config.tile, decoded);
       }
     }
   }

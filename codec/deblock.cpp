@@ -17,15 +17,21 @@ struct Axis {
   size_t across_count;   // image extent across boundaries
 };
 
-void FilterBoundaries(Image* image, const Axis& axis, uint32_t tile, const DeblockParams& p) {
+// `width_at(boundary, along)`: the ramp's half-width at that point of the boundary.
+template <typename WidthAt>
+void FilterBoundaries(Image* image, const Axis& axis, uint32_t tile, const DeblockParams& p,
+                      WidthAt width_at) {
   uint8_t* pixels = image->rgb.data();
   const size_t n = axis.along_count;
   std::vector<float> excess(n), smoothed(n);
+  std::vector<size_t> reach(n);
   for (size_t boundary = tile; boundary < axis.across_count; boundary += tile) {
-    // Room on each side: the last tile may be narrower than `width`.
-    const size_t width = p.width != 0 ? p.width : std::max<uint32_t>(tile / 8, 2);
-    const size_t reach = std::min<size_t>({width, boundary, axis.across_count - boundary});
-    if (reach < 2) continue;
+    // Room on each side: the last tile may be narrower than the width.
+    for (size_t i = 0; i < n; ++i) {
+      const size_t width = p.width != 0 ? p.width : width_at(boundary, i);
+      reach[i] = std::min<size_t>({width, boundary, axis.across_count - boundary});
+    }
+    if (*std::max_element(reach.begin(), reach.end()) < 2) continue;
     for (size_t c = 0; c < 3; ++c) {
       auto at = [&](size_t along, ptrdiff_t offset) -> uint8_t& {
         const ptrdiff_t across = static_cast<ptrdiff_t>(boundary) + offset;
@@ -51,11 +57,12 @@ void FilterBoundaries(Image* image, const Axis& axis, uint32_t tile, const Deblo
                 ? 1.0f
                 : std::max(0.0f, (p.edge_threshold - magnitude) / (p.edge_threshold - p.full_strength_below));
         const float step = smoothed[i] * strength;
-        if (step == 0) continue;
+        if (step == 0 || reach[i] < 2) continue;
         // A ramp: pixel k from the boundary moves by step·(reach − k)/(2·reach), so the
         // excess step is gone and the correction fades out at the band's edges.
-        for (size_t k = 0; k < reach; ++k) {
-          const float amount = step * static_cast<float>(reach - k) / static_cast<float>(2 * reach);
+        for (size_t k = 0; k < reach[i]; ++k) {
+          const float amount =
+              step * static_cast<float>(reach[i] - k) / static_cast<float>(2 * reach[i]);
           uint8_t& before = at(i, -1 - static_cast<ptrdiff_t>(k));
           uint8_t& after = at(i, static_cast<ptrdiff_t>(k));
           before = static_cast<uint8_t>(std::clamp(std::nearbyint(before + amount), 0.0f, 255.0f));
@@ -68,11 +75,34 @@ void FilterBoundaries(Image* image, const Axis& axis, uint32_t tile, const Deblo
 
 }  // namespace
 
-void DeblockTileSeams(Image* image, uint32_t tile, const DeblockParams& params) {
+uint32_t DeblockWidth(uint32_t tile, uint32_t tokens) {
+  const uint32_t widest = std::max<uint32_t>(tile / 8, 2), narrowest = std::max<uint32_t>(tile / 32, 2);
+  if (tokens == 0) return widest;
+  const double width = std::round(tile / 4.0 / std::sqrt(static_cast<double>(tokens)));
+  return static_cast<uint32_t>(std::clamp<double>(width, narrowest, widest));
+}
+
+void DeblockTileSeams(Image* image, uint32_t tile, std::span<const uint32_t> tokens_per_tile,
+                      const DeblockParams& params) {
   const size_t row = size_t{image->width} * 3;
+  const size_t columns = (size_t{image->width} + tile - 1) / tile;
+  const size_t rows = (size_t{image->height} + tile - 1) / tile;
+  const bool per_tile = tokens_per_tile.size() == columns * rows;
+  // A boundary point's width comes from the coarser of the two tiles it separates.
+  auto width = [&](size_t column, size_t row_index, size_t other_column, size_t other_row) {
+    if (!per_tile) return DeblockWidth(tile, 0);
+    return DeblockWidth(tile, std::min(tokens_per_tile[row_index * columns + column],
+                                       tokens_per_tile[other_row * columns + other_column]));
+  };
   // Vertical boundaries (between columns), then horizontal ones (between rows).
-  FilterBoundaries(image, {row, 3, image->height, image->width}, tile, params);
-  FilterBoundaries(image, {3, row, image->width, image->height}, tile, params);
+  FilterBoundaries(image, {row, 3, image->height, image->width}, tile, params,
+                   [&](size_t boundary, size_t y) {
+                     return width(boundary / tile - 1, y / tile, boundary / tile, y / tile);
+                   });
+  FilterBoundaries(image, {3, row, image->width, image->height}, tile, params,
+                   [&](size_t boundary, size_t x) {
+                     return width(x / tile, boundary / tile - 1, x / tile, boundary / tile);
+                   });
 }
 
 }  // namespace tok1d

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 
 #include "codec/image_io.h"
 
@@ -16,13 +17,21 @@ namespace tok1d {
 
 // Defaults measured on Kodak (docs/tiling.md, scripts/measure-seams).
 struct DeblockParams {
-  uint32_t width = 0;              // pixels corrected on each side; 0 = tile / 8
+  uint32_t width = 0;              // pixels corrected on each side; 0 = DeblockWidth()
   uint32_t smoothing = 4;          // radius of the box filter along the boundary
   float full_strength_below = 48;  // excess steps (8-bit levels) are removed fully up to here,
   float edge_threshold = 128;      // then less and less, and kept from here on (real edges)
 };
 
-// Filters the boundaries of the tile grid (tile side `tile`) in place.
-void DeblockTileSeams(Image* image, uint32_t tile, const DeblockParams& params = {});
+// The ramp's half-width at a boundary whose two tiles keep `tokens` tokens (the fewer of the
+// two): tile/8 for coarse tiles, narrowing as 1/sqrt(tokens) to tile/32. Few tokens leave
+// smooth tiles offset by a broad step, which a wide ramp removes best; many tokens leave
+// small offsets over real texture, which a wide ramp would bend (docs/tiling.md).
+uint32_t DeblockWidth(uint32_t tile, uint32_t tokens);
+
+// Filters the boundaries of the tile grid (tile side `tile`) in place. `tokens_per_tile`, in
+// raster order, sets each boundary's width (DeblockWidth); empty: every width is tile/8.
+void DeblockTileSeams(Image* image, uint32_t tile, std::span<const uint32_t> tokens_per_tile = {},
+                      const DeblockParams& params = {});
 
 }  // namespace tok1d

@@ -88,7 +88,7 @@ TEST_CASE("deblocking: a seam step is ramped away, a strong edge and tile interi
   const Image before = image;
   DeblockParams params;
   params.smoothing = 0;
-  DeblockTileSeams(&image, 32, params);
+  DeblockTileSeams(&image, 32, {}, params);
   auto at = [&](const Image& im, size_t x, size_t y) { return int{im.rgb[(y * 64 + x) * 3]}; };
   // tile / 8 = 4 pixels each side move by 10·(4 − k)/8: 100 | 101 102 104 105 | 105 106 108 109 | 110
   CHECK(at(image, 31, 4) == 105);
@@ -100,6 +100,42 @@ TEST_CASE("deblocking: a seam step is ramped away, a strong edge and tile interi
   Image single = before;
   DeblockTileSeams(&single, 64);  // one tile column, no horizontal boundary inside: unchanged
   CHECK(single.rgb == before.rgb);
+}
+
+TEST_CASE("deblocking: the ramp narrows with the tokens of the coarser tile") {
+  // Wide for coarse tiles, 1/sqrt(tokens) narrower from 4 tokens on, never under tile/32.
+  CHECK(DeblockWidth(128, 0) == 16);
+  CHECK(DeblockWidth(128, 1) == 16);
+  CHECK(DeblockWidth(128, 4) == 16);
+  CHECK(DeblockWidth(128, 8) == 11);
+  CHECK(DeblockWidth(128, 32) == 6);
+  CHECK(DeblockWidth(128, 64) == 4);
+  CHECK(DeblockWidth(128, 128) == 4);
+  for (uint32_t k = 1; k < 256; ++k) CHECK(DeblockWidth(128, k + 1) <= DeblockWidth(128, k));
+  CHECK(DeblockWidth(16, 128) == 2);  // small tiles keep a ramp of two pixels
+
+  // Flat 100 | flat 110 across one vertical boundary of two 64-pixel tiles.
+  Image image;
+  image.width = 128;
+  image.height = 8;
+  image.rgb.resize(size_t{128} * 8 * 3);
+  for (size_t i = 0; i < image.rgb.size(); ++i) image.rgb[i] = (i / 3) % 128 < 64 ? 100 : 110;
+  auto changed_columns = [&](std::vector<uint32_t> tokens) {
+    Image copy = image;
+    DeblockParams params;
+    params.smoothing = 0;
+    DeblockTileSeams(&copy, 64, tokens, params);
+    size_t changed = 0;
+    for (size_t x = 0; x < 128; ++x) {
+      if (copy.rgb[x * 3] != image.rgb[x * 3]) ++changed;
+    }
+    return changed;
+  };
+  // Ramps of tile/8 = 8 pixels a side (k ≤ 4) and tile/32 = 2 (k ≥ 64).
+  CHECK(changed_columns({1, 1}) == 16);
+  CHECK(changed_columns({128, 128}) == 4);
+  CHECK(changed_columns({128, 1}) == 16);  // the coarser tile decides
+  CHECK(changed_columns({}) == 16);        // no counts: the widest ramp
 }
 
 void CheckBatchingInvariance(testing::Architecture architecture) {
