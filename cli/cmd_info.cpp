@@ -140,7 +140,8 @@ void PrintInfoText(const T1dHeaderInfo& info, const std::string& input, const Co
   std::cout << "model:         " << h.model.name << " sha256:" << Hex(h.model.sha256) << "\n";
   // Token layer bytes include their chunks' framing, which is also shown on its own.
   std::cout << "layout:        header " << FormatBytes(layout.header_bytes) << ", "
-            << layout.layer_bytes.size() << " layers " << FormatBytes(layout.layer_chunk_bytes())
+            << layout.layer_bytes.size() << (layout.layer_bytes.size() == 1 ? " layer " : " layers ")
+            << FormatBytes(layout.layer_chunk_bytes())
             << " in " << layout.layer_chunks.size() << " "
             << (layout.layer_chunks.empty() ? "" : layout.layer_chunks[0].type + " ")
             << (layout.layer_chunks.size() == 1 ? "chunk" : "chunks")
