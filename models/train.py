@@ -16,7 +16,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from data import CropSampler, fixed_crops, load_dataset, kodak_images, tile_image  # noqa: E402
-from tok1d_model import DEFAULT_CONFIG, Tok1d, pca_init  # noqa: E402
+from tok1d_model import DEFAULT_CONFIG, Tok1d, pca_init, refined_codes  # noqa: E402
 
 EVAL_K = [2, 8, 32, 128]
 
@@ -26,17 +26,25 @@ def psnr(mse):
 
 
 @torch.no_grad()
-def evaluate(model, tiles_uint8, device, ks, batch=64):
+def decoder_codes(model, bounded, keep, plan):
+    """The decoder's input for kept counts `keep`: the rounded FSQ values, and with a refinement
+    plan the refined values of the tokens it refines (as the codec sends them); the gradient
+    passes straight through to the bounded values."""
+    plain = bounded / model.fsq.half_width
+    return plain + (refined_codes(model.fsq, bounded.detach(), keep, plan) - plain).detach()
+
+
+def evaluate(model, tiles_uint8, device, ks, batch=64, plan=None):
     """Mean-squared-error PSNR over all tiles (pooled MSE), for each kept count k."""
     model.eval()
     sums = {k: 0.0 for k in ks}
     n = 0
     for i in range(0, len(tiles_uint8), batch):
         x = torch.tensor(tiles_uint8[i:i + batch], device=device).float() / 255
-        codes = model.encode_codes(x)
+        bounded = model.fsq.bound(model.encode_latent(x))
         for k in ks:
             keep = torch.full((len(x),), k, device=device)
-            y = model.decode_codes(codes, keep).clamp(0, 1)
+            y = model.decode_codes(decoder_codes(model, bounded, keep, plan), keep).clamp(0, 1)
             sums[k] += ((y - x) ** 2).mean(dim=(1, 2, 3)).sum().item()
         n += len(x)
     model.train()
@@ -87,6 +95,9 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--full-share", type=float, default=0.0,
                     help="share of samples that keep all K tokens (the rest: k uniform in 1..K)")
+    ap.add_argument("--refinement", help="train and evaluate with refined values: a plan as JSON "
+                                         "({\"bits\": B, \"after\": [...]}) or 'model' for the "
+                                         "--init-from model's plan")
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -146,6 +157,12 @@ def main():
         with open(os.path.join(args.run, "config.json"), "w") as f:
             json.dump({"model": model.cfg, "train": vars(args)}, f, indent=1)
     K = model.cfg["tokens"]
+    plan = None
+    if args.refinement == "model":
+        from export import read_safetensors, refinement_plan
+        plan = refinement_plan(read_safetensors(args.init_from)[1])
+    elif args.refinement:
+        plan = json.loads(args.refinement)
     gen = torch.Generator().manual_seed(args.seed + step)
     budget = args.minutes * 60
 
@@ -154,7 +171,7 @@ def main():
         for name, tiles in (("val", val_tiles), ("kodak", kodak_tiles)):
             if tiles is None:
                 continue
-            for k, v in evaluate(model, tiles, device, EVAL_K).items():
+            for k, v in evaluate(model, tiles, device, EVAL_K, plan=plan).items():
                 row[f"{name}_k{k}"] = round(v, 3)
         new = not os.path.exists(log_path)
         with open(log_path, "a") as f:
@@ -199,7 +216,8 @@ def main():
             g["lr"] = lr * g["lr_scale"]
         x = torch.tensor(sampler.batch(args.batch), device=device).float() / 255
         keep = sample_keep(args.batch, K, gen, device, args.full_share)
-        y = model(x, keep)
+        bounded = model.fsq.bound(model.encode_latent(x))
+        y = model.decode_codes(decoder_codes(model, bounded, keep, plan), keep)
         loss = ((y - x) ** 2).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
