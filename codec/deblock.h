@@ -30,7 +30,8 @@ struct DeblockParams {
 uint32_t DeblockWidth(uint32_t tile, uint32_t tokens);
 
 // Filters the boundaries of the tile grid (tile side `tile`) in place. `tokens_per_tile`, in
-// raster order, sets each boundary's width (DeblockWidth); empty: every width is tile/8.
+// raster order, sets each boundary's width (DeblockWidth); empty (or not one count per tile):
+// every width is tile/8.
 void DeblockTileSeams(Image* image, uint32_t tile, std::span<const uint32_t> tokens_per_tile = {},
                       const DeblockParams& params = {});
 
