@@ -25,7 +25,6 @@ def psnr(mse):
     return 10 * math.log10(1.0 / max(mse, 1e-12))
 
 
-@torch.no_grad()
 def decoder_codes(model, bounded, keep, plan):
     """The decoder's input for kept counts `keep`: the rounded FSQ values, and with a refinement
     plan the refined values of the tokens it refines (as the codec sends them); the gradient
@@ -34,6 +33,7 @@ def decoder_codes(model, bounded, keep, plan):
     return plain + (refined_codes(model.fsq, bounded.detach(), keep, plan) - plain).detach()
 
 
+@torch.no_grad()
 def evaluate(model, tiles_uint8, device, ks, batch=64, plan=None):
     """Mean-squared-error PSNR over all tiles (pooled MSE), for each kept count k."""
     model.eval()
