@@ -15,6 +15,12 @@ std::string ShortSha(const std::array<uint8_t, 32>& sha) {
   return HexString(std::span<const uint8_t>(sha).first(8));
 }
 
+// The tokens of tile `tile` a decode of at most `max_tokens` per tile (0: all) uses.
+uint32_t DecodedTokens(const TokenFile& file, size_t tile, uint32_t max_tokens) {
+  const auto kept = static_cast<uint32_t>(file.tokens[tile].size());
+  return max_tokens == 0 ? kept : std::min(kept, max_tokens);
+}
+
 }  // namespace
 
 uint32_t RefinementValue(uint32_t token, const float* bounded, std::span<const uint32_t> levels,
@@ -333,9 +339,7 @@ std::vector<StatusOr<Image>> Codec::DecodeMany(std::span<const TokenFile* const>
       for (size_t i = 0; i < run.count; ++i) {
         const size_t tile = run.offset + i;
         const std::vector<uint32_t>& tile_tokens = file.tokens[run.first + i];
-        uint32_t& kept = keep[tile];
-        kept = static_cast<uint32_t>(tile_tokens.size());
-        if (max_tokens != 0) kept = std::min(kept, max_tokens);
+        const uint32_t kept = keep[tile] = DecodedTokens(file, run.first + i, max_tokens);
         std::copy(tile_tokens.begin(), tile_tokens.begin() + kept,
                   tokens.begin() + static_cast<std::ptrdiff_t>(tile * k));
         if (file.refinements.empty()) continue;
@@ -368,8 +372,7 @@ std::vector<StatusOr<Image>> Codec::DecodeMany(std::span<const TokenFile* const>
         // The tokens each tile was decoded from set how wide its seams are smoothed.
         std::vector<uint32_t> decoded(files[run.file]->tokens.size());
         for (size_t t = 0; t < decoded.size(); ++t) {
-          decoded[t] = static_cast<uint32_t>(files[run.file]->tokens[t].size());
-          if (max_tokens != 0) decoded[t] = std::min(decoded[t], max_tokens);
+          decoded[t] = DecodedTokens(*files[run.file], t, max_tokens);
         }
         DeblockTileSeams(&image, config.tile, decoded);
       }

@@ -76,7 +76,8 @@ void FilterBoundaries(Image* image, const Axis& axis, uint32_t tile, const Deblo
 }  // namespace
 
 uint32_t DeblockWidth(uint32_t tile, uint32_t tokens) {
-  const uint32_t widest = std::max<uint32_t>(tile / 8, 2), narrowest = std::max<uint32_t>(tile / 32, 2);
+  const uint32_t widest = std::max<uint32_t>(tile / 8, 2);
+  const uint32_t narrowest = std::max<uint32_t>(tile / 32, 2);
   if (tokens == 0) return widest;
   const double width = std::round(tile / 4.0 / std::sqrt(static_cast<double>(tokens)));
   return static_cast<uint32_t>(std::clamp<double>(width, narrowest, widest));
