@@ -19,6 +19,7 @@
 
 #include "codec/codec.h"
 #include "codec/tiling.h"
+#include "imageio/image_io.h"
 
 namespace tok1d {
 namespace {

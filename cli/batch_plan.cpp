@@ -7,7 +7,7 @@
 #include <set>
 #include <system_error>
 
-#include "codec/file_util.h"
+#include "common/file_util.h"
 
 namespace tok1d::cli {
 namespace fs = std::filesystem;

@@ -10,7 +10,10 @@
 #include <string_view>
 #include <vector>
 
-#include "tok1d/tok1d.h"
+#include "codec/codec.h"
+#include "common/file_util.h"
+#include "imageio/image_io.h"
+#include "tok1d/version.h"
 
 namespace tok1d::cli {
 

@@ -9,7 +9,7 @@
 #include "cli/cli_common.h"
 #include "cli/commands.h"
 #include "cli/encode_decode.h"
-#include "codec/metadata.h"
+#include "imageio/metadata.h"
 
 namespace tok1d::cli {
 namespace {

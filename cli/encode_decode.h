@@ -12,7 +12,7 @@
 
 #include "cli/cli_common.h"
 #include "codec/codec.h"
-#include "codec/metadata.h"
+#include "imageio/metadata.h"
 #include "codec/rate_control.h"
 
 namespace tok1d::cli {

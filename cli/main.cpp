@@ -11,7 +11,7 @@ namespace tok1d::cli {
 namespace {
 
 std::string VersionText() {
-  std::string text = std::string("tok1d ") + kVersionString + " (.t1d format " +
+  std::string text = std::string("tok1d ") + TOK1D_VERSION_STRING + " (.t1d format " +
                      std::to_string(kT1dMajorVersion) + "." + std::to_string(kT1dMinorVersion) +
                      "; backends:";
   for (std::string_view backend : CompiledBackends()) text += " " + std::string(backend);

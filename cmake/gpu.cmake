@@ -1,6 +1,7 @@
 # GPU decoding backends (kernels/gpu/, docs/gpu.md): one CUDA C++ source, compiled by nvcc for
-# NVIDIA (TOK1D_CUDA) and by hipcc for AMD (TOK1D_HIP), linked into tok1d_lib and registered
-# in kernels/backend.cpp. Included from the top-level CMakeLists.txt after cmake/runtime.cmake.
+# NVIDIA (TOK1D_CUDA) and by hipcc for AMD (TOK1D_HIP), linked into both libtok1d libraries
+# (tok1d_add_gpu_objects) and registered in kernels/backend.cpp. Included from the top-level
+# CMakeLists.txt after the layers.
 
 set(gpu_backend_source "${PROJECT_SOURCE_DIR}/kernels/gpu/gpu_backend.cu")
 
@@ -34,14 +35,11 @@ if(TOK1D_CUDA)
   message(STATUS "tok1d: CUDA backend for ${CMAKE_CUDA_ARCHITECTURES} (nvcc ${CMAKE_CUDA_COMPILER_VERSION})")
 
   add_library(tok1d_cuda OBJECT ${gpu_backend_source})
-  target_include_directories(tok1d_cuda PRIVATE ${PROJECT_SOURCE_DIR})
+  target_include_directories(tok1d_cuda PRIVATE ${PROJECT_SOURCE_DIR} ${PROJECT_SOURCE_DIR}/include)
   target_compile_definitions(tok1d_cuda PRIVATE TOK1D_GPU_CUDA)
   target_compile_options(tok1d_cuda PRIVATE
     -Xcompiler=-Wall,-Wextra $<$<BOOL:${TOK1D_WERROR}>:--Werror=all-warnings>)
-  target_link_libraries(tok1d_lib PRIVATE tok1d_cuda PUBLIC CUDA::cudart)
-  # tok1d_lib existed before the architectures were chosen.
-  set_target_properties(tok1d_lib PROPERTIES CUDA_ARCHITECTURES "${CMAKE_CUDA_ARCHITECTURES}")
-  set_property(SOURCE kernels/backend.cpp APPEND PROPERTY COMPILE_DEFINITIONS TOK1D_WITH_CUDA)
+  target_compile_definitions(tok1d_kernels PRIVATE TOK1D_WITH_CUDA)
 endif()
 
 if(TOK1D_HIP)
@@ -61,7 +59,7 @@ if(TOK1D_HIP)
   message(STATUS "tok1d: HIP backend for ${CMAKE_HIP_ARCHITECTURES} (${TOK1D_HIPCC})")
 
   set(hip_object "${CMAKE_CURRENT_BINARY_DIR}/gpu_backend.hip.o")
-  set(hip_flags -x hip -std=c++20 -O3 -fPIC -DTOK1D_GPU_HIP -I${PROJECT_SOURCE_DIR} -Wall -Wextra)
+  set(hip_flags -x hip -std=c++20 -O3 -fPIC -DTOK1D_GPU_HIP -I${PROJECT_SOURCE_DIR} -I${PROJECT_SOURCE_DIR}/include -Wall -Wextra)
   if(TOK1D_WERROR)
     list(APPEND hip_flags -Werror)
   endif()
@@ -74,10 +72,24 @@ if(TOK1D_HIP)
     COMMAND "${TOK1D_HIPCC}" ${hip_flags} -c "${gpu_backend_source}" -o "${hip_object}"
     DEPENDS "${gpu_backend_source}" ${gpu_headers}
             "${PROJECT_SOURCE_DIR}/kernels/backend.h" "${PROJECT_SOURCE_DIR}/kernels/fsq_table.h"
-            "${PROJECT_SOURCE_DIR}/codec/status.h"
+            "${PROJECT_SOURCE_DIR}/include/tok1d/status.h"
     COMMENT "Compiling kernels/gpu/gpu_backend.cu for HIP (${CMAKE_HIP_ARCHITECTURES})"
     VERBATIM)
-  target_sources(tok1d_lib PRIVATE "${hip_object}")
-  target_link_libraries(tok1d_lib PUBLIC "${TOK1D_AMDHIP64}")
-  set_property(SOURCE kernels/backend.cpp APPEND PROPERTY COMPILE_DEFINITIONS TOK1D_WITH_HIP)
+  add_custom_target(tok1d_hip_object DEPENDS "${hip_object}")
+  target_compile_definitions(tok1d_kernels PRIVATE TOK1D_WITH_HIP)
 endif()
+
+# Adds the compiled GPU backends to a libtok1d target (static or shared).
+function(tok1d_add_gpu_objects target)
+  if(TOK1D_CUDA)
+    target_link_libraries(${target} PRIVATE tok1d_cuda PUBLIC CUDA::cudart)
+    set_target_properties(${target} PROPERTIES CUDA_ARCHITECTURES "${CMAKE_CUDA_ARCHITECTURES}")
+  endif()
+  if(TOK1D_HIP)
+    target_sources(${target} PRIVATE "${CMAKE_BINARY_DIR}/gpu_backend.hip.o")
+    set_source_files_properties("${CMAKE_BINARY_DIR}/gpu_backend.hip.o" PROPERTIES
+      EXTERNAL_OBJECT TRUE GENERATED TRUE)
+    add_dependencies(${target} tok1d_hip_object)
+    target_link_libraries(${target} PUBLIC "${TOK1D_AMDHIP64}")
+  endif()
+endfunction()

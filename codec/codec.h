@@ -14,10 +14,10 @@
 #include <string>
 #include <vector>
 
-#include "codec/image_io.h"
-#include "codec/metrics.h"  // Psnr, used with Decode
+#include "tok1d/image.h"
+#include "metrics/metrics.h"  // Psnr, used with Decode
 #include "codec/model.h"
-#include "codec/status.h"
+#include "tok1d/status.h"
 #include "codec/tokenizer.h"
 #include "container/t1d.h"
 #include "kernels/backend.h"

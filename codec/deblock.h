@@ -11,7 +11,7 @@
 #include <cstdint>
 #include <span>
 
-#include "codec/image_io.h"
+#include "tok1d/image.h"
 
 namespace tok1d {
 

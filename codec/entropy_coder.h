@@ -23,7 +23,7 @@
 #include <vector>
 
 #include "codec/safetensors.h"
-#include "codec/status.h"
+#include "tok1d/status.h"
 #include "container/t1d.h"
 
 namespace tok1d {

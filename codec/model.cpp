@@ -10,7 +10,7 @@
 #include <set>
 
 #include "codec/entropy_coder.h"
-#include "codec/file_util.h"
+#include "common/file_util.h"
 #include "codec/safetensors.h"
 
 #ifndef TOK1D_EMBEDDED_MODEL

@@ -17,7 +17,7 @@
 #include <string_view>
 #include <vector>
 
-#include "codec/status.h"
+#include "tok1d/status.h"
 #include "container/t1d.h"
 
 namespace tok1d {

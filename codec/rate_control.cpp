@@ -5,7 +5,7 @@
 #include <cstdio>
 #include <functional>
 
-#include "codec/metrics.h"
+#include "metrics/metrics.h"
 #include "codec/tiling.h"
 
 namespace tok1d {

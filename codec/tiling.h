@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <span>
 
-#include "codec/image_io.h"
+#include "tok1d/image.h"
 
 namespace tok1d {
 

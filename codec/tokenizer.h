@@ -10,7 +10,7 @@
 #include <span>
 
 #include "codec/model.h"
-#include "codec/status.h"
+#include "tok1d/status.h"
 #include "kernels/backend.h"
 
 namespace tok1d {

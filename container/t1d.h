@@ -9,8 +9,8 @@
 #include <string_view>
 #include <vector>
 
-#include "codec/limits.h"
-#include "codec/status.h"
+#include "common/limits.h"
+#include "tok1d/status.h"
 
 namespace tok1d {
 

@@ -21,7 +21,7 @@
 #include <string_view>
 #include <vector>
 
-#include "codec/status.h"
+#include "tok1d/status.h"
 
 namespace tok1d {
 

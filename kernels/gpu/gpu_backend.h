@@ -5,7 +5,7 @@
 
 #include <memory>
 
-#include "codec/status.h"
+#include "tok1d/status.h"
 #include "kernels/backend.h"
 
 namespace tok1d {

@@ -1,4 +1,4 @@
-#include "codec/metadata.h"
+#include "imageio/metadata.h"
 
 #include <zstd.h>
 

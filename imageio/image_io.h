@@ -29,16 +29,11 @@
 #include <string_view>
 #include <vector>
 
-#include "codec/limits.h"
-#include "codec/status.h"
+#include "tok1d/image.h"
+#include "common/limits.h"
+#include "tok1d/status.h"
 
 namespace tok1d {
-
-struct Image {
-  uint32_t width = 0;
-  uint32_t height = 0;
-  std::vector<uint8_t> rgb;  // width × height × 3 bytes, rows top to bottom, RGBRGB…
-};
 
 enum class ImageFormat { kUnknown, kPng, kJpeg, kWebp, kPnm };
 

@@ -10,8 +10,8 @@
 #include <string_view>
 #include <vector>
 
-#include "codec/image_io.h"
-#include "codec/status.h"
+#include "imageio/image_io.h"
+#include "tok1d/status.h"
 #include "container/t1d.h"
 
 namespace tok1d {

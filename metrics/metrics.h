@@ -16,7 +16,8 @@
 
 #include <cstdint>
 
-#include "codec/image_io.h"
+#include "tok1d/image.h"
+#include "tok1d/status.h"
 
 namespace tok1d {
 

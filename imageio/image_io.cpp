@@ -1,4 +1,4 @@
-#include "codec/image_io.h"
+#include "imageio/image_io.h"
 
 #include <algorithm>
 #include <cctype>
@@ -16,7 +16,7 @@
 #include <webp/decode.h>
 #include <webp/demux.h>
 
-#include "codec/file_util.h"
+#include "common/file_util.h"
 
 namespace tok1d {
 

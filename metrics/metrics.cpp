@@ -1,4 +1,4 @@
-#include "codec/metrics.h"
+#include "metrics/metrics.h"
 
 #include <algorithm>
 #include <array>

@@ -1,4 +1,4 @@
-#include "codec/limits.h"
+#include "common/limits.h"
 
 #include <string>
 

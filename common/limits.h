@@ -3,7 +3,7 @@
 
 #include <cstdint>
 
-#include "codec/status.h"
+#include "tok1d/status.h"
 
 namespace tok1d {
 

@@ -1,4 +1,4 @@
-#include "codec/status.h"
+#include "tok1d/status.h"
 
 namespace tok1d {
 
