@@ -4,8 +4,8 @@
 #include <cstdint>
 #include <vector>
 
-#include "codec/image_io.h"
-#include "codec/status.h"
+#include "imageio/image_io.h"
+#include "tok1d/status.h"
 
 namespace tok1d {
 

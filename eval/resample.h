@@ -4,7 +4,7 @@
 
 #include <cstdint>
 
-#include "codec/image_io.h"
+#include "imageio/image_io.h"
 
 namespace tok1d {
 

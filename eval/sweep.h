@@ -11,7 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "codec/codec.h"
-#include "codec/metrics.h"
+#include "metrics/metrics.h"
 #include "eval/bd_rate.h"
 
 namespace tok1d {

@@ -3,7 +3,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "codec/file_util.h"
+#include "common/file_util.h"
 #include "temp_dir.h"
 
 namespace tok1d {

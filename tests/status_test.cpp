@@ -1,6 +1,6 @@
 #include <doctest/doctest.h>
 
-#include "codec/status.h"
+#include "tok1d/status.h"
 
 namespace tok1d {
 namespace {

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "codec/status.h"
+#include "tok1d/status.h"
 #include "container/t1d.h"
 
 namespace tok1d::testing {

@@ -3,7 +3,7 @@
 //   tok1d_add_test_entropy_tables IN.safetensors OUT.safetensors
 #include <cstdio>
 
-#include "codec/file_util.h"
+#include "common/file_util.h"
 #include "codec/safetensors.h"
 #include "entropy/entropy_test_tables.h"
 

@@ -8,8 +8,8 @@
 #include <cstdio>
 #include <jpeglib.h>
 
-#include "codec/image_io.h"
-#include "codec/metrics.h"
+#include "imageio/image_io.h"
+#include "metrics/metrics.h"
 #include "eval/baselines.h"
 
 namespace tok1d {

@@ -6,8 +6,8 @@
 #include <cstdio>
 #include <iostream>
 
-#include "codec/image_io.h"
-#include "codec/metrics.h"
+#include "imageio/image_io.h"
+#include "metrics/metrics.h"
 
 int main(int argc, char** argv) {
   if (argc != 3) {

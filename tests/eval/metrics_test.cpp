@@ -9,7 +9,7 @@
 #include <fstream>
 #include <string>
 
-#include "codec/metrics.h"
+#include "metrics/metrics.h"
 
 namespace tok1d {
 namespace {

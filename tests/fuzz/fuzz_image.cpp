@@ -5,7 +5,7 @@
 #include <cstdlib>
 #include <span>
 
-#include "codec/image_io.h"
+#include "imageio/image_io.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   tok1d::ImageReadOptions options;

@@ -6,7 +6,7 @@
 #include <cstring>
 #include <string>
 
-#include "codec/image_io.h"
+#include "imageio/image_io.h"
 #include "temp_dir.h"
 #include "test_images.h"
 

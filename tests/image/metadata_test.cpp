@@ -8,8 +8,8 @@
 #include <cstring>
 #include <string>
 
-#include "codec/image_io.h"
-#include "codec/metadata.h"
+#include "imageio/image_io.h"
+#include "imageio/metadata.h"
 #include "container/t1d.h"
 #include "container/token_files.h"
 #include "test_images.h"

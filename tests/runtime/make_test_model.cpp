@@ -4,7 +4,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "codec/file_util.h"
+#include "common/file_util.h"
 #include "runtime/test_models.h"
 
 int main(int argc, char** argv) {

@@ -21,7 +21,7 @@
 #include <string>
 
 #include "codec/codec.h"  // RefinementValue, RefinementOffsets
-#include "codec/file_util.h"
+#include "common/file_util.h"
 #include "codec/model.h"
 #include "codec/safetensors.h"
 #include "codec/tokenizer.h"
