@@ -14,9 +14,9 @@ void AddModelChoiceOptions(CLI::App* command, ModelOptions* options) {
   command->add_option("--model", options->model_path,
                       "model weights (.safetensors); default: the model built into tok1d");
   std::string devices = "auto";
-  for (std::string_view backend : CompiledBackends()) {
+  for (const std::string& device : CompiledDevices()) {
     devices += '|';
-    devices += backend;
+    devices += device;
   }
   command->add_option("--device", options->device,
                       "where the model runs: " + devices + " (default auto: a GPU if usable, else cpu)");
@@ -30,27 +30,29 @@ void AddRefineOption(CLI::App* command, ModelOptions* options) {
                     "slightly smaller, lower quality files that tok1d before 1.3 files can read");
 }
 
-StatusOr<Model> LoadChosenModel(const ModelOptions& options) {
-  if (options.model_path.empty()) return LoadDefaultModel();
-  return LoadModelFile(options.model_path);
+StatusOr<std::shared_ptr<const LoadedModel>> LoadChosenModel(const ModelOptions& options) {
+  if (options.model_path.empty()) return LoadedModel::LoadDefault();
+  return LoadedModel::LoadFile(options.model_path);
 }
 
-StatusOr<std::unique_ptr<Codec>> OpenCodec(Model model, const ModelOptions& options,
-                                           const Console& console) {
-  CodecOptions codec_options;
+StatusOr<std::unique_ptr<Session>> OpenSession(std::shared_ptr<const LoadedModel> model,
+                                               const ModelOptions& options,
+                                               const Console& console) {
+  SessionOptions codec_options;
   codec_options.device = options.device;
   codec_options.threads = options.threads;
   codec_options.deblock = !options.no_deblock;
   codec_options.refine = !options.no_refine;
   // --device auto: a GPU failure after start-up finishes the work on the CPU, with this line.
-  codec_options.on_fallback = [&console](const std::string& line) { console.Note("note: " + line); };
+  codec_options.on_fallback = [console](const std::string& line) { console.Note("note: " + line); };
   std::string note;
-  TOK1D_ASSIGN_OR_RETURN(std::unique_ptr<Codec> codec,
-                         Codec::Create(std::move(model), codec_options, &note));
+  TOK1D_ASSIGN_OR_RETURN(std::unique_ptr<Session> session,
+                         Session::Create(std::move(model), codec_options, &note));
   if (!note.empty()) console.Note("note: " + note);
-  console.Verbose("model " + codec->model().identity().name + " (sha256 " +
-                  codec->model().sha256_hex() + ") on " + codec->backend().description());
-  return codec;
+  const ModelInfo info = session->model().info();
+  console.Verbose("model " + info.name + " (sha256 " + info.sha256 + ") on " +
+                  session->description());
+  return session;
 }
 
 }  // namespace tok1d::cli

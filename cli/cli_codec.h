@@ -6,7 +6,7 @@
 #include <string>
 
 #include "cli/cli_common.h"
-#include "codec/codec.h"
+#include "tok1d/tok1d.h"
 
 namespace tok1d::cli {
 
@@ -26,11 +26,12 @@ void AddModelChoiceOptions(CLI::App* command, ModelOptions* options);
 void AddRefineOption(CLI::App* command, ModelOptions* options);
 
 // Loads the chosen model (errors name the file, or say how to pass one).
-StatusOr<Model> LoadChosenModel(const ModelOptions& options);
+StatusOr<std::shared_ptr<const LoadedModel>> LoadChosenModel(const ModelOptions& options);
 
 // Starts the codec on the chosen device; prints a note when --device auto fell back, and the
 // backend with -v.
-StatusOr<std::unique_ptr<Codec>> OpenCodec(Model model, const ModelOptions& options,
-                                           const Console& console);
+StatusOr<std::unique_ptr<Session>> OpenSession(std::shared_ptr<const LoadedModel> model,
+                                               const ModelOptions& options,
+                                               const Console& console);
 
 }  // namespace tok1d::cli

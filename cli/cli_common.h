@@ -10,10 +10,10 @@
 #include <string_view>
 #include <vector>
 
-#include "codec/codec.h"
 #include "common/file_util.h"
+#include "container/t1d.h"  // tok1d info and trim read the format itself
 #include "imageio/image_io.h"
-#include "tok1d/version.h"
+#include "tok1d/tok1d.h"
 
 namespace tok1d::cli {
 

@@ -34,7 +34,7 @@ struct BatchOptions {
   unsigned jobs = 0;  // 0: all cores
   std::string shard;  // "I/N"; empty: everything
   bool json = false;
-  size_t group_tiles = 0;  // decode; 0: a GPU's batch size (BatchTiles()), 1 on the CPU
+  size_t group_tiles = 0;  // decode; 0: a GPU's batch size (batch_tiles()), 1 on the CPU
   ModelOptions model;
   EncodeSettings encode;
   DecodeSettings decode;
@@ -94,9 +94,9 @@ void AddTokenCounts(const TokenCounts& counts, nlohmann::json* details) {
   (*details)["tokens_max"] = counts.max;
 }
 
-StatusOr<Converted> EncodeJob(Codec& codec, const BatchJob& job, const EncodeSettings& settings) {
+StatusOr<Converted> EncodeJob(Session& session, const BatchJob& job, const EncodeSettings& settings) {
   TOK1D_ASSIGN_OR_RETURN(InputImage input, ReadInputImage(job.input, settings.metadata));
-  TOK1D_ASSIGN_OR_RETURN(EncodedImage encoded, EncodeInputImage(codec, input, settings));
+  TOK1D_ASSIGN_OR_RETURN(EncodedImage encoded, EncodeInputImage(session, input, settings));
   Converted converted;
   converted.summary = DescribeEncode(job.input, job.output, encoded);
   converted.details = {{"width", encoded.width}, {"height", encoded.height},
@@ -123,8 +123,8 @@ Converted FromDecoded(const BatchJob& job, DecodedImage decoded) {
 struct PendingDecode {
   const BatchJob* job = nullptr;
   std::optional<FileReport> report;
-  std::optional<T1dToDecode> read;
-  size_t tiles = 0;    // of `read`
+  std::vector<uint8_t> t1d;  // the file, read and its structure checked
+  size_t tiles = 0;          // of `t1d`
   double seconds = 0;  // spent on it so far
 };
 
@@ -158,7 +158,7 @@ class BatchRun {
 
   // Converts jobs[next…] until none are left or a stop is requested. `codec` is null when no
   // job needs it (all are skipped or failed already).
-  void Work(Codec* codec, const std::vector<BatchJob>& jobs) {
+  void Work(Session* codec, const std::vector<BatchJob>& jobs) {
     if (direction_ == Direction::kDecode) return DecodeInGroups(codec, jobs);
     for (;;) {
       if (stop_requested) return;
@@ -231,7 +231,7 @@ class BatchRun {
     return report;
   }
 
-  FileReport EncodeOne(Codec* codec, const BatchJob& job) const {
+  FileReport EncodeOne(Session* codec, const BatchJob& job) const {
     const auto start = Clock::now();
     if (std::optional<FileReport> report = NotConverted(job)) return std::move(*report);
     StatusOr<Converted> converted = [&]() -> StatusOr<Converted> {
@@ -242,11 +242,11 @@ class BatchRun {
   }
 
   // Decoding takes files in groups: each worker claims files (reading and checking each) until
-  // they hold group_tiles_ tiles, decodes their tiles together (Codec::DecodeMany: tiles of
+  // they hold group_tiles_ tiles, decodes their tiles together (Session::DecodeMany: tiles of
   // several images share the tokenizer's batches), then writes and reports them in the order
   // claimed. A file that would take the group past group_tiles_ waits for the next group, unless
   // the group has no tiles yet; so group_tiles_ 1 decodes one file at a time.
-  void DecodeInGroups(Codec* codec, const std::vector<BatchJob>& jobs) {
+  void DecodeInGroups(Session* codec, const std::vector<BatchJob>& jobs) {
     std::vector<PendingDecode> group;
     std::optional<PendingDecode> held;
     for (;;) {
@@ -261,7 +261,7 @@ class BatchRun {
         const size_t index = next_job_.fetch_add(1);
         if (index >= jobs.size()) break;
         started_.fetch_add(1);
-        PendingDecode pending = ReadForDecoding(codec, jobs[index]);
+        PendingDecode pending = ReadForDecoding(jobs[index]);
         if (pending.tiles > 0 && tiles > 0 && tiles + pending.tiles > group_tiles_) {
           held = std::move(pending);
           break;
@@ -274,40 +274,42 @@ class BatchRun {
     }
   }
 
-  PendingDecode ReadForDecoding(const Codec* codec, const BatchJob& job) const {
+  PendingDecode ReadForDecoding(const BatchJob& job) const {
     const auto start = Clock::now();
     PendingDecode pending;
     pending.job = &job;
     pending.report = NotConverted(job);
     if (pending.report) return pending;
-    StatusOr<T1dToDecode> read = [&]() -> StatusOr<T1dToDecode> {
+    Status read = [&]() -> Status {
       TOK1D_RETURN_IF_ERROR(PrepareOutput(job));
-      TOK1D_ASSIGN_OR_RETURN(std::vector<uint8_t> t1d, ReadFileBytes(job.input));
-      return ReadT1dToDecode(*codec, t1d, job.input);
+      TOK1D_ASSIGN_OR_RETURN(pending.t1d, ReadFileBytes(job.input));
+      TOK1D_ASSIGN_OR_RETURN(const T1dInfo info, ReadDecodableHeader(pending.t1d, job.input));
+      pending.tiles = info.tiles;
+      return OkStatus();
     }();
     if (!read.ok()) {
-      pending.report = Finish(job, read.status(), start, 0);
+      pending.report = Finish(job, read, start, 0);
       return pending;
     }
-    pending.tiles = read->file.tokens.size();
-    pending.read = std::move(read).value();
     pending.seconds = SecondsSince(start);
     return pending;
   }
 
   // Decodes the group's files together, then writes and reports every job of the group. Each
   // file's seconds include its share of the decoding, by tiles.
-  void DecodeGroup(Codec* codec, std::vector<PendingDecode>& group) const {
-    std::vector<const TokenFile*> files;
+  void DecodeGroup(Session* codec, std::vector<PendingDecode>& group) const {
+    std::vector<std::span<const uint8_t>> files;
     size_t tiles = 0;
     for (const PendingDecode& pending : group) {
-      if (!pending.read) continue;
-      files.push_back(&pending.read->file);
+      if (pending.report) continue;
+      files.push_back(pending.t1d);
       tiles += pending.tiles;
     }
     const auto decode_start = Clock::now();
-    std::vector<StatusOr<Image>> images;
-    if (!files.empty()) images = codec->DecodeMany(files, options_.decode.tokens);
+    std::vector<StatusOr<DecodeResult>> images;
+    DecodeOptions decode_options;
+    decode_options.max_tokens = options_.decode.tokens;
+    if (!files.empty()) images = codec->DecodeMany(files, decode_options);
     const double decode_seconds = SecondsSince(decode_start);
     size_t next = 0;
     for (PendingDecode& pending : group) {
@@ -316,10 +318,9 @@ class BatchRun {
         continue;
       }
       const auto start = Clock::now();
-      StatusOr<Image> image = std::move(images[next++]);
       StatusOr<DecodedImage> decoded =
-          FinishDecode(*pending.read, image, ImageFormat::kPng, options_.decode);
-      image = Image{};  // its memory back before the next file's PNG
+          FinishDecode(pending.job->input, std::move(images[next++]), ImageFormat::kPng);
+      pending.t1d = {};
       StatusOr<Converted> converted =
           decoded.ok() ? StatusOr<Converted>(FromDecoded(*pending.job, std::move(decoded).value()))
                        : StatusOr<Converted>(decoded.status());
@@ -348,22 +349,19 @@ size_t PendingJobs(const std::vector<BatchJob>& jobs, bool force) {
 // One codec per worker over copies of one loaded model (the copies share its weights). With
 // several workers each runs the tokenizer on one thread: the cores are already shared out
 // between workers.
-StatusOr<std::vector<std::unique_ptr<Codec>>> OpenWorkerCodecs(const BatchOptions& options,
-                                                               Direction direction,
-                                                               size_t workers,
-                                                               const Console& console) {
-  TOK1D_ASSIGN_OR_RETURN(Model model, LoadChosenModel(options.model));
+StatusOr<std::vector<std::unique_ptr<Session>>> OpenWorkerCodecs(const BatchOptions& options,
+                                                                 Direction direction,
+                                                                 size_t workers,
+                                                                 const Console& console) {
+  TOK1D_ASSIGN_OR_RETURN(std::shared_ptr<const LoadedModel> model, LoadChosenModel(options.model));
   ModelOptions model_options = options.model;
   model_options.threads = workers > 1 ? 1 : 0;
   Console quiet = console;  // the device note and -v line once, not once per worker
   quiet.quiet = true;
-  std::vector<std::unique_ptr<Codec>> codecs;
+  std::vector<std::unique_ptr<Session>> codecs;
   for (size_t i = 0; i < workers; ++i) {
-    // The last worker takes the loaded model itself, the others copies of it.
-    Model worker_model = i + 1 == workers ? std::move(model) : model;
-    TOK1D_ASSIGN_OR_RETURN(std::unique_ptr<Codec> codec,
-                           OpenCodec(std::move(worker_model), model_options,
-                                     i == 0 ? console : quiet));
+    TOK1D_ASSIGN_OR_RETURN(std::unique_ptr<Session> codec,
+                           OpenSession(model, model_options, i == 0 ? console : quiet));
     if (i == 0) {
       TOK1D_RETURN_IF_ERROR(direction == Direction::kEncode
                                 ? CheckEncodeSettings(options.encode, *codec)
@@ -404,7 +402,7 @@ Status RunBatch(Direction direction, const BatchOptions& options, const Console&
   const size_t cores = std::max(1u, std::thread::hardware_concurrency());
   const size_t workers =
       std::min<size_t>(options.jobs == 0 ? cores : options.jobs, PendingJobs(plan.jobs, options.force));
-  std::vector<std::unique_ptr<Codec>> codecs;
+  std::vector<std::unique_ptr<Session>> codecs;
   if (workers > 0) {
     TOK1D_ASSIGN_OR_RETURN(codecs, OpenWorkerCodecs(options, direction, workers, console));
   }
@@ -417,12 +415,12 @@ Status RunBatch(Direction direction, const BatchOptions& options, const Console&
   // would let BLAS sum some products in another order than `tok1d decode` does.
   size_t group_tiles = options.group_tiles;
   if (group_tiles == 0) {
-    const bool gpu = !codecs.empty() && codecs[0]->backend().name() != "cpu";
-    group_tiles = gpu ? codecs[0]->BatchTiles() : 1;
+    const bool gpu = !codecs.empty() && codecs[0]->device() != "cpu";
+    group_tiles = gpu ? codecs[0]->batch_tiles() : 1;
   }
   if (direction == Direction::kDecode && !codecs.empty()) {
     const std::string batches =
-        ", in batches of up to " + std::to_string(codecs[0]->BatchTiles()) + " tiles";
+        ", in batches of up to " + std::to_string(codecs[0]->batch_tiles()) + " tiles";
     console.Verbose(group_tiles == 1 ? "decoding one file at a time" + batches
                                      : "decoding files in groups of up to " +
                                            std::to_string(group_tiles) + " tiles" + batches);

@@ -10,20 +10,14 @@
 namespace tok1d::cli {
 namespace {
 
-struct DecodeOptions {
+struct DecodeCommandOptions {
   std::string input;
   OutputOptions output;
   ModelOptions model;
   DecodeSettings settings;
 };
 
-ReadOptions DecodeReadOptions() {
-  ReadOptions read_options;
-  read_options.allow_truncated = true;  // a partial download decodes its complete layers
-  return read_options;
-}
-
-Status RunDecode(const DecodeOptions& options, const Console& console) {
+Status RunDecode(const DecodeCommandOptions& options, const Console& console) {
   TOK1D_RETURN_IF_ERROR(CheckOutput(options.input, options.output));
   TOK1D_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, ReadFileBytes(options.input));
   const std::string input_name = DisplayName(options.input);
@@ -31,12 +25,12 @@ Status RunDecode(const DecodeOptions& options, const Console& console) {
   // may need the model's entropy tables.
   TOK1D_RETURN_IF_ERROR(ReadDecodableHeader(bytes, input_name).status());
 
-  TOK1D_ASSIGN_OR_RETURN(Model model, LoadChosenModel(options.model));
-  TOK1D_ASSIGN_OR_RETURN(std::unique_ptr<Codec> codec,
-                         OpenCodec(std::move(model), options.model, console));
-  TOK1D_RETURN_IF_ERROR(CheckDecodeSettings(options.settings, *codec));
+  TOK1D_ASSIGN_OR_RETURN(std::shared_ptr<const LoadedModel> model, LoadChosenModel(options.model));
+  TOK1D_ASSIGN_OR_RETURN(std::unique_ptr<Session> session,
+                         OpenSession(std::move(model), options.model, console));
+  TOK1D_RETURN_IF_ERROR(CheckDecodeSettings(options.settings, *session));
   TOK1D_ASSIGN_OR_RETURN(DecodedImage decoded,
-                         DecodeT1dBytes(*codec, bytes, input_name,
+                         DecodeT1dBytes(*session, bytes, input_name,
                                         OutputFormatForPath(options.output.path),
                                         options.settings));
   for (const std::string& warning : decoded.warnings) console.Warning(warning);
@@ -53,8 +47,8 @@ void AddDecodeSettings(CLI::App* command, DecodeSettings* settings) {
       ->check(CLI::Range(1, 65535));
 }
 
-Status CheckDecodeSettings(const DecodeSettings& settings, const Codec& codec) {
-  const uint32_t model_tokens = codec.model().config().tokens;
+Status CheckDecodeSettings(const DecodeSettings& settings, const Session& session) {
+  const uint32_t model_tokens = session.model().info().max_tokens;
   if (settings.tokens > model_tokens) {
     return InvalidArgumentError("--tokens " + std::to_string(settings.tokens) +
                                 " is more than the model's " + std::to_string(model_tokens) +
@@ -63,69 +57,41 @@ Status CheckDecodeSettings(const DecodeSettings& settings, const Codec& codec) {
   return OkStatus();
 }
 
-StatusOr<T1dHeaderInfo> ReadDecodableHeader(std::span<const uint8_t> t1d,
-                                            const std::string& input_name) {
-  StatusOr<T1dHeaderInfo> info = ReadT1dHeader(t1d, DecodeReadOptions());
+StatusOr<T1dInfo> ReadDecodableHeader(std::span<const uint8_t> t1d, const std::string& input_name) {
+  StatusOr<T1dInfo> info = InspectT1d(t1d);
   if (!info.ok()) return info.status().WithContext(input_name);
   return info;
 }
 
-StatusOr<T1dToDecode> ReadT1dToDecode(const Codec& codec, std::span<const uint8_t> t1d,
-                                      const std::string& input_name) {
-  TOK1D_ASSIGN_OR_RETURN(T1dHeaderInfo info, ReadDecodableHeader(t1d, input_name));
-  if (info.header.entropy_coder != kRawCoderId) {
-    TOK1D_RETURN_IF_ERROR(codec.CheckModel(info.header).WithContext(input_name));
-  }
-  ReadReport report;
-  StatusOr<TokenFile> file = ReadT1d(t1d, DecodeReadOptions(), &report,
-                                     codec.layer_coder(info.header.entropy_coder));
-  if (!file.ok()) return file.status().WithContext(input_name);
-  if (file->header.layer_count() == 0) {
-    return TruncatedError(input_name + ": the file holds no complete token layer");
-  }
-  T1dToDecode read;
-  read.name = input_name;
-  read.file = std::move(file).value();
-  if (report.truncated) {
-    read.warnings.push_back(input_name + ": file is truncated; decoding its " +
-                            std::to_string(report.layers_complete) +
-                            " complete token layers of " +
-                            std::to_string(report.layers_declared));
-  }
-  for (const std::string& warning : report.warnings) {
-    read.warnings.push_back(input_name + ": " + warning);
-  }
-  return read;
-}
-
-StatusOr<DecodedImage> FinishDecode(const T1dToDecode& read, const StatusOr<Image>& image,
-                                    ImageFormat format, const DecodeSettings& settings) {
-  if (!image.ok()) return image.status().WithContext(read.name);
+StatusOr<DecodedImage> FinishDecode(const std::string& input_name, StatusOr<DecodeResult> result,
+                                    ImageFormat format) {
+  if (!result.ok()) return result.status().WithContext(input_name);
   DecodedImage decoded;
-  decoded.warnings = read.warnings;
+  for (const std::string& warning : result->warnings) {
+    decoded.warnings.push_back(input_name + ": " + warning);
+  }
   // The ICC profile and EXIF that `encode --metadata` stored go back into the image.
+  ImageMetadata metadata;
+  metadata.icc = std::move(result->icc);
+  metadata.exif = std::move(result->exif);
   std::vector<std::string> metadata_warnings;
-  const ImageMetadata metadata = MetadataFromChunks(read.file.extra_chunks, &metadata_warnings);
   TOK1D_ASSIGN_OR_RETURN(decoded.encoded,
-                         EncodeImage(*image, format, &metadata, &metadata_warnings));
+                         EncodeImage(result->image, format, &metadata, &metadata_warnings));
   for (const std::string& warning : metadata_warnings) {
-    decoded.warnings.push_back(read.name + ": " + warning);
+    decoded.warnings.push_back(input_name + ": " + warning);
   }
-  std::vector<uint32_t> tokens_per_tile = read.file.header.tokens_per_tile();
-  if (settings.tokens != 0) {
-    for (uint32_t& count : tokens_per_tile) count = std::min(count, settings.tokens);
-  }
-  decoded.width = image->width;
-  decoded.height = image->height;
-  decoded.tokens = CountTokens(tokens_per_tile);
+  decoded.width = result->image.width;
+  decoded.height = result->image.height;
+  decoded.tokens = CountTokens(result->tokens_per_tile);
   return decoded;
 }
 
-StatusOr<DecodedImage> DecodeT1dBytes(Codec& codec, std::span<const uint8_t> t1d,
+StatusOr<DecodedImage> DecodeT1dBytes(Session& session, std::span<const uint8_t> t1d,
                                       const std::string& input_name, ImageFormat format,
                                       const DecodeSettings& settings) {
-  TOK1D_ASSIGN_OR_RETURN(T1dToDecode read, ReadT1dToDecode(codec, t1d, input_name));
-  return FinishDecode(read, codec.Decode(read.file, settings.tokens), format, settings);
+  DecodeOptions options;
+  options.max_tokens = settings.tokens;
+  return FinishDecode(input_name, session.Decode(t1d, options), format);
 }
 
 std::string DescribeDecode(const std::string& input, const std::string& output,
@@ -135,7 +101,7 @@ std::string DescribeDecode(const std::string& input, const std::string& output,
 }
 
 Subcommand AddDecodeCommand(CLI::App& parent) {
-  auto options = std::make_shared<DecodeOptions>();
+  auto options = std::make_shared<DecodeCommandOptions>();
   CLI::App* command = parent.add_subcommand(
       "decode", "Decode a .t1d token file to an image (PNG; PPM for .ppm/.pnm names)");
   AddInputArgument(command, &options->input, ".t1d file");

@@ -1,5 +1,5 @@
 // tok1d encode: image → .t1d at a chosen rate (tokens per tile, a byte budget, bits per pixel
-// or a PSNR target), with uniform or adaptive token allocation (codec/rate_control.h).
+// or a PSNR target), with uniform or adaptive token allocation (tok1d.h, Allocation).
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -13,7 +13,7 @@
 namespace tok1d::cli {
 namespace {
 
-struct EncodeOptions {
+struct EncodeCommandOptions {
   std::string input;
   OutputOptions output;
   ModelOptions model;
@@ -26,48 +26,34 @@ std::string FormatFixed(double value, int decimals) {
   return text;
 }
 
-// The token count of each tile for --bytes, --bpp or --psnr, from `full`, the encoding at all
-// K tokens: every smaller count is a trim of it, so sizes are exact and decodes need no encode.
-StatusOr<std::vector<uint32_t>> ChooseTokenCounts(const EncodeSettings& settings, Codec& codec,
-                                                  const TokenFile& full, const Image& image,
-                                                  const LayerCoder* coder) {
-  const TokenAllocation allocation = settings.allocation.value_or(
-      settings.psnr > 0 ? kDefaultPsnrAllocation : kDefaultBudgetAllocation);
-  const RateControlOptions options{allocation, coder};
-  if (settings.psnr > 0) return TokensReachingPsnr(codec, image, full, settings.psnr, options);
-  uint64_t budget = settings.bytes;
-  if (settings.bpp > 0) {
-    budget = static_cast<uint64_t>(std::floor(settings.bpp * image.width * image.height / 8.0));
-  }
-  StatusOr<std::vector<uint32_t>> counts = TokensWithinBytes(codec, image, full, budget, options);
-  if (!counts.ok() && settings.bpp > 0) {
-    return counts.status().WithContext(FormatFixed(settings.bpp, 4) + " bpp is " +
-                                       FormatBytes(budget));
-  }
-  return counts;
-}
-
-uint8_t ChosenCoder(const EncodeSettings& settings, const Codec& codec) {
-  if (settings.coder == "raw") return kRawCoderId;
-  if (settings.coder == "range") return kRangeCoderId;
-  return codec.default_coder();
-}
-
-Status RunEncode(const EncodeOptions& options, const Console& console) {
+Status RunEncode(const EncodeCommandOptions& options, const Console& console) {
   TOK1D_RETURN_IF_ERROR(CheckOutput(options.input, options.output));
   // The image first, so that a bad input is reported before the model loads.
   TOK1D_ASSIGN_OR_RETURN(InputImage input,
                          ReadInputImage(options.input, options.settings.metadata));
   for (const std::string& warning : input.warnings()) console.Warning(warning);
-  TOK1D_ASSIGN_OR_RETURN(Model model, LoadChosenModel(options.model));
-  TOK1D_ASSIGN_OR_RETURN(std::unique_ptr<Codec> codec,
-                         OpenCodec(std::move(model), options.model, console));
-  TOK1D_RETURN_IF_ERROR(CheckEncodeSettings(options.settings, *codec));
+  TOK1D_ASSIGN_OR_RETURN(std::shared_ptr<const LoadedModel> model, LoadChosenModel(options.model));
+  TOK1D_ASSIGN_OR_RETURN(std::unique_ptr<Session> session,
+                         OpenSession(std::move(model), options.model, console));
+  TOK1D_RETURN_IF_ERROR(CheckEncodeSettings(options.settings, *session));
   TOK1D_ASSIGN_OR_RETURN(EncodedImage encoded,
-                         EncodeInputImage(*codec, input, options.settings));
+                         EncodeInputImage(*session, input, options.settings));
   TOK1D_RETURN_IF_ERROR(WriteOutput(options.output, encoded.t1d));
   console.Note(DescribeEncode(input.name, DisplayName(options.output.path, true), encoded));
   return OkStatus();
+}
+
+// The library's options for the command's settings (metadata and source added by the caller).
+EncodeOptions EncodeOptionsOf(const EncodeSettings& settings) {
+  EncodeOptions options;
+  options.tokens = settings.tokens;
+  options.bytes = settings.bytes;
+  options.bpp = settings.bpp;
+  options.psnr = settings.psnr;
+  options.allocation = settings.allocation;
+  options.coder = settings.coder;
+  options.compute_psnr = settings.stats;
+  return options;
 }
 
 }  // namespace
@@ -92,17 +78,18 @@ void AddEncodeSettings(CLI::App* command, EncodeSettings* settings) {
       ->add_option_function<std::string>(
           "--allocation",
           [settings](const std::string& name) {
-            settings->allocation =
-                name == "uniform" ? TokenAllocation::kUniform : TokenAllocation::kAdaptive;
+            settings->allocation = name == "uniform" ? Allocation::kUniform : Allocation::kAdaptive;
           },
           "with --bytes, --bpp, --psnr: the same token count for every tile (uniform, faster) "
           "or more tokens for the tiles that gain most per byte (adaptive: about ten decodes "
-          "more); default: " + std::string(TokenAllocationName(kDefaultBudgetAllocation)) +
-              " with --bytes and --bpp, " +
-              std::string(TokenAllocationName(kDefaultPsnrAllocation)) + " with --psnr")
+          "more); default: uniform with --bytes and --bpp, adaptive with --psnr")
       ->check(CLI::IsMember({"uniform", "adaptive"}))
       ->excludes(tokens);
-  command->add_option("--coder", settings->coder,
+  command->add_option_function<std::string>(
+      "--coder",
+      [settings](const std::string& name) {
+        settings->coder = name == "raw" ? Coder::kRaw : Coder::kRange;
+      },
                       "entropy coder of the tokens: range (smaller; needs a model with entropy "
                       "tables) or raw (default: range when the model has tables)")
       ->check(CLI::IsMember({"raw", "range"}));
@@ -121,18 +108,8 @@ void AddEncodeSettings(CLI::App* command, EncodeSettings* settings) {
       });
 }
 
-Status CheckEncodeSettings(const EncodeSettings& settings, const Codec& codec) {
-  const uint32_t model_tokens = codec.model().config().tokens;
-  if (settings.tokens > model_tokens) {
-    return InvalidArgumentError("--tokens " + std::to_string(settings.tokens) +
-                                " is more than the model's " + std::to_string(model_tokens) +
-                                " tokens per tile");
-  }
-  if (codec.layer_coder(ChosenCoder(settings, codec)) == nullptr) {
-    return InvalidArgumentError("--coder range needs a model with entropy tables (made by "
-                                "models/fit_entropy.py); this one has none");
-  }
-  return OkStatus();
+Status CheckEncodeSettings(const EncodeSettings& settings, const Session& session) {
+  return session.CheckEncodeOptions(EncodeOptionsOf(settings));
 }
 
 TokenCounts CountTokens(std::span<const uint32_t> tokens_per_tile) {
@@ -176,36 +153,23 @@ StatusOr<InputImage> ReadInputImage(const std::string& path,
   return input;
 }
 
-StatusOr<EncodedImage> EncodeInputImage(Codec& codec, const InputImage& input,
+StatusOr<EncodedImage> EncodeInputImage(Session& session, const InputImage& input,
                                         const EncodeSettings& settings) {
-  const Image& image = input.image;
-  SourceInfo source;
-  source.alpha_composited = input.info.alpha_composited;
-  source.background = ImageReadOptions{}.background;
-  const uint32_t encode_tokens =
-      settings.tokens != 0 ? settings.tokens : codec.model().config().tokens;
-  TOK1D_ASSIGN_OR_RETURN(TokenFile file, codec.Encode(image, encode_tokens, source));
-  // Metadata chunks first, so that --bytes and --bpp count them.
-  TOK1D_ASSIGN_OR_RETURN(file.extra_chunks, MetadataChunks(input.info.metadata, settings.metadata));
-  file.header.entropy_coder = ChosenCoder(settings, codec);
-  const LayerCoder* coder = codec.layer_coder(file.header.entropy_coder);
-  if (settings.tokens == 0) {
-    TOK1D_ASSIGN_OR_RETURN(const std::vector<uint32_t> counts,
-                           ChooseTokenCounts(settings, codec, file, image, coder));
-    TOK1D_ASSIGN_OR_RETURN(file, TrimTokens(std::move(file), counts));
-  }
+  EncodeOptions options = EncodeOptionsOf(settings);
+  options.alpha_composited = input.info.alpha_composited;
+  options.background = ImageReadOptions{}.background;
+  if (settings.metadata.icc) options.icc = input.info.metadata.icc;
+  if (settings.metadata.exif) options.exif = input.info.metadata.exif;
+  TOK1D_ASSIGN_OR_RETURN(EncodeResult result, session.Encode(input.image, options));
   EncodedImage encoded;
-  TOK1D_ASSIGN_OR_RETURN(encoded.t1d, WriteT1d(file, coder));
-  encoded.width = image.width;
-  encoded.height = image.height;
-  encoded.tiles = file.header.tile_count();
-  encoded.tokens = CountTokens(file.header.tokens_per_tile());
-  if (settings.metadata.icc) encoded.icc_bytes = input.info.metadata.icc.size();
-  if (settings.metadata.exif) encoded.exif_bytes = input.info.metadata.exif.size();
-  if (settings.stats) {
-    TOK1D_ASSIGN_OR_RETURN(Image decoded, codec.Decode(file));
-    encoded.psnr = Psnr(image, decoded);
-  }
+  encoded.t1d = std::move(result.t1d);
+  encoded.width = input.image.width;
+  encoded.height = input.image.height;
+  encoded.tiles = result.tokens_per_tile.size();
+  encoded.tokens = CountTokens(result.tokens_per_tile);
+  encoded.icc_bytes = options.icc.size();
+  encoded.exif_bytes = options.exif.size();
+  encoded.psnr = result.psnr;
   return encoded;
 }
 
@@ -223,7 +187,7 @@ std::string DescribeEncode(const std::string& input, const std::string& output,
 }
 
 Subcommand AddEncodeCommand(CLI::App& parent) {
-  auto options = std::make_shared<EncodeOptions>();
+  auto options = std::make_shared<EncodeCommandOptions>();
   CLI::App* command = parent.add_subcommand(
       "encode", "Encode an image (PNG, JPEG, WebP, PPM) to a .t1d token file");
   AddInputArgument(command, &options->input, "image file");

@@ -166,7 +166,8 @@ struct NamedImage {
 
 // Sweeps every image on `workers` threads, one codec (one CPU thread) each; rows come back in
 // image order whatever the threads' timing. Stops at the first error.
-StatusOr<std::vector<SweepRow>> SweepAll(const std::vector<NamedImage>& images, const Model* model,
+StatusOr<std::vector<SweepRow>> SweepAll(const std::vector<NamedImage>& images,
+                                         const std::shared_ptr<const LoadedModel>& model,
                                          const SweepOptions& options, const SweepSettings& settings,
                                          unsigned workers, ProgressBar& progress) {
   std::vector<std::vector<SweepRow>> rows_by_image(images.size());
@@ -180,14 +181,14 @@ StatusOr<std::vector<SweepRow>> SweepAll(const std::vector<NamedImage>& images, 
     failed = true;
   };
   auto work = [&]() {
-    std::unique_ptr<Codec> codec;
+    std::unique_ptr<Session> codec;
     if (!settings.tokens.empty()) {
-      CodecOptions codec_options;
+      SessionOptions codec_options;
       codec_options.device = options.model.device;
       codec_options.threads = 1;  // parallel across images instead
       codec_options.deblock = !options.model.no_deblock;
       codec_options.refine = !options.model.no_refine;
-      StatusOr<std::unique_ptr<Codec>> created = Codec::Create(*model, codec_options);
+      StatusOr<std::unique_ptr<Session>> created = Session::Create(model, codec_options);
       if (!created.ok()) return fail(created.status());
       codec = std::move(created).value();
     }
@@ -237,13 +238,12 @@ Status RunSweep(const SweepOptions& options, const Console& console) {
 
   // Models and images first, so that a bad input fails before hours of work.
   const bool wants_tok1d = std::find(options.codecs.begin(), options.codecs.end(), "tok1d") != options.codecs.end();
-  std::unique_ptr<Model> model;
+  std::shared_ptr<const LoadedModel> model;
   if (wants_tok1d) {
-    TOK1D_ASSIGN_OR_RETURN(Model loaded, LoadChosenModel(options.model));
-    model = std::make_unique<Model>(std::move(loaded));
+    TOK1D_ASSIGN_OR_RETURN(model, LoadChosenModel(options.model));
   }
   TOK1D_ASSIGN_OR_RETURN(const SweepSettings settings,
-                         ChooseSettings(options, model ? model->config().tokens : 0));
+                         ChooseSettings(options, model ? model->info().max_tokens : 0));
   std::vector<NamedImage> images;
   for (const std::string& path : paths) {
     ImageInfo info;
@@ -262,7 +262,7 @@ Status RunSweep(const SweepOptions& options, const Console& console) {
   {
     ProgressBar progress(!console.quiet && isatty(STDERR_FILENO) != 0,
                          images.size() * RowsPerImage(settings), images.size());
-    TOK1D_ASSIGN_OR_RETURN(rows, SweepAll(images, model.get(), options, settings, workers, progress));
+    TOK1D_ASSIGN_OR_RETURN(rows, SweepAll(images, model, options, settings, workers, progress));
   }
 
   fs::create_directories(directory, error);

@@ -11,9 +11,8 @@
 #include <vector>
 
 #include "cli/cli_common.h"
-#include "codec/codec.h"
 #include "imageio/metadata.h"
-#include "codec/rate_control.h"
+#include "tok1d/tok1d.h"
 
 namespace tok1d::cli {
 
@@ -39,10 +38,9 @@ struct EncodeSettings {
   double bpp = 0;
   double psnr = 0;  // dB: the smallest file whose decoding reaches it
   // How --bytes, --bpp and --psnr share tokens between tiles; --tokens keeps k everywhere.
-  // Unset: the one measured better on Kodak for the kind of rate (kDefaultBudgetAllocation,
-  // kDefaultPsnrAllocation in codec/rate_control.h).
-  std::optional<TokenAllocation> allocation;
-  std::string coder;  // "raw", "range"; empty: range when the model has entropy tables
+  // Default: the one measured better on Kodak for the kind of rate (tok1d.h, Allocation).
+  Allocation allocation = Allocation::kDefault;
+  Coder coder = Coder::kDefault;
   bool stats = false;  // also decode, for the PSNR
   MetadataSelection metadata;  // --metadata: the input's ICC profile and EXIF to keep
 };
@@ -51,7 +49,7 @@ struct EncodeSettings {
 void AddEncodeSettings(CLI::App* command, EncodeSettings* settings);
 
 // Refuses settings this model cannot meet (too many tokens, a coder it lacks), before any file.
-Status CheckEncodeSettings(const EncodeSettings& settings, const Codec& codec);
+Status CheckEncodeSettings(const EncodeSettings& settings, const Session& session);
 
 struct EncodedImage {
   std::vector<uint8_t> t1d;  // the file's bytes
@@ -79,7 +77,7 @@ struct InputImage {
 StatusOr<InputImage> ReadInputImage(const std::string& path,
                                     const MetadataSelection& metadata = {});
 
-StatusOr<EncodedImage> EncodeInputImage(Codec& codec, const InputImage& input,
+StatusOr<EncodedImage> EncodeInputImage(Session& session, const InputImage& input,
                                         const EncodeSettings& settings);
 
 // "INPUT (WxH, N tiles) -> OUTPUT: k tokens per tile, B bytes, bpp[, PSNR]" (with per-tile
@@ -96,12 +94,11 @@ struct DecodeSettings {
 // -t/--tokens.
 void AddDecodeSettings(CLI::App* command, DecodeSettings* settings);
 
-Status CheckDecodeSettings(const DecodeSettings& settings, const Codec& codec);
+Status CheckDecodeSettings(const DecodeSettings& settings, const Session& session);
 
 // The structure of a .t1d file (a partial download allowed), checked before any model work.
 // Errors name the file.
-StatusOr<T1dHeaderInfo> ReadDecodableHeader(std::span<const uint8_t> t1d,
-                                            const std::string& input_name);
+StatusOr<T1dInfo> ReadDecodableHeader(std::span<const uint8_t> t1d, const std::string& input_name);
 
 struct DecodedImage {
   std::vector<uint8_t> encoded;  // PNG or PPM bytes
@@ -112,26 +109,15 @@ struct DecodedImage {
 };
 
 // Decodes the bytes of a .t1d file into an image file's bytes in `format`. Errors name the file
-// (`input_name`). ReadT1dToDecode, Codec::Decode and FinishDecode in one.
-StatusOr<DecodedImage> DecodeT1dBytes(Codec& codec, std::span<const uint8_t> t1d,
+// (`input_name`). Session::Decode and FinishDecode in one.
+StatusOr<DecodedImage> DecodeT1dBytes(Session& session, std::span<const uint8_t> t1d,
                                       const std::string& input_name, ImageFormat format,
                                       const DecodeSettings& settings);
 
-// DecodeT1dBytes in two steps around the codec, so that `tok1d batch decode` can decode the
-// tokens of many files together (Codec::DecodeMany).
-struct T1dToDecode {
-  std::string name;  // for messages
-  TokenFile file;
-  std::vector<std::string> warnings;  // truncation, reader warnings; one line each
-};
-
-// The file's structure and tokens, checked against the codec's model. Errors name the file.
-StatusOr<T1dToDecode> ReadT1dToDecode(const Codec& codec, std::span<const uint8_t> t1d,
-                                      const std::string& input_name);
-
-// The decoded `image` (or the codec's error, which gets the file's name) as an image file.
-StatusOr<DecodedImage> FinishDecode(const T1dToDecode& read, const StatusOr<Image>& image,
-                                    ImageFormat format, const DecodeSettings& settings);
+// The decoded file (or the session's error, which gets the file's name) as an image file, so
+// that `tok1d batch decode` can decode many files together (Session::DecodeMany).
+StatusOr<DecodedImage> FinishDecode(const std::string& input_name,
+                                    StatusOr<DecodeResult> result, ImageFormat format);
 
 // "INPUT -> OUTPUT: WxH, k tokens per tile" (or "mean m tokens per tile (min..max)").
 std::string DescribeDecode(const std::string& input, const std::string& output,

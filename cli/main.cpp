@@ -14,7 +14,7 @@ std::string VersionText() {
   std::string text = std::string("tok1d ") + TOK1D_VERSION_STRING + " (.t1d format " +
                      std::to_string(kT1dMajorVersion) + "." + std::to_string(kT1dMinorVersion) +
                      "; backends:";
-  for (std::string_view backend : CompiledBackends()) text += " " + std::string(backend);
+  for (const std::string& backend : CompiledDevices()) text += " " + backend;
   return text + ")";
 }
 
@@ -32,7 +32,8 @@ int Main(int argc, char** argv) {
 
   std::vector<Subcommand> commands = {AddEncodeCommand(app), AddDecodeCommand(app),
                                       AddInfoCommand(app), AddTrimCommand(app),
-                                      AddBatchCommand(app), AddSweepCommand(app)};
+                                      AddBatchCommand(app), AddSweepCommand(app),
+                                      AddCompareCommand(app)};
 
   try {
     app.parse(argc, argv);

@@ -7,7 +7,6 @@
 #include <numeric>
 #include <set>
 
-#include "codec/rate_control.h"
 #include "eval/baselines.h"
 #include "eval/resample.h"
 #include "eval/svg_plot.h"
@@ -30,36 +29,31 @@ SweepRow NewRow(const std::string& image, const std::string& codec, uint32_t sca
   return row;
 }
 
-// Writes `counts` tokens per tile of `full` with the coder Codec::Encode chose (as tok1d
-// encode does by default), reads the file back and decodes it.
-StatusOr<SweepRow> RunTok1d(SweepRow row, const Image& image, Codec& codec, const TokenFile& full,
-                            const std::vector<uint32_t>& counts, double encode_ms) {
-  const LayerCoder* coder = codec.layer_coder(full.header.entropy_coder);
-  const Clock::time_point write_start = Clock::now();
-  TOK1D_ASSIGN_OR_RETURN(const TokenFile trimmed, TrimTokens(full, counts));
-  TOK1D_ASSIGN_OR_RETURN(const std::vector<uint8_t> bytes, WriteT1d(trimmed, coder));
-  row.encode_ms = encode_ms + MillisecondsSince(write_start);
+// Decodes one tok1d file of the sweep and scores it.
+StatusOr<SweepRow> ScoreTok1d(SweepRow row, const Image& image, Session& session,
+                              const EncodeResult& file, double encode_ms) {
+  row.encode_ms = encode_ms;
   const Clock::time_point decode_start = Clock::now();
-  TOK1D_ASSIGN_OR_RETURN(const TokenFile read, ReadT1d(bytes, {}, nullptr, coder));
-  TOK1D_ASSIGN_OR_RETURN(const Image decoded, codec.Decode(read));
+  TOK1D_ASSIGN_OR_RETURN(const DecodeResult decoded, session.Decode(file.t1d));
   row.decode_ms = MillisecondsSince(decode_start);
-  row.bytes = bytes.size();
-  TOK1D_ASSIGN_OR_RETURN(row.quality, QualityOf(image, decoded));
+  row.bytes = file.t1d.size();
+  TOK1D_ASSIGN_OR_RETURN(row.quality, QualityOf(image, decoded.image));
   return row;
 }
 
-Status SweepTok1d(const std::string& name, const Image& image, Codec& codec,
+Status SweepTok1d(const std::string& name, const Image& image, Session& session,
                   const SweepSettings& settings, const std::function<void(SweepRow)>& add) {
-  // Every count is a trim of the encoding at K: the encoder computes all K tokens of a tile
-  // whatever is kept, so this encode time is that of any count.
+  // Every count is a trim of one encoding at K (the encoder computes all K tokens of a tile
+  // whatever is kept), so the encode time of the ladder is that of any one count.
   const Clock::time_point encode_start = Clock::now();
-  TOK1D_ASSIGN_OR_RETURN(const TokenFile full, codec.Encode(image, codec.model().config().tokens));
+  TOK1D_ASSIGN_OR_RETURN(const std::vector<EncodeResult> files,
+                         session.EncodeTokenLadder(image, settings.tokens));
   const double encode_ms = MillisecondsSince(encode_start);
   std::vector<uint64_t> budgets;
-  for (uint32_t k : settings.tokens) {
-    const std::vector<uint32_t> counts(full.tokens.size(), k);
-    TOK1D_ASSIGN_OR_RETURN(SweepRow row, RunTok1d(NewRow(name, "tok1d", 1, static_cast<int>(k)),
-                                                  image, codec, full, counts, encode_ms));
+  for (size_t i = 0; i < settings.tokens.size(); ++i) {
+    TOK1D_ASSIGN_OR_RETURN(
+        SweepRow row, ScoreTok1d(NewRow(name, "tok1d", 1, static_cast<int>(settings.tokens[i])),
+                                 image, session, files[i], encode_ms));
     budgets.push_back(row.bytes);
     add(std::move(row));
   }
@@ -68,15 +62,14 @@ Status SweepTok1d(const std::string& name, const Image& image, Codec& codec,
   // budget. Its measuring decodes are counted in every row's encode time: one encode at one
   // budget needs them all.
   const Clock::time_point allocate_start = Clock::now();
-  TOK1D_ASSIGN_OR_RETURN(
-      const std::vector<std::vector<uint32_t>> allocations,
-      TokensWithinBudgets(codec, image, full, budgets,
-                          {TokenAllocation::kAdaptive, codec.layer_coder(full.header.entropy_coder)}));
+  TOK1D_ASSIGN_OR_RETURN(const std::vector<EncodeResult> adaptive,
+                         session.EncodeBudgets(image, budgets, Allocation::kAdaptive));
   const double allocate_ms = MillisecondsSince(allocate_start);
   for (size_t i = 0; i < settings.tokens.size(); ++i) {
-    TOK1D_ASSIGN_OR_RETURN(SweepRow row,
-                           RunTok1d(NewRow(name, "tok1d-adaptive", 1, static_cast<int>(settings.tokens[i])),
-                                    image, codec, full, allocations[i], encode_ms + allocate_ms));
+    TOK1D_ASSIGN_OR_RETURN(
+        SweepRow row,
+        ScoreTok1d(NewRow(name, "tok1d-adaptive", 1, static_cast<int>(settings.tokens[i])), image,
+                   session, adaptive[i], allocate_ms));
     add(std::move(row));
   }
   return OkStatus();
@@ -192,7 +185,7 @@ size_t RowsPerImage(const SweepSettings& settings) {
 }
 
 StatusOr<std::vector<SweepRow>> SweepImage(const std::string& name, const Image& image,
-                                           Codec* codec, const SweepSettings& settings,
+                                           Session* codec, const SweepSettings& settings,
                                            const std::function<void()>& on_row) {
   std::vector<SweepRow> rows;
   auto add = [&](SweepRow row) {

@@ -10,8 +10,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "codec/codec.h"
 #include "metrics/metrics.h"
+#include "tok1d/tok1d.h"
 #include "eval/bd_rate.h"
 
 namespace tok1d {
@@ -50,7 +50,7 @@ size_t RowsPerImage(const SweepSettings& settings);
 // Runs every setting on `image`; `codec` is needed only with tokens. `on_row` is called after
 // each row (for a progress bar); rows come in the order codec, scale, setting.
 StatusOr<std::vector<SweepRow>> SweepImage(const std::string& name, const Image& image,
-                                           Codec* codec, const SweepSettings& settings,
+                                           Session* codec, const SweepSettings& settings,
                                            const std::function<void()>& on_row = {});
 
 // The CSV file: a header line, then one line per row.
