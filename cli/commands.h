@@ -11,5 +11,6 @@ Subcommand AddEncodeCommand(CLI::App& parent);
 Subcommand AddDecodeCommand(CLI::App& parent);
 Subcommand AddBatchCommand(CLI::App& parent);
 Subcommand AddSweepCommand(CLI::App& parent);
+Subcommand AddCompareCommand(CLI::App& parent);
 
 }  // namespace tok1d::cli

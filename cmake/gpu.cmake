@@ -72,6 +72,7 @@ if(TOK1D_HIP)
     COMMAND "${TOK1D_HIPCC}" ${hip_flags} -c "${gpu_backend_source}" -o "${hip_object}"
     DEPENDS "${gpu_backend_source}" ${gpu_headers}
             "${PROJECT_SOURCE_DIR}/kernels/backend.h" "${PROJECT_SOURCE_DIR}/kernels/fsq_table.h"
+            "${PROJECT_SOURCE_DIR}/common/fsq_codebook.h"
             "${PROJECT_SOURCE_DIR}/include/tok1d/status.h"
     COMMENT "Compiling kernels/gpu/gpu_backend.cu for HIP (${CMAKE_HIP_ARCHITECTURES})"
     VERBATIM)

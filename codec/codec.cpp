@@ -23,30 +23,6 @@ uint32_t DecodedTokens(const TokenFile& file, size_t tile, uint32_t max_tokens) 
 
 }  // namespace
 
-uint32_t RefinementValue(uint32_t token, const float* bounded, std::span<const uint32_t> levels,
-                         uint32_t bits) {
-  const auto parts = static_cast<float>(1u << bits);
-  uint32_t value = 0;
-  for (size_t d = 0; d < levels.size(); ++d) {
-    const uint32_t digit = token % levels[d];
-    token /= levels[d];
-    const auto rounded = static_cast<float>(digit) - static_cast<float>(levels[d] / 2);
-    // Which of the cell's 2^bits parts holds the value (models/tok1d_model.py refine_parts).
-    const float part = std::floor((bounded[d] - rounded + 0.5f) * parts);
-    const auto index = static_cast<uint32_t>(std::clamp(part, 0.0f, parts - 1.0f));
-    value |= index << (bits * d);
-  }
-  return value;
-}
-
-void RefinementOffsets(uint32_t value, uint32_t dims, uint32_t bits, float* offsets) {
-  const uint32_t mask = (1u << bits) - 1;
-  const auto parts = static_cast<float>(1u << bits);
-  for (uint32_t d = 0; d < dims; ++d) {
-    offsets[d] = (static_cast<float>((value >> (bits * d)) & mask) + 0.5f) / parts - 0.5f;
-  }
-}
-
 Codec::Codec(Model model, std::unique_ptr<Backend> backend)
     : model_(std::move(model)), backend_(std::move(backend)) {
   if (model_.entropy_tables()) {
@@ -180,7 +156,8 @@ StatusOr<TokenFile> Codec::Encode(const Image& image, std::span<const uint32_t> 
   file.tokens.resize(grid.count());
   file.refinements.resize(grid.count());
 
-  const size_t k = config.tokens, dims = config.fsq_levels.size();
+  const FsqCodebook codebook = config.codebook();
+  const size_t k = config.tokens, dims = codebook.dims();
   const size_t tile_bytes = size_t{config.tile} * config.tile * 3;
   const bool refine = header.refinement.bits != 0;
   std::vector<uint8_t> tiles;
@@ -200,8 +177,8 @@ StatusOr<TokenFile> Codec::Encode(const Image& image, std::span<const uint32_t> 
       file.tokens[t].assign(begin, begin + tokens_per_tile[t]);
       const uint32_t refinements = header.RefinementsInLayers(header.layers_per_tile[t]);
       for (uint32_t r = 0; r < refinements; ++r) {
-        file.refinements[t].push_back(RefinementValue(begin[r], &bounded[(i * k + r) * dims],
-                                                      config.fsq_levels, header.refinement.bits));
+        file.refinements[t].push_back(codebook.RefinementValue(
+            begin[r], &bounded[(i * k + r) * dims], header.refinement.bits));
       }
     }
   }
@@ -301,7 +278,8 @@ std::vector<StatusOr<Image>> Codec::DecodeMany(std::span<const TokenFile* const>
     size_t file, first, count, offset;
   };
   const size_t k = config.tokens, tile_values = size_t{config.tile} * config.tile * 3;
-  const size_t dims = config.fsq_levels.size();
+  const FsqCodebook codebook = config.codebook();
+  const size_t dims = codebook.dims();
   std::vector<uint32_t> tokens, keep;
   std::vector<float> pixels, offsets;
   std::vector<Run> runs;
@@ -347,8 +325,8 @@ std::vector<StatusOr<Image>> Codec::DecodeMany(std::span<const TokenFile* const>
         const size_t refined = std::min<size_t>(tile_refinements.size(), refinement_limit);
         if (refined > 0 && offsets.empty()) offsets.assign(count * k * dims, 0.0f);
         for (size_t r = 0; r < refined; ++r) {
-          RefinementOffsets(tile_refinements[r], static_cast<uint32_t>(dims), refinement.bits,
-                            &offsets[(tile * k + r) * dims]);
+          codebook.RefinementOffsets(tile_refinements[r], refinement.bits,
+                                     &offsets[(tile * k + r) * dims]);
         }
       }
     }

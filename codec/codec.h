@@ -41,14 +41,6 @@ struct CodecOptions {
   std::function<void(const std::string&)> on_fallback;
 };
 
-// Token `token`'s refinement value (FORMAT.md, REFN) from its FSQ values before rounding,
-// `bounded[d]` for each of the levels' dimensions.
-uint32_t RefinementValue(uint32_t token, const float* bounded, std::span<const uint32_t> levels,
-                         uint32_t bits);
-// The inverse as the decoder uses it: per dimension, the centre of the value's part of its
-// cell, as an offset in levels from the rounded value (−½ < offset < ½).
-void RefinementOffsets(uint32_t value, uint32_t dims, uint32_t bits, float* offsets);
-
 // Recorded in the token file's header (T1dHeader colour fields).
 struct SourceInfo {
   bool alpha_composited = false;

@@ -53,20 +53,22 @@ uint32_t DigitActivity(uint32_t digit, uint32_t level) {
   return digit * 2 >= level - 1 ? digit * 2 - (level - 1) : (level - 1) - digit * 2;
 }
 
-// Activities of every digit combination of `levels` (mixed radix, first least significant);
-// empty if there are more than 2^16.
-std::vector<uint16_t> ActivityTable(std::span<const uint32_t> levels) {
-  uint64_t count = 1;
-  for (uint32_t level : levels) count *= level;
+// Sum over the digits of `token` of their DigitActivity.
+uint32_t TokenActivity(const FsqCodebook& codebook, uint32_t token) {
+  uint32_t activity = 0;
+  codebook.ForEachDigit(token, [&](uint32_t d, uint32_t digit) {
+    activity += DigitActivity(digit, codebook.level(d));
+  });
+  return activity;
+}
+
+// Activities of every token of `codebook`; empty if there are more than 2^16.
+std::vector<uint16_t> ActivityTable(const FsqCodebook& codebook) {
+  const uint64_t count = codebook.size();
   if (count > (1u << 16)) return {};
   std::vector<uint16_t> table(count);
   for (uint32_t value = 0; value < count; ++value) {
-    uint32_t activity = 0, rest = value;
-    for (uint32_t level : levels) {
-      activity += DigitActivity(rest % level, level);
-      rest /= level;
-    }
-    table[value] = static_cast<uint16_t>(activity);  // <= 16 dims * 254
+    table[value] = static_cast<uint16_t>(TokenActivity(codebook, value));  // <= 16 dims * 254
   }
   return table;
 }
@@ -88,7 +90,7 @@ StatusOr<std::shared_ptr<const EntropyTables>> EntropyTables::Load(
 
   auto tables = std::make_shared<EntropyTables>();
   tables->tokens_ = tokens;
-  tables->levels_.assign(fsq_levels.begin(), fsq_levels.end());
+  tables->codebook_ = FsqCodebook(fsq_levels);
   TOK1D_RETURN_IF_ERROR(GetUnsigned(json, "prob_bits", kMinProbBits, kMaxProbBits, &tables->prob_bits_));
   TOK1D_RETURN_IF_ERROR(GetUnsigned(json, "contexts", 1, kMaxEntropyContexts, &tables->contexts_));
   TOK1D_RETURN_IF_ERROR(GetUnsigned(json, "activity_window", 0, tokens, &tables->activity_window_));
@@ -143,23 +145,20 @@ StatusOr<std::shared_ptr<const EntropyTables>> EntropyTables::Load(
 }
 
 void EntropyTables::TabulateActivity() {
-  for (; low_dims_ < levels_.size() && low_radix_ * levels_[low_dims_] <= (1u << 16); ++low_dims_) {
-    low_radix_ *= levels_[low_dims_];
+  const std::span<const uint32_t> levels(codebook_.levels());
+  for (; low_dims_ < levels.size() && low_radix_ * levels[low_dims_] <= (1u << 16); ++low_dims_) {
+    low_radix_ *= levels[low_dims_];
   }
-  const std::span<const uint32_t> levels(levels_);
-  low_activity_ = ActivityTable(levels.first(low_dims_));
-  high_activity_ = ActivityTable(levels.subspan(low_dims_));
+  high_codebook_ = FsqCodebook(levels.subspan(low_dims_));
+  low_activity_ = ActivityTable(FsqCodebook(levels.first(low_dims_)));
+  high_activity_ = ActivityTable(high_codebook_);
 }
 
 uint32_t EntropyTables::Activity(uint32_t token) const {
   const uint32_t high = token / low_radix_;
   uint32_t activity = low_activity_[token - high * low_radix_];
   if (!high_activity_.empty()) return activity + high_activity_[high];
-  for (size_t d = low_dims_, rest = high; d < levels_.size(); ++d) {
-    activity += DigitActivity(static_cast<uint32_t>(rest % levels_[d]), levels_[d]);
-    rest /= levels_[d];
-  }
-  return activity;
+  return activity + TokenActivity(high_codebook_, high);
 }
 
 uint32_t EntropyTables::Context(uint32_t position, std::span<const uint32_t> previous) const {
@@ -197,12 +196,9 @@ StatusOr<std::vector<uint8_t>> RangeLayerCoder::EncodeLayer(
   RangeEncoder encoder(tables.prob_bits());
   for (size_t i = 0; i < layer_tokens.size(); ++i) {
     const uint32_t tile_context = tables.Context(j, context.tokens[context.tiles[i]]);
-    uint32_t token = layer_tokens[i];
-    for (uint32_t d = 0; d < tables.fsq_levels().size(); ++d) {
-      const uint32_t level = tables.fsq_levels()[d];
-      EncodeSymbol(encoder, tables.Distribution(j, d, tile_context), token % level);
-      token /= level;
-    }
+    tables.codebook().ForEachDigit(layer_tokens[i], [&](uint32_t d, uint32_t digit) {
+      EncodeSymbol(encoder, tables.Distribution(j, d, tile_context), digit);
+    });
   }
   return encoder.Finish();
 }
@@ -211,17 +207,17 @@ Status RangeLayerCoder::DecodeLayer(const LayerContext& context, std::span<const
                                     std::span<uint32_t> layer_tokens) const {
   const EntropyTables& tables = *tables_;
   const uint32_t j = context.layer;
+  const FsqCodebook& codebook = tables.codebook();
   RangeDecoder decoder(coded, tables.prob_bits());
   for (size_t i = 0; i < layer_tokens.size(); ++i) {
     const uint32_t tile_context = tables.Context(j, context.tokens[context.tiles[i]]);
-    uint32_t token = 0, radix = 1;
-    for (uint32_t d = 0; d < tables.fsq_levels().size(); ++d) {
+    uint32_t token = 0;
+    for (uint32_t d = 0; d < codebook.dims(); ++d) {
       uint32_t digit = 0;
       if (!DecodeSymbol(decoder, tables.Distribution(j, d, tile_context), &digit)) {
         return CorruptError("the range-coded tokens are damaged");
       }
-      token += digit * radix;
-      radix *= tables.fsq_levels()[d];
+      token += digit * codebook.radix(d);
     }
     layer_tokens[i] = token;
   }

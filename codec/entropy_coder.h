@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "codec/safetensors.h"
+#include "common/fsq_codebook.h"
 #include "tok1d/status.h"
 #include "container/t1d.h"
 
@@ -41,7 +42,8 @@ class EntropyTables {
 
   uint32_t prob_bits() const { return prob_bits_; }
   uint32_t tokens() const { return tokens_; }
-  const std::vector<uint32_t>& fsq_levels() const { return levels_; }
+  const FsqCodebook& codebook() const { return codebook_; }
+  const std::vector<uint32_t>& fsq_levels() const { return codebook_.levels(); }
   uint32_t contexts() const { return contexts_; }
   uint32_t activity_window() const { return activity_window_; }
 
@@ -50,8 +52,8 @@ class EntropyTables {
   uint32_t Context(uint32_t position, std::span<const uint32_t> previous) const;
   // Cumulative frequencies (L_d + 1 entries) of digit `dim` of token `position`.
   std::span<const uint32_t> Distribution(uint32_t position, uint32_t dim, uint32_t context) const {
-    const size_t row = (size_t{position} * levels_.size() + dim) * contexts_ + context;
-    return std::span<const uint32_t>(cumulative_).subspan(row * row_stride_, levels_[dim] + 1);
+    const size_t row = (size_t{position} * codebook_.dims() + dim) * contexts_ + context;
+    return std::span<const uint32_t>(cumulative_).subspan(row * row_stride_, codebook_.level(dim) + 1);
   }
 
  private:
@@ -62,7 +64,7 @@ class EntropyTables {
 
   uint32_t prob_bits_ = 0;
   uint32_t tokens_ = 0;
-  std::vector<uint32_t> levels_;
+  FsqCodebook codebook_;
   uint32_t contexts_ = 1;
   uint32_t activity_window_ = 0;
   std::vector<uint32_t> thresholds_;  // [K][C-1]
@@ -74,6 +76,7 @@ class EntropyTables {
   // tokens per token coded, and this spares most of the divisions.
   uint32_t low_radix_ = 1;
   size_t low_dims_ = 0;
+  FsqCodebook high_codebook_;  // the levels of dimensions low_dims_ … D−1
   std::vector<uint16_t> low_activity_;
   std::vector<uint16_t> high_activity_;  // empty when the rest's product exceeds 2^16
 };

@@ -34,7 +34,6 @@ constexpr uint64_t kMaxModelFileBytes = uint64_t{4} << 30;
 constexpr uint32_t kMaxWidth = 1 << 16;
 constexpr uint32_t kMaxTokens = 65535;  // the container stores K as u16
 constexpr uint32_t kMaxDepth = 1024;
-constexpr uint32_t kMaxFsqLevel = 255;  // the container stores levels as u8
 
 // Reads config[key] as a positive integer no larger than `max`.
 Status GetPositive(const nlohmann::json& config, const char* key, uint32_t max, uint32_t* out) {
@@ -197,12 +196,6 @@ std::filesystem::path ExecutableDirectory() {
 
 }  // namespace
 
-uint64_t ModelConfig::codebook_size() const {
-  uint64_t size = 1;
-  for (uint32_t level : fsq_levels) size *= level;
-  return size;
-}
-
 StatusOr<ModelConfig> ParseModelConfig(std::string_view json) {
   nlohmann::json config = nlohmann::json::parse(json, nullptr, /*allow_exceptions=*/false);
   if (config.is_discarded() || !config.is_object()) {
@@ -221,15 +214,15 @@ StatusOr<ModelConfig> ParseModelConfig(std::string_view json) {
 
   auto levels = config.find("fsq_levels");
   if (levels == config.end() || !levels->is_array() || levels->empty() ||
-      levels->size() > kT1dMaxFsqDims) {
+      levels->size() > kFsqMaxDims) {
     return CorruptError("model config 'fsq_levels' must be a list of 1.." +
-                        std::to_string(kT1dMaxFsqDims) + " levels");
+                        std::to_string(kFsqMaxDims) + " levels");
   }
   for (const nlohmann::json& level : *levels) {
-    if (!level.is_number_unsigned() || level.get<uint64_t>() < 2 ||
-        level.get<uint64_t>() > kMaxFsqLevel) {
-      return CorruptError("model config 'fsq_levels' entries must be integers in 2.." +
-                          std::to_string(kMaxFsqLevel));
+    if (!level.is_number_unsigned() || level.get<uint64_t>() < kFsqMinLevel ||
+        level.get<uint64_t>() > kFsqMaxLevel) {
+      return CorruptError("model config 'fsq_levels' entries must be integers in " +
+                          std::to_string(kFsqMinLevel) + ".." + std::to_string(kFsqMaxLevel));
     }
     c.fsq_levels.push_back(static_cast<uint32_t>(level.get<uint64_t>()));
   }

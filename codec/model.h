@@ -17,6 +17,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/fsq_codebook.h"
 #include "tok1d/status.h"
 #include "container/t1d.h"
 
@@ -49,7 +50,8 @@ struct ModelConfig {
   uint32_t decoder_sequence() const { return patch_count() + tokens; }
   // Side of the coarse image's patch that lines up with an image patch.
   uint32_t coarse_patch() const { return patch * pool / tile; }
-  uint64_t codebook_size() const;
+  FsqCodebook codebook() const { return FsqCodebook(fsq_levels); }
+  uint64_t codebook_size() const { return codebook().size(); }
 };
 
 // Parses and checks the config JSON (all fields present, sizes consistent).

@@ -26,13 +26,6 @@ struct Tokenizer::Workspace {
 
 namespace {
 
-FsqLevels ToFsqLevels(const ModelConfig& config) {
-  FsqLevels levels;
-  levels.dims = config.code_dim();
-  std::copy(config.fsq_levels.begin(), config.fsq_levels.end(), levels.levels.begin());
-  return levels;
-}
-
 TileGeometry ToGeometry(const ModelConfig& config) {
   return {config.tile, config.patch, config.pool};
 }
@@ -168,7 +161,7 @@ Status Tokenizer::EncodeBatch(std::span<const uint8_t> tiles, size_t count,
                      Weight(m.enc_norm.beta), c.ln_eps, w.normed.as<float>());
   // z = to_code(h) + z_linear.
   RunLinear(w.normed.as<float>(), count * k, m.to_code, w.codes.as<float>(), Epilogue::kAccumulate);
-  backend_.FsqQuantize(w.codes.as<float>(), count * k, ToFsqLevels(c),
+  backend_.FsqQuantize(w.codes.as<float>(), count * k, MakeFsqLevels(c.codebook()),
                        bounded.empty() ? nullptr : w.bounded.as<float>(), w.tokens.as<int32_t>());
 
   std::vector<int32_t> indices(count * k);
@@ -237,7 +230,7 @@ Status Tokenizer::DecodeBatch(std::span<const int32_t> tokens, std::span<const f
         backend_.CopyToDevice(w.bounded.as<void>(), offsets.data(), offsets.size_bytes()));
   }
   backend_.EmbedTokens(w.tokens.as<int32_t>(), offsets.empty() ? nullptr : w.bounded.as<float>(),
-                       count * k, ToFsqLevels(c), Weight(m.code_embed.weight),
+                       count * k, MakeFsqLevels(c.codebook()), Weight(m.code_embed.weight),
                        Weight(m.code_embed.bias), Weight(m.mask_token), d, w.rows.as<float>(),
                        w.codes.as<float>());
   // The coarse image from the linear shortcut (dropped tokens have codes 0).

@@ -1,5 +1,7 @@
 // Reader and writer of the .t1d token file format; the byte layout is specified in
-// container/FORMAT.md.
+// container/FORMAT.md. The sources, by concern: header.cpp (HEAD and REFN chunks),
+// chunks.cpp (framing, checksums), layer_plan.cpp (tokens ↔ layers ↔ refinements),
+// parse.cpp (a file's chunk sequence), read.cpp, write.cpp, trim.cpp, raw_coder.cpp.
 #pragma once
 
 #include <array>
@@ -9,7 +11,9 @@
 #include <string_view>
 #include <vector>
 
+#include "common/fsq_codebook.h"
 #include "common/limits.h"
+#include "container/layer_plan.h"
 #include "tok1d/status.h"
 
 namespace tok1d {
@@ -18,10 +22,9 @@ inline constexpr uint8_t kT1dMajorVersion = 1;
 inline constexpr uint8_t kT1dMinorVersion = 3;  // 1.1 range coder, 1.2 layer spans, 1.3 refinement
 inline constexpr uint8_t kLayerSpanMinorVersion = 2;  // LAYS chunks need a 1.2 file
 inline constexpr uint8_t kRefinementMinorVersion = 3;  // a REFN chunk needs a 1.3 file
-inline constexpr uint32_t kMaxRefinementBits = 8;     // per FSQ dimension; B·D ≤ 32 as well
 inline constexpr uint32_t kT1dMinTileSize = 16;
 inline constexpr uint32_t kT1dMaxTileSize = 4096;
-inline constexpr uint32_t kT1dMaxFsqDims = 16;
+inline constexpr uint32_t kT1dMaxFsqDims = kFsqMaxDims;
 
 // Entropy coder ids (HEAD entropy_coder).
 inline constexpr uint8_t kRawCoderId = 0;
@@ -48,28 +51,6 @@ struct ModelIdentity {
   std::array<uint8_t, 32> sha256{};   // of the weights file
 };
 
-// Refinement (FORMAT.md, REFN chunk): the first tokens of a tile sent once more, each FSQ value
-// to 1/2^bits of its quantization cell, as layers of their own between the token layers.
-struct Refinement {
-  uint32_t bits = 0;            // B per FSQ dimension; 0: no refinement (no REFN chunk)
-  std::vector<uint32_t> after;  // token r's refinement layer follows token layer after[r]
-
-  uint32_t count() const { return static_cast<uint32_t>(after.size()); }
-  bool operator==(const Refinement&) const = default;
-};
-
-// The rules FORMAT.md sets for a refinement plan (REFN chunk) of a model with `max_tokens`
-// tokens of `fsq_dims` FSQ values: bits 1..8 (0 with no tokens: none), at most 32 bits a
-// token, 1..K refined tokens, each placed after its own token layer and the previous
-// refinement. kCorrupt naming the broken rule.
-Status CheckRefinement(const Refinement& refinement, uint32_t max_tokens, uint32_t fsq_dims);
-
-// What layer j of a file holds: token `index` of each tile, or the refinement of token `index`.
-struct LayerRole {
-  bool refinement = false;
-  uint32_t index = 0;
-};
-
 // Everything in the HEAD chunk (and the preamble's version), and the REFN chunk.
 struct T1dHeader {
   uint8_t major_version = kT1dMajorVersion;
@@ -93,17 +74,22 @@ struct T1dHeader {
   Refinement refinement;                // from the REFN chunk
 
   uint64_t tile_count() const { return uint64_t{tile_cols} * tile_rows; }
+  FsqCodebook codebook() const { return FsqCodebook(fsq_levels); }
   uint64_t codebook_size() const;      // product of fsq_levels
   uint32_t bits_per_token() const;     // ceil(log2(codebook_size())), the raw coder's width
   uint32_t layer_count() const;        // max(layers_per_tile)
-  uint32_t max_layers() const { return max_tokens + refinement.count(); }
+  // The layer plan of max_tokens and refinement (a view of this header's refinement).
+  LayerPlan plan() const { return LayerPlan(max_tokens, refinement); }
+  uint32_t max_layers() const { return plan().max_layers(); }
   // The role of every layer 0 .. max_layers()−1, in file order.
-  std::vector<LayerRole> LayerRoles() const;
+  std::vector<LayerRole> LayerRoles() const { return plan().Roles(); }
   // Layers a tile keeps for its first k tokens (k ≤ K): the tokens and the refinements that
   // follow token layer k−1 or an earlier one.
-  uint32_t LayersForTokens(uint32_t tokens) const;
-  uint32_t TokensInLayers(uint32_t layers) const;       // token layers among the first `layers`
-  uint32_t RefinementsInLayers(uint32_t layers) const;  // refinement layers among them
+  uint32_t LayersForTokens(uint32_t tokens) const { return plan().LayersForTokens(tokens); }
+  // Token layers among the first `layers`.
+  uint32_t TokensInLayers(uint32_t layers) const { return plan().TokensInLayers(layers); }
+  // Refinement layers among them.
+  uint32_t RefinementsInLayers(uint32_t layers) const { return plan().RefinementsInLayers(layers); }
   uint32_t refinement_value_bits() const;               // bits · D: one refinement's raw width
   std::vector<uint32_t> tokens_per_tile() const;       // TokensInLayers of each tile's layers
 };

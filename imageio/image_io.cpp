@@ -17,6 +17,7 @@
 #include <webp/demux.h>
 
 #include "common/file_util.h"
+#include "imageio/orientation.h"
 
 namespace tok1d {
 
@@ -102,6 +103,27 @@ void KeepMetadata(ImageMetadata found, const ImageReadOptions& options, ImageInf
   }
 }
 
+// EXIF is read for the caller (read_exif) or for its orientation tag.
+bool WantExif(const ImageReadOptions& options) {
+  return options.read_exif || options.apply_orientation;
+}
+
+// Turns `image` upright per the orientation tag in the EXIF found (if asked to), then keeps
+// the metadata asked for; kept EXIF then says orientation 1 ("as stored"), which the pixels
+// now are.
+void FinishMetadata(ImageMetadata found, const ImageReadOptions& options, Image* image,
+                    ImageInfo* info) {
+  if (options.apply_orientation && !found.exif.empty()) {
+    const uint32_t orientation = ExifOrientation(found.exif);
+    if (orientation >= 2) {
+      OrientUpright(orientation, image);
+      info->orientation_applied = orientation;
+      ResetExifOrientation(found.exif);
+    }
+  }
+  KeepMetadata(std::move(found), options, info);
+}
+
 // Allocates width × height × channels bytes after the pixel limit check.
 Status AllocatePixels(uint32_t width, uint32_t height, uint32_t channels,
                       const ImageReadOptions& options, std::vector<uint8_t>* pixels) {
@@ -155,7 +177,7 @@ void ReadPngMetadata(png_structp png, png_infop png_info, PngState* state) {
       state->metadata.icc.assign(profile, profile + length);
     }
   }
-  if (state->options->read_exif && state->metadata.exif.empty() &&
+  if (WantExif(*state->options) && state->metadata.exif.empty() &&
       png_get_valid(png, png_info, PNG_INFO_eXIf) != 0) {
     png_bytep exif = nullptr;
     png_uint_32 length = 0;
@@ -258,7 +280,7 @@ StatusOr<Image> DecodePng(std::span<const uint8_t> bytes, const ImageReadOptions
     info->warnings.push_back("its ICC profile is not kept: libpng refuses it (" +
                              state.icc_warning + ")");
   }
-  KeepMetadata(std::move(state.metadata), options, info);
+  FinishMetadata(std::move(state.metadata), options, &image, info);
   return image;
 }
 
@@ -373,7 +395,7 @@ void ReadJpegMetadata(JpegState* state) {
       std::free(icc);  // malloc'ed by libjpeg-turbo
     }
   }
-  if (state->options->read_exif) {
+  if (WantExif(*state->options)) {
     for (jpeg_saved_marker_ptr marker = cinfo->marker_list; marker != nullptr;
          marker = marker->next) {
       if (marker->marker == JPEG_APP0 + 1 && marker->data_length >= sizeof(kExifPrefix) &&
@@ -398,7 +420,7 @@ bool DecodeJpegInto(JpegState* state) {
   jpeg_create_decompress(cinfo);
   jpeg_mem_src(cinfo, state->input.data(), static_cast<unsigned long>(state->input.size()));
   if (state->options->read_icc) jpeg_save_markers(cinfo, JPEG_APP0 + 2, 0xFFFF);
-  if (state->options->read_exif) jpeg_save_markers(cinfo, JPEG_APP0 + 1, 0xFFFF);
+  if (WantExif(*state->options)) jpeg_save_markers(cinfo, JPEG_APP0 + 1, 0xFFFF);
   jpeg_read_header(cinfo, TRUE);
   ReadJpegMetadata(state);
   state->status = CheckPixelLimit(cinfo->image_width, cinfo->image_height,
@@ -475,7 +497,7 @@ StatusOr<Image> DecodeJpeg(std::span<const uint8_t> bytes, const ImageReadOption
     image.rgb = std::move(state->pixels);
     info->channels = state->color_space == JCS_GRAYSCALE ? 1 : 3;
   }
-  KeepMetadata(std::move(state->metadata), options, info);
+  FinishMetadata(std::move(state->metadata), options, &image, info);
   return image;
 }
 
@@ -505,7 +527,7 @@ StatusOr<Image> DecodeWebp(std::span<const uint8_t> bytes, const ImageReadOption
   info->channels = channels;
   Image image{width, height, {}};
   FinishRgbOrRgba(std::move(pixels), has_alpha, options, &image, info);
-  if (options.read_icc || options.read_exif) {
+  if (options.read_icc || WantExif(options)) {
     // The ICCP and EXIF chunks of the extended format (VP8X), through the demuxer.
     ImageMetadata found;
     WebPData data{bytes.data(), bytes.size()};
@@ -516,13 +538,13 @@ StatusOr<Image> DecodeWebp(std::span<const uint8_t> bytes, const ImageReadOption
         found.icc.assign(chunk.chunk.bytes, chunk.chunk.bytes + chunk.chunk.size);
         WebPDemuxReleaseChunkIterator(&chunk);
       }
-      if (options.read_exif && WebPDemuxGetChunk(demux, "EXIF", 1, &chunk) != 0) {
+      if (WantExif(options) && WebPDemuxGetChunk(demux, "EXIF", 1, &chunk) != 0) {
         found.exif.assign(chunk.chunk.bytes, chunk.chunk.bytes + chunk.chunk.size);
         WebPDemuxReleaseChunkIterator(&chunk);
       }
       WebPDemuxDelete(demux);
     }
-    KeepMetadata(std::move(found), options, info);
+    FinishMetadata(std::move(found), options, &image, info);
   }
   return image;
 }

@@ -18,6 +18,12 @@
 // space: out = (c·a + bg·(255 − a)) / 255, rounded. ImageInfo reports it (had_alpha,
 // alpha_composited) and adds a warning the caller should show.
 //
+// Orientation (ImageReadOptions::apply_orientation, on by default): the EXIF orientation tag
+// (imageio/orientation.h) is looked for in every JPEG, PNG and WebP, whether or not the EXIF is
+// kept, and the pixels are turned and/or mirrored as viewers show them, so the image is
+// upright. ImageInfo::orientation_applied says what was done. EXIF kept with read_exif then
+// says orientation 1, so that the image is not turned a second time.
+//
 // Size: width × height is checked against max_pixels from the file header, before any pixel
 // memory is allocated.
 #pragma once
@@ -44,6 +50,9 @@ struct ImageReadOptions {
   std::array<uint8_t, 3> background = {255, 255, 255};  // for compositing alpha
   bool read_icc = false;   // fill ImageInfo::metadata.icc
   bool read_exif = false;  // fill ImageInfo::metadata.exif
+  // Turn the pixels upright per the EXIF orientation tag (`tok1d encode --keep-orientation`
+  // turns it off: the pixels as stored, the tag kept as it is).
+  bool apply_orientation = true;
 };
 
 // An image's colour profile and camera metadata, as raw bytes (empty: none).
@@ -62,6 +71,9 @@ struct ImageInfo {
   bool had_alpha = false;       // the source had an alpha channel or transparency key
   bool alpha_composited = false;  // some pixel was not opaque and was blended with background
   ImageMetadata metadata;       // what ImageReadOptions asked for, if the image has it
+  // The EXIF orientation (1..8) the pixels were turned by to be upright; 1: none (no tag, tag 1,
+  // an invalid tag, or apply_orientation off).
+  uint32_t orientation_applied = 1;
   std::vector<std::string> warnings;  // one line each, for the user
 };
 

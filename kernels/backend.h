@@ -12,6 +12,7 @@
 //    outputs are undefined and must not be used.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -21,6 +22,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/fsq_codebook.h"
 #include "tok1d/status.h"
 
 namespace tok1d {
@@ -57,12 +59,23 @@ enum class Epilogue {
   kAccumulate,  // y += x·wᵀ + b (the residual connection)
 };
 
-// FSQ quantizer levels, small enough to pass by value to a kernel.
+// FSQ quantizer levels (those of an FsqCodebook, common/fsq_codebook.h), small enough to pass
+// by value to a kernel.
 struct FsqLevels {
-  static constexpr size_t kMaxDims = 16;
+  static constexpr size_t kMaxDims = kFsqMaxDims;
   std::array<uint32_t, kMaxDims> levels{};
   uint32_t dims = 0;
+
+  std::span<const uint32_t> used() const { return std::span<const uint32_t>(levels).first(dims); }
 };
+
+// The levels of `codebook`, which has at most FsqLevels::kMaxDims dimensions.
+inline FsqLevels MakeFsqLevels(const FsqCodebook& codebook) {
+  FsqLevels levels;
+  levels.dims = codebook.dims();
+  std::copy(codebook.levels().begin(), codebook.levels().end(), levels.levels.begin());
+  return levels;
+}
 
 // Sizes of a tile and its parts, in pixels (tile % patch == 0, tile % pool == 0).
 struct TileGeometry {

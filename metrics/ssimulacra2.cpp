@@ -1,7 +1,8 @@
 // SSIMULACRA 2.1, written from its definition (see ssimulacra2.h). The constants (XYB, the
 // sRGB curve, the Gaussian, the 108 weights and the final mapping) are those of SSIMULACRA
 // 2.1 as published in libjxl tools/ssimulacra2.cc and cloudinary/ssimulacra2; the order of
-// floating-point operations follows the reference so that scores agree to about 1e-3.
+// floating-point operations follows the reference, so that scores agree with libjxl's
+// `ssimulacra2` to about 1e-8 (tests/metrics/perceptual_test.cpp).
 #include "metrics/ssimulacra2.h"
 
 #include <algorithm>
@@ -11,51 +12,64 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
-#if defined(__clang__)
 // The reference rounds every product separately except where it asks for a fused
-// multiply-add; keep clang from fusing on its own (GCC does not in ISO C++ mode).
+// multiply-add (its plain C++ parts are built without FMA); keep the compiler from fusing on
+// its own, which GCC otherwise does in C++ wherever FMA is enabled (the FMA path below).
+#if defined(__clang__)
 #pragma STDC FP_CONTRACT OFF
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
 #endif
 
 namespace tok1d {
 namespace {
 
+// Functions that depend on kFma are forced inline, so that the whole FMA computation ends up
+// inside the one function compiled for FMA (ComputeWithFmaX86), with every compiler.
+#if defined(__GNUC__)
+#define TOK1D_S2_INLINE inline __attribute__((always_inline))
+#else
+#define TOK1D_S2_INLINE inline
+#endif
+
 constexpr int kNumScales = 6;
 constexpr float kC2 = 0.0009f;
 
 // ---------------------------------------------------------------------------------------
-// Arithmetic. kFma selects fused multiply-adds where the reference's SIMD code has them
-// (Highway MulAdd / NegMulAdd / NegMulSub); without it they are a rounded product and sum.
+// Arithmetic. The reference's SIMD code fuses some multiply-adds (Highway MulAdd, NegMulAdd,
+// NegMulSub), and SSIMULACRA 2 is sensitive to that rounding (the variance terms cancel), so
+// they are fused here too: with the FMA instruction when kFma (x86-64 with FMA3, checked at
+// run time, or a CPU where FMA is base ISA), otherwise emulated in double precision — the
+// product of two floats is exact in double, so the only difference from a true fused
+// multiply-add is a rare double rounding.
 
 template <bool kFma>
-inline float MulAdd(float a, float b, float c) {
+TOK1D_S2_INLINE float MulAdd(float a, float b, float c) {
   if constexpr (kFma) {
+#if defined(__GNUC__)
+    return __builtin_fmaf(a, b, c);  // one instruction where FMA is enabled
+#else
     return std::fma(a, b, c);
+#endif
   } else {
-    return a * b + c;
+    return static_cast<float>(static_cast<double>(a) * static_cast<double>(b) +
+                              static_cast<double>(c));
   }
 }
 
-// c − a·b
+// c − a·b, fused
 template <bool kFma>
-inline float NegMulAdd(float a, float b, float c) {
-  if constexpr (kFma) {
-    return std::fma(-a, b, c);
-  } else {
-    return c - a * b;
-  }
+TOK1D_S2_INLINE float NegMulAdd(float a, float b, float c) {
+  return MulAdd<kFma>(-a, b, c);
 }
 
-// −a·b − c
+// −a·b − c, fused
 template <bool kFma>
-inline float NegMulSub(float a, float b, float c) {
-  if constexpr (kFma) {
-    return std::fma(-a, b, -c);
-  } else {
-    return -(a * b) - c;
-  }
+TOK1D_S2_INLINE float NegMulSub(float a, float b, float c) {
+  return MulAdd<kFma>(-a, b, -c);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -68,6 +82,12 @@ struct Plane {
 
   Plane() = default;
   Plane(size_t w, size_t h) : width(w), height(h), pixels(w * h) {}
+  // Changes the size, keeping the allocation when it is large enough (contents undefined).
+  void Reset(size_t w, size_t h) {
+    width = w;
+    height = h;
+    pixels.resize(w * h);
+  }
   float* Row(size_t y) { return pixels.data() + y * width; }
   const float* Row(size_t y) const { return pixels.data() + y * width; }
 };
@@ -79,6 +99,9 @@ struct Planes3 {
   Planes3(size_t w, size_t h) : plane{Plane(w, h), Plane(w, h), Plane(w, h)} {}
   size_t width() const { return plane[0].width; }
   size_t height() const { return plane[0].height; }
+  void Reset(size_t w, size_t h) {
+    for (Plane& p : plane) p.Reset(w, h);
+  }
 };
 
 // ---------------------------------------------------------------------------------------
@@ -86,7 +109,7 @@ struct Planes3 {
 // 0.04045 and x / 12.92 below, on x = v · (1/255) as libjxl loads 8-bit samples.
 
 template <bool kFma>
-std::array<float, 256> LinearTable() {
+TOK1D_S2_INLINE std::array<float, 256> LinearTable() {
   constexpr float p[5] = {2.200248328e-04f, 1.043637593e-02f, 1.624820318e-01f,
                           7.961564959e-01f, 8.210152774e-01f};
   constexpr float q[5] = {2.631846970e-01f, 1.076976492e+00f, 4.987528350e-01f,
@@ -112,7 +135,7 @@ std::array<float, 256> LinearTable() {
 }
 
 template <bool kFma>
-Planes3 ToLinear(const Image& image) {
+TOK1D_S2_INLINE Planes3 ToLinear(const Image& image) {
   const std::array<float, 256> table = LinearTable<kFma>();
   Planes3 out(image.width, image.height);
   const uint8_t* src = image.rgb.data();
@@ -130,12 +153,12 @@ Planes3 ToLinear(const Image& image) {
 }
 
 // 2 × 2 box average; an odd last row or column is repeated.
-Planes3 Downsample(const Planes3& in) {
+void Downsample(const Planes3& in, Planes3& out) {
   const size_t in_w = in.width();
   const size_t in_h = in.height();
   const size_t out_w = (in_w + 1) / 2;
   const size_t out_h = (in_h + 1) / 2;
-  Planes3 out(out_w, out_h);
+  out.Reset(out_w, out_h);
   for (size_t c = 0; c < 3; ++c) {
     for (size_t oy = 0; oy < out_h; ++oy) {
       const float* row0 = in.plane[c].Row(std::min(2 * oy, in_h - 1));
@@ -153,7 +176,6 @@ Planes3 Downsample(const Planes3& in) {
       }
     }
   }
-  return out;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -174,7 +196,7 @@ constexpr float kOpsinBias = 0.0037930732552754493f;
 // cbrt(x) + add for x ≥ 0: libjxl's CubeRootAndAdd (exponent trick, three Newton steps and a
 // final correction), which differs from cbrt by up to ~6 ulp.
 template <bool kFma>
-inline float CubeRootAndAdd(float x, float add) {
+TOK1D_S2_INLINE float CubeRootAndAdd(float x, float add) {
   constexpr int32_t kExpBias = 0x54800000;
   constexpr int32_t kExpMul = 0x002AAAAA;
   constexpr float k1_3 = 1.0f / 3;
@@ -194,9 +216,9 @@ inline float CubeRootAndAdd(float x, float add) {
 }
 
 template <bool kFma>
-Planes3 ToPositiveXyb(const Planes3& linear) {
+TOK1D_S2_INLINE void ToPositiveXyb(const Planes3& linear, Planes3& out) {
   const float neg_bias_cbrt = -std::cbrt(kOpsinBias);
-  Planes3 out(linear.width(), linear.height());
+  out.Reset(linear.width(), linear.height());
   for (size_t y = 0; y < linear.height(); ++y) {
     const float* r_row = linear.plane[0].Row(y);
     const float* g_row = linear.plane[1].Row(y);
@@ -208,9 +230,12 @@ Planes3 ToPositiveXyb(const Planes3& linear) {
       const float r = r_row[x];
       const float g = g_row[x];
       const float b = b_row[x];
-      float mixed0 = MulAdd<kFma>(kM00, r, MulAdd<kFma>(kM01, g, MulAdd<kFma>(kM02, b, kOpsinBias)));
-      float mixed1 = MulAdd<kFma>(kM10, r, MulAdd<kFma>(kM11, g, MulAdd<kFma>(kM12, b, kOpsinBias)));
-      float mixed2 = MulAdd<kFma>(kM20, r, MulAdd<kFma>(kM21, g, MulAdd<kFma>(kM22, b, kOpsinBias)));
+      float mixed0 =
+          MulAdd<kFma>(kM00, r, MulAdd<kFma>(kM01, g, MulAdd<kFma>(kM02, b, kOpsinBias)));
+      float mixed1 =
+          MulAdd<kFma>(kM10, r, MulAdd<kFma>(kM11, g, MulAdd<kFma>(kM12, b, kOpsinBias)));
+      float mixed2 =
+          MulAdd<kFma>(kM20, r, MulAdd<kFma>(kM21, g, MulAdd<kFma>(kM22, b, kOpsinBias)));
       mixed0 = CubeRootAndAdd<kFma>(std::max(mixed0, 0.0f), neg_bias_cbrt);
       mixed1 = CubeRootAndAdd<kFma>(std::max(mixed1, 0.0f), neg_bias_cbrt);
       mixed2 = CubeRootAndAdd<kFma>(std::max(mixed2, 0.0f), neg_bias_cbrt);
@@ -223,7 +248,6 @@ Planes3 ToPositiveXyb(const Planes3& linear) {
       y_out[x] = xyb_y + 0.01f;
     }
   }
-  return out;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -326,8 +350,8 @@ const RecursiveGaussian& Gaussian15() {
 
 // One output of the horizontal recursion, one sample at a time.
 template <bool kFma>
-inline float HorizontalStep(const RecursiveGaussian& rg, float sum, float prev[3],
-                            float prev2[3]) {
+TOK1D_S2_INLINE float HorizontalStep(const RecursiveGaussian& rg, float sum, float prev[3],
+                                     float prev2[3]) {
   float o[3];
   for (size_t k = 0; k < 3; ++k) {
     float out = sum * rg.mul_in[4 * k];
@@ -341,7 +365,8 @@ inline float HorizontalStep(const RecursiveGaussian& rg, float sum, float prev[3
 }
 
 template <bool kFma>
-void BlurRow(const RecursiveGaussian& rg, const float* in, ptrdiff_t width, float* out) {
+TOK1D_S2_INLINE void BlurRow(const RecursiveGaussian& rg, const float* in, ptrdiff_t width,
+                             float* out) {
   const ptrdiff_t n_radius = rg.radius;
   float prev[3] = {0.0f, 0.0f, 0.0f};
   float prev2[3] = {0.0f, 0.0f, 0.0f};
@@ -387,17 +412,45 @@ void BlurRow(const RecursiveGaussian& rg, const float* in, ptrdiff_t width, floa
   for (; n < width; ++n) out[n] = HorizontalStep<kFma>(rg, sum_at(n), prev, prev2);
 }
 
-// Blurs `a` (or a·b, elementwise, when b is given) into `out`. `row` and `temp` are scratch.
+void AddRows(const float* __restrict a, const float* __restrict b, float* __restrict out,
+             size_t w) {
+  for (size_t x = 0; x < w; ++x) out[x] = a[x] + b[x];
+}
+
+// One row of the vertical recursion; q_k holds y_k[n−2] on entry and y_k[n] on exit.
 template <bool kFma>
-void Blur(const Plane& a, const Plane* b, std::vector<float>& row, Plane& temp, Plane& out) {
+TOK1D_S2_INLINE void VerticalStep(const RecursiveGaussian& rg, const float* __restrict sum,
+                                  const float* __restrict p1, float* __restrict q1,
+                                  const float* __restrict p3, float* __restrict q3,
+                                  const float* __restrict p5, float* __restrict q5,
+                                  float* __restrict out, size_t w) {
+  const float n2_1 = rg.n2[0], n2_3 = rg.n2[1], n2_5 = rg.n2[2];
+  const float d1_1 = rg.d1[0], d1_3 = rg.d1[1], d1_5 = rg.d1[2];
+  for (size_t x = 0; x < w; ++x) {
+    const float s = sum[x];
+    const float y1 = MulAdd<kFma>(n2_1, s, NegMulSub<kFma>(d1_1, p1[x], q1[x]));
+    const float y3 = MulAdd<kFma>(n2_3, s, NegMulSub<kFma>(d1_3, p3[x], q3[x]));
+    const float y5 = MulAdd<kFma>(n2_5, s, NegMulSub<kFma>(d1_5, p5[x], q5[x]));
+    q1[x] = y1;
+    q3[x] = y3;
+    q5[x] = y5;
+    out[x] = y1 + (y3 + y5);
+  }
+}
+
+// Blurs `a` (or a·b, elementwise, when b is given) into `out`. `row`, `scratch` and `temp`
+// are scratch space.
+template <bool kFma>
+TOK1D_S2_INLINE void Blur(const Plane& a, const Plane* b, std::vector<float>& row,
+                          std::vector<float>& scratch, Plane& temp, Plane& out) {
   const RecursiveGaussian& rg = Gaussian15();
   const size_t w = a.width;
   const size_t h = a.height;
   const ptrdiff_t sw = static_cast<ptrdiff_t>(w);
   const ptrdiff_t sh = static_cast<ptrdiff_t>(h);
   row.resize(w);
-  temp = Plane(w, h);
-  if (out.width != w || out.height != h) out = Plane(w, h);
+  temp.Reset(w, h);
+  out.Reset(w, h);
 
   // Horizontal.
   for (size_t y = 0; y < h; ++y) {
@@ -410,42 +463,35 @@ void Blur(const Plane& a, const Plane* b, std::vector<float>& row, Plane& temp, 
     BlurRow<kFma>(rg, in, sw, temp.Row(y));
   }
 
-  // Vertical: y_k[n] = n2_k·(in[n−N−1] + in[n+N−1]) − d1_k·y_k[n−1] − y_k[n−2], every column.
-  std::vector<float> state(6 * w, 0.0f);
-  float* prev[3] = {state.data(), state.data() + w, state.data() + 2 * w};
-  float* prev2[3] = {state.data() + 3 * w, state.data() + 4 * w, state.data() + 5 * w};
-  std::vector<float> zeros(w, 0.0f);
+  // Vertical: y_k[n] = n2_k·(in[n−N−1] + in[n+N−1]) − d1_k·y_k[n−1] − y_k[n−2], every column,
+  // one row at a time. y_k[n] overwrites y_k[n−2], then the two state rows swap roles.
+  scratch.assign(8 * w, 0.0f);
+  float* prev[3] = {scratch.data(), scratch.data() + w, scratch.data() + 2 * w};
+  float* prev2[3] = {scratch.data() + 3 * w, scratch.data() + 4 * w, scratch.data() + 5 * w};
+  float* sum_row = scratch.data() + 6 * w;
+  float* discard = scratch.data() + 7 * w;  // outputs before row 0
   const ptrdiff_t n_radius = rg.radius;
   for (ptrdiff_t n = -n_radius + 1; n < sh; ++n) {
     const ptrdiff_t top = n - n_radius - 1;
     const ptrdiff_t bottom = n + n_radius - 1;
     const float* top_row = top >= 0 ? temp.Row(static_cast<size_t>(top)) : nullptr;
     const float* bottom_row = bottom < sh ? temp.Row(static_cast<size_t>(bottom)) : nullptr;
-    const float* single = top_row != nullptr ? top_row : bottom_row;
-    if (single == nullptr) single = zeros.data();
-    float* out_row = n >= 0 ? out.Row(static_cast<size_t>(n)) : nullptr;
-    const bool both = top_row != nullptr && bottom_row != nullptr;
-    float* __restrict p1 = prev[0];
-    float* __restrict p3 = prev[1];
-    float* __restrict p5 = prev[2];
-    float* __restrict q1 = prev2[0];
-    float* __restrict q3 = prev2[1];
-    float* __restrict q5 = prev2[2];
-    const float n2_1 = rg.n2[0], n2_3 = rg.n2[1], n2_5 = rg.n2[2];
-    const float d1_1 = rg.d1[0], d1_3 = rg.d1[1], d1_5 = rg.d1[2];
-    for (size_t x = 0; x < w; ++x) {
-      const float sum = both ? top_row[x] + bottom_row[x] : single[x];
-      const float y1 = MulAdd<kFma>(n2_1, sum, NegMulSub<kFma>(d1_1, p1[x], q1[x]));
-      const float y3 = MulAdd<kFma>(n2_3, sum, NegMulSub<kFma>(d1_3, p3[x], q3[x]));
-      const float y5 = MulAdd<kFma>(n2_5, sum, NegMulSub<kFma>(d1_5, p5[x], q5[x]));
-      q1[x] = p1[x];
-      q3[x] = p3[x];
-      q5[x] = p5[x];
-      p1[x] = y1;
-      p3[x] = y3;
-      p5[x] = y5;
-      if (out_row != nullptr) out_row[x] = y1 + (y3 + y5);
+    const float* sum = nullptr;
+    if (top_row != nullptr && bottom_row != nullptr) {
+      AddRows(top_row, bottom_row, sum_row, w);
+      sum = sum_row;
+    } else if (top_row != nullptr || bottom_row != nullptr) {
+      sum = top_row != nullptr ? top_row : bottom_row;
+    } else {
+      std::fill(sum_row, sum_row + w, 0.0f);
+      sum = sum_row;
     }
+    float* out_row = n >= 0 ? out.Row(static_cast<size_t>(n)) : discard;
+    VerticalStep<kFma>(rg, sum, prev[0], prev2[0], prev[1], prev2[1], prev[2], prev2[2], out_row,
+                       w);
+    std::swap(prev[0], prev2[0]);
+    std::swap(prev[1], prev2[1]);
+    std::swap(prev[2], prev2[2]);
   }
 }
 
@@ -531,43 +577,42 @@ double Score(const std::vector<ScaleNorms>& scales) {
   // SSIMULACRA 2.1 weights, in the order channel (X, Y, B) → scale → norm (1, 4) →
   // map (SSIM, artifact, detail lost).
   static constexpr double kWeight[108] = {
-      0.0,                    0.0007376606707406586,  0.0,
-      0.0,                    0.0007793481682867309,  0.0,
-      0.0,                    0.0004371155730107379,  0.0,
-      1.1041726426657346,     0.00066284834129271,    0.00015231632783718752,
-      0.0,                    0.0016406437456599754,  0.0,
-      1.8422455520539298,     11.441172603757666,     0.0,
-      0.0007989109436015163,  0.000176816438078653,   0.0,
-      1.8787594979546387,     10.94906990605142,      0.0,
-      0.0007289346991508072,  0.9677937080626833,     0.0,
-      0.00014003424285435884, 0.9981766977854967,     0.00031949755934435053,
-      0.0004550992113792063,  0.0,                    0.0,
-      0.0013648766163243398,  0.0,                    0.0,
-      0.0,                    0.0,                    0.0,
-      7.466890328078848,      0.0,                    17.445833984131262,
-      0.0006235601634041466,  0.0,                    0.0,
-      6.683678146179332,      0.00037724407979611296, 1.027889937768264,
-      225.20515300849274,     0.0,                    0.0,
-      19.213238186143016,     0.0011401524586618361,  0.001237755635509985,
-      176.39317598450694,     0.0,                    0.0,
-      24.43300999870476,      0.28520802612117757,    0.0004485436923833408,
-      0.0,                    0.0,                    0.0,
-      34.77906344483772,      44.835625328877896,     0.0,
-      0.0,                    0.0,                    0.0,
-      0.0,                    0.0,                    0.0,
-      0.0,                    0.0,                    0.0008680556573291698,
-      0.0,                    0.0,                    0.0,
-      0.0,                    0.0,                    0.0005313191874358747,
-      0.0,                    0.00016533814161379112, 0.0,
-      0.0,                    0.0,                    0.0,
-      0.0,                    0.0004179171803251336,  0.0017290828234722833,
-      0.0,                    0.0020827005846636437,  0.0,
-      0.0,                    8.826982764996862,      23.19243343998926,
-      0.0,                    95.1080498811086,       0.9863978034400682,
-      0.9834382792465353,     0.0012286405048278493,  171.2667255897307,
-      0.9807858872435379,     0.0,                    0.0,
-      0.0,                    0.0005130064588990679,  0.0,
-      0.00010854057858411537};
+      0.0, 0.0007376606707406586, 0.0,
+      0.0, 0.0007793481682867309, 0.0,
+      0.0, 0.0004371155730107379, 0.0,
+      1.1041726426657346, 0.00066284834129271, 0.00015231632783718752,
+      0.0, 0.0016406437456599754, 0.0,
+      1.8422455520539298, 11.441172603757666, 0.0,
+      0.0007989109436015163, 0.000176816438078653, 0.0,
+      1.8787594979546387, 10.94906990605142, 0.0,
+      0.0007289346991508072, 0.9677937080626833, 0.0,
+      0.00014003424285435884, 0.9981766977854967, 0.00031949755934435053,
+      0.0004550992113792063, 0.0, 0.0,
+      0.0013648766163243398, 0.0, 0.0,
+      0.0, 0.0, 0.0,
+      7.466890328078848, 0.0, 17.445833984131262,
+      0.0006235601634041466, 0.0, 0.0,
+      6.683678146179332, 0.00037724407979611296, 1.027889937768264,
+      225.20515300849274, 0.0, 0.0,
+      19.213238186143016, 0.0011401524586618361, 0.001237755635509985,
+      176.39317598450694, 0.0, 0.0,
+      24.43300999870476, 0.28520802612117757, 0.0004485436923833408,
+      0.0, 0.0, 0.0,
+      34.77906344483772, 44.835625328877896, 0.0,
+      0.0, 0.0, 0.0,
+      0.0, 0.0, 0.0,
+      0.0, 0.0008680556573291698, 0.0,
+      0.0, 0.0, 0.0,
+      0.0, 0.0005313191874358747, 0.0,
+      0.00016533814161379112, 0.0, 0.0,
+      0.0, 0.0, 0.0,
+      0.0004179171803251336, 0.0017290828234722833, 0.0,
+      0.0020827005846636437, 0.0, 0.0,
+      8.826982764996862, 23.19243343998926, 0.0,
+      95.1080498811086, 0.9863978034400682, 0.9834382792465353,
+      0.0012286405048278493, 171.2667255897307, 0.9807858872435379,
+      0.0, 0.0, 0.0,
+      0.0005130064588990679, 0.0, 0.00010854057858411537};
   double ssim = 0.0;
   size_t i = 0;
   // As in the reference, the weight index runs over the scales actually computed, so an
@@ -593,33 +638,42 @@ double Score(const std::vector<ScaleNorms>& scales) {
 }
 
 template <bool kFma>
-double ComputeSsimulacra2(const Image& reference, const Image& distorted) {
-  Planes3 linear1 = ToLinear<kFma>(reference);
-  Planes3 linear2 = ToLinear<kFma>(distorted);
+TOK1D_S2_INLINE double ComputeSsimulacra2(const Image& reference, const Image& distorted) {
+  // Each step is written once (loops over the two images and the five blurs) because
+  // everything here is inlined.
+  const Image* inputs[2] = {&reference, &distorted};
+  Planes3 linear[2];
+  for (size_t i = 0; i < 2; ++i) linear[i] = ToLinear<kFma>(*inputs[i]);
   std::vector<ScaleNorms> scales;
   std::vector<float> row;
+  std::vector<float> scratch;
   Plane temp;
-  Plane mu1, mu2, sigma11, sigma22, sigma12;
+  Plane blurred[5];  // σ1², σ2², σ12, μ1, μ2 (blurred products and images)
+  Planes3 xyb[2];
+  Planes3 spare;
   for (int scale = 0; scale < kNumScales; ++scale) {
     // The reference tests the size of the previous scale, then halves it.
-    if (linear1.width() < kSsimulacra2MinSide || linear1.height() < kSsimulacra2MinSide) break;
-    if (scale > 0) {
-      linear1 = Downsample(linear1);
-      linear2 = Downsample(linear2);
+    if (linear[0].width() < kSsimulacra2MinSide || linear[0].height() < kSsimulacra2MinSide) {
+      break;
     }
-    const Planes3 img1 = ToPositiveXyb<kFma>(linear1);
-    const Planes3 img2 = ToPositiveXyb<kFma>(linear2);
+    for (size_t i = 0; i < 2; ++i) {
+      if (scale > 0) {
+        Downsample(linear[i], spare);
+        std::swap(linear[i], spare);
+      }
+      ToPositiveXyb<kFma>(linear[i], xyb[i]);
+    }
     ScaleNorms norms;
     for (size_t c = 0; c < 3; ++c) {
-      const Plane& p1 = img1.plane[c];
-      const Plane& p2 = img2.plane[c];
-      Blur<kFma>(p1, &p1, row, temp, sigma11);
-      Blur<kFma>(p2, &p2, row, temp, sigma22);
-      Blur<kFma>(p1, &p2, row, temp, sigma12);
-      Blur<kFma>(p1, nullptr, row, temp, mu1);
-      Blur<kFma>(p2, nullptr, row, temp, mu2);
-      SsimNorms(mu1, mu2, sigma11, sigma22, sigma12, norms.ssim + 2 * c);
-      EdgeNorms(p1, mu1, p2, mu2, norms.edge_diff + 4 * c);
+      const Plane& p1 = xyb[0].plane[c];
+      const Plane& p2 = xyb[1].plane[c];
+      const Plane* first[5] = {&p1, &p2, &p1, &p1, &p2};
+      const Plane* second[5] = {&p1, &p2, &p2, nullptr, nullptr};
+      for (size_t i = 0; i < 5; ++i) {
+        Blur<kFma>(*first[i], second[i], row, scratch, temp, blurred[i]);
+      }
+      SsimNorms(blurred[3], blurred[4], blurred[0], blurred[1], blurred[2], norms.ssim + 2 * c);
+      EdgeNorms(p1, blurred[3], p2, blurred[4], norms.edge_diff + 4 * c);
     }
     scales.push_back(norms);
   }
@@ -628,8 +682,9 @@ double ComputeSsimulacra2(const Image& reference, const Image& distorted) {
 
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
 #define TOK1D_SSIMULACRA2_X86_FMA 1
-// The FMA version, compiled for CPUs with FMA3; `flatten` inlines the whole computation so
-// that every fused multiply-add becomes one instruction.
+// The FMA version, compiled for CPUs with FMA3. Everything it calls that depends on kFma is
+// inlined into it (TOK1D_S2_INLINE, and GCC's `flatten`), so that every fused multiply-add
+// becomes one instruction.
 __attribute__((target("fma"), flatten)) double ComputeWithFmaX86(const Image& reference,
                                                                  const Image& distorted) {
   return ComputeSsimulacra2<true>(reference, distorted);

@@ -106,6 +106,18 @@ class Block(nn.Module):
         return x
 
 
+class ConvBlock(nn.Module):
+    """Residual 3x3 conv block (conv, GELU, conv) of the optional convolutional pixel head."""
+
+    def __init__(self, ch):
+        super().__init__()
+        self.conv1 = nn.Conv2d(ch, ch, 3, padding=1)
+        self.conv2 = nn.Conv2d(ch, ch, 3, padding=1)
+
+    def forward(self, x):
+        return x + self.conv2(F.gelu(self.conv1(x)))
+
+
 def patchify(img, p):
     """img[B,H,W,C] -> [B, (H/p)*(W/p), p*p*C] with (py, px, c) order."""
     b, hh, ww, c = img.shape
@@ -170,6 +182,19 @@ class Tok1d(nn.Module):
         for lin in (self.to_code, self.to_pixels):
             nn.init.zeros_(lin.weight)
             nn.init.zeros_(lin.bias)
+        # Optional convolutional pixel head (issue 16 experiments; not in the default model or
+        # the C++ runtime): each patch's decoder output becomes an 8x8 x ch block of a half-
+        # resolution feature map, a few residual 3x3 conv blocks see across patch borders, and
+        # a 3x3 conv to 12 channels + pixel shuffle x2 writes a residual on the linear head's
+        # pixels (zero-initialised: the model starts as without it).
+        ch = cfg.get("conv_head", 0)
+        if ch:
+            half = p // 2
+            self.head_in = nn.Linear(d, half * half * ch)
+            self.head_blocks = nn.ModuleList([ConvBlock(ch) for _ in range(cfg.get("conv_blocks", 2))])
+            self.head_out = nn.Conv2d(ch, 12, 3, padding=1)
+            nn.init.zeros_(self.head_out.weight)
+            nn.init.zeros_(self.head_out.bias)
 
     # -- encoder -----------------------------------------------------------
     def encode_codes(self, img):
@@ -209,6 +234,12 @@ class Tok1d(nn.Module):
         n_patches = self.patch_queries.shape[0]
         h = self.dec_norm(h[:, :n_patches])
         detail = unpatchify(self.to_pixels(h), cfg["patch"], cfg["tile"], cfg["tile"])
+        if cfg.get("conv_head", 0):
+            half, t = cfg["patch"] // 2, cfg["tile"]
+            f = unpatchify(self.head_in(h), half, t // 2, t // 2, cfg["conv_head"]).permute(0, 3, 1, 2)
+            for blk in self.head_blocks:
+                f = blk(f)
+            detail = detail + F.pixel_shuffle(self.head_out(F.gelu(f)), 2).permute(0, 2, 3, 1)
         return 0.5 + detail + upsample_bilinear_hwc(coarse, cfg["tile"])
 
     def decode(self, idx, keep):
@@ -230,11 +261,15 @@ class Tok1d(nn.Module):
 
 
 @torch.no_grad()
-def pca_init(model, crops_uint8, scale_sd=4.0):
+def pca_init(model, crops_uint8, scale_sd=None):
     """Initialise the code-space shortcuts as an ordered PCA of the pooled
-    tile: token i, dim c carries principal component i*C+c."""
+    tile: token i, dim c carries principal component i*C+c. A component of one standard
+    deviation enters the FSQ (before tanh) as 1/scale_sd (default 4, or the config's
+    "pca_scale_sd")."""
     import numpy as np
     cfg = model.cfg
+    if scale_sd is None:
+        scale_sd = cfg.get("pca_scale_sd", 4.0)
     x = torch.tensor(crops_uint8).float() / 255 - 0.5
     pooled = avg_pool_hwc(x, cfg["tile"] // cfg["pool"]).reshape(len(x), -1).double()
     mu = pooled.mean(0)

@@ -60,6 +60,16 @@ def sample_keep(batch, K, gen, device, full_share=0.0):
     return keep.to(device)
 
 
+def cpu_has_bf16():
+    """Whether this CPU computes bfloat16 natively (Linux: /proc/cpuinfo flags)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((l for l in f if l.startswith("flags")), "").split()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
 def make_optimizer(model, args):
     shortcut = [p for n, p in model.named_parameters() if n.startswith("shortcut_")]
     rest = [p for n, p in model.named_parameters() if not n.startswith("shortcut_")]
@@ -95,6 +105,20 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--full-share", type=float, default=0.0,
                     help="share of samples that keep all K tokens (the rest: k uniform in 1..K)")
+    ap.add_argument("--amp", choices=["auto", "fp32", "bf16"], default="auto",
+                    help="bf16: the training forward pass under autocast to bfloat16 (evaluation stays "
+                         "fp32); 1.7x the crops per CPU-second of fp32 on this AVX512-BF16 CPU with the "
+                         "same loss (models/README.md, 'Training setup and speed'). auto: bf16 on a CPU "
+                         "with native bf16 (avx512_bf16 or amx_bf16), else fp32 (CUDA: fp32 with TF32)")
+    ap.add_argument("--compile", action="store_true", help="torch.compile the training loss (PyTorch 2)")
+    ap.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                    help="what --minutes counts: wall-clock time, or this process's CPU time (fair "
+                         "equal-budget comparisons on a machine shared with builds; with 1 thread)")
+    ap.add_argument("--max-steps", type=int, default=0,
+                    help="stop after this many steps (0: the time budget alone) and print a throughput "
+                         "summary (crops/s after the first 10 steps, mean loss of the last 20 steps)")
+    ap.add_argument("--synthetic", type=float, default=0.0,
+                    help="share of each batch replaced by synthetic graphics tiles (synthetic.py)")
     ap.add_argument("--refinement", help="train and evaluate with refined values: a plan as JSON "
                                          "({\"bits\": B, \"after\": [...]}) or 'model' for the "
                                          "--init-from model's plan")
@@ -103,6 +127,9 @@ def main():
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     device = torch.device(args.device)
+    if args.amp == "auto":
+        args.amp = "bf16" if device.type == "cpu" and cpu_has_bf16() else "fp32"
+    print(f"torch {torch.__version__}, {args.threads} thread(s), amp {args.amp}", flush=True)
     if device.type == "cuda":  # TF32 matrix products: several times faster, ample for training
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
@@ -165,6 +192,30 @@ def main():
         plan = json.loads(args.refinement)
     gen = torch.Generator().manual_seed(args.seed + step)
     budget = args.minutes * 60
+    synth = None
+    if args.synthetic > 0:
+        from synthetic import SyntheticTiles
+        synth = SyntheticTiles(tile, seed=args.seed + 17 + step)
+
+    def train_batch(n):
+        x = sampler.batch(n)
+        if synth is not None:
+            m = int(round(n * args.synthetic))
+            if m:
+                x[n - m:] = synth.batch(m)
+        return x
+
+    def loss_fn(x, keep):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.amp == "bf16"):
+            bounded = model.fsq.bound(model.encode_latent(x))
+            y = model.decode_codes(decoder_codes(model, bounded, keep, plan), keep)
+        return ((y.float() - x) ** 2).mean()
+
+    if args.compile:
+        loss_fn = torch.compile(loss_fn)
+    step0, times, losses = step, [], []
+    t_loop = None
+    cpu_times = []
 
     def log_eval():
         row = {"step": step, "linear_steps": linear_steps, "minutes": round(elapsed / 60, 2)}
@@ -189,8 +240,10 @@ def main():
     if step == 0:
         log_eval()
     last_eval = elapsed
-    t0 = time.time() - elapsed
+    clock = time.process_time if args.clock == "cpu" else time.time
+    t0 = clock() - elapsed
     linear_budget = args.linear_minutes * 60
+    t_loop = time.time()
     while elapsed < budget:
         if elapsed < linear_budget:
             # warm-up of the shortcuts alone: exact, since the transformer paths output zero
@@ -203,7 +256,7 @@ def main():
             loss.backward()
             opt.step()
             step += 1
-            elapsed = time.time() - t0
+            elapsed = clock() - t0
             if step % 200 == 0:
                 print(f"linear step {step} min {elapsed / 60:.1f} loss {loss.item():.5f} psnr {psnr(loss.item()):.2f}", flush=True)
             if elapsed >= linear_budget:
@@ -214,25 +267,37 @@ def main():
         lr = args.lr * min(1.0, (step - linear_steps + 1) / args.warmup) * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * frac)))
         for g in opt.param_groups:
             g["lr"] = lr * g["lr_scale"]
-        x = torch.tensor(sampler.batch(args.batch), device=device).float() / 255
+        x = torch.tensor(train_batch(args.batch), device=device).float() / 255
         keep = sample_keep(args.batch, K, gen, device, args.full_share)
-        bounded = model.fsq.bound(model.encode_latent(x))
-        y = model.decode_codes(decoder_codes(model, bounded, keep, plan), keep)
-        loss = ((y - x) ** 2).mean()
+        loss = loss_fn(x, keep)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         step += 1
-        elapsed = time.time() - t0
+        elapsed = clock() - t0
         if step % 50 == 0:
             print(f"step {step} min {elapsed / 60:.1f} lr {lr:.2e} loss {loss.item():.5f} psnr {psnr(loss.item()):.2f}", flush=True)
+        times.append(time.time())
+        cpu_times.append(time.process_time())
+        losses.append(loss.item())
+        if args.max_steps and step - step0 >= args.max_steps:
+            break
         if elapsed - last_eval >= args.eval_every * 60:
             save()
             log_eval()
             last_eval = elapsed
     save()
     log_eval()
+    if args.max_steps and len(times) > 10:
+        n = len(times) - 10
+        summary = {"torch": torch.__version__, "threads": args.threads, "amp": args.amp,
+                   "compile": args.compile, "batch": args.batch, "steps": len(times),
+                   "first10_s": round(times[9] - t_loop, 2),
+                   "crops_per_s": round(n * args.batch / (times[-1] - times[9]), 2),
+                   "crops_per_cpu_s": round(n * args.batch / (cpu_times[-1] - cpu_times[9]), 2),
+                   "loss_last20": round(sum(losses[-20:]) / len(losses[-20:]), 6)}
+        print("THROUGHPUT " + json.dumps(summary), flush=True)
 
 
 if __name__ == "__main__":

@@ -1,12 +1,15 @@
 #include "test_images.h"
 
+#include <cstddef>
 #include <csetjmp>
 #include <cstdio>
 #include <stdexcept>
+#include <string_view>
 
 #include <jpeglib.h>
 #include <png.h>
 #include <webp/encode.h>
+#include <webp/mux.h>
 
 namespace tok1d::testing {
 namespace {
@@ -149,6 +152,113 @@ std::vector<uint8_t> MakeWebp(uint32_t width, uint32_t height, int channels,
   if (size == 0) throw std::runtime_error("libwebp failed to write the test image");
   std::vector<uint8_t> out(buffer, buffer + size);
   WebPFree(buffer);
+  return out;
+}
+
+namespace {
+
+// Appends `value` in `size` bytes, big- or little-endian.
+void PutUint(std::vector<uint8_t>* out, uint32_t value, size_t size, bool big_endian) {
+  for (size_t i = 0; i < size; ++i) {
+    const size_t shift = 8 * (big_endian ? size - 1 - i : i);
+    out->push_back(static_cast<uint8_t>(value >> shift));
+  }
+}
+
+// Appends the bytes of `text` (byte by byte: GCC 12 warns wrongly about vector::insert here).
+void PutBytes(std::vector<uint8_t>* out, std::string_view text) {
+  for (char c : text) out->push_back(static_cast<uint8_t>(c));
+}
+
+// CRC-32 of PNG chunks (ISO 3309, as in the PNG specification's annex D).
+uint32_t Crc32(const uint8_t* data, size_t size, uint32_t crc = 0) {
+  crc = ~crc;
+  for (size_t i = 0; i < size; ++i) {
+    crc ^= data[i];
+    for (int bit = 0; bit < 8; ++bit) crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1u)));
+  }
+  return ~crc;
+}
+
+}  // namespace
+
+std::vector<uint8_t> MakeExifWithOrientation(uint32_t orientation, bool big_endian,
+                                             bool long_type) {
+  std::vector<uint8_t> exif;
+  const auto u16 = [&](uint32_t v) { PutUint(&exif, v, 2, big_endian); };
+  const auto u32 = [&](uint32_t v) { PutUint(&exif, v, 4, big_endian); };
+  PutBytes(&exif, big_endian ? "MM" : "II");
+  u16(42);
+  u32(8);  // IFD0
+  constexpr uint32_t kEntries = 3;
+  const uint32_t data_offset = 8 + 2 + kEntries * 12 + 4;
+  u16(kEntries);
+  u16(0x010F);  // Make: ASCII, 6 bytes, stored after the IFD
+  u16(2);
+  u32(6);
+  u32(data_offset);
+  u16(0x0112);  // Orientation
+  if (long_type) {
+    u16(4);
+    u32(1);
+    u32(orientation);
+  } else {
+    u16(3);
+    u32(1);
+    u16(orientation);
+    u16(0);
+  }
+  u16(0x011A);  // XResolution: RATIONAL, after Make
+  u16(5);
+  u32(1);
+  u32(data_offset + 6);
+  u32(0);  // no IFD1
+  PutBytes(&exif, std::string_view("tok1d\0", 6));
+  u32(72);
+  u32(1);
+  return exif;
+}
+
+std::vector<uint8_t> WithJpegExif(std::vector<uint8_t> jpeg, const std::vector<uint8_t>& exif) {
+  std::vector<uint8_t> segment = {0xFF, 0xE1};
+  PutUint(&segment, static_cast<uint32_t>(2 + 6 + exif.size()), 2, true);
+  PutBytes(&segment, std::string_view("Exif\0\0", 6));
+  for (uint8_t byte : exif) segment.push_back(byte);
+  jpeg.insert(jpeg.begin() + 2, segment.begin(), segment.end());
+  return jpeg;
+}
+
+std::vector<uint8_t> WithPngExif(const std::vector<uint8_t>& png, const std::vector<uint8_t>& exif,
+                                 bool after_image_data) {
+  std::vector<uint8_t> chunk;
+  PutUint(&chunk, static_cast<uint32_t>(exif.size()), 4, true);
+  PutBytes(&chunk, "eXIf");
+  for (uint8_t byte : exif) chunk.push_back(byte);
+  PutUint(&chunk, Crc32(chunk.data() + 4, chunk.size() - 4), 4, true);
+  constexpr size_t kAfterIhdr = 8 + 8 + 13 + 4;  // signature, IHDR
+  constexpr size_t kIendSize = 12;
+  if (png.size() < kAfterIhdr + kIendSize) throw std::invalid_argument("not a PNG");
+  const size_t at = after_image_data ? png.size() - kIendSize : kAfterIhdr;
+  std::vector<uint8_t> out(png.begin(), png.begin() + static_cast<std::ptrdiff_t>(at));
+  out.insert(out.end(), chunk.begin(), chunk.end());
+  out.insert(out.end(), png.begin() + static_cast<std::ptrdiff_t>(at), png.end());
+  return out;
+}
+
+std::vector<uint8_t> WithWebpExif(const std::vector<uint8_t>& webp,
+                                  const std::vector<uint8_t>& exif) {
+  const WebPData image{webp.data(), webp.size()};
+  WebPMux* mux = WebPMuxCreate(&image, 1);
+  if (mux == nullptr) throw std::runtime_error("libwebpmux cannot read the test image");
+  const WebPData exif_data{exif.data(), exif.size()};
+  WebPData assembled;
+  WebPDataInit(&assembled);
+  const bool ok = WebPMuxSetChunk(mux, "EXIF", &exif_data, 1) == WEBP_MUX_OK &&
+                  WebPMuxAssemble(mux, &assembled) == WEBP_MUX_OK;
+  WebPMuxDelete(mux);
+  if (!ok) throw std::runtime_error("libwebpmux failed to add EXIF");
+  std::vector<uint8_t> out(assembled.bytes, assembled.bytes + assembled.size);
+  WebPDataClear(&assembled);
   return out;
 }
 

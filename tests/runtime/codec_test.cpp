@@ -289,22 +289,6 @@ TEST_CASE("codec: refinement layers follow the model's plan, trim with their tok
             .code() == StatusCode::kCorrupt);
 }
 
-TEST_CASE("RefinementValue picks the part of the cell; RefinementOffsets gives its centre") {
-  const std::vector<uint32_t> levels = {5, 4};  // half widths 2 and 2; 4 has offset ½ already in b
-  // b = 1.3 → digit 3 (rounded 1), part ⌊(0.3 + ½)·4⌋ = 3; b = −1.9 → digit 0, part ⌊0.6·4⌋ = 2.
-  const float bounded[2] = {1.3f, -1.9f};
-  const uint32_t token = 3 + 5 * 0;
-  const uint32_t value = RefinementValue(token, bounded, levels, 2);
-  CHECK(value == (3u | (2u << 2)));
-  float offsets[2];
-  RefinementOffsets(value, 2, 2, offsets);
-  CHECK(offsets[0] == 0.375f);
-  CHECK(offsets[1] == 0.125f);
-  // The centre is within 1/8 level of the value itself.
-  CHECK(std::abs(1.0f + offsets[0] - bounded[0]) <= 0.125f);
-  CHECK(std::abs(-2.0f + offsets[1] - bounded[1]) <= 0.125f);
-}
-
 TEST_CASE("codec: bad requests and the wrong model are refused") {
   auto codec = TinyCodec(1);
   const Image image = RandomImage(20, 20, 10);

@@ -20,8 +20,8 @@
 #include <filesystem>
 #include <string>
 
-#include "codec/codec.h"  // RefinementValue, RefinementOffsets
 #include "common/file_util.h"
+#include "common/fsq_codebook.h"
 #include "codec/model.h"
 #include "codec/safetensors.h"
 #include "codec/tokenizer.h"
@@ -159,6 +159,7 @@ TEST_CASE("parity: refinement values and the refined decode match PyTorch") {
     return;
   }
   const ModelConfig& c = f.model->config();
+  const FsqCodebook codebook = c.codebook();
   const size_t k = c.tokens, dims = c.code_dim(), refined = plan.count();
   const int32_t* golden_tokens = TensorData<int32_t>(f.golden, "tokens", "I32");
   const float* bounded = TensorData<float>(f.golden, "bounded", "F32");
@@ -169,13 +170,13 @@ TEST_CASE("parity: refinement values and the refined decode match PyTorch") {
   for (size_t t = 0; t < f.tiles; ++t) {
     for (size_t r = 0; r < refined; ++r) {
       const size_t row = t * k + r;
-      const uint32_t value = RefinementValue(static_cast<uint32_t>(golden_tokens[row]),
-                                             bounded + row * dims, c.fsq_levels, plan.bits);
+      const uint32_t value = codebook.RefinementValue(static_cast<uint32_t>(golden_tokens[row]),
+                                                      bounded + row * dims, plan.bits);
       for (size_t d = 0; d < dims; ++d) {
         CHECK(((value >> (plan.bits * d)) & ((1u << plan.bits) - 1)) ==
               static_cast<uint32_t>(parts[(t * refined + r) * dims + d]));
       }
-      RefinementOffsets(value, static_cast<uint32_t>(dims), plan.bits, &offsets[row * dims]);
+      codebook.RefinementOffsets(value, plan.bits, &offsets[row * dims]);
     }
   }
   const std::string name = "decoded_refined_k" + std::to_string(k);
