@@ -72,7 +72,7 @@ struct SessionOptions {
   size_t max_batch_tiles = 0;  // tiles per batch; 0: the backend's choice
   // Receives one line for the user when a GPU failed after start-up and the session moved to
   // the CPU (device "auto" only); the work is redone there.
-  std::function<void(const std::string&)> on_fallback;
+  std::function<void(const std::string&)> on_fallback = {};
 };
 
 // The backends built in, in order of preference for "auto": the GPU ones, then "cpu".
@@ -96,8 +96,8 @@ struct EncodeOptions {
   Allocation allocation = Allocation::kDefault;
   Coder coder = Coder::kDefault;
   // Kept in the file, zstd-compressed (empty: none). EXIF from its TIFF header on.
-  std::vector<uint8_t> icc;
-  std::vector<uint8_t> exif;
+  std::vector<uint8_t> icc = {};
+  std::vector<uint8_t> exif = {};
   // Recorded in the header: the input had transparency, composited over this colour.
   bool alpha_composited = false;
   std::array<uint8_t, 3> background = {255, 255, 255};
