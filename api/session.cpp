@@ -97,13 +97,8 @@ StatusOr<FileToDecode> ReadFileToDecode(const Codec& codec, std::span<const uint
     return TruncatedError("the file holds no complete token layer");
   }
   FileToDecode read;
+  // The reader's warnings say it when the file is truncated ("file is truncated after …").
   read.result.truncated = report.truncated;
-  if (report.truncated) {
-    read.result.warnings.push_back("file is truncated; decoding its " +
-                                   std::to_string(report.layers_complete) +
-                                   " complete token layers of " +
-                                   std::to_string(report.layers_declared));
-  }
   for (const std::string& warning : report.warnings) read.result.warnings.push_back(warning);
   // The ICC profile and EXIF that the encoder stored.
   ImageMetadata metadata = MetadataFromChunks(file.extra_chunks, &read.result.warnings);

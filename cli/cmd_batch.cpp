@@ -283,7 +283,7 @@ class BatchRun {
     Status read = [&]() -> Status {
       TOK1D_RETURN_IF_ERROR(PrepareOutput(job));
       TOK1D_ASSIGN_OR_RETURN(pending.t1d, ReadFileBytes(job.input));
-      TOK1D_ASSIGN_OR_RETURN(const T1dInfo info, ReadDecodableHeader(pending.t1d, job.input));
+      TOK1D_ASSIGN_OR_RETURN(const T1dInfo info, ReadDecodableHeader(pending.t1d, job.input, options_.decode.strict));
       pending.tiles = info.tiles;
       return OkStatus();
     }();
@@ -309,6 +309,7 @@ class BatchRun {
     std::vector<StatusOr<DecodeResult>> images;
     DecodeOptions decode_options;
     decode_options.max_tokens = options_.decode.tokens;
+    decode_options.allow_truncated = !options_.decode.strict;
     if (!files.empty()) images = codec->DecodeMany(files, decode_options);
     const double decode_seconds = SecondsSince(decode_start);
     size_t next = 0;

@@ -5,21 +5,15 @@
 #include <cstdio>
 #include <iostream>
 #include <memory>
-#include <optional>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "cli/cli_common.h"
 #include "cli/commands.h"
 #include "eval/codecs/image_codec.h"
-#include "metrics/metrics.h"
-// TODO(issue 18): interim, until SSIMULACRA 2 and Butteraugli are part of tok1d_metrics:
-// cli/CMakeLists.txt defines these when their sources are in the target.
-#ifdef TOK1D_HAVE_SSIMULACRA2
-#include "metrics/ssimulacra2.h"
-#endif
-#ifdef TOK1D_HAVE_BUTTERAUGLI
 #include "metrics/butteraugli.h"
-#endif
+#include "metrics/metrics.h"
+#include "metrics/ssimulacra2.h"
 
 namespace tok1d::cli {
 namespace {
@@ -65,7 +59,7 @@ Score FromDouble(double value, std::string why_not_if_nan) {
   return {value, {}};
 }
 
-[[maybe_unused]] Score FromStatus(const StatusOr<double>& value) {
+Score FromStatus(const StatusOr<double>& value) {
   if (!value.ok()) return {std::nullopt, value.status().message()};
   return {*value, {}};
 }
@@ -75,15 +69,10 @@ Scores Measure(const Image& reference, const Image& distorted) {
   scores.psnr = {Psnr(reference, distorted), {}};
   scores.psnr_y = {PsnrY(reference, distorted), {}};
   scores.ssim = FromDouble(Ssim(reference, distorted), "needs both sides of at least 11 pixels");
-  scores.msssim = FromDouble(MsSsim(reference, distorted),
-                             "needs both sides of at least " + std::to_string(kMsSsimMinSide) +
-                                 " pixels");
-#ifdef TOK1D_HAVE_SSIMULACRA2
+  scores.msssim =
+      FromDouble(MsSsim(reference, distorted),
+                 "needs both sides of at least " + std::to_string(kMsSsimMinSide) + " pixels");
   scores.ssimulacra2 = FromStatus(Ssimulacra2(reference, distorted));
-#else
-  scores.ssimulacra2 = {std::nullopt, "not in this build"};
-#endif
-#ifdef TOK1D_HAVE_BUTTERAUGLI
   const StatusOr<ButteraugliResult> butteraugli = Butteraugli(reference, distorted);
   if (butteraugli.ok()) {
     scores.butteraugli = {butteraugli->max_norm, {}};
@@ -91,9 +80,6 @@ Scores Measure(const Image& reference, const Image& distorted) {
   } else {
     scores.butteraugli = scores.butteraugli_3norm = {std::nullopt, butteraugli.status().message()};
   }
-#else
-  scores.butteraugli = scores.butteraugli_3norm = {std::nullopt, "not in this build"};
-#endif
   return scores;
 }
 
@@ -180,12 +166,14 @@ Subcommand AddCompareCommand(CLI::App& parent) {
       "compare",
       "Measure a distorted image against its reference: PSNR, PSNR-Y, SSIM, MS-SSIM, "
       "SSIMULACRA 2, Butteraugli");
-  command->add_option("REFERENCE", options->reference,
-                      "the original image: PNG, JPEG, WebP, PPM, AVIF or JPEG XL ('-' reads "
-                      "standard input)")
+  command
+      ->add_option("REFERENCE", options->reference,
+                   "the original image: PNG, JPEG, WebP, PPM, AVIF or JPEG XL ('-' reads "
+                   "standard input)")
       ->required();
-  command->add_option("DISTORTED", options->distorted,
-                      "the image to score, of the same size ('-' reads standard input)")
+  command
+      ->add_option("DISTORTED", options->distorted,
+                   "the image to score, of the same size ('-' reads standard input)")
       ->required();
   command->add_flag("--json", options->json,
                     "print JSON for scripts (keys: reference, distorted, width, height, psnr, "

@@ -23,7 +23,7 @@ Status RunDecode(const DecodeCommandOptions& options, const Console& console) {
   const std::string input_name = DisplayName(options.input);
   // The structure first, so a damaged file is reported before the model loads; the tokens
   // may need the model's entropy tables.
-  TOK1D_RETURN_IF_ERROR(ReadDecodableHeader(bytes, input_name).status());
+  TOK1D_RETURN_IF_ERROR(ReadDecodableHeader(bytes, input_name, options.settings.strict).status());
 
   TOK1D_ASSIGN_OR_RETURN(std::shared_ptr<const LoadedModel> model, LoadChosenModel(options.model));
   TOK1D_ASSIGN_OR_RETURN(std::unique_ptr<Session> session,
@@ -45,6 +45,9 @@ void AddDecodeSettings(CLI::App* command, DecodeSettings* settings) {
   command->add_option("-t,--tokens", settings->tokens,
                       "decode only the first N tokens of every tile (default: all)")
       ->check(CLI::Range(1, 65535));
+  command->add_flag("--strict", settings->strict,
+                    "refuse a truncated file (a partial download) with exit status 1 instead of "
+                    "decoding its complete layers");
 }
 
 Status CheckDecodeSettings(const DecodeSettings& settings, const Session& session) {
@@ -57,9 +60,15 @@ Status CheckDecodeSettings(const DecodeSettings& settings, const Session& sessio
   return OkStatus();
 }
 
-StatusOr<T1dInfo> ReadDecodableHeader(std::span<const uint8_t> t1d, const std::string& input_name) {
+StatusOr<T1dInfo> ReadDecodableHeader(std::span<const uint8_t> t1d, const std::string& input_name,
+                                      bool strict) {
   StatusOr<T1dInfo> info = InspectT1d(t1d);
   if (!info.ok()) return info.status().WithContext(input_name);
+  if (strict && info->truncated) {
+    return TruncatedError(input_name + ": file is truncated after " +
+                          std::to_string(info->complete_layers) + " of " +
+                          std::to_string(info->layers) + " token layers (--strict)");
+  }
   return info;
 }
 
@@ -91,6 +100,7 @@ StatusOr<DecodedImage> DecodeT1dBytes(Session& session, std::span<const uint8_t>
                                       const DecodeSettings& settings) {
   DecodeOptions options;
   options.max_tokens = settings.tokens;
+  options.allow_truncated = !settings.strict;
   return FinishDecode(input_name, session.Decode(t1d, options), format);
 }
 

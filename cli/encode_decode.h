@@ -89,16 +89,19 @@ std::string DescribeEncode(const std::string& input, const std::string& output,
 
 struct DecodeSettings {
   uint32_t tokens = 0;  // decode at most this many tokens per tile; 0: all
+  bool strict = false;  // refuse a truncated file (exit 1) instead of decoding its layers
 };
 
-// -t/--tokens.
+// -t/--tokens, --strict.
 void AddDecodeSettings(CLI::App* command, DecodeSettings* settings);
 
 Status CheckDecodeSettings(const DecodeSettings& settings, const Session& session);
 
 // The structure of a .t1d file (a partial download allowed), checked before any model work.
 // Errors name the file.
-StatusOr<T1dInfo> ReadDecodableHeader(std::span<const uint8_t> t1d, const std::string& input_name);
+// With `strict`, a truncated file is an error (kTruncated).
+StatusOr<T1dInfo> ReadDecodableHeader(std::span<const uint8_t> t1d, const std::string& input_name,
+                                      bool strict = false);
 
 struct DecodedImage {
   std::vector<uint8_t> encoded;  // PNG or PPM bytes

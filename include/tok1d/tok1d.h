@@ -112,7 +112,8 @@ struct EncodeResult {
 
 struct DecodeOptions {
   uint32_t max_tokens = 0;       // decode at most this many tokens per tile; 0: all
-  bool allow_truncated = true;   // a partial download decodes its complete layers
+  // A partial download decodes its complete layers (with a warning); false: kTruncated.
+  bool allow_truncated = true;
 };
 
 struct DecodeResult {

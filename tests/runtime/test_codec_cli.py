@@ -182,9 +182,18 @@ class CodecCliTest(unittest.TestCase):
         with open(cut, "wb") as f:
             f.write(data[: len(data) * 2 // 3])
         result = self.ok(self.decode(cut, png))
-        self.assertIn("truncated", result.stderr.decode())
-        complete = int(result.stderr.decode().split("decoding its ")[1].split()[0])
+        stderr = result.stderr.decode()
+        self.assertEqual(stderr.count("truncated"), 1, stderr)  # one warning, not two
+        complete = int(stderr.split("truncated after ")[1].split()[0])
         self.assertTrue(0 < complete < 6)
+        # --strict refuses it: exit 1, one line, no output.
+        strict_png = self.out("strict.png")
+        strict = self.decode(cut, strict_png, "--strict")
+        self.assertEqual(strict.returncode, 1)
+        self.assertIn("truncated", strict.stderr.decode())
+        self.assertEqual(len(strict.stderr.decode().strip().splitlines()), 1)
+        self.assertFalse(os.path.exists(strict_png))
+        self.ok(self.decode(full, self.out("strict-full.png"), "--strict"))
         reference = self.out("reference.png")
         self.ok(self.decode(full, reference, "--tokens", str(complete)))
         self.assertEqual(self.read(png), self.read(reference))
