@@ -1,4 +1,5 @@
 // tok1d trim: keep the first N tokens of every tile, without a model or decoding.
+#include <algorithm>
 #include <memory>
 
 #include "cli/cli_common.h"
@@ -17,20 +18,21 @@ Status RunTrim(const TrimOptions& options, const Console& console) {
   TOK1D_RETURN_IF_ERROR(CheckOutput(options.input, options.output));
   TOK1D_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, ReadFileBytes(options.input));
   const std::string input_name = DisplayName(options.input);
-  ReadOptions read_options;
-  read_options.allow_truncated = true;  // a partial download can be trimmed to its complete layers
-  TOK1D_ASSIGN_OR_RETURN(T1dHeaderInfo before, ReadAndCheckT1d(bytes, options.input, read_options));
-  // k tokens and the refinements that come with them (FORMAT.md, REFN); k layers without.
-  const uint32_t layers = before.header.LayersForTokens(options.tokens);
-  StatusOr<std::vector<uint8_t>> trimmed = TrimT1dBytes(bytes, layers, read_options);
+  // A partial download can be trimmed to its complete layers.
+  StatusOr<T1dInfo> before = InspectT1d(bytes);
+  if (!before.ok()) return before.status().WithContext(input_name);
+  StatusOr<std::vector<uint8_t>> trimmed = TrimT1d(bytes, options.tokens);
   if (!trimmed.ok()) return trimmed.status().WithContext(input_name);
-  if (before.report.truncated) {
+  const uint32_t kept = before->tokens_per_tile.empty()
+                            ? 0
+                            : *std::max_element(before->tokens_per_tile.begin(),
+                                                before->tokens_per_tile.end());
+  if (before->truncated) {
     console.Warning(input_name + ": input is truncated after " +
-                    std::to_string(before.report.layers_complete) +
+                    std::to_string(before->complete_layers) +
                     " token layers; the output is a complete file of them");
-  } else if (before.header.layer_count() <= layers) {
-    console.Warning(input_name + " keeps at most " +
-                    std::to_string(before.header.TokensInLayers(before.header.layer_count())) +
+  } else if (kept <= options.tokens) {
+    console.Warning(input_name + " keeps at most " + std::to_string(kept) +
                     " tokens per tile already; output is unchanged");
   }
   TOK1D_RETURN_IF_ERROR(WriteOutput(options.output, *trimmed));

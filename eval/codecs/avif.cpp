@@ -129,7 +129,8 @@ class AvifCodec final : public ImageCodec {
     if (result != AVIF_RESULT_OK) {
       return UnsupportedError(AvifError("YUV to RGB", result, nullptr));
     }
-    Image image{yuv->width, yuv->height, std::vector<uint8_t>(size_t{yuv->width} * yuv->height * 3)};
+    Image image{yuv->width, yuv->height,
+                std::vector<uint8_t>(size_t{yuv->width} * yuv->height * 3)};
     for (uint32_t y = 0; y < image.height; ++y) {
       const uint8_t* row = pixels.rgb.pixels + size_t{y} * pixels.rgb.rowBytes;
       uint8_t* out = &image.rgb[size_t{y} * image.width * 3];

@@ -51,8 +51,7 @@ StatusOr<std::vector<uint8_t>> EncodeJxl(const Image& image, int setting) {
   JxlEncoderFrameSettings* frame = JxlEncoderFrameSettingsCreate(enc, nullptr);
   if (JxlEncoderSetBasicInfo(enc, &info) != JXL_ENC_SUCCESS ||
       JxlEncoderSetColorEncoding(enc, &color) != JXL_ENC_SUCCESS || frame == nullptr ||
-      JxlEncoderFrameSettingsSetOption(frame, JXL_ENC_FRAME_SETTING_EFFORT, 7) !=
-          JXL_ENC_SUCCESS ||
+      JxlEncoderFrameSettingsSetOption(frame, JXL_ENC_FRAME_SETTING_EFFORT, 7) != JXL_ENC_SUCCESS ||
       (lossless ? JxlEncoderSetFrameLossless(frame, JXL_TRUE)
                 : JxlEncoderSetFrameDistance(frame, static_cast<float>(setting) / 100.0f)) !=
           JXL_ENC_SUCCESS ||

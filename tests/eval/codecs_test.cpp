@@ -104,9 +104,10 @@ TEST_CASE("every codec: round trip, smaller and worse at its lowest default sett
         StatusCode::kUnsupported);
 }
 
-TEST_CASE("settings out of range are refused; damaged files are errors, not crashes") {
+TEST_CASE("settings out of range are refused, damaged files are errors (not crashes)") {
   const Image image = Photo(16, 16);
-  CHECK(Codec("avif")->Encode(image, 101).status().message() == "AVIF quality 101 is not in 0..100");
+  CHECK(Codec("avif")->Encode(image, 101).status().message() ==
+        "AVIF quality 101 is not in 0..100");
   CHECK(Codec("avif")->Encode(image, -1).status().code() == StatusCode::kInvalidArgument);
   CHECK(Codec("jxl")->Encode(image, 2501).status().message() ==
         "JPEG XL distance×100 2501 is not in 0..2500");
@@ -175,7 +176,8 @@ TEST_CASE("byte sizes equal the reference tools' at the same settings") {
       REQUIRE(bytes.ok());
       const std::string output = dir.File("out." + std::string(codec->name()));
       const std::string input = codec->name() == "jpeg" ? ppm : png;
-      const long long tool_size = SizeAfter(ToolCommand(codec->name(), setting, input, output), output);
+      const long long tool_size =
+          SizeAfter(ToolCommand(codec->name(), setting, input, output), output);
       REQUIRE(tool_size >= 0);
       CHECK(static_cast<long long>(bytes->size()) == tool_size);
     }
