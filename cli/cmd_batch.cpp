@@ -95,7 +95,7 @@ void AddTokenCounts(const TokenCounts& counts, nlohmann::json* details) {
 }
 
 StatusOr<Converted> EncodeJob(Session& session, const BatchJob& job, const EncodeSettings& settings) {
-  TOK1D_ASSIGN_OR_RETURN(InputImage input, ReadInputImage(job.input, settings.metadata));
+  TOK1D_ASSIGN_OR_RETURN(InputImage input, ReadInputImage(job.input, settings.metadata, !settings.keep_orientation));
   TOK1D_ASSIGN_OR_RETURN(EncodedImage encoded, EncodeInputImage(session, input, settings));
   Converted converted;
   converted.summary = DescribeEncode(job.input, job.output, encoded);

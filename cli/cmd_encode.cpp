@@ -30,7 +30,8 @@ Status RunEncode(const EncodeCommandOptions& options, const Console& console) {
   TOK1D_RETURN_IF_ERROR(CheckOutput(options.input, options.output));
   // The image first, so that a bad input is reported before the model loads.
   TOK1D_ASSIGN_OR_RETURN(InputImage input,
-                         ReadInputImage(options.input, options.settings.metadata));
+                         ReadInputImage(options.input, options.settings.metadata,
+                                        !options.settings.keep_orientation));
   for (const std::string& warning : input.warnings()) console.Warning(warning);
   TOK1D_ASSIGN_OR_RETURN(std::shared_ptr<const LoadedModel> model, LoadChosenModel(options.model));
   TOK1D_ASSIGN_OR_RETURN(std::unique_ptr<Session> session,
@@ -93,6 +94,9 @@ void AddEncodeSettings(CLI::App* command, EncodeSettings* settings) {
                       "entropy coder of the tokens: range (smaller; needs a model with entropy "
                       "tables) or raw (default: range when the model has tables)")
       ->check(CLI::IsMember({"raw", "range"}));
+  command->add_flag("--keep-orientation", settings->keep_orientation,
+                    "code the pixels as stored: do not turn the image upright by its EXIF "
+                    "orientation tag (default: turned, as image viewers show it)");
   command->add_flag("--stats", settings->stats,
                     "decode the result and print its PSNR against the input");
   command
@@ -143,12 +147,13 @@ std::vector<std::string> InputImage::warnings() const {
 }
 
 StatusOr<InputImage> ReadInputImage(const std::string& path,
-                                    const MetadataSelection& metadata) {
+                                    const MetadataSelection& metadata, bool apply_orientation) {
   InputImage input;
   input.name = DisplayName(path);
   ImageReadOptions options;
   options.read_icc = metadata.icc;
   options.read_exif = metadata.exif;
+  options.apply_orientation = apply_orientation;
   TOK1D_ASSIGN_OR_RETURN(input.image, ReadImage(path, options, &input.info));
   return input;
 }

@@ -1,5 +1,6 @@
-// tok1d sweep: quality against rate of tok1d, JPEG and WebP over a set of images, written as a
-// CSV of every run, a JSON summary with BD-rates, and SVG plots (eval/sweep.h does the work).
+// tok1d sweep: quality against rate of tok1d and the plug-in codecs (JPEG, WebP, AVIF, JPEG XL)
+// over a set of images, written as a CSV of every run, a JSON summary with BD-rates, and SVG
+// plots (eval/sweep.h does the work).
 #include <glob.h>
 #include <unistd.h>
 
@@ -8,12 +9,16 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <tuple>
+#include <utility>
 
 #include "cli/cli_codec.h"
 #include "cli/commands.h"
+#include "eval/codecs/image_codec.h"
 #include "eval/sweep.h"
 
 namespace tok1d::cli {
@@ -28,16 +33,29 @@ struct SweepOptions {
   ModelOptions model;
   std::vector<std::string> codecs = {"tok1d", "jpeg", "webp"};
   std::vector<uint32_t> tokens;  // empty: the defaults
-  std::vector<int> jpeg_qualities;
-  std::vector<int> webp_qualities;
+  std::map<std::string, std::vector<int>> codec_settings;  // by plug-in name; empty: defaults
   std::vector<uint32_t> scales;
+  std::vector<std::string> metrics;  // empty: all
   bool no_adaptive = false;
 };
 
 constexpr const char* kCsvName = "sweep.csv";
 constexpr const char* kSummaryName = "summary.json";
-constexpr const char* kPsnrPlotName = "psnr.svg";
-constexpr const char* kMsSsimPlotName = "msssim.svg";
+
+// The plots, each written when its metric is measured.
+constexpr std::pair<CurveMetric, const char*> kPlots[] = {
+    {CurveMetric::kPsnr, "psnr.svg"},
+    {CurveMetric::kMsSsim, "msssim.svg"},
+    {CurveMetric::kSsimulacra2, "ssimulacra2.svg"},
+    {CurveMetric::kButteraugli, "butteraugli.svg"}};
+
+// The settings each plug-in accepts, for the command line's checks (a codec not listed here is
+// checked by its Encode when the sweep runs).
+constexpr std::tuple<const char*, int, int, const char*> kSettingRanges[] = {
+    {"jpeg", 1, 100, "JPEG qualities (default 1 … 95, 20 steps)"},
+    {"webp", 0, 100, "WebP qualities (default 0 … 95, 18 steps)"},
+    {"avif", 0, 100, "AVIF qualities, as avifenc -q (default 0 … 90, 16 steps)"},
+    {"jxl", 0, 2500, "JPEG XL distances × 100, as cjxl -d D/100 (default 2500 … 50, 13 steps)"}};
 
 bool IsImageName(const fs::path& path) {
   std::string extension = path.extension().string();
@@ -84,18 +102,37 @@ StatusOr<std::vector<std::string>> ExpandInputs(const std::vector<std::string>& 
 
 // The settings: defaults for the model's K, replaced by any list given.
 StatusOr<SweepSettings> ChooseSettings(const SweepOptions& options, uint32_t model_tokens) {
-  auto wants = [&options](const char* codec) {
-    return std::find(options.codecs.begin(), options.codecs.end(), codec) != options.codecs.end();
-  };
-  SweepSettings settings = DefaultSweepSettings(model_tokens);
+  // Plug-ins in the order given, each once.
+  std::vector<std::string> plug_ins;
+  for (const std::string& codec : options.codecs) {
+    if (codec != "tok1d" && std::find(plug_ins.begin(), plug_ins.end(), codec) == plug_ins.end()) {
+      plug_ins.push_back(codec);
+    }
+  }
+  TOK1D_ASSIGN_OR_RETURN(SweepSettings settings, DefaultSweepSettings(model_tokens, plug_ins));
   if (!options.tokens.empty()) settings.tokens = options.tokens;
-  if (!options.jpeg_qualities.empty()) settings.jpeg_qualities = options.jpeg_qualities;
-  if (!options.webp_qualities.empty()) settings.webp_qualities = options.webp_qualities;
+  for (SweepCodec& codec : settings.codecs) {
+    const auto given = options.codec_settings.find(codec.name);
+    if (given != options.codec_settings.end() && !given->second.empty()) codec.settings = given->second;
+  }
   if (!options.scales.empty()) settings.scales = options.scales;
   settings.adaptive = !options.no_adaptive;
-  if (!wants("tok1d")) settings.tokens.clear();
-  if (!wants("jpeg")) settings.jpeg_qualities.clear();
-  if (!wants("webp")) settings.webp_qualities.clear();
+  if (std::find(options.codecs.begin(), options.codecs.end(), "tok1d") == options.codecs.end()) {
+    settings.tokens.clear();
+  }
+  if (!options.metrics.empty()) {
+    settings.metrics.clear();
+    for (const std::string& name : options.metrics) {
+      TOK1D_ASSIGN_OR_RETURN(const SweepMetric metric, ParseSweepMetric(name));
+      if (!settings.Measures(metric)) settings.metrics.push_back(metric);
+    }
+    // In column order whatever the order given.
+    std::vector<SweepMetric> ordered;
+    for (SweepMetric metric : AllSweepMetrics()) {
+      if (settings.Measures(metric)) ordered.push_back(metric);
+    }
+    settings.metrics = ordered;
+  }
   for (uint32_t k : settings.tokens) {
     if (k > model_tokens) {
       return InvalidArgumentError("--tokens " + std::to_string(k) + " is more than the model's " +
@@ -231,12 +268,8 @@ Status RunSweep(const SweepOptions& options, const Console& console) {
   if (fs::exists(directory, error) && !fs::is_directory(directory, error)) {
     return InvalidArgumentError(options.output_dir + " exists and is not a folder");
   }
-  const std::vector<std::string> outputs = {(directory / kCsvName).string(), (directory / kSummaryName).string(),
-                                            (directory / kPsnrPlotName).string(),
-                                            (directory / kMsSsimPlotName).string()};
-  for (const std::string& output : outputs) TOK1D_RETURN_IF_ERROR(CheckOverwrite(output, options.force));
-
-  // Models and images first, so that a bad input fails before hours of work.
+  // Settings first (they name the plots to write), with the model's K where tok1d runs; then
+  // the images, so that a bad input fails before hours of work.
   const bool wants_tok1d = std::find(options.codecs.begin(), options.codecs.end(), "tok1d") != options.codecs.end();
   std::shared_ptr<const LoadedModel> model;
   if (wants_tok1d) {
@@ -244,6 +277,15 @@ Status RunSweep(const SweepOptions& options, const Console& console) {
   }
   TOK1D_ASSIGN_OR_RETURN(const SweepSettings settings,
                          ChooseSettings(options, model ? model->info().max_tokens : 0));
+  const std::vector<CurveMetric> measured = CurveMetricsOf(settings);
+  std::vector<std::string> outputs = {(directory / kCsvName).string(), (directory / kSummaryName).string()};
+  std::vector<std::pair<CurveMetric, std::string>> plots;
+  for (const auto& [metric, name] : kPlots) {
+    if (std::find(measured.begin(), measured.end(), metric) == measured.end()) continue;
+    plots.emplace_back(metric, (directory / name).string());
+    outputs.push_back(plots.back().second);
+  }
+  for (const std::string& output : outputs) TOK1D_RETURN_IF_ERROR(CheckOverwrite(output, options.force));
   std::vector<NamedImage> images;
   for (const std::string& path : paths) {
     ImageInfo info;
@@ -270,22 +312,32 @@ Status RunSweep(const SweepOptions& options, const Console& console) {
   const nlohmann::json summary = SweepSummary(rows, settings);
   TOK1D_RETURN_IF_ERROR(WriteFileAtomically(outputs[0], Bytes(SweepCsv(rows)), options.force));
   TOK1D_RETURN_IF_ERROR(WriteFileAtomically(outputs[1], Bytes(summary.dump(1) + "\n"), options.force));
-  TOK1D_RETURN_IF_ERROR(WriteFileAtomically(
-      outputs[2], Bytes(SweepPlotSvg(rows, SweepMetric::kPsnr)), options.force));
-  TOK1D_RETURN_IF_ERROR(WriteFileAtomically(
-      outputs[3], Bytes(SweepPlotSvg(rows, SweepMetric::kMsSsim)), options.force));
+  std::string written = std::string(kCsvName) + ", " + kSummaryName;
+  for (const auto& [metric, path] : plots) {
+    TOK1D_RETURN_IF_ERROR(
+        WriteFileAtomically(path, Bytes(SweepPlotSvg(rows, metric)), options.force));
+    written += ", " + fs::path(path).filename().string();
+  }
 
   std::string note = std::to_string(images.size()) + " images, " + std::to_string(rows.size()) +
-                     " runs -> " + options.output_dir + " (" + kCsvName + ", " + kSummaryName +
-                     ", " + kPsnrPlotName + ", " + kMsSsimPlotName + ")";
-  const std::pair<const char*, const char*> headlines[] = {
-      {"tok1d", "jpeg best scale"}, {"tok1d", "webp best scale"}, {"tok1d-adaptive", "tok1d"}};
+                     " runs -> " + options.output_dir + " (" + written + ")";
+  std::vector<std::pair<std::string, std::string>> headlines;
+  for (const SweepCodec& codec : settings.codecs) headlines.emplace_back("tok1d", codec.name + " best scale");
+  headlines.emplace_back("tok1d-adaptive", "tok1d");
+  const std::pair<CurveMetric, const char*> headline_metrics[] = {
+      {CurveMetric::kPsnr, "PSNR"},
+      {CurveMetric::kMsSsim, "MS-SSIM"},
+      {CurveMetric::kSsimulacra2, "SSIMULACRA 2"},
+      {CurveMetric::kButteraugli, "Butteraugli"}};
   for (const auto& [test, reference] : headlines) {
-    const nlohmann::json::json_pointer psnr("/bd_rate/psnr/" + std::string(test) + "/" + reference);
-    const nlohmann::json::json_pointer msssim("/bd_rate/msssim/" + std::string(test) + "/" + reference);
-    if (!summary.contains(psnr)) continue;
-    note += std::string("\nBD-rate of ") + test + " vs " + reference + ": PSNR " +
-            BdRateText(summary[psnr]) + ", MS-SSIM " + BdRateText(summary[msssim]);
+    std::string line;
+    for (const auto& [metric, label] : headline_metrics) {
+      const nlohmann::json::json_pointer pointer("/bd_rate/" + CurveMetricName(metric) + "/" + test +
+                                                 "/" + reference);
+      if (!summary.contains(pointer)) continue;
+      line += (line.empty() ? "" : ", ") + std::string(label) + " " + BdRateText(summary[pointer]);
+    }
+    if (!line.empty()) note += "\nBD-rate of " + test + " vs " + reference + ": " + line;
   }
   console.Note(note);
   return OkStatus();
@@ -296,30 +348,48 @@ Status RunSweep(const SweepOptions& options, const Console& console) {
 Subcommand AddSweepCommand(CLI::App& parent) {
   auto options = std::make_shared<SweepOptions>();
   CLI::App* command = parent.add_subcommand(
-      "sweep", "Measure quality against rate of tok1d, JPEG and WebP on a set of images");
+      "sweep", "Measure quality against rate of tok1d, JPEG, WebP, AVIF and JPEG XL on a set of images");
   command->add_option("IMAGES", options->inputs, "image files, folders or quoted patterns")
       ->required();
   command->add_option("-o,--output", options->output_dir,
-                      "folder for sweep.csv, summary.json, psnr.svg and msssim.svg")
+                      "folder for sweep.csv, summary.json and the plots (psnr.svg, msssim.svg, "
+                      "ssimulacra2.svg, butteraugli.svg)")
       ->required();
   command->add_flag("-f,--force", options->force, "overwrite existing results in the folder");
-  command->add_option("--codecs", options->codecs, "which codecs to run (default tok1d,jpeg,webp)")
+  std::vector<std::string> codec_names = {"tok1d"};
+  for (const std::string& name : CodecNames()) codec_names.push_back(name);
+  std::string codec_list;
+  for (const std::string& name : codec_names) codec_list += (codec_list.empty() ? "" : ",") + name;
+  command->add_option("--codecs", options->codecs,
+                      "which codecs to run, of " + codec_list + " (default tok1d,jpeg,webp)")
       ->delimiter(',')
-      ->check(CLI::IsMember({"tok1d", "jpeg", "webp"}));
+      ->check(CLI::IsMember(codec_names));
+  std::vector<std::string> metric_names;
+  for (SweepMetric metric : AllSweepMetrics()) metric_names.push_back(SweepMetricName(metric));
+  command->add_option("--metrics", options->metrics,
+                      "which metrics to measure (default all: psnr,psnr_y,ssim,msssim,ssimulacra2,"
+                      "butteraugli); the others are left empty")
+      ->delimiter(',')
+      ->check(CLI::IsMember(metric_names));
   command->add_option("--tokens", options->tokens,
                       "tok1d tokens per tile (default 1,2,4,8,16,32,48,64,96,128 up to the model's K)")
       ->delimiter(',')
       ->check(CLI::Range(1, 65535));
   command->add_flag("--no-adaptive", options->no_adaptive,
                     "skip tok1d with adaptive token allocation at the uniform files' sizes");
-  command->add_option("--jpeg", options->jpeg_qualities, "JPEG qualities (default 1 … 95, 20 steps)")
-      ->delimiter(',')
-      ->check(CLI::Range(1, 100));
-  command->add_option("--webp", options->webp_qualities, "WebP qualities (default 0 … 95, 18 steps)")
-      ->delimiter(',')
-      ->check(CLI::Range(0, 100));
+  // One option per plug-in, named as the codec: --jpeg, --webp, --avif, --jxl, …
+  for (const std::string& name : CodecNames()) {
+    std::vector<int>& values = options->codec_settings[name];
+    bool ranged = false;
+    for (const auto& [codec, low, high, help] : kSettingRanges) {
+      if (name != codec) continue;
+      command->add_option("--" + name, values, help)->delimiter(',')->check(CLI::Range(low, high));
+      ranged = true;
+    }
+    if (!ranged) command->add_option("--" + name, values, name + " settings")->delimiter(',');
+  }
   command->add_option("--scales", options->scales,
-                      "also encode JPEG and WebP shrunk by these factors (default 1,2,4)")
+                      "also encode the plug-in codecs shrunk by these factors (default 1,2,4)")
       ->delimiter(',')
       ->check(CLI::Range(1, 64));
   AddModelOptions(command, &options->model);
@@ -327,8 +397,11 @@ Subcommand AddSweepCommand(CLI::App& parent) {
   command->footer(
       "-j sets how many images are swept at once (each on one CPU thread).\n"
       "JPEG: libjpeg-turbo, 4:2:0, optimized Huffman tables (as cjpeg -quality Q -optimize).\n"
-      "WebP: libwebp, method 6 (as cwebp -q Q -m 6). Shrunk variants: area downscale, bicubic\n"
-      "upscale back to the original size before scoring.");
+      "WebP: libwebp, method 6 (as cwebp -q Q -m 6). AVIF: libavif + aom, speed 6 (as avifenc\n"
+      "-s 6 -q Q). JPEG XL: libjxl, effort 7 (as cjxl -d D -e 7). Shrunk variants: area\n"
+      "downscale, bicubic upscale back to the original size before scoring.\n"
+      "SSIMULACRA 2 and Butteraugli cost far more than the other metrics (docs/sweep.md);\n"
+      "--metrics psnr,msssim leaves them out.");
   return {command, [options](const Console& console) { return RunSweep(*options, console); }};
 }
 

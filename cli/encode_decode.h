@@ -43,6 +43,7 @@ struct EncodeSettings {
   Coder coder = Coder::kDefault;
   bool stats = false;  // also decode, for the PSNR
   MetadataSelection metadata;  // --metadata: the input's ICC profile and EXIF to keep
+  bool keep_orientation = false;  // code the pixels as stored, ignoring EXIF orientation
 };
 
 // The rate options (--tokens | --bytes | --bpp | --psnr), --allocation, --coder and --stats.
@@ -75,7 +76,8 @@ struct InputImage {
 // Reads the image at `path` ("-": stdin), with the metadata `metadata` selects. Errors name
 // the file.
 StatusOr<InputImage> ReadInputImage(const std::string& path,
-                                    const MetadataSelection& metadata = {});
+                                    const MetadataSelection& metadata = {},
+                                    bool apply_orientation = true);
 
 StatusOr<EncodedImage> EncodeInputImage(Session& session, const InputImage& input,
                                         const EncodeSettings& settings);

@@ -65,8 +65,12 @@ void FilterBoundaries(Image* image, const Axis& axis, uint32_t tile, const Deblo
               step * static_cast<float>(reach[i] - k) / static_cast<float>(2 * reach[i]);
           uint8_t& before = at(i, -1 - static_cast<ptrdiff_t>(k));
           uint8_t& after = at(i, static_cast<ptrdiff_t>(k));
-          before = static_cast<uint8_t>(std::clamp(std::nearbyint(before + amount), 0.0f, 255.0f));
-          after = static_cast<uint8_t>(std::clamp(std::nearbyint(after - amount), 0.0f, 255.0f));
+          // The constants first: a NaN (from a damaged model) becomes 255, never an
+          // undefined conversion.
+          before = static_cast<uint8_t>(
+              std::max(0.0f, std::min(255.0f, std::nearbyint(before + amount))));
+          after = static_cast<uint8_t>(
+              std::max(0.0f, std::min(255.0f, std::nearbyint(after - amount))));
         }
       }
     }

@@ -164,7 +164,9 @@ class Ladder {
     for (const Segment& segment : segments_) {
       const uint32_t tokens = segment.to - segment.from;
       if (segment.gain > 0 && error - segment.gain <= target_error) {
-        return step + static_cast<size_t>(std::ceil((error - target_error) / segment.gain * tokens));
+        // The error may already be below the target: no steps, not a negative count.
+        const double steps = std::ceil((error - target_error) / segment.gain * tokens);
+        return step + static_cast<size_t>(std::max(0.0, steps));
       }
       error -= segment.gain;
       step += tokens;

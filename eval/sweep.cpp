@@ -4,20 +4,38 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <limits>
+#include <memory>
 #include <numeric>
 #include <set>
 
-#include "eval/baselines.h"
+#include <time.h>
+
+#include "eval/codecs/image_codec.h"
 #include "eval/resample.h"
 #include "eval/svg_plot.h"
+#include "imageio/image_io.h"
+#include "metrics/butteraugli.h"
+#include "metrics/metrics.h"
+#include "metrics/ssimulacra2.h"
 
 namespace tok1d {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
 double MillisecondsSince(Clock::time_point start) {
   return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+}
+
+// CPU time of the calling thread in milliseconds: what a metric costs, whatever else the
+// machine runs meanwhile.
+double ThreadCpuMilliseconds() {
+  timespec now{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
+  return static_cast<double>(now.tv_sec) * 1e3 + static_cast<double>(now.tv_nsec) * 1e-6;
 }
 
 SweepRow NewRow(const std::string& image, const std::string& codec, uint32_t scale, int setting) {
@@ -31,13 +49,14 @@ SweepRow NewRow(const std::string& image, const std::string& codec, uint32_t sca
 
 // Decodes one tok1d file of the sweep and scores it.
 StatusOr<SweepRow> ScoreTok1d(SweepRow row, const Image& image, Session& session,
-                              const EncodeResult& file, double encode_ms) {
+                              const EncodeResult& file, double encode_ms,
+                              const std::vector<SweepMetric>& metrics) {
   row.encode_ms = encode_ms;
   const Clock::time_point decode_start = Clock::now();
   TOK1D_ASSIGN_OR_RETURN(const DecodeResult decoded, session.Decode(file.t1d));
   row.decode_ms = MillisecondsSince(decode_start);
   row.bytes = file.t1d.size();
-  TOK1D_ASSIGN_OR_RETURN(row.quality, QualityOf(image, decoded.image));
+  TOK1D_ASSIGN_OR_RETURN(row.quality, SweepQualityOf(image, decoded.image, metrics, &row.metric_ms));
   return row;
 }
 
@@ -53,7 +72,7 @@ Status SweepTok1d(const std::string& name, const Image& image, Session& session,
   for (size_t i = 0; i < settings.tokens.size(); ++i) {
     TOK1D_ASSIGN_OR_RETURN(
         SweepRow row, ScoreTok1d(NewRow(name, "tok1d", 1, static_cast<int>(settings.tokens[i])),
-                                 image, session, files[i], encode_ms));
+                                 image, session, files[i], encode_ms, settings.metrics));
     budgets.push_back(row.bytes);
     add(std::move(row));
   }
@@ -69,30 +88,31 @@ Status SweepTok1d(const std::string& name, const Image& image, Session& session,
     TOK1D_ASSIGN_OR_RETURN(
         SweepRow row,
         ScoreTok1d(NewRow(name, "tok1d-adaptive", 1, static_cast<int>(settings.tokens[i])), image,
-                   session, adaptive[i], allocate_ms));
+                   session, adaptive[i], allocate_ms, settings.metrics));
     add(std::move(row));
   }
   return OkStatus();
 }
 
-using BaselineEncoder = StatusOr<std::vector<uint8_t>> (*)(const Image&, int);
-
-Status SweepBaseline(const std::string& name, const Image& image, const std::string& codec_name,
-                     BaselineEncoder encode, const std::vector<int>& qualities, uint32_t scale,
-                     const std::function<void(SweepRow)>& add) {
-  for (int quality : qualities) {
-    SweepRow row = NewRow(name, codec_name, scale, quality);
+// One plug-in codec at one scale: encode (after the downscale), decode (then upscale back),
+// score against the original.
+Status SweepPlugIn(const std::string& name, const Image& image, const ImageCodec& codec,
+                   const std::vector<int>& codec_settings, uint32_t scale,
+                   const std::vector<SweepMetric>& metrics, const std::function<void(SweepRow)>& add) {
+  for (int setting : codec_settings) {
+    SweepRow row = NewRow(name, std::string(codec.name()), scale, setting);
     const Clock::time_point encode_start = Clock::now();
     const Image scaled = scale == 1 ? Image{} : DownscaleArea(image, ScaledSide(image.width, scale),
                                                              ScaledSide(image.height, scale));
-    TOK1D_ASSIGN_OR_RETURN(const std::vector<uint8_t> bytes, encode(scale == 1 ? image : scaled, quality));
+    TOK1D_ASSIGN_OR_RETURN(const std::vector<uint8_t> bytes,
+                           codec.Encode(scale == 1 ? image : scaled, setting));
     row.encode_ms = MillisecondsSince(encode_start);
     const Clock::time_point decode_start = Clock::now();
-    TOK1D_ASSIGN_OR_RETURN(Image decoded, DecodeImage(bytes));
+    TOK1D_ASSIGN_OR_RETURN(Image decoded, codec.Decode(bytes));
     if (scale != 1) decoded = UpscaleBicubic(decoded, image.width, image.height);
     row.decode_ms = MillisecondsSince(decode_start);
     row.bytes = bytes.size();
-    TOK1D_ASSIGN_OR_RETURN(row.quality, QualityOf(image, decoded));
+    TOK1D_ASSIGN_OR_RETURN(row.quality, SweepQualityOf(image, decoded, metrics, &row.metric_ms));
     add(std::move(row));
   }
   return OkStatus();
@@ -114,8 +134,18 @@ std::string CsvField(const std::string& text) {
   return quoted + "\"";
 }
 
-double MetricOf(const SweepRow& row, SweepMetric metric) {
-  return metric == SweepMetric::kPsnr ? row.quality.psnr : row.quality.msssim;
+// The value of a metric as a row holds it (Butteraugli: the distance).
+double ValueOf(const SweepRow& row, CurveMetric metric) {
+  switch (metric) {
+    case CurveMetric::kPsnr: return row.quality.psnr;
+    case CurveMetric::kPsnrY: return row.quality.psnr_y;
+    case CurveMetric::kSsim: return row.quality.ssim;
+    case CurveMetric::kMsSsim: return row.quality.msssim;
+    case CurveMetric::kSsimulacra2: return row.quality.ssimulacra2;
+    case CurveMetric::kButteraugli: return row.quality.butteraugli;
+    case CurveMetric::kButteraugli3Norm: return row.quality.butteraugli_3norm;
+  }
+  return kNaN;
 }
 
 // Mean of the finite values; NaN when there is none.
@@ -128,12 +158,13 @@ double FiniteMean(const std::vector<double>& values) {
       ++count;
     }
   }
-  return count == 0 ? std::nan("") : sum / static_cast<double>(count);
+  return count == 0 ? kNaN : sum / static_cast<double>(count);
 }
 
-nlohmann::json PointsJson(const std::vector<RatePoint>& points) {
+// Points as [bpp, value]; `sign` −1 undoes the negation of a lower-is-better metric.
+nlohmann::json PointsJson(const std::vector<RatePoint>& points, double sign) {
   nlohmann::json list = nlohmann::json::array();
-  for (const RatePoint& point : points) list.push_back({point.bpp, point.quality});
+  for (const RatePoint& point : points) list.push_back({point.bpp, sign * point.quality});
   return list;
 }
 
@@ -161,18 +192,100 @@ nlohmann::json BdRatesJson(const CurveSet& curves, const std::string& test) {
   return result;
 }
 
+// Plot colours by codec: tok1d red and orange, then one colour per plug-in.
+std::string ColorOf(const std::string& codec) {
+  if (codec == "tok1d") return "#d62728";
+  if (codec.starts_with("tok1d")) return "#ff7f0e";
+  if (codec == "jpeg") return "#1f77b4";
+  if (codec == "webp") return "#2ca02c";
+  if (codec == "avif") return "#9467bd";
+  if (codec == "jxl") return "#8c564b";
+  return "#7f7f7f";
+}
+
 }  // namespace
 
-SweepSettings DefaultSweepSettings(uint32_t model_tokens) {
+const std::vector<SweepMetric>& AllSweepMetrics() {
+  static const std::vector<SweepMetric> metrics = {
+      SweepMetric::kPsnr,   SweepMetric::kPsnrY,       SweepMetric::kSsim,
+      SweepMetric::kMsSsim, SweepMetric::kSsimulacra2, SweepMetric::kButteraugli};
+  return metrics;
+}
+
+std::string SweepMetricName(SweepMetric metric) {
+  switch (metric) {
+    case SweepMetric::kPsnr: return "psnr";
+    case SweepMetric::kPsnrY: return "psnr_y";
+    case SweepMetric::kSsim: return "ssim";
+    case SweepMetric::kMsSsim: return "msssim";
+    case SweepMetric::kSsimulacra2: return "ssimulacra2";
+    case SweepMetric::kButteraugli: return "butteraugli";
+  }
+  return "";
+}
+
+StatusOr<SweepMetric> ParseSweepMetric(const std::string& name) {
+  std::string known;
+  for (SweepMetric metric : AllSweepMetrics()) {
+    if (SweepMetricName(metric) == name) return metric;
+    known += (known.empty() ? "" : ", ") + SweepMetricName(metric);
+  }
+  return InvalidArgumentError("no metric '" + name + "' (metrics: " + known + ")");
+}
+
+bool SweepSettings::Measures(SweepMetric metric) const {
+  return std::find(metrics.begin(), metrics.end(), metric) != metrics.end();
+}
+
+StatusOr<SweepSettings> DefaultSweepSettings(uint32_t model_tokens,
+                                             const std::vector<std::string>& codecs) {
   SweepSettings settings;
   for (uint32_t k : {1u, 2u, 4u, 8u, 16u, 32u, 48u, 64u, 96u, 128u}) {
     if (k < model_tokens) settings.tokens.push_back(k);
   }
   if (model_tokens > 0) settings.tokens.push_back(model_tokens);
-  settings.jpeg_qualities = {1, 2, 3, 4, 5, 6, 8, 10, 12, 15, 20, 25, 30, 40, 50, 60, 70, 80, 90, 95};
-  settings.webp_qualities = {0, 1, 2, 3, 5, 8, 10, 15, 20, 25, 30, 40, 50, 60, 70, 80, 90, 95};
+  for (const std::string& name : codecs) {
+    TOK1D_ASSIGN_OR_RETURN(const std::unique_ptr<ImageCodec> codec, FindCodec(name));
+    settings.codecs.push_back({name, codec->default_settings()});
+  }
   settings.scales = {1, 2, 4};
   return settings;
+}
+
+StatusOr<SweepQuality> SweepQualityOf(const Image& original, const Image& decoded,
+                                      const std::vector<SweepMetric>& metrics,
+                                      std::vector<double>* metric_ms) {
+  if (original.width != decoded.width || original.height != decoded.height) {
+    return InvalidArgumentError("the decoded image is " + std::to_string(decoded.width) + "×" +
+                                std::to_string(decoded.height) + ", the original " +
+                                std::to_string(original.width) + "×" + std::to_string(original.height));
+  }
+  SweepQuality quality{kNaN, kNaN, kNaN, kNaN, kNaN, kNaN, kNaN};
+  if (metric_ms != nullptr) metric_ms->assign(AllSweepMetrics().size(), 0.0);
+  const uint32_t side = std::min(original.width, original.height);
+  for (SweepMetric metric : metrics) {
+    const double start = ThreadCpuMilliseconds();
+    switch (metric) {
+      case SweepMetric::kPsnr: quality.psnr = Psnr(original, decoded); break;
+      case SweepMetric::kPsnrY: quality.psnr_y = PsnrY(original, decoded); break;
+      case SweepMetric::kSsim: quality.ssim = Ssim(original, decoded); break;
+      case SweepMetric::kMsSsim: quality.msssim = MsSsim(original, decoded); break;
+      case SweepMetric::kSsimulacra2:
+        if (side >= kSsimulacra2MinSide) {
+          TOK1D_ASSIGN_OR_RETURN(quality.ssimulacra2, Ssimulacra2(original, decoded));
+        }
+        break;
+      case SweepMetric::kButteraugli:
+        if (side >= kButteraugliMinSide) {
+          TOK1D_ASSIGN_OR_RETURN(const ButteraugliResult distance, Butteraugli(original, decoded));
+          quality.butteraugli = distance.max_norm;
+          quality.butteraugli_3norm = distance.norm3;
+        }
+        break;
+    }
+    if (metric_ms != nullptr) (*metric_ms)[static_cast<size_t>(metric)] += ThreadCpuMilliseconds() - start;
+  }
+  return quality;
 }
 
 std::string SweepRow::Curve() const {
@@ -180,8 +293,9 @@ std::string SweepRow::Curve() const {
 }
 
 size_t RowsPerImage(const SweepSettings& settings) {
-  return settings.tokens.size() * (settings.adaptive ? 2 : 1) +
-         (settings.jpeg_qualities.size() + settings.webp_qualities.size()) * settings.scales.size();
+  size_t plug_in_settings = 0;
+  for (const SweepCodec& codec : settings.codecs) plug_in_settings += codec.settings.size();
+  return settings.tokens.size() * (settings.adaptive ? 2 : 1) + plug_in_settings * settings.scales.size();
 }
 
 StatusOr<std::vector<SweepRow>> SweepImage(const std::string& name, const Image& image,
@@ -197,40 +311,81 @@ StatusOr<std::vector<SweepRow>> SweepImage(const std::string& name, const Image&
     if (codec == nullptr) return InvalidArgumentError("a tok1d sweep needs a model");
     TOK1D_RETURN_IF_ERROR(SweepTok1d(name, image, *codec, settings, add));
   }
-  for (uint32_t scale : settings.scales) {
-    TOK1D_RETURN_IF_ERROR(SweepBaseline(name, image, "jpeg", EncodeJpeg, settings.jpeg_qualities,
-                                        scale, add));
-  }
-  for (uint32_t scale : settings.scales) {
-    TOK1D_RETURN_IF_ERROR(SweepBaseline(name, image, "webp", EncodeWebp, settings.webp_qualities,
-                                        scale, add));
+  for (const SweepCodec& entry : settings.codecs) {
+    if (entry.settings.empty()) continue;
+    TOK1D_ASSIGN_OR_RETURN(const std::unique_ptr<ImageCodec> plug_in, FindCodec(entry.name));
+    for (uint32_t scale : settings.scales) {
+      TOK1D_RETURN_IF_ERROR(
+          SweepPlugIn(name, image, *plug_in, entry.settings, scale, settings.metrics, add));
+    }
   }
   return rows;
 }
 
 std::string SweepCsv(const std::vector<SweepRow>& rows) {
-  std::string csv = "image,codec,scale,setting,bytes,bpp,psnr,psnr_y,ssim,msssim,encode_ms,decode_ms\n";
+  std::string csv =
+      "image,codec,scale,setting,bytes,bpp,psnr,psnr_y,ssim,msssim,encode_ms,decode_ms,"
+      "ssimulacra2,butteraugli,butteraugli_3norm\n";
   for (const SweepRow& row : rows) {
     csv += CsvField(row.image) + "," + row.codec + "," + std::to_string(row.scale) + "," +
            std::to_string(row.setting) + "," + std::to_string(row.bytes) + "," +
            FormatNumber(row.bpp, 6) + "," + FormatNumber(row.quality.psnr, 4) + "," +
            FormatNumber(row.quality.psnr_y, 4) + "," + FormatNumber(row.quality.ssim, 6) + "," +
            FormatNumber(row.quality.msssim, 6) + "," + FormatNumber(row.encode_ms, 2) + "," +
-           FormatNumber(row.decode_ms, 2) + "\n";
+           FormatNumber(row.decode_ms, 2) + "," + FormatNumber(row.quality.ssimulacra2, 4) + "," +
+           FormatNumber(row.quality.butteraugli, 4) + "," +
+           FormatNumber(row.quality.butteraugli_3norm, 4) + "\n";
   }
   return csv;
 }
 
-CurveSet CurvesOf(const std::vector<SweepRow>& rows, SweepMetric metric) {
+std::string CurveMetricName(CurveMetric metric) {
+  switch (metric) {
+    case CurveMetric::kPsnr: return "psnr";
+    case CurveMetric::kPsnrY: return "psnr_y";
+    case CurveMetric::kSsim: return "ssim";
+    case CurveMetric::kMsSsim: return "msssim";
+    case CurveMetric::kSsimulacra2: return "ssimulacra2";
+    case CurveMetric::kButteraugli: return "butteraugli";
+    case CurveMetric::kButteraugli3Norm: return "butteraugli_3norm";
+  }
+  return "";
+}
+
+bool HigherIsBetter(CurveMetric metric) {
+  return metric != CurveMetric::kButteraugli && metric != CurveMetric::kButteraugli3Norm;
+}
+
+std::vector<CurveMetric> CurveMetricsOf(const SweepSettings& settings) {
+  std::vector<CurveMetric> curves;
+  for (SweepMetric metric : AllSweepMetrics()) {
+    if (!settings.Measures(metric)) continue;
+    switch (metric) {
+      case SweepMetric::kPsnr: curves.push_back(CurveMetric::kPsnr); break;
+      case SweepMetric::kPsnrY: curves.push_back(CurveMetric::kPsnrY); break;
+      case SweepMetric::kSsim: curves.push_back(CurveMetric::kSsim); break;
+      case SweepMetric::kMsSsim: curves.push_back(CurveMetric::kMsSsim); break;
+      case SweepMetric::kSsimulacra2: curves.push_back(CurveMetric::kSsimulacra2); break;
+      case SweepMetric::kButteraugli:
+        curves.push_back(CurveMetric::kButteraugli);
+        curves.push_back(CurveMetric::kButteraugli3Norm);
+        break;
+    }
+  }
+  return curves;
+}
+
+CurveSet CurvesOf(const std::vector<SweepRow>& rows, CurveMetric metric) {
   // Images in order of first appearance, so that index i is the same image in every curve.
   std::vector<std::string> images;
   for (const SweepRow& row : rows) {
     if (std::find(images.begin(), images.end(), row.image) == images.end()) images.push_back(row.image);
   }
+  const double sign = HigherIsBetter(metric) ? 1.0 : -1.0;
   CurveSet curves;
   for (const SweepRow& row : rows) {
     const size_t image = static_cast<size_t>(std::find(images.begin(), images.end(), row.image) - images.begin());
-    const RatePoint point{row.bpp, MetricOf(row, metric)};
+    const RatePoint point{row.bpp, sign * ValueOf(row, metric)};
     std::vector<std::string> names = {row.Curve()};
     if (!row.codec.starts_with("tok1d")) names.push_back(row.codec + " best scale");
     for (const std::string& name : names) {
@@ -242,8 +397,9 @@ CurveSet CurvesOf(const std::vector<SweepRow>& rows, SweepMetric metric) {
   return curves;
 }
 
-std::string SweepPlotSvg(const std::vector<SweepRow>& rows, SweepMetric metric) {
+std::string SweepPlotSvg(const std::vector<SweepRow>& rows, CurveMetric metric) {
   const CurveSet curves = CurvesOf(rows, metric);
+  const double sign = HigherIsBetter(metric) ? 1.0 : -1.0;
   std::vector<PlotCurve> plotted;
   for (const SweepRow& row : rows) {
     const std::string name = row.Curve();
@@ -253,36 +409,55 @@ std::string SweepPlotSvg(const std::vector<SweepRow>& rows, SweepMetric metric) 
     PlotCurve curve;
     curve.name = name;
     curve.points = AverageAtEqualRate(curves.at(name));
+    for (RatePoint& point : curve.points) point.quality *= sign;
     const bool tok1d = row.codec.starts_with("tok1d");
-    curve.color = row.codec == "tok1d" ? "#d62728"
-                  : tok1d              ? "#ff7f0e"
-                  : row.codec == "jpeg" ? "#1f77b4"
-                                        : "#2ca02c";
+    curve.color = ColorOf(row.codec);
     curve.width = tok1d ? 2.5 : 1.5;
     curve.dash = row.scale == 1 ? "" : row.scale == 2 ? "7 4" : "2 3";
     plotted.push_back(std::move(curve));
   }
-  const bool psnr = metric == SweepMetric::kPsnr;
   std::set<std::string> images;
   for (const SweepRow& row : rows) images.insert(row.image);
-  const std::string title = std::string(psnr ? "PSNR" : "MS-SSIM") + " against rate, mean of " +
-                            std::to_string(images.size()) + " image" + (images.size() == 1 ? "" : "s") +
-                            " at equal rate";
-  return RateQualitySvg(plotted, {title, psnr ? "PSNR (dB, RGB)" : "MS-SSIM (RGB mean)"});
+  std::string name, axis;
+  switch (metric) {
+    case CurveMetric::kPsnr: name = "PSNR", axis = "PSNR (dB, RGB)"; break;
+    case CurveMetric::kPsnrY: name = "PSNR-Y", axis = "PSNR-Y (dB, BT.601 luma)"; break;
+    case CurveMetric::kSsim: name = "SSIM", axis = "SSIM (RGB mean)"; break;
+    case CurveMetric::kMsSsim: name = "MS-SSIM", axis = "MS-SSIM (RGB mean)"; break;
+    case CurveMetric::kSsimulacra2: name = "SSIMULACRA 2", axis = "SSIMULACRA 2 (100: identical)"; break;
+    case CurveMetric::kButteraugli:
+      name = "Butteraugli", axis = "Butteraugli distance (max-norm, lower is better)";
+      break;
+    case CurveMetric::kButteraugli3Norm:
+      name = "Butteraugli 3-norm", axis = "Butteraugli 3-norm (lower is better)";
+      break;
+  }
+  const std::string title = name + " against rate, mean of " + std::to_string(images.size()) +
+                            " image" + (images.size() == 1 ? "" : "s") + " at equal rate";
+  return RateQualitySvg(plotted, {title, axis});
 }
 
 nlohmann::json SweepSummary(const std::vector<SweepRow>& rows, const SweepSettings& settings) {
   std::set<std::string> images;
   for (const SweepRow& row : rows) images.insert(row.image);
+  nlohmann::json codecs = nlohmann::json::object();
+  for (const SweepCodec& codec : settings.codecs) codecs[codec.name] = codec.settings;
+  nlohmann::json metrics = nlohmann::json::array();
+  for (SweepMetric metric : settings.metrics) metrics.push_back(SweepMetricName(metric));
   nlohmann::json summary = {
       {"images", images.size()},
       {"settings",
-       {{"tokens", settings.tokens},
-        {"jpeg_qualities", settings.jpeg_qualities},
-        {"webp_qualities", settings.webp_qualities},
-        {"scales", settings.scales}}}};
+       {{"tokens", settings.tokens}, {"codecs", codecs}, {"scales", settings.scales},
+        {"metrics", metrics}}}};
+  // The keys of earlier summaries, for the codecs that had them.
+  if (codecs.contains("jpeg")) summary["settings"]["jpeg_qualities"] = codecs["jpeg"];
+  if (codecs.contains("webp")) summary["settings"]["webp_qualities"] = codecs["webp"];
 
   // Mean of every column per (curve, setting), in row order.
+  const std::vector<CurveMetric> all_columns = {
+      CurveMetric::kPsnr,        CurveMetric::kPsnrY,       CurveMetric::kSsim,
+      CurveMetric::kMsSsim,      CurveMetric::kSsimulacra2, CurveMetric::kButteraugli,
+      CurveMetric::kButteraugli3Norm};
   nlohmann::json means = nlohmann::json::array();
   std::vector<std::pair<std::string, int>> keys;
   for (const SweepRow& row : rows) {
@@ -290,30 +465,54 @@ nlohmann::json SweepSummary(const std::vector<SweepRow>& rows, const SweepSettin
     if (std::find(keys.begin(), keys.end(), key) == keys.end()) keys.push_back(key);
   }
   for (const auto& [curve, setting] : keys) {
-    std::vector<double> bpp, psnr, psnr_y, ssim, msssim, encode_ms, decode_ms;
+    std::vector<double> bpp, encode_ms, decode_ms;
+    std::vector<std::vector<double>> columns(all_columns.size());
     for (const SweepRow& row : rows) {
       if (row.Curve() != curve || row.setting != setting) continue;
       bpp.push_back(row.bpp);
-      psnr.push_back(row.quality.psnr);
-      psnr_y.push_back(row.quality.psnr_y);
-      ssim.push_back(row.quality.ssim);
-      msssim.push_back(row.quality.msssim);
+      for (size_t c = 0; c < all_columns.size(); ++c) columns[c].push_back(ValueOf(row, all_columns[c]));
       encode_ms.push_back(row.encode_ms);
       decode_ms.push_back(row.decode_ms);
     }
-    means.push_back({{"curve", curve}, {"setting", setting}, {"images", bpp.size()},
-                     {"bpp", FiniteMean(bpp)}, {"psnr", FiniteMean(psnr)},
-                     {"psnr_y", FiniteMean(psnr_y)}, {"ssim", FiniteMean(ssim)},
-                     {"msssim", FiniteMean(msssim)}, {"encode_ms", FiniteMean(encode_ms)},
-                     {"decode_ms", FiniteMean(decode_ms)}});
+    nlohmann::json entry = {{"curve", curve}, {"setting", setting}, {"images", bpp.size()},
+                            {"bpp", FiniteMean(bpp)}};
+    for (size_t c = 0; c < all_columns.size(); ++c) {
+      entry[CurveMetricName(all_columns[c])] = FiniteMean(columns[c]);
+    }
+    entry["encode_ms"] = FiniteMean(encode_ms);
+    entry["decode_ms"] = FiniteMean(decode_ms);
+    means.push_back(entry);
   }
   summary["mean_by_setting"] = means;
 
-  for (const auto& [metric, key] : {std::pair{SweepMetric::kPsnr, "psnr"},
-                                    std::pair{SweepMetric::kMsSsim, "msssim"}}) {
+  // What each metric cost: CPU milliseconds (of the sweeping thread) per megapixel scored, over
+  // every row.
+  nlohmann::json cost = nlohmann::json::object();
+  for (SweepMetric metric : settings.metrics) {
+    double ms = 0, megapixels = 0;
+    for (const SweepRow& row : rows) {
+      const size_t index = static_cast<size_t>(metric);
+      if (index >= row.metric_ms.size() || row.bpp <= 0) continue;
+      ms += row.metric_ms[index];
+      megapixels += static_cast<double>(row.bytes) * 8.0 / row.bpp / 1e6;
+    }
+    cost[SweepMetricName(metric)] = megapixels > 0 ? ms / megapixels : kNaN;
+  }
+  summary["metric_ms_per_megapixel"] = cost;
+
+  summary["bd_rate_note"] =
+      "BD-rate of each tok1d curve (test) against every other curve (reference), in percent of "
+      "the reference's rate at equal quality: negative means tok1d needs fewer bits. For "
+      "butteraugli and butteraugli_3norm, where lower is better, the BD-rate is computed on the "
+      "negated distance; their average_curves hold the distance itself.";
+  for (CurveMetric metric : CurveMetricsOf(settings)) {
+    const std::string key = CurveMetricName(metric);
     const CurveSet curves = CurvesOf(rows, metric);
+    const double sign = HigherIsBetter(metric) ? 1.0 : -1.0;
     nlohmann::json averaged = nlohmann::json::object();
-    for (const auto& [name, per_image] : curves) averaged[name] = PointsJson(AverageAtEqualRate(per_image));
+    for (const auto& [name, per_image] : curves) {
+      averaged[name] = PointsJson(AverageAtEqualRate(per_image), sign);
+    }
     summary["average_curves"][key] = averaged;
     for (const auto& [name, per_image] : curves) {
       if (name.starts_with("tok1d")) summary["bd_rate"][key][name] = BdRatesJson(curves, name);

@@ -10,8 +10,8 @@
 #include <string>
 
 // jpeglib.h needs size_t and FILE declared first.
-#include <jpeglib.h>
 #include <jerror.h>
+#include <jpeglib.h>
 #include <png.h>
 #include <webp/decode.h>
 #include <webp/demux.h>
@@ -141,8 +141,8 @@ void FinishRgbOrRgba(std::vector<uint8_t> pixels, bool has_alpha, const ImageRea
   }
   size_t count = size_t{image->width} * image->height;
   image->rgb.resize(count * 3);
-  bool translucent = CompositeOverBackground(pixels.data(), count, options.background,
-                                             image->rgb.data());
+  bool translucent =
+      CompositeOverBackground(pixels.data(), count, options.background, image->rgb.data());
   NoteAlpha(options, translucent, info);
 }
 
@@ -161,8 +161,8 @@ struct PngState {
   bool has_alpha = false;
   std::vector<uint8_t> pixels;  // RGB or RGBA, 8 bits
   std::vector<png_bytep> rows;
-  ImageMetadata metadata;       // as found, if asked for
-  std::string icc_warning;      // libpng's, when it refuses an iCCP chunk
+  ImageMetadata metadata;   // as found, if asked for
+  std::string icc_warning;  // libpng's, when it refuses an iCCP chunk
 };
 
 // iCCP and eXIf of `png_info` (before or after the image data), if asked for and not yet seen.
@@ -288,8 +288,8 @@ struct PngWriteState {
   std::vector<uint8_t>* out = nullptr;
   const ImageMetadata* metadata = nullptr;
   std::string error;
-  std::string last_warning;            // libpng's
-  std::vector<std::string> warnings;   // for the user
+  std::string last_warning;           // libpng's
+  std::vector<std::string> warnings;  // for the user
 };
 
 void PngWriteWarning(png_structp png, png_const_charp message) {
@@ -423,8 +423,8 @@ bool DecodeJpegInto(JpegState* state) {
   if (WantExif(*state->options)) jpeg_save_markers(cinfo, JPEG_APP0 + 1, 0xFFFF);
   jpeg_read_header(cinfo, TRUE);
   ReadJpegMetadata(state);
-  state->status = CheckPixelLimit(cinfo->image_width, cinfo->image_height,
-                                  state->options->max_pixels);
+  state->status =
+      CheckPixelLimit(cinfo->image_width, cinfo->image_height, state->options->max_pixels);
   if (!state->status.ok()) {
     jpeg_destroy_decompress(cinfo);
     return false;
@@ -442,9 +442,9 @@ bool DecodeJpegInto(JpegState* state) {
       state->adobe_inverted = cinfo->saw_Adobe_marker != 0;
       break;
     default:
-      state->status = UnsupportedError("JPEG colour space " +
-                                       std::to_string(cinfo->jpeg_color_space) +
-                                       " is not supported; convert the image to RGB first");
+      state->status =
+          UnsupportedError("JPEG colour space " + std::to_string(cinfo->jpeg_color_space) +
+                           " is not supported; convert the image to RGB first");
       jpeg_destroy_decompress(cinfo);
       return false;
   }
@@ -521,8 +521,9 @@ StatusOr<Image> DecodeWebp(std::span<const uint8_t> bytes, const ImageReadOption
   TOK1D_RETURN_IF_ERROR(AllocatePixels(width, height, channels, options, &pixels));
   int stride = static_cast<int>(width * channels);
   uint8_t* decoded =
-      has_alpha ? WebPDecodeRGBAInto(bytes.data(), bytes.size(), pixels.data(), pixels.size(), stride)
-                : WebPDecodeRGBInto(bytes.data(), bytes.size(), pixels.data(), pixels.size(), stride);
+      has_alpha
+          ? WebPDecodeRGBAInto(bytes.data(), bytes.size(), pixels.data(), pixels.size(), stride)
+          : WebPDecodeRGBInto(bytes.data(), bytes.size(), pixels.data(), pixels.size(), stride);
   if (decoded == nullptr) return CorruptError("invalid or truncated WebP image data");
   info->channels = channels;
   Image image{width, height, {}};
@@ -559,7 +560,8 @@ class PnmHeaderParser {
   // Skips whitespace and '#' comments, then reads a decimal number.
   StatusOr<uint32_t> Number(const char* what) {
     for (;;) {
-      if (pos_ >= bytes_.size()) return TruncatedError(std::string("PNM header ends before ") + what);
+      if (pos_ >= bytes_.size())
+        return TruncatedError(std::string("PNM header ends before ") + what);
       uint8_t c = bytes_[pos_];
       if (c == '#') {
         while (pos_ < bytes_.size() && bytes_[pos_] != '\n' && bytes_[pos_] != '\r') ++pos_;
@@ -611,7 +613,8 @@ StatusOr<Image> DecodePnm(std::span<const uint8_t> bytes, const ImageReadOptions
   const uint32_t sample_bytes = maxval > 255 ? 2 : 1;
   const size_t samples = size_t{width} * height * channels;
   std::span<const uint8_t> data = bytes.subspan(parser.position());
-  if (data.size() < samples * sample_bytes) return TruncatedError("PNM file ends early (truncated)");
+  if (data.size() < samples * sample_bytes)
+    return TruncatedError("PNM file ends early (truncated)");
 
   Image image{width, height, std::vector<uint8_t>(size_t{width} * height * 3)};
   for (size_t i = 0; i < samples; ++i) {
@@ -630,8 +633,8 @@ StatusOr<Image> DecodePnm(std::span<const uint8_t> bytes, const ImageReadOptions
 }
 
 StatusOr<std::vector<uint8_t>> EncodePpm(const Image& image) {
-  std::string header = "P6\n" + std::to_string(image.width) + " " + std::to_string(image.height) +
-                       "\n255\n";
+  std::string header =
+      "P6\n" + std::to_string(image.width) + " " + std::to_string(image.height) + "\n255\n";
   std::vector<uint8_t> out(header.begin(), header.end());
   out.insert(out.end(), image.rgb.begin(), image.rgb.end());
   return out;
@@ -647,19 +650,25 @@ Status CheckImageShape(const Image& image) {
 
 bool EndsWith(const std::string& text, std::string_view suffix) {
   return text.size() >= suffix.size() &&
-         std::equal(suffix.rbegin(), suffix.rend(), text.rbegin(),
-                    [](char a, char b) { return a == std::tolower(static_cast<unsigned char>(b)); });
+         std::equal(suffix.rbegin(), suffix.rend(), text.rbegin(), [](char a, char b) {
+           return a == std::tolower(static_cast<unsigned char>(b));
+         });
 }
 
 }  // namespace
 
 std::string_view ImageFormatName(ImageFormat format) {
   switch (format) {
-    case ImageFormat::kPng: return "png";
-    case ImageFormat::kJpeg: return "jpeg";
-    case ImageFormat::kWebp: return "webp";
-    case ImageFormat::kPnm: return "pnm";
-    case ImageFormat::kUnknown: break;
+    case ImageFormat::kPng:
+      return "png";
+    case ImageFormat::kJpeg:
+      return "jpeg";
+    case ImageFormat::kWebp:
+      return "webp";
+    case ImageFormat::kPnm:
+      return "pnm";
+    case ImageFormat::kUnknown:
+      break;
   }
   return "unknown";
 }
@@ -687,11 +696,16 @@ StatusOr<Image> DecodeImage(std::span<const uint8_t> bytes, const ImageReadOptio
   *info = ImageInfo{};
   info->format = DetectImageFormat(bytes);
   switch (info->format) {
-    case ImageFormat::kPng: return DecodePng(bytes, options, info);
-    case ImageFormat::kJpeg: return DecodeJpeg(bytes, options, info);
-    case ImageFormat::kWebp: return DecodeWebp(bytes, options, info);
-    case ImageFormat::kPnm: return DecodePnm(bytes, options, info);
-    case ImageFormat::kUnknown: break;
+    case ImageFormat::kPng:
+      return DecodePng(bytes, options, info);
+    case ImageFormat::kJpeg:
+      return DecodeJpeg(bytes, options, info);
+    case ImageFormat::kWebp:
+      return DecodeWebp(bytes, options, info);
+    case ImageFormat::kPnm:
+      return DecodePnm(bytes, options, info);
+    case ImageFormat::kUnknown:
+      break;
   }
   if (bytes.empty()) return CorruptError("file is empty, not an image");
   return UnsupportedError("not a PNG, JPEG, WebP or binary PPM/PGM image");

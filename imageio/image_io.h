@@ -35,8 +35,8 @@
 #include <string_view>
 #include <vector>
 
-#include "tok1d/image.h"
 #include "common/limits.h"
+#include "tok1d/image.h"
 #include "tok1d/status.h"
 
 namespace tok1d {
@@ -48,8 +48,8 @@ std::string_view ImageFormatName(ImageFormat format);  // "png", "jpeg", "webp",
 struct ImageReadOptions {
   uint64_t max_pixels = kDefaultMaxPixels;
   std::array<uint8_t, 3> background = {255, 255, 255};  // for compositing alpha
-  bool read_icc = false;   // fill ImageInfo::metadata.icc
-  bool read_exif = false;  // fill ImageInfo::metadata.exif
+  bool read_icc = false;                                // fill ImageInfo::metadata.icc
+  bool read_exif = false;                               // fill ImageInfo::metadata.exif
   // Turn the pixels upright per the EXIF orientation tag (`tok1d encode --keep-orientation`
   // turns it off: the pixels as stored, the tag kept as it is).
   bool apply_orientation = true;
@@ -66,11 +66,11 @@ struct ImageMetadata {
 // What the reader saw, beyond the pixels.
 struct ImageInfo {
   ImageFormat format = ImageFormat::kUnknown;
-  uint32_t bit_depth = 8;       // of the source samples
-  uint32_t channels = 3;        // of the source, alpha included
-  bool had_alpha = false;       // the source had an alpha channel or transparency key
+  uint32_t bit_depth = 8;         // of the source samples
+  uint32_t channels = 3;          // of the source, alpha included
+  bool had_alpha = false;         // the source had an alpha channel or transparency key
   bool alpha_composited = false;  // some pixel was not opaque and was blended with background
-  ImageMetadata metadata;       // what ImageReadOptions asked for, if the image has it
+  ImageMetadata metadata;         // what ImageReadOptions asked for, if the image has it
   // The EXIF orientation (1..8) the pixels were turned by to be upright; 1: none (no tag, tag 1,
   // an invalid tag, or apply_orientation off).
   uint32_t orientation_applied = 1;

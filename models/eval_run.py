@@ -98,7 +98,8 @@ def decode_cost(model, threads=1, reps=3):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--run", required=True, help="run folder with checkpoint.pt")
+    ap.add_argument("--run", help="run folder with checkpoint.pt")
+    ap.add_argument("--model", help="or an exported .safetensors model (e.g. the default model)")
     ap.add_argument("--data", nargs="+", default=["../shared/data/train"])
     ap.add_argument("--cache", default="data/cache/train512.npz")
     ap.add_argument("--kodak", default="../shared/data/kodak", help="evaluation only")
@@ -108,12 +109,17 @@ def main():
     ap.add_argument("--json")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    ck = torch.load(os.path.join(args.run, "checkpoint.pt"), map_location="cpu")
-    model = Tok1d(ck["config"])
-    model.load_state_dict(ck["model"])
+    if args.model:
+        from export import load_model
+        model = load_model(args.model)[0]
+        ck = {"step": None, "elapsed": 0.0, "config": model.cfg}
+    else:
+        ck = torch.load(os.path.join(args.run, "checkpoint.pt"), map_location="cpu")
+        model = Tok1d(ck["config"])
+        model.load_state_dict(ck["model"])
     model.eval()
     ks = [int(k) for k in args.ks.split(",")]
-    res = {"run": args.run, "step": ck["step"], "minutes": round(ck["elapsed"] / 60, 2), "config": ck["config"]}
+    res = {"run": args.run or args.model, "step": ck["step"], "minutes": round(ck["elapsed"] / 60, 2), "config": ck["config"]}
 
     _, val_imgs = load_dataset(args.data, cache=args.cache)
     crops = fixed_crops(val_imgs, model.cfg["tile"], per_image=2)

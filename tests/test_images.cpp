@@ -1,7 +1,7 @@
 #include "test_images.h"
 
-#include <cstddef>
 #include <csetjmp>
+#include <cstddef>
 #include <cstdio>
 #include <stdexcept>
 #include <string_view>
@@ -21,11 +21,16 @@ void AppendPngBytes(png_structp png, png_bytep data, size_t length) {
 
 int ChannelsOf(int color_type) {
   switch (color_type) {
-    case PNG_COLOR_TYPE_GRAY: return 1;
-    case PNG_COLOR_TYPE_GRAY_ALPHA: return 2;
-    case PNG_COLOR_TYPE_RGB: return 3;
-    case PNG_COLOR_TYPE_RGB_ALPHA: return 4;
-    case PNG_COLOR_TYPE_PALETTE: return 1;
+    case PNG_COLOR_TYPE_GRAY:
+      return 1;
+    case PNG_COLOR_TYPE_GRAY_ALPHA:
+      return 2;
+    case PNG_COLOR_TYPE_RGB:
+      return 3;
+    case PNG_COLOR_TYPE_RGB_ALPHA:
+      return 4;
+    case PNG_COLOR_TYPE_PALETTE:
+      return 1;
   }
   throw std::invalid_argument("unknown PNG colour type");
 }
@@ -68,7 +73,8 @@ std::vector<uint8_t> MakePng(uint32_t width, uint32_t height, int color_type, in
     }
   }
   std::vector<png_color> colors;
-  for (size_t i = 0; i + 2 < palette.size(); i += 3) colors.push_back({palette[i], palette[i + 1], palette[i + 2]});
+  for (size_t i = 0; i + 2 < palette.size(); i += 3)
+    colors.push_back({palette[i], palette[i + 1], palette[i + 2]});
   std::vector<uint8_t> alpha8(trns.begin(), trns.end());
   png_color_16 trns_color{};
   if (!trns.empty() && color_type == PNG_COLOR_TYPE_GRAY) trns_color.gray = trns[0];
@@ -132,8 +138,8 @@ std::vector<uint8_t> MakeJpeg(uint32_t width, uint32_t height, int channels,
   cinfo.comp_info[0].h_samp_factor = cinfo.comp_info[0].v_samp_factor = 1;  // no chroma subsampling
   jpeg_start_compress(&cinfo, TRUE);
   while (cinfo.next_scanline < cinfo.image_height) {
-    auto* row = const_cast<JSAMPLE*>(&samples[size_t{cinfo.next_scanline} * width *
-                                              static_cast<size_t>(channels)]);
+    auto* row = const_cast<JSAMPLE*>(
+        &samples[size_t{cinfo.next_scanline} * width * static_cast<size_t>(channels)]);
     jpeg_write_scanlines(&cinfo, &row, 1);
   }
   jpeg_finish_compress(&cinfo);

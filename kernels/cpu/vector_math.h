@@ -22,7 +22,8 @@ namespace tok1d::cpu {
 
 // e^x (Cephes expf: x = n·ln2 + r, a degree-6 polynomial for e^r, then scale by 2^n).
 inline float ExpApprox(float x) {
-  x = std::min(std::max(x, -87.0f), 88.0f);
+  // The constant first: a NaN input gives 88, not an undefined float-to-int conversion below.
+  x = std::max(-87.0f, std::min(88.0f, x));
   // Round-to-nearest via the 1.5·2^23 trick (no libm call, vectorizes everywhere).
   constexpr float kRound = 12582912.0f;
   const float n = (x * 1.44269504088896341f + kRound) - kRound;

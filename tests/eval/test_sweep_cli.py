@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """tok1d sweep end to end: the CSV, JSON and SVG it writes for a folder of tiny images with a
-tiny random model, refusals of bad input, and (when cjpeg and cwebp are installed) JPEG and
-WebP sizes equal to those of cjpeg -optimize and cwebp -m 6 at the same settings.
+tiny random model, the plug-in codecs (--codecs, AVIF and JPEG XL too), metric subsets
+(--metrics), refusals of bad input, and (when cjpeg and cwebp are installed) JPEG and WebP
+sizes equal to those of cjpeg -optimize and cwebp -m 6 at the same settings.
 
 Usage: test_sweep_cli.py PATH/TO/tok1d PATH/TO/tok1d_make_test_model
 """
@@ -17,6 +18,12 @@ import xml.etree.ElementTree as ElementTree
 
 TOK1D = MAKE_MODEL = None
 TINY_MODEL_TOKENS = 6  # tests/runtime/test_models.h TinyConfig
+COLUMNS = ["image", "codec", "scale", "setting", "bytes", "bpp", "psnr", "psnr_y", "ssim", "msssim",
+           "encode_ms", "decode_ms", "ssimulacra2", "butteraugli", "butteraugli_3norm"]
+METRIC_COLUMNS = {"psnr": ["psnr"], "psnr_y": ["psnr_y"], "ssim": ["ssim"], "msssim": ["msssim"],
+                  "ssimulacra2": ["ssimulacra2"], "butteraugli": ["butteraugli", "butteraugli_3norm"]}
+PLOTS = {"psnr": "psnr.svg", "msssim": "msssim.svg", "ssimulacra2": "ssimulacra2.svg",
+         "butteraugli": "butteraugli.svg"}
 
 
 def run(*args):
@@ -65,9 +72,8 @@ class SweepTest(unittest.TestCase):
         self.assertNotIn("Caution", result.stderr)  # libjpeg's warnings at low quality
         with open(os.path.join(self.out, "sweep.csv")) as f:
             rows = list(csv.DictReader(f))
-        self.assertEqual(list(rows[0].keys()),
-                         ["image", "codec", "scale", "setting", "bytes", "bpp", "psnr", "psnr_y",
-                          "ssim", "msssim", "encode_ms", "decode_ms"])
+        # The older columns keep their positions; the perceptual metrics come after the timings.
+        self.assertEqual(list(rows[0].keys()), COLUMNS)
         # Per image: tok1d at 3 counts, uniform and adaptive; JPEG and WebP at 2 qualities, each
         # at 2 scales.
         expected = ([("tok1d", "1", k) for k in ("1", "3", "6")] +
@@ -83,6 +89,10 @@ class SweepTest(unittest.TestCase):
                 self.assertGreater(float(row["psnr"]), 5)
                 self.assertEqual(row["msssim"], "")  # undefined below 176 pixels a side
                 self.assertLessEqual(float(row["ssim"]), 1)
+                self.assertLessEqual(float(row["ssimulacra2"]), 100)
+                self.assertGreater(float(row["butteraugli"]), 0)
+                self.assertGreater(float(row["butteraugli_3norm"]), 0)
+                self.assertLessEqual(float(row["butteraugli_3norm"]), float(row["butteraugli"]))
             tok1d_bytes = [int(r["bytes"]) for r in mine if r["codec"] == "tok1d"]
             self.assertEqual(tok1d_bytes, sorted(tok1d_bytes))
             # Adaptive allocation stays within the uniform file's size at each budget.
@@ -97,8 +107,21 @@ class SweepTest(unittest.TestCase):
         self.assertEqual(set(summary["average_curves"]["psnr"]), curves)
         self.assertEqual(set(summary["bd_rate"]["psnr"]), {"tok1d", "tok1d-adaptive"})
         self.assertEqual(set(summary["bd_rate"]["msssim"]["tok1d"]), curves - {"tok1d"})
+        self.assertEqual(set(summary["bd_rate"]),
+                         {"psnr", "psnr_y", "ssim", "msssim", "ssimulacra2", "butteraugli",
+                          "butteraugli_3norm"})
+        self.assertEqual(set(summary["bd_rate"]["ssimulacra2"]["tok1d"]), curves - {"tok1d"})
+        self.assertIn("negated", summary["bd_rate_note"])
+        self.assertEqual(summary["settings"]["metrics"], list(METRIC_COLUMNS))
+        self.assertEqual(set(summary["metric_ms_per_megapixel"]), set(METRIC_COLUMNS))
         self.assertEqual(len(summary["mean_by_setting"]), 14)
-        for name in ("psnr.svg", "msssim.svg"):
+        # Butteraugli's average curves hold the distance itself: positive, falling with rate.
+        for name, points in summary["average_curves"]["butteraugli"].items():
+            self.assertTrue(all(distance > 0 for _, distance in points), name)
+        jpeg = summary["average_curves"]["butteraugli"]["jpeg"]
+        self.assertGreaterEqual(jpeg[0][1], jpeg[-1][1])
+        self.assertIn("SSIMULACRA 2", result.stderr)
+        for name in PLOTS.values():
             root = ElementTree.parse(os.path.join(self.out, name)).getroot()
             self.assertTrue(root.tag.endswith("svg"))
         psnr_plot = ElementTree.parse(os.path.join(self.out, "psnr.svg")).getroot()
@@ -109,6 +132,67 @@ class SweepTest(unittest.TestCase):
                     if points and "best" not in name]
         self.assertGreaterEqual(len(averaged), 4)
         self.assertEqual(len(polylines), len(averaged))
+
+    def test_avif_and_jxl_at_every_scale(self):
+        result = run("sweep", self.images, "-o", self.out, "--codecs", "jpeg,avif,jxl",
+                     "--jpeg", "50", "--avif", "20,60", "--jxl", "300,100", "--scales", "1,2",
+                     "--metrics", "psnr,ssimulacra2,butteraugli", "-j", "2")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertNotIn("BD-rate", result.stderr)  # no tok1d rows: nothing to compare
+        with open(os.path.join(self.out, "sweep.csv")) as f:
+            rows = list(csv.DictReader(f))
+        expected = ([("jpeg", s, "50") for s in ("1", "2")] +
+                    [("avif", s, q) for s in ("1", "2") for q in ("20", "60")] +
+                    [("jxl", s, d) for s in ("1", "2") for d in ("300", "100")])
+        mine = [r for r in rows if r["image"].endswith("a.ppm")]
+        self.assertEqual([(r["codec"], r["scale"], r["setting"]) for r in mine], expected)
+        for codec, worse, better in (("avif", "20", "60"), ("jxl", "300", "100")):
+            for scale in ("1", "2"):
+                by_setting = {r["setting"]: r for r in mine
+                              if r["codec"] == codec and r["scale"] == scale}
+                low, high = by_setting[worse], by_setting[better]
+                self.assertLess(int(low["bytes"]), int(high["bytes"]), (codec, scale))
+                self.assertLess(float(low["ssimulacra2"]), float(high["ssimulacra2"]), (codec, scale))
+                self.assertGreater(float(low["butteraugli"]), float(high["butteraugli"]),
+                                   (codec, scale))
+            # Shrinking to half a side costs about a quarter of the bytes.
+            full = [int(r["bytes"]) for r in mine if r["codec"] == codec and r["scale"] == "1"]
+            half = [int(r["bytes"]) for r in mine if r["codec"] == codec and r["scale"] == "2"]
+            self.assertTrue(all(h < f for h, f in zip(half, full)), codec)
+        with open(os.path.join(self.out, "summary.json")) as f:
+            summary = json.load(f)
+        self.assertEqual(summary["settings"]["codecs"],
+                         {"jpeg": [50], "avif": [20, 60], "jxl": [300, 100]})
+        self.assertEqual(set(summary["average_curves"]["ssimulacra2"]),
+                         {"jpeg", "jpeg 1/2", "avif", "avif 1/2", "jxl", "jxl 1/2",
+                          "jpeg best scale", "avif best scale", "jxl best scale"})
+        self.assertNotIn("bd_rate", summary)  # no tok1d curve to compare
+
+    def test_metrics_subset(self):
+        result = self.sweep("--metrics", "ssimulacra2,psnr", "--no-adaptive")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        with open(os.path.join(self.out, "sweep.csv")) as f:
+            rows = list(csv.DictReader(f))
+        self.assertEqual(list(rows[0].keys()), COLUMNS)
+        for row in rows:
+            self.assertNotEqual(row["psnr"], "")
+            self.assertNotEqual(row["ssimulacra2"], "")
+            for column in ("psnr_y", "ssim", "msssim", "butteraugli", "butteraugli_3norm"):
+                self.assertEqual(row[column], "", column)  # switched off: an empty field
+        with open(os.path.join(self.out, "summary.json")) as f:
+            summary = json.load(f)
+        self.assertEqual(summary["settings"]["metrics"], ["psnr", "ssimulacra2"])  # column order
+        self.assertEqual(set(summary["bd_rate"]), {"psnr", "ssimulacra2"})
+        self.assertEqual(set(summary["average_curves"]), {"psnr", "ssimulacra2"})
+        self.assertEqual(set(summary["metric_ms_per_megapixel"]), {"psnr", "ssimulacra2"})
+        for entry in summary["mean_by_setting"]:
+            self.assertIsNone(entry["butteraugli"])
+            self.assertIsNotNone(entry["ssimulacra2"])
+        for metric, name in PLOTS.items():
+            self.assertEqual(os.path.exists(os.path.join(self.out, name)),
+                             metric in ("psnr", "ssimulacra2"), name)
+        self.assertIn("SSIMULACRA 2", result.stderr)
+        self.assertNotIn("MS-SSIM", result.stderr)
 
     def test_refuses_to_overwrite_without_force(self):
         self.assertEqual(self.sweep().returncode, 0)
@@ -146,6 +230,9 @@ class SweepTest(unittest.TestCase):
             (["sweep", self.images, "-o", self.out, "--tokens", "0"], 2, "--tokens"),
             (["sweep", self.images, "-o", self.out, "--codecs", "png"], 2, "--codecs"),
             (["sweep", self.images, "-o", self.out, "--jpeg", "101"], 2, "--jpeg"),
+            (["sweep", self.images, "-o", self.out, "--avif", "101"], 2, "--avif"),
+            (["sweep", self.images, "-o", self.out, "--jxl", "2501"], 2, "--jxl"),
+            (["sweep", self.images, "-o", self.out, "--metrics", "vmaf"], 2, "--metrics"),
             (["sweep", self.images, "-o", os.path.join(self.images, "a.ppm")], 1,
              "is not a folder"),
         ]

@@ -6,8 +6,8 @@
 //   IMAGE_DIR: tiny PNG (RGB with eXIf, palette with tRNS, 16-bit gray), JPEG (RGB with EXIF
 //     orientation in APP1, gray, CMYK), WebP (with an EXIF chunk), PPM and PGM files.
 //   fuzz_make_seeds MODEL_DIR IMAGE_DIR [models/tok1d-default.safetensors]
-#include <cstdio>
 #include <cstddef>
+#include <cstdio>
 #include <map>
 #include <string>
 #include <vector>
@@ -22,8 +22,8 @@ namespace {
 using namespace tok1d;
 using namespace tok1d::testing;
 
-std::vector<uint8_t> TinyModel(const std::string& dtype, Architecture architecture,
-                               bool tables, const std::string& refinement) {
+std::vector<uint8_t> TinyModel(const std::string& dtype, Architecture architecture, bool tables,
+                               const std::string& refinement) {
   const ModelConfig config = TinyConfig();
   std::map<std::string, TestTensor> tensors = RandomModelTensors(config, 7, dtype, architecture);
   std::map<std::string, std::string> metadata = ModelMetadata(config, "seed");
@@ -110,9 +110,10 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "%s is not a safetensors file\n", argv[3]);
       return 1;
     }
-    seeds.push_back({"default-header-only",
-                     std::vector<uint8_t>(bytes->begin(),
-                                          bytes->begin() + static_cast<std::ptrdiff_t>(8 + header))});
+    seeds.push_back(
+        {"default-header-only",
+         std::vector<uint8_t>(bytes->begin(),
+                              bytes->begin() + static_cast<std::ptrdiff_t>(8 + header))});
   }
   Status status = WriteSeeds(argv[1], seeds);
   if (status.ok()) status = WriteSeeds(argv[2], ImageSeeds());

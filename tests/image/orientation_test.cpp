@@ -32,7 +32,8 @@ Image UprightImage() {
     for (uint32_t x = 0; x < kUprightW; ++x) {
       image.rgb.push_back(static_cast<uint8_t>(20 + x * 200 / (kUprightW - 1)));
       image.rgb.push_back(static_cast<uint8_t>(20 + y * 200 / (kUprightH - 1)));
-      image.rgb.push_back(static_cast<uint8_t>(60 + x * y * 150 / ((kUprightW - 1) * (kUprightH - 1))));
+      image.rgb.push_back(
+          static_cast<uint8_t>(60 + x * y * 150 / ((kUprightW - 1) * (kUprightH - 1))));
     }
   }
   return image;
@@ -90,10 +91,14 @@ enum class Format { kJpeg, kPng, kPngAfterData, kWebp };
 
 const char* FormatName(Format format) {
   switch (format) {
-    case Format::kJpeg: return "JPEG APP1";
-    case Format::kPng: return "PNG eXIf before IDAT";
-    case Format::kPngAfterData: return "PNG eXIf after IDAT";
-    case Format::kWebp: return "WebP EXIF (lossless)";
+    case Format::kJpeg:
+      return "JPEG APP1";
+    case Format::kPng:
+      return "PNG eXIf before IDAT";
+    case Format::kPngAfterData:
+      return "PNG eXIf after IDAT";
+    case Format::kWebp:
+      return "WebP EXIF (lossless)";
   }
   return "?";
 }
@@ -185,7 +190,8 @@ TEST_CASE("Orientation: a wrong turn would be seen (the test image is asymmetric
 }
 
 TEST_CASE("Orientation: OrientUpright undoes what the camera stored, 1×N and N×1 too") {
-  for (auto [w, h] : {std::pair<uint32_t, uint32_t>{1, 1}, {1, 5}, {5, 1}, {3, 7}}) {
+  for (const auto& size : {std::pair<uint32_t, uint32_t>{1, 1}, {1, 5}, {5, 1}, {3, 7}}) {
+    const uint32_t w = size.first, h = size.second;  // not a structured binding: CAPTURE needs it
     Image upright{w, h, {}};
     for (uint32_t i = 0; i < w * h * 3; ++i) upright.rgb.push_back(static_cast<uint8_t>(i * 11));
     for (uint32_t orientation = 1; orientation <= 8; ++orientation) {
@@ -232,7 +238,8 @@ TEST_CASE("Orientation: the EXIF parser finds the tag, and refuses what is not s
     // A file with such a tag is read as stored.
     const Image stored = UprightImage();
     ImageInfo info;
-    auto image = DecodeImage(Encode(Format::kPng, stored, MakeExifWithOrientation(value)), {}, &info);
+    auto image =
+        DecodeImage(Encode(Format::kPng, stored, MakeExifWithOrientation(value)), {}, &info);
     REQUIRE(image.ok());
     CHECK(MaxDifference(*image, stored) == 0);
     CHECK(info.orientation_applied == 1);
@@ -265,9 +272,9 @@ TEST_CASE("Orientation: files without EXIF, or with EXIF and no tag, read as bef
   CHECK(info.orientation_applied == 1);
   // EXIF whose IFD0 is empty.
   const std::vector<uint8_t> empty_ifd = {'I', 'I', 42, 0, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0};
-  read = DecodeImage(testing::WithJpegExif(MakeJpeg(image.width, image.height, 3, image.rgb),
-                                           empty_ifd),
-                     {}, &info);
+  read = DecodeImage(
+      testing::WithJpegExif(MakeJpeg(image.width, image.height, 3, image.rgb), empty_ifd), {},
+      &info);
   REQUIRE(read.ok());
   CHECK(read->width == image.width);
   CHECK(info.orientation_applied == 1);

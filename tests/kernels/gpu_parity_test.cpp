@@ -123,7 +123,8 @@ class PairedRun {
 TEST_CASE("Linear: store, GELU and accumulate epilogues, ragged and model sizes") {
   FOR_EACH_BACKEND_UNDER_TEST(backend) {
     // (rows, in, out): nothing a multiple of the tile sizes; the decoder's qkv and fc2.
-    for (auto [rows, in, out] : {std::array<size_t, 3>{7, 13, 5}, {200, 192, 576}, {130, 768, 192}}) {
+    for (const auto& shape : {std::array<size_t, 3>{7, 13, 5}, {200, 192, 576}, {130, 768, 192}}) {
+      const size_t rows = shape[0], in = shape[1], out = shape[2];  // CAPTURE cannot take a binding (clang 14)
       for (Epilogue epilogue : {Epilogue::kStore, Epilogue::kGelu, Epilogue::kAccumulate}) {
         CAPTURE(rows);
         CAPTURE(in);
@@ -165,8 +166,10 @@ TEST_CASE("Attention: model sizes, ragged lengths and small heads") {
   FOR_EACH_BACKEND_UNDER_TEST(backend) {
     // (sequences, length, heads, head_dim): the default model's decoder; lengths that leave a
     // partial query block and key chunk; the tiny test model's heads.
-    for (auto [sequences, length, heads, head_dim] :
+    for (const auto& shape :
          {std::array<size_t, 4>{2, 192, 3, 64}, {3, 45, 2, 24}, {1, 1, 1, 64}, {2, 22, 2, 4}}) {
+      // Not a structured binding: CAPTURE cannot take one (clang 14).
+      const size_t sequences = shape[0], length = shape[1], heads = shape[2], head_dim = shape[3];
       CAPTURE(length);
       CAPTURE(head_dim);
       PairedRun run(backend);

@@ -180,7 +180,8 @@ TEST_CASE("tokenizer: results do not depend on how tiles are batched (both archi
 
 TEST_CASE("codec: any image size round-trips to the same size") {
   auto codec = TinyCodec();
-  for (auto [width, height] : {std::pair<uint32_t, uint32_t>{1, 1}, {17, 300}, {1000, 37}, {16, 16}, {33, 15}}) {
+  for (const auto& size : {std::pair<uint32_t, uint32_t>{1, 1}, {17, 300}, {1000, 37}, {16, 16}, {33, 15}}) {
+    const uint32_t width = size.first, height = size.second;  // CAPTURE cannot take a binding (clang 14)
     CAPTURE(width);
     CAPTURE(height);
     const Image image = RandomImage(width, height, width + height);
