@@ -205,8 +205,9 @@ Status Session::CheckEncodeOptions(const EncodeOptions& options) const {
                                 " tokens per tile");
   }
   if (codec.layer_coder(ChosenCoder(options.coder, codec)) == nullptr) {
-    return InvalidArgumentError("--coder range needs a model with entropy tables (made by "
-                                "models/fit_entropy.py); this one has none");
+    return InvalidArgumentError(
+        "--coder range needs a model with entropy tables (made by "
+        "models/fit_entropy.py); this one has none");
   }
   return OkStatus();
 }
@@ -243,8 +244,7 @@ StatusOr<EncodeResult> Session::Encode(const Image& image, const EncodeOptions& 
 StatusOr<std::vector<EncodeResult>> Session::EncodeTokenLadder(
     const Image& image, std::span<const uint32_t> token_counts) {
   Codec& codec = *impl_->codec;
-  TOK1D_ASSIGN_OR_RETURN(const TokenFile full,
-                         codec.Encode(image, codec.model().config().tokens));
+  TOK1D_ASSIGN_OR_RETURN(const TokenFile full, codec.Encode(image, codec.model().config().tokens));
   const LayerCoder* coder = codec.layer_coder(full.header.entropy_coder);
   std::vector<EncodeResult> results;
   for (uint32_t k : token_counts) {
@@ -262,13 +262,11 @@ StatusOr<std::vector<EncodeResult>> Session::EncodeBudgets(const Image& image,
                                                            std::span<const uint64_t> max_bytes,
                                                            Allocation allocation) {
   Codec& codec = *impl_->codec;
-  TOK1D_ASSIGN_OR_RETURN(const TokenFile full,
-                         codec.Encode(image, codec.model().config().tokens));
+  TOK1D_ASSIGN_OR_RETURN(const TokenFile full, codec.Encode(image, codec.model().config().tokens));
   const LayerCoder* coder = codec.layer_coder(full.header.entropy_coder);
-  TOK1D_ASSIGN_OR_RETURN(
-      const std::vector<std::vector<uint32_t>> allocations,
-      TokensWithinBudgets(codec, image, full, max_bytes,
-                          {InternalAllocation(allocation, false), coder}));
+  TOK1D_ASSIGN_OR_RETURN(const std::vector<std::vector<uint32_t>> allocations,
+                         TokensWithinBudgets(codec, image, full, max_bytes,
+                                             {InternalAllocation(allocation, false), coder}));
   std::vector<EncodeResult> results;
   for (const std::vector<uint32_t>& counts : allocations) {
     TOK1D_ASSIGN_OR_RETURN(const TokenFile trimmed, TrimTokens(full, counts));
@@ -280,8 +278,7 @@ StatusOr<std::vector<EncodeResult>> Session::EncodeBudgets(const Image& image,
   return results;
 }
 
-StatusOr<DecodeResult> Session::Decode(std::span<const uint8_t> t1d,
-                                       const DecodeOptions& options) {
+StatusOr<DecodeResult> Session::Decode(std::span<const uint8_t> t1d, const DecodeOptions& options) {
   const std::span<const uint8_t> files[] = {t1d};
   std::vector<StatusOr<DecodeResult>> results = DecodeMany(files, options);
   return std::move(results.front());
@@ -344,8 +341,8 @@ StatusOr<T1dInfo> InspectT1d(std::span<const uint8_t> t1d) {
   }
   info.model_sha256 = HexString(header.model.sha256);
   info.coder = header.entropy_coder == kRangeCoderId ? "range" : "raw";
-  info.format_version = std::to_string(header.major_version) + "." +
-                        std::to_string(header.minor_version);
+  info.format_version =
+      std::to_string(header.major_version) + "." + std::to_string(header.minor_version);
   info.bytes = t1d.size();
   info.truncated = header_info.report.truncated;
   info.complete_layers = header_info.report.layers_complete;

@@ -141,11 +141,10 @@ tok1d_status tok1d_encode(tok1d_session* session, const uint8_t* rgb, uint32_t w
     encode.bytes = options->bytes;
     encode.bpp = options->bpp;
     encode.psnr = options->psnr;
-    encode.allocation = options->allocation == TOK1D_ALLOCATION_UNIFORM
-                            ? tok1d::Allocation::kUniform
-                        : options->allocation == TOK1D_ALLOCATION_ADAPTIVE
-                            ? tok1d::Allocation::kAdaptive
-                            : tok1d::Allocation::kDefault;
+    encode.allocation =
+        options->allocation == TOK1D_ALLOCATION_UNIFORM    ? tok1d::Allocation::kUniform
+        : options->allocation == TOK1D_ALLOCATION_ADAPTIVE ? tok1d::Allocation::kAdaptive
+                                                           : tok1d::Allocation::kDefault;
     auto encoded = session->session->Encode(image, encode);
     if (!encoded.ok()) return Fail(encoded.status());
     *t1d = CopyOut(encoded->t1d);
@@ -156,8 +155,7 @@ tok1d_status tok1d_encode(tok1d_session* session, const uint8_t* rgb, uint32_t w
 }
 
 tok1d_status tok1d_decode(tok1d_session* session, const uint8_t* t1d, size_t t1d_size,
-                          uint32_t max_tokens, uint8_t** rgb, uint32_t* width,
-                          uint32_t* height) {
+                          uint32_t max_tokens, uint8_t** rgb, uint32_t* width, uint32_t* height) {
   return Guard([&] {
     if (session == nullptr || t1d == nullptr || rgb == nullptr || width == nullptr ||
         height == nullptr) {

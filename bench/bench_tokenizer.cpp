@@ -79,9 +79,8 @@ Status Run(const std::string& model_path, const std::string& image_path, unsigne
                            TOK1D_ASSIGN_OR_RETURN(file, codec->Encode(image, tokens));
                            return OkStatus();
                          }));
-  TOK1D_ASSIGN_OR_RETURN(double image_decode_ms, BestOf(repeat, [&]() -> Status {
-                           return codec->Decode(file).status();
-                         }));
+  TOK1D_ASSIGN_OR_RETURN(double image_decode_ms,
+                         BestOf(repeat, [&]() -> Status { return codec->Decode(file).status(); }));
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
   const double megapixels = static_cast<double>(image.width) * image.height / 1e6;
@@ -111,7 +110,8 @@ int main(int argc, char** argv) {
   app.add_option("--model", model, "model file")->required();
   app.add_option("--image", image, "image file")->required();
   app.add_option("-j,--threads", threads, "threads (default: all cores)");
-  app.add_option("--repeat", repeat, "runs per measurement (the best is reported)")->check(CLI::Range(1, 1000));
+  app.add_option("--repeat", repeat, "runs per measurement (the best is reported)")
+      ->check(CLI::Range(1, 1000));
   app.add_option("--tokens", tokens, "tokens per tile to decode (default: all)");
   app.add_option("--device", device, "backend");
   CLI11_PARSE(app, argc, argv);

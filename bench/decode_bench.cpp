@@ -110,12 +110,13 @@ Status RunBench(const BenchOptions& options) {
       elapsed = std::chrono::duration<double>(Clock::now() - start).count();
     } while (elapsed < options.seconds);
     const double tiles_per_second = static_cast<double>(runs * batch) / elapsed;
-    std::printf("{\"implementation\": \"tok1d\", \"backend\": \"%s\", \"device\": \"%s\", "
-                "\"batch\": %zu, \"runs\": %zu, \"seconds_per_batch\": %.6g, "
-                "\"tiles_per_second\": %.6g, \"gflops\": %.6g, \"flops_per_tile\": %.6g}\n",
-                std::string(backend->name()).c_str(), backend->description().c_str(), batch, runs,
-                elapsed / static_cast<double>(runs), tiles_per_second,
-                tiles_per_second * flops_per_tile / 1e9, flops_per_tile);
+    std::printf(
+        "{\"implementation\": \"tok1d\", \"backend\": \"%s\", \"device\": \"%s\", "
+        "\"batch\": %zu, \"runs\": %zu, \"seconds_per_batch\": %.6g, "
+        "\"tiles_per_second\": %.6g, \"gflops\": %.6g, \"flops_per_tile\": %.6g}\n",
+        std::string(backend->name()).c_str(), backend->description().c_str(), batch, runs,
+        elapsed / static_cast<double>(runs), tiles_per_second,
+        tiles_per_second * flops_per_tile / 1e9, flops_per_tile);
     std::fflush(stdout);
   }
   return OkStatus();

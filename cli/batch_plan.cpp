@@ -135,8 +135,8 @@ BatchJob MakeJob(const FoundFile& found, const BatchPlanOptions& options) {
   job.problem = found.problem;
   fs::path relative = fs::path(found.input).filename();
   if (!found.base.empty()) {
-    relative = fs::absolute(found.input).lexically_normal().lexically_relative(
-        AbsoluteFolder(found.base));
+    relative =
+        fs::absolute(found.input).lexically_normal().lexically_relative(AbsoluteFolder(found.base));
     if (relative.empty() || *relative.begin() == "..") {
       if (job.problem.empty()) job.problem = "it is not inside --base " + found.base.string();
       relative = fs::path(found.input).filename();
@@ -182,9 +182,10 @@ StatusOr<BatchPlan> PlanBatch(const BatchPlanOptions& options) {
   // Sorted bytewise, so every machine that is given the same inputs makes the same list.
   std::sort(found.begin(), found.end(),
             [](const FoundFile& a, const FoundFile& b) { return a.input < b.input; });
-  found.erase(std::unique(found.begin(), found.end(),
-                          [](const FoundFile& a, const FoundFile& b) { return a.input == b.input; }),
-              found.end());
+  found.erase(
+      std::unique(found.begin(), found.end(),
+                  [](const FoundFile& a, const FoundFile& b) { return a.input == b.input; }),
+      found.end());
 
   BatchPlan plan;
   plan.notes = scanner.TakeNotes();
@@ -208,8 +209,7 @@ StatusOr<BatchPlan> PlanBatch(const BatchPlanOptions& options) {
   return plan;
 }
 
-size_t RemoveStaleTemporaryFiles(const std::vector<BatchJob>& jobs,
-                                 fs::file_time_type started) {
+size_t RemoveStaleTemporaryFiles(const std::vector<BatchJob>& jobs, fs::file_time_type started) {
   std::map<fs::path, std::set<std::string>> outputs_by_folder;
   for (const BatchJob& job : jobs) {
     if (!job.problem.empty()) continue;

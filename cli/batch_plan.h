@@ -39,8 +39,8 @@ struct BatchPlanOptions {
 
 struct BatchJob {
   std::string input;
-  std::string output;        // inside the output folder
-  uint64_t input_bytes = 0;  // 0 when the input cannot be read
+  std::string output;          // inside the output folder
+  uint64_t input_bytes = 0;    // 0 when the input cannot be read
   bool output_exists = false;  // when the plan was made: skipped unless --force
   // Why this file cannot be converted (a missing input, two inputs with one output…): it is
   // reported as failed and the others go on. Empty for a job to run.
@@ -48,8 +48,8 @@ struct BatchJob {
 };
 
 struct BatchPlan {
-  std::vector<BatchJob> jobs;  // this shard's, sorted by input path
-  size_t all_shards_jobs = 0;  // before --shard
+  std::vector<BatchJob> jobs;      // this shard's, sorted by input path
+  size_t all_shards_jobs = 0;      // before --shard
   std::vector<std::string> notes;  // for the user, e.g. subfolders not searched without -r
 };
 

@@ -33,9 +33,12 @@ std::string FormatDuration(double seconds) {
 
 std::string_view OutcomeName(FileOutcome outcome) {
   switch (outcome) {
-    case FileOutcome::kDone: return "done";
-    case FileOutcome::kSkipped: return "skipped";
-    case FileOutcome::kFailed: return "failed";
+    case FileOutcome::kDone:
+      return "done";
+    case FileOutcome::kSkipped:
+      return "skipped";
+    case FileOutcome::kFailed:
+      return "failed";
   }
   return "failed";
 }
@@ -56,8 +59,7 @@ std::string FormatSize(uint64_t bytes) {
   return text;
 }
 
-BatchReporter::BatchReporter(const Console& console, bool json, size_t files,
-                             uint64_t input_bytes)
+BatchReporter::BatchReporter(const Console& console, bool json, size_t files, uint64_t input_bytes)
     : console_(console),
       json_(json),
       bar_(!console.quiet && isatty(STDERR_FILENO) != 0),
@@ -154,8 +156,8 @@ void BatchReporter::DrawBar(bool force) {
   // Time left from the rate so far, in input bytes: skipped files cost nothing.
   if (converted_input_bytes_ > 0 && handled < files_) {
     const double rate = static_cast<double>(converted_input_bytes_) / elapsed;
-    text += ", ETA " + FormatDuration(static_cast<double>(input_bytes_ - handled_input_bytes_) /
-                                      rate);
+    text +=
+        ", ETA " + FormatDuration(static_cast<double>(input_bytes_ - handled_input_bytes_) / rate);
   }
   const size_t columns = TerminalColumns() - 1;  // the last column would wrap on some terminals
   // A bar of fixed width while the terminal has room for it and the text.

@@ -18,8 +18,9 @@ void AddModelChoiceOptions(CLI::App* command, ModelOptions* options) {
     devices += '|';
     devices += device;
   }
-  command->add_option("--device", options->device,
-                      "where the model runs: " + devices + " (default auto: a GPU if usable, else cpu)");
+  command->add_option(
+      "--device", options->device,
+      "where the model runs: " + devices + " (default auto: a GPU if usable, else cpu)");
   command->add_flag("--no-deblock", options->no_deblock,
                     "do not smooth the seams between tiles after decoding");
 }

@@ -31,7 +31,6 @@ StatusOr<std::shared_ptr<const LoadedModel>> LoadChosenModel(const ModelOptions&
 // Starts the codec on the chosen device; prints a note when --device auto fell back, and the
 // backend with -v.
 StatusOr<std::unique_ptr<Session>> OpenSession(std::shared_ptr<const LoadedModel> model,
-                                               const ModelOptions& options,
-                                               const Console& console);
+                                               const ModelOptions& options, const Console& console);
 
 }  // namespace tok1d::cli

@@ -94,13 +94,17 @@ void AddTokenCounts(const TokenCounts& counts, nlohmann::json* details) {
   (*details)["tokens_max"] = counts.max;
 }
 
-StatusOr<Converted> EncodeJob(Session& session, const BatchJob& job, const EncodeSettings& settings) {
-  TOK1D_ASSIGN_OR_RETURN(InputImage input, ReadInputImage(job.input, settings.metadata, !settings.keep_orientation));
+StatusOr<Converted> EncodeJob(Session& session, const BatchJob& job,
+                              const EncodeSettings& settings) {
+  TOK1D_ASSIGN_OR_RETURN(InputImage input,
+                         ReadInputImage(job.input, settings.metadata, !settings.keep_orientation));
   TOK1D_ASSIGN_OR_RETURN(EncodedImage encoded, EncodeInputImage(session, input, settings));
   Converted converted;
   converted.summary = DescribeEncode(job.input, job.output, encoded);
-  converted.details = {{"width", encoded.width}, {"height", encoded.height},
-                       {"tiles", encoded.tiles}, {"bpp", encoded.bpp()}};
+  converted.details = {{"width", encoded.width},
+                       {"height", encoded.height},
+                       {"tiles", encoded.tiles},
+                       {"bpp", encoded.bpp()}};
   AddTokenCounts(encoded.tokens, &converted.details);
   if (encoded.psnr) converted.details["psnr"] = *encoded.psnr;
   converted.warnings = input.warnings();
@@ -125,7 +129,7 @@ struct PendingDecode {
   std::optional<FileReport> report;
   std::vector<uint8_t> t1d;  // the file, read and its structure checked
   size_t tiles = 0;          // of `t1d`
-  double seconds = 0;  // spent on it so far
+  double seconds = 0;        // spent on it so far
 };
 
 using Clock = std::chrono::steady_clock;
@@ -153,8 +157,7 @@ class BatchRun {
   // group_tiles (decode): how many tiles a group of files gathers before it is decoded.
   BatchRun(Direction direction, const BatchOptions& options, size_t group_tiles,
            BatchReporter* reporter)
-      : direction_(direction), options_(options), group_tiles_(group_tiles),
-        reporter_(reporter) {}
+      : direction_(direction), options_(options), group_tiles_(group_tiles), reporter_(reporter) {}
 
   // Converts jobs[next…] until none are left or a stop is requested. `codec` is null when no
   // job needs it (all are skipped or failed already).
@@ -283,7 +286,8 @@ class BatchRun {
     Status read = [&]() -> Status {
       TOK1D_RETURN_IF_ERROR(PrepareOutput(job));
       TOK1D_ASSIGN_OR_RETURN(pending.t1d, ReadFileBytes(job.input));
-      TOK1D_ASSIGN_OR_RETURN(const T1dInfo info, ReadDecodableHeader(pending.t1d, job.input, options_.decode.strict));
+      TOK1D_ASSIGN_OR_RETURN(const T1dInfo info,
+                             ReadDecodableHeader(pending.t1d, job.input, options_.decode.strict));
       pending.tiles = info.tiles;
       return OkStatus();
     }();
@@ -326,8 +330,8 @@ class BatchRun {
           decoded.ok() ? StatusOr<Converted>(FromDecoded(*pending.job, std::move(decoded).value()))
                        : StatusOr<Converted>(decoded.status());
       const double share = tiles == 0 ? 0
-                                       : decode_seconds * static_cast<double>(pending.tiles) /
-                                             static_cast<double>(tiles);
+                                      : decode_seconds * static_cast<double>(pending.tiles) /
+                                            static_cast<double>(tiles);
       reporter_->Add(Finish(*pending.job, std::move(converted), start, pending.seconds + share));
     }
   }
@@ -401,8 +405,8 @@ Status RunBatch(Direction direction, const BatchOptions& options, const Console&
   }
 
   const size_t cores = std::max(1u, std::thread::hardware_concurrency());
-  const size_t workers =
-      std::min<size_t>(options.jobs == 0 ? cores : options.jobs, PendingJobs(plan.jobs, options.force));
+  const size_t workers = std::min<size_t>(options.jobs == 0 ? cores : options.jobs,
+                                          PendingJobs(plan.jobs, options.force));
   std::vector<std::unique_ptr<Session>> codecs;
   if (workers > 0) {
     TOK1D_ASSIGN_OR_RETURN(codecs, OpenWorkerCodecs(options, direction, workers, console));
@@ -443,12 +447,11 @@ Status RunBatch(Direction direction, const BatchOptions& options, const Console&
   const BatchTotals totals = reporter.totals();
   if (not_started > 0) {
     return Incomplete("interrupted; run the same command again to convert the " +
-                          std::to_string(not_started) + " files not started");
+                      std::to_string(not_started) + " files not started");
   }
   if (totals.failed > 0) {
-    return Incomplete(std::to_string(totals.failed) + " of " +
-                         std::to_string(plan.jobs.size()) +
-                         (plan.jobs.size() == 1 ? " file" : " files") + " failed");
+    return Incomplete(std::to_string(totals.failed) + " of " + std::to_string(plan.jobs.size()) +
+                      (plan.jobs.size() == 1 ? " file" : " files") + " failed");
   }
   return OkStatus();
 }
@@ -456,34 +459,38 @@ Status RunBatch(Direction direction, const BatchOptions& options, const Console&
 void AddBatchOptions(CLI::App* command, BatchOptions* options, std::string_view inputs_are) {
   command->add_option("INPUTS", options->inputs,
                       std::string(inputs_are) + ", or folders of them (-r: with subfolders)");
-  command->add_option("--from-list", options->list_file,
-                      "read more INPUTS from FILE, one path per line ('-' reads standard input)")
+  command
+      ->add_option("--from-list", options->list_file,
+                   "read more INPUTS from FILE, one path per line ('-' reads standard input)")
       ->type_name("FILE");
-  command->add_option("-o,--output", options->output_dir,
-                      "output folder; the outputs mirror the inputs' places below their folders")
+  command
+      ->add_option("-o,--output", options->output_dir,
+                   "output folder; the outputs mirror the inputs' places below their folders")
       ->type_name("DIR")
       ->required();
   command->add_flag("-f,--force", options->force,
                     "convert again files whose output exists (default: skip them)");
   command->add_flag("-r,--recursive", options->recursive, "search the subfolders of folders");
-  command->add_option("--base", options->base,
-                      "name each output by its input's path below FOLDER (default: below the "
-                      "folder given; a file given by name goes to the output folder's top)")
+  command
+      ->add_option("--base", options->base,
+                   "name each output by its input's path below FOLDER (default: below the "
+                   "folder given; a file given by name goes to the output folder's top)")
       ->type_name("FOLDER");
-  command->add_option("-j,--jobs", options->jobs,
-                      "files converted at once (default: all cores); the model is loaded once")
+  command
+      ->add_option("-j,--jobs", options->jobs,
+                   "files converted at once (default: all cores); the model is loaded once")
       ->type_name("N")
       ->check(CLI::Range(1, 1024));
-  command->add_option("--shard", options->shard,
-                      "convert only slice I of N of the sorted file list (0 <= I < N), for "
-                      "running one batch on many machines")
+  command
+      ->add_option("--shard", options->shard,
+                   "convert only slice I of N of the sorted file list (0 <= I < N), for "
+                   "running one batch on many machines")
       ->type_name("I/N")
       ->check([](const std::string& text) {
         StatusOr<Shard> shard = ParseShard(text);
         return shard.ok() ? std::string() : shard.status().message();
       });
-  command->add_flag("--json", options->json,
-                    "write one JSON record per file to standard output");
+  command->add_flag("--json", options->json, "write one JSON record per file to standard output");
   AddModelChoiceOptions(command, &options->model);
   command->parse_complete_callback([command, options] {
     if (options->inputs.empty() && options->list_file.empty()) {
@@ -510,10 +517,11 @@ Subcommand AddBatchCommand(CLI::App& parent) {
       batch->add_subcommand("decode", "Decode .t1d files to PNG images in an output folder");
   AddBatchOptions(decode, options.get(), ".t1d files");
   AddDecodeSettings(decode, &options->decode);
-  decode->add_option("--group-tiles", options->group_tiles,
-                     "gather files until they hold N tiles and decode their tiles together "
-                     "(default: a batch, 256 tiles, on a GPU; 1, one file at a time, on the "
-                     "CPU)")
+  decode
+      ->add_option("--group-tiles", options->group_tiles,
+                   "gather files until they hold N tiles and decode their tiles together "
+                   "(default: a batch, 256 tiles, on a GPU; 1, one file at a time, on the "
+                   "CPU)")
       ->type_name("N")
       ->check(CLI::Range(1, 1 << 20));
   decode->fallthrough();

@@ -29,10 +29,10 @@ Status RunDecode(const DecodeCommandOptions& options, const Console& console) {
   TOK1D_ASSIGN_OR_RETURN(std::unique_ptr<Session> session,
                          OpenSession(std::move(model), options.model, console));
   TOK1D_RETURN_IF_ERROR(CheckDecodeSettings(options.settings, *session));
-  TOK1D_ASSIGN_OR_RETURN(DecodedImage decoded,
-                         DecodeT1dBytes(*session, bytes, input_name,
-                                        OutputFormatForPath(options.output.path),
-                                        options.settings));
+  TOK1D_ASSIGN_OR_RETURN(
+      DecodedImage decoded,
+      DecodeT1dBytes(*session, bytes, input_name, OutputFormatForPath(options.output.path),
+                     options.settings));
   for (const std::string& warning : decoded.warnings) console.Warning(warning);
   TOK1D_RETURN_IF_ERROR(WriteOutput(options.output, decoded.encoded));
   console.Note(DescribeDecode(input_name, DisplayName(options.output.path, true), decoded));
@@ -42,8 +42,9 @@ Status RunDecode(const DecodeCommandOptions& options, const Console& console) {
 }  // namespace
 
 void AddDecodeSettings(CLI::App* command, DecodeSettings* settings) {
-  command->add_option("-t,--tokens", settings->tokens,
-                      "decode only the first N tokens of every tile (default: all)")
+  command
+      ->add_option("-t,--tokens", settings->tokens,
+                   "decode only the first N tokens of every tile (default: all)")
       ->check(CLI::Range(1, 65535));
   command->add_flag("--strict", settings->strict,
                     "refuse a truncated file (a partial download) with exit status 1 instead of "

@@ -29,16 +29,14 @@ std::string FormatFixed(double value, int decimals) {
 Status RunEncode(const EncodeCommandOptions& options, const Console& console) {
   TOK1D_RETURN_IF_ERROR(CheckOutput(options.input, options.output));
   // The image first, so that a bad input is reported before the model loads.
-  TOK1D_ASSIGN_OR_RETURN(InputImage input,
-                         ReadInputImage(options.input, options.settings.metadata,
-                                        !options.settings.keep_orientation));
+  TOK1D_ASSIGN_OR_RETURN(InputImage input, ReadInputImage(options.input, options.settings.metadata,
+                                                          !options.settings.keep_orientation));
   for (const std::string& warning : input.warnings()) console.Warning(warning);
   TOK1D_ASSIGN_OR_RETURN(std::shared_ptr<const LoadedModel> model, LoadChosenModel(options.model));
   TOK1D_ASSIGN_OR_RETURN(std::unique_ptr<Session> session,
                          OpenSession(std::move(model), options.model, console));
   TOK1D_RETURN_IF_ERROR(CheckEncodeSettings(options.settings, *session));
-  TOK1D_ASSIGN_OR_RETURN(EncodedImage encoded,
-                         EncodeInputImage(*session, input, options.settings));
+  TOK1D_ASSIGN_OR_RETURN(EncodedImage encoded, EncodeInputImage(*session, input, options.settings));
   TOK1D_RETURN_IF_ERROR(WriteOutput(options.output, encoded.t1d));
   console.Note(DescribeEncode(input.name, DisplayName(options.output.path, true), encoded));
   return OkStatus();
@@ -86,13 +84,14 @@ void AddEncodeSettings(CLI::App* command, EncodeSettings* settings) {
           "more); default: uniform with --bytes and --bpp, adaptive with --psnr")
       ->check(CLI::IsMember({"uniform", "adaptive"}))
       ->excludes(tokens);
-  command->add_option_function<std::string>(
-      "--coder",
-      [settings](const std::string& name) {
-        settings->coder = name == "raw" ? Coder::kRaw : Coder::kRange;
-      },
-                      "entropy coder of the tokens: range (smaller; needs a model with entropy "
-                      "tables) or raw (default: range when the model has tables)")
+  command
+      ->add_option_function<std::string>(
+          "--coder",
+          [settings](const std::string& name) {
+            settings->coder = name == "raw" ? Coder::kRaw : Coder::kRange;
+          },
+          "entropy coder of the tokens: range (smaller; needs a model with entropy "
+          "tables) or raw (default: range when the model has tables)")
       ->check(CLI::IsMember({"raw", "range"}));
   command->add_flag("--keep-orientation", settings->keep_orientation,
                     "code the pixels as stored: do not turn the image upright by its EXIF "
@@ -122,8 +121,8 @@ TokenCounts CountTokens(std::span<const uint32_t> tokens_per_tile) {
   const auto [min, max] = std::minmax_element(tokens_per_tile.begin(), tokens_per_tile.end());
   counts.min = *min;
   counts.max = *max;
-  counts.mean = static_cast<double>(std::accumulate(tokens_per_tile.begin(),
-                                                    tokens_per_tile.end(), uint64_t{0})) /
+  counts.mean = static_cast<double>(
+                    std::accumulate(tokens_per_tile.begin(), tokens_per_tile.end(), uint64_t{0})) /
                 static_cast<double>(tokens_per_tile.size());
   return counts;
 }
@@ -132,8 +131,8 @@ std::string DescribeTokenCounts(const TokenCounts& counts) {
   if (counts.uniform()) {
     return std::to_string(counts.max) + (counts.max == 1 ? " token per tile" : " tokens per tile");
   }
-  return "mean " + FormatFixed(counts.mean, 1) + " tokens per tile (" +
-         std::to_string(counts.min) + ".." + std::to_string(counts.max) + ")";
+  return "mean " + FormatFixed(counts.mean, 1) + " tokens per tile (" + std::to_string(counts.min) +
+         ".." + std::to_string(counts.max) + ")";
 }
 
 double EncodedImage::bpp() const {
@@ -146,8 +145,8 @@ std::vector<std::string> InputImage::warnings() const {
   return lines;
 }
 
-StatusOr<InputImage> ReadInputImage(const std::string& path,
-                                    const MetadataSelection& metadata, bool apply_orientation) {
+StatusOr<InputImage> ReadInputImage(const std::string& path, const MetadataSelection& metadata,
+                                    bool apply_orientation) {
   InputImage input;
   input.name = DisplayName(path);
   ImageReadOptions options;
@@ -182,9 +181,9 @@ std::string DescribeEncode(const std::string& input, const std::string& output,
                            const EncodedImage& encoded) {
   std::string line = input + " (" + std::to_string(encoded.width) + "x" +
                      std::to_string(encoded.height) + ", " + std::to_string(encoded.tiles) +
-                     " tiles) -> " + output + ": " + DescribeTokenCounts(encoded.tokens) +
-                     ", " + FormatBytes(encoded.t1d.size()) + ", " +
-                     FormatFixed(encoded.bpp(), 4) + " bpp";
+                     " tiles) -> " + output + ": " + DescribeTokenCounts(encoded.tokens) + ", " +
+                     FormatBytes(encoded.t1d.size()) + ", " + FormatFixed(encoded.bpp(), 4) +
+                     " bpp";
   if (encoded.psnr) line += ", PSNR " + FormatFixed(*encoded.psnr, 2) + " dB";
   if (encoded.icc_bytes != 0) line += ", ICC profile " + FormatBytes(encoded.icc_bytes);
   if (encoded.exif_bytes != 0) line += ", EXIF " + FormatBytes(encoded.exif_bytes);

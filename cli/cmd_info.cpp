@@ -3,8 +3,8 @@
 #include <cstdio>
 #include <iostream>
 #include <memory>
-#include <numeric>
 #include <nlohmann/json.hpp>
+#include <numeric>
 
 #include "cli/cli_common.h"
 #include "cli/commands.h"
@@ -61,8 +61,8 @@ nlohmann::ordered_json InfoJson(const T1dHeaderInfo& info, const std::string& in
   json["max_tokens"] = h.max_tokens;
   json["tokens_per_tile"] = h.tokens_per_tile();
   json["layers_per_tile"] = h.layers_per_tile;
-  json["refinement"] = {{"bits", h.refinement.bits}, {"tokens", h.refinement.count()},
-                        {"after", h.refinement.after}};
+  json["refinement"] = {
+      {"bits", h.refinement.bits}, {"tokens", h.refinement.count()}, {"after", h.refinement.after}};
   json["fsq_levels"] = h.fsq_levels;
   json["codebook_size"] = h.codebook_size();
   json["entropy_coder"] = EntropyCoderName(h.entropy_coder);
@@ -140,19 +140,19 @@ void PrintInfoText(const T1dHeaderInfo& info, const std::string& input, const Co
   std::cout << "model:         " << h.model.name << " sha256:" << Hex(h.model.sha256) << "\n";
   // Token layer bytes include their chunks' framing, which is also shown on its own.
   std::cout << "layout:        header " << FormatBytes(layout.header_bytes) << ", "
-            << layout.layer_bytes.size() << (layout.layer_bytes.size() == 1 ? " layer " : " layers ")
-            << FormatBytes(layout.layer_chunk_bytes())
-            << " in " << layout.layer_chunks.size() << " "
-            << (layout.layer_chunks.empty() ? "" : layout.layer_chunks[0].type + " ")
-            << (layout.layer_chunks.size() == 1 ? "chunk" : "chunks")
-            << " (framing " << FormatBytes(layout.layer_framing_bytes()) << "), other chunks "
+            << layout.layer_bytes.size()
+            << (layout.layer_bytes.size() == 1 ? " layer " : " layers ")
+            << FormatBytes(layout.layer_chunk_bytes()) << " in " << layout.layer_chunks.size()
+            << " " << (layout.layer_chunks.empty() ? "" : layout.layer_chunks[0].type + " ")
+            << (layout.layer_chunks.size() == 1 ? "chunk" : "chunks") << " (framing "
+            << FormatBytes(layout.layer_framing_bytes()) << "), other chunks "
             << FormatBytes(layout.extra_bytes) << "\n";
   // zstd-compressed ICC profile and EXIF (encode --metadata): their size and what they take.
   std::string metadata;
   for (const T1dChunk& chunk : info.extra_chunks) {
     if (MetadataChunkName(chunk.type).empty()) continue;
-    metadata += (metadata.empty() ? "" : ", ") + std::string(MetadataChunkName(chunk.type)) +
-                " " + FormatBytes(MetadataChunkContentSize(chunk.data)) + " (" +
+    metadata += (metadata.empty() ? "" : ", ") + std::string(MetadataChunkName(chunk.type)) + " " +
+                FormatBytes(MetadataChunkContentSize(chunk.data)) + " (" +
                 FormatBytes(chunk.data.size()) + " stored)";
   }
   if (!metadata.empty()) std::cout << "metadata:      " << metadata << "\n";
@@ -167,13 +167,13 @@ void PrintInfoText(const T1dHeaderInfo& info, const std::string& input, const Co
                 << chunk.first_layer + chunk.layers - 1 << ": " << FormatBytes(chunk.bytes) << "\n";
     }
     for (size_t j = 0; j < layout.layer_payload_bytes.size(); ++j) {
-      std::cout << "  layer " << j << ": " << FormatBytes(layout.layer_payload_bytes[j])
-                << " coded" << (roles[j].refinement ? " (refinement of token " : " (token ")
-                << roles[j].index << ")\n";
+      std::cout << "  layer " << j << ": " << FormatBytes(layout.layer_payload_bytes[j]) << " coded"
+                << (roles[j].refinement ? " (refinement of token " : " (token ") << roles[j].index
+                << ")\n";
     }
     for (size_t i = 0; i < layout.extra_chunk_types.size(); ++i) {
-      std::cout << "  chunk '" << layout.extra_chunk_types[i] << "': "
-                << FormatBytes(layout.extra_chunk_bytes[i]) << "\n";
+      std::cout << "  chunk '" << layout.extra_chunk_types[i]
+                << "': " << FormatBytes(layout.extra_chunk_bytes[i]) << "\n";
     }
     std::cout << "  tokens per tile: " << Join(counts, " ") << "\n";
   }
@@ -204,10 +204,11 @@ Subcommand AddInfoCommand(CLI::App& parent) {
   CLI::App* command = parent.add_subcommand(
       "info", "Show what a .t1d file holds: image, tiles, tokens, bytes, bits per pixel, model");
   AddInputArgument(command, &options->input, ".t1d file");
-  command->add_flag("--json", options->json,
-                    "print JSON for scripts (stable keys: format_version, width, height, tile_size, "
-                    "tiles, tokens_per_tile, fsq_levels, entropy_coder, model_name, model_sha256, "
-                    "bytes, bpp, truncated, layers_complete)");
+  command->add_flag(
+      "--json", options->json,
+      "print JSON for scripts (stable keys: format_version, width, height, tile_size, "
+      "tiles, tokens_per_tile, fsq_levels, entropy_coder, model_name, model_sha256, "
+      "bytes, bpp, truncated, layers_complete)");
   return {command, [options](const Console& console) { return RunInfo(*options, console); }};
 }
 

@@ -32,7 +32,7 @@ struct SweepOptions {
   bool force = false;
   ModelOptions model;
   std::vector<std::string> codecs = {"tok1d", "jpeg", "webp"};
-  std::vector<uint32_t> tokens;  // empty: the defaults
+  std::vector<uint32_t> tokens;                            // empty: the defaults
   std::map<std::string, std::vector<int>> codec_settings;  // by plug-in name; empty: defaults
   std::vector<uint32_t> scales;
   std::vector<std::string> metrics;  // empty: all
@@ -72,17 +72,20 @@ bool IsImageName(const fs::path& path) {
 StatusOr<std::vector<std::string>> ExpandInputs(const std::vector<std::string>& inputs) {
   std::vector<std::string> paths;
   auto add = [&paths](std::string path) {
-    if (std::find(paths.begin(), paths.end(), path) == paths.end()) paths.push_back(std::move(path));
+    if (std::find(paths.begin(), paths.end(), path) == paths.end())
+      paths.push_back(std::move(path));
   };
   for (const std::string& input : inputs) {
     std::error_code error;
     if (fs::is_directory(input, error)) {
       std::vector<std::string> found;
       for (const fs::directory_entry& entry : fs::directory_iterator(input, error)) {
-        if (entry.is_regular_file() && IsImageName(entry.path())) found.push_back(entry.path().string());
+        if (entry.is_regular_file() && IsImageName(entry.path()))
+          found.push_back(entry.path().string());
       }
       if (error) return IoError(input + ": cannot list the folder: " + error.message());
-      if (found.empty()) return NotFoundError(input + ": no image files (.png, .jpg, .webp, .ppm …)");
+      if (found.empty())
+        return NotFoundError(input + ": no image files (.png, .jpg, .webp, .ppm …)");
       std::sort(found.begin(), found.end());
       for (std::string& path : found) add(std::move(path));
     } else if (fs::exists(input, error)) {
@@ -113,7 +116,8 @@ StatusOr<SweepSettings> ChooseSettings(const SweepOptions& options, uint32_t mod
   if (!options.tokens.empty()) settings.tokens = options.tokens;
   for (SweepCodec& codec : settings.codecs) {
     const auto given = options.codec_settings.find(codec.name);
-    if (given != options.codec_settings.end() && !given->second.empty()) codec.settings = given->second;
+    if (given != options.codec_settings.end() && !given->second.empty())
+      codec.settings = given->second;
   }
   if (!options.scales.empty()) settings.scales = options.scales;
   settings.adaptive = !options.no_adaptive;
@@ -171,8 +175,9 @@ class ProgressBar {
     constexpr size_t kWidth = 30;
     const size_t filled = total_ == 0 ? kWidth : rows_done_ * kWidth / total_;
     const double elapsed = std::chrono::duration<double>(now - start_).count();
-    const double left = rows_done_ == 0 ? 0 : elapsed * static_cast<double>(total_ - rows_done_) /
-                                                  static_cast<double>(rows_done_);
+    const double left = rows_done_ == 0 ? 0
+                                        : elapsed * static_cast<double>(total_ - rows_done_) /
+                                              static_cast<double>(rows_done_);
     std::fprintf(stderr, "\r\033[Ksweep [%s%s] %zu/%zu runs, %zu/%zu images, %s elapsed, ~%s left",
                  std::string(filled, '#').c_str(), std::string(kWidth - filled, '.').c_str(),
                  rows_done_, total_, images_done_, images_, Duration(elapsed).c_str(),
@@ -230,8 +235,9 @@ StatusOr<std::vector<SweepRow>> SweepAll(const std::vector<NamedImage>& images,
       codec = std::move(created).value();
     }
     for (size_t i = next++; i < images.size() && !failed; i = next++) {
-      StatusOr<std::vector<SweepRow>> rows = SweepImage(
-          images[i].name, images[i].image, codec.get(), settings, [&progress] { progress.RowDone(); });
+      StatusOr<std::vector<SweepRow>> rows =
+          SweepImage(images[i].name, images[i].image, codec.get(), settings,
+                     [&progress] { progress.RowDone(); });
       if (!rows.ok()) return fail(rows.status().WithContext(images[i].name));
       rows_by_image[i] = std::move(rows).value();
       progress.ImageDone();
@@ -270,7 +276,8 @@ Status RunSweep(const SweepOptions& options, const Console& console) {
   }
   // Settings first (they name the plots to write), with the model's K where tok1d runs; then
   // the images, so that a bad input fails before hours of work.
-  const bool wants_tok1d = std::find(options.codecs.begin(), options.codecs.end(), "tok1d") != options.codecs.end();
+  const bool wants_tok1d =
+      std::find(options.codecs.begin(), options.codecs.end(), "tok1d") != options.codecs.end();
   std::shared_ptr<const LoadedModel> model;
   if (wants_tok1d) {
     TOK1D_ASSIGN_OR_RETURN(model, LoadChosenModel(options.model));
@@ -278,14 +285,16 @@ Status RunSweep(const SweepOptions& options, const Console& console) {
   TOK1D_ASSIGN_OR_RETURN(const SweepSettings settings,
                          ChooseSettings(options, model ? model->info().max_tokens : 0));
   const std::vector<CurveMetric> measured = CurveMetricsOf(settings);
-  std::vector<std::string> outputs = {(directory / kCsvName).string(), (directory / kSummaryName).string()};
+  std::vector<std::string> outputs = {(directory / kCsvName).string(),
+                                      (directory / kSummaryName).string()};
   std::vector<std::pair<CurveMetric, std::string>> plots;
   for (const auto& [metric, name] : kPlots) {
     if (std::find(measured.begin(), measured.end(), metric) == measured.end()) continue;
     plots.emplace_back(metric, (directory / name).string());
     outputs.push_back(plots.back().second);
   }
-  for (const std::string& output : outputs) TOK1D_RETURN_IF_ERROR(CheckOverwrite(output, options.force));
+  for (const std::string& output : outputs)
+    TOK1D_RETURN_IF_ERROR(CheckOverwrite(output, options.force));
   std::vector<NamedImage> images;
   for (const std::string& path : paths) {
     ImageInfo info;
@@ -311,7 +320,8 @@ Status RunSweep(const SweepOptions& options, const Console& console) {
   if (error) return IoError(options.output_dir + ": cannot create the folder: " + error.message());
   const nlohmann::json summary = SweepSummary(rows, settings);
   TOK1D_RETURN_IF_ERROR(WriteFileAtomically(outputs[0], Bytes(SweepCsv(rows)), options.force));
-  TOK1D_RETURN_IF_ERROR(WriteFileAtomically(outputs[1], Bytes(summary.dump(1) + "\n"), options.force));
+  TOK1D_RETURN_IF_ERROR(
+      WriteFileAtomically(outputs[1], Bytes(summary.dump(1) + "\n"), options.force));
   std::string written = std::string(kCsvName) + ", " + kSummaryName;
   for (const auto& [metric, path] : plots) {
     TOK1D_RETURN_IF_ERROR(
@@ -322,7 +332,8 @@ Status RunSweep(const SweepOptions& options, const Console& console) {
   std::string note = std::to_string(images.size()) + " images, " + std::to_string(rows.size()) +
                      " runs -> " + options.output_dir + " (" + written + ")";
   std::vector<std::pair<std::string, std::string>> headlines;
-  for (const SweepCodec& codec : settings.codecs) headlines.emplace_back("tok1d", codec.name + " best scale");
+  for (const SweepCodec& codec : settings.codecs)
+    headlines.emplace_back("tok1d", codec.name + " best scale");
   headlines.emplace_back("tok1d-adaptive", "tok1d");
   const std::pair<CurveMetric, const char*> headline_metrics[] = {
       {CurveMetric::kPsnr, "PSNR"},
@@ -332,8 +343,8 @@ Status RunSweep(const SweepOptions& options, const Console& console) {
   for (const auto& [test, reference] : headlines) {
     std::string line;
     for (const auto& [metric, label] : headline_metrics) {
-      const nlohmann::json::json_pointer pointer("/bd_rate/" + CurveMetricName(metric) + "/" + test +
-                                                 "/" + reference);
+      const nlohmann::json::json_pointer pointer("/bd_rate/" + CurveMetricName(metric) + "/" +
+                                                 test + "/" + reference);
       if (!summary.contains(pointer)) continue;
       line += (line.empty() ? "" : ", ") + std::string(label) + " " + BdRateText(summary[pointer]);
     }
@@ -348,31 +359,36 @@ Status RunSweep(const SweepOptions& options, const Console& console) {
 Subcommand AddSweepCommand(CLI::App& parent) {
   auto options = std::make_shared<SweepOptions>();
   CLI::App* command = parent.add_subcommand(
-      "sweep", "Measure quality against rate of tok1d, JPEG, WebP, AVIF and JPEG XL on a set of images");
+      "sweep",
+      "Measure quality against rate of tok1d, JPEG, WebP, AVIF and JPEG XL on a set of images");
   command->add_option("IMAGES", options->inputs, "image files, folders or quoted patterns")
       ->required();
-  command->add_option("-o,--output", options->output_dir,
-                      "folder for sweep.csv, summary.json and the plots (psnr.svg, msssim.svg, "
-                      "ssimulacra2.svg, butteraugli.svg)")
+  command
+      ->add_option("-o,--output", options->output_dir,
+                   "folder for sweep.csv, summary.json and the plots (psnr.svg, msssim.svg, "
+                   "ssimulacra2.svg, butteraugli.svg)")
       ->required();
   command->add_flag("-f,--force", options->force, "overwrite existing results in the folder");
   std::vector<std::string> codec_names = {"tok1d"};
   for (const std::string& name : CodecNames()) codec_names.push_back(name);
   std::string codec_list;
   for (const std::string& name : codec_names) codec_list += (codec_list.empty() ? "" : ",") + name;
-  command->add_option("--codecs", options->codecs,
-                      "which codecs to run, of " + codec_list + " (default tok1d,jpeg,webp)")
+  command
+      ->add_option("--codecs", options->codecs,
+                   "which codecs to run, of " + codec_list + " (default tok1d,jpeg,webp)")
       ->delimiter(',')
       ->check(CLI::IsMember(codec_names));
   std::vector<std::string> metric_names;
   for (SweepMetric metric : AllSweepMetrics()) metric_names.push_back(SweepMetricName(metric));
-  command->add_option("--metrics", options->metrics,
-                      "which metrics to measure (default all: psnr,psnr_y,ssim,msssim,ssimulacra2,"
-                      "butteraugli); the others are left empty")
+  command
+      ->add_option("--metrics", options->metrics,
+                   "which metrics to measure (default all: psnr,psnr_y,ssim,msssim,ssimulacra2,"
+                   "butteraugli); the others are left empty")
       ->delimiter(',')
       ->check(CLI::IsMember(metric_names));
-  command->add_option("--tokens", options->tokens,
-                      "tok1d tokens per tile (default 1,2,4,8,16,32,48,64,96,128 up to the model's K)")
+  command
+      ->add_option("--tokens", options->tokens,
+                   "tok1d tokens per tile (default 1,2,4,8,16,32,48,64,96,128 up to the model's K)")
       ->delimiter(',')
       ->check(CLI::Range(1, 65535));
   command->add_flag("--no-adaptive", options->no_adaptive,
@@ -388,8 +404,9 @@ Subcommand AddSweepCommand(CLI::App& parent) {
     }
     if (!ranged) command->add_option("--" + name, values, name + " settings")->delimiter(',');
   }
-  command->add_option("--scales", options->scales,
-                      "also encode the plug-in codecs shrunk by these factors (default 1,2,4)")
+  command
+      ->add_option("--scales", options->scales,
+                   "also encode the plug-in codecs shrunk by these factors (default 1,2,4)")
       ->delimiter(',')
       ->check(CLI::Range(1, 64));
   AddModelOptions(command, &options->model);

@@ -23,10 +23,10 @@ Status RunTrim(const TrimOptions& options, const Console& console) {
   if (!before.ok()) return before.status().WithContext(input_name);
   StatusOr<std::vector<uint8_t>> trimmed = TrimT1d(bytes, options.tokens);
   if (!trimmed.ok()) return trimmed.status().WithContext(input_name);
-  const uint32_t kept = before->tokens_per_tile.empty()
-                            ? 0
-                            : *std::max_element(before->tokens_per_tile.begin(),
-                                                before->tokens_per_tile.end());
+  const uint32_t kept =
+      before->tokens_per_tile.empty()
+          ? 0
+          : *std::max_element(before->tokens_per_tile.begin(), before->tokens_per_tile.end());
   if (before->truncated) {
     console.Warning(input_name + ": input is truncated after " +
                     std::to_string(before->complete_layers) +

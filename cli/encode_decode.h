@@ -41,8 +41,8 @@ struct EncodeSettings {
   // Default: the one measured better on Kodak for the kind of rate (tok1d.h, Allocation).
   Allocation allocation = Allocation::kDefault;
   Coder coder = Coder::kDefault;
-  bool stats = false;  // also decode, for the PSNR
-  MetadataSelection metadata;  // --metadata: the input's ICC profile and EXIF to keep
+  bool stats = false;             // also decode, for the PSNR
+  MetadataSelection metadata;     // --metadata: the input's ICC profile and EXIF to keep
   bool keep_orientation = false;  // code the pixels as stored, ignoring EXIF orientation
 };
 
@@ -57,7 +57,7 @@ struct EncodedImage {
   uint32_t width = 0;
   uint32_t height = 0;
   uint64_t tiles = 0;
-  TokenCounts tokens;  // per tile
+  TokenCounts tokens;          // per tile
   std::optional<double> psnr;  // with --stats
   uint64_t icc_bytes = 0;      // kept ICC profile (--metadata), 0: none
   uint64_t exif_bytes = 0;     // kept EXIF
@@ -75,8 +75,7 @@ struct InputImage {
 
 // Reads the image at `path` ("-": stdin), with the metadata `metadata` selects. Errors name
 // the file.
-StatusOr<InputImage> ReadInputImage(const std::string& path,
-                                    const MetadataSelection& metadata = {},
+StatusOr<InputImage> ReadInputImage(const std::string& path, const MetadataSelection& metadata = {},
                                     bool apply_orientation = true);
 
 StatusOr<EncodedImage> EncodeInputImage(Session& session, const InputImage& input,
@@ -109,7 +108,7 @@ struct DecodedImage {
   std::vector<uint8_t> encoded;  // PNG or PPM bytes
   uint32_t width = 0;
   uint32_t height = 0;
-  TokenCounts tokens;  // per tile, decoded
+  TokenCounts tokens;                 // per tile, decoded
   std::vector<std::string> warnings;  // truncation, reader warnings; one line each
 };
 
@@ -121,8 +120,8 @@ StatusOr<DecodedImage> DecodeT1dBytes(Session& session, std::span<const uint8_t>
 
 // The decoded file (or the session's error, which gets the file's name) as an image file, so
 // that `tok1d batch decode` can decode many files together (Session::DecodeMany).
-StatusOr<DecodedImage> FinishDecode(const std::string& input_name,
-                                    StatusOr<DecodeResult> result, ImageFormat format);
+StatusOr<DecodedImage> FinishDecode(const std::string& input_name, StatusOr<DecodeResult> result,
+                                    ImageFormat format);
 
 // "INPUT -> OUTPUT: WxH, k tokens per tile" (or "mean m tokens per tile (min..max)").
 std::string DescribeDecode(const std::string& input, const std::string& output,

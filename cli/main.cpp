@@ -30,10 +30,9 @@ int Main(int argc, char** argv) {
   app.add_flag("-q,--quiet", console.quiet, "print errors only");
   app.add_flag("-v,--verbose", console.verbosity, "print more detail (repeat for more)");
 
-  std::vector<Subcommand> commands = {AddEncodeCommand(app), AddDecodeCommand(app),
-                                      AddInfoCommand(app), AddTrimCommand(app),
-                                      AddBatchCommand(app), AddSweepCommand(app),
-                                      AddCompareCommand(app)};
+  std::vector<Subcommand> commands = {
+      AddEncodeCommand(app), AddDecodeCommand(app), AddInfoCommand(app),   AddTrimCommand(app),
+      AddBatchCommand(app),  AddSweepCommand(app),  AddCompareCommand(app)};
 
   try {
     app.parse(argc, argv);

@@ -26,7 +26,8 @@ uint32_t DecodedTokens(const TokenFile& file, size_t tile, uint32_t max_tokens) 
 Codec::Codec(Model model, std::unique_ptr<Backend> backend)
     : model_(std::move(model)), backend_(std::move(backend)) {
   if (model_.entropy_tables()) {
-    range_coder_ = std::make_unique<RangeLayerCoder>(model_.entropy_tables(), model_.identity().sha256);
+    range_coder_ =
+        std::make_unique<RangeLayerCoder>(model_.entropy_tables(), model_.identity().sha256);
   }
 }
 
@@ -78,8 +79,8 @@ Status Codec::FallBackToCpu(const Status& failure) {
   // The tokenizer's device buffers go before the backend that holds them.
   tokenizer_.reset();
   backend_ = std::move(cpu).value();
-  max_batch_tiles_ = options_.max_batch_tiles != 0 ? options_.max_batch_tiles
-                                                   : backend_->preferred_batch_tiles();
+  max_batch_tiles_ =
+      options_.max_batch_tiles != 0 ? options_.max_batch_tiles : backend_->preferred_batch_tiles();
   TokenizerOptions tokenizer_options;
   tokenizer_options.max_batch_tiles = max_batch_tiles_;
   StatusOr<std::unique_ptr<Tokenizer>> tokenizer =
@@ -109,8 +110,9 @@ size_t Codec::BatchTiles() const { return max_batch_tiles_; }
 StatusOr<TokenFile> Codec::Encode(const Image& image, uint32_t tokens, const SourceInfo& source) {
   const uint32_t k = model_.config().tokens;
   if (tokens == 0 || tokens > k) {
-    return InvalidArgumentError("token count " + std::to_string(tokens) + " is out of range: the model makes 1.." +
-                                std::to_string(k) + " tokens per tile");
+    return InvalidArgumentError("token count " + std::to_string(tokens) +
+                                " is out of range: the model makes 1.." + std::to_string(k) +
+                                " tokens per tile");
   }
   const TileGrid grid = MakeTileGrid(image.width, image.height, model_.config().tile);
   const std::vector<uint32_t> counts(grid.count(), tokens);
@@ -196,8 +198,9 @@ Status Codec::CheckModel(const T1dHeader& header) const {
   const ModelConfig& config = model_.config();
   if (header.tile_size != config.tile || header.max_tokens != config.tokens ||
       header.fsq_levels != config.fsq_levels) {
-    return CorruptError("the header names this model but disagrees with it on tile size, "
-                        "tokens per tile or FSQ levels");
+    return CorruptError(
+        "the header names this model but disagrees with it on tile size, "
+        "tokens per tile or FSQ levels");
   }
   return OkStatus();
 }
@@ -227,8 +230,8 @@ Status Codec::CheckDecodable(const TokenFile& file, uint32_t max_tokens) const {
     if (tile_tokens.size() > config.tokens) {
       return CorruptError("a tile has more tokens than the model makes");
     }
-    const size_t keep = max_tokens != 0 ? std::min<size_t>(tile_tokens.size(), max_tokens)
-                                        : tile_tokens.size();
+    const size_t keep =
+        max_tokens != 0 ? std::min<size_t>(tile_tokens.size(), max_tokens) : tile_tokens.size();
     for (size_t i = 0; i < keep; ++i) {
       if (tile_tokens[i] >= codebook) {
         return CorruptError("token " + std::to_string(tile_tokens[i]) +
@@ -250,9 +253,9 @@ std::vector<StatusOr<Image>> Codec::DecodeMany(std::span<const TokenFile* const>
   std::vector<StatusOr<Image>> images;
   images.reserve(files.size());
   if (max_tokens > config.tokens) {
-    const Status refused = InvalidArgumentError("cannot decode " + std::to_string(max_tokens) +
-                                                " tokens per tile: the model has " +
-                                                std::to_string(config.tokens));
+    const Status refused =
+        InvalidArgumentError("cannot decode " + std::to_string(max_tokens) +
+                             " tokens per tile: the model has " + std::to_string(config.tokens));
     for (size_t f = 0; f < files.size(); ++f) images.emplace_back(refused);
     return images;
   }
@@ -312,8 +315,9 @@ std::vector<StatusOr<Image>> Codec::DecodeMany(std::span<const TokenFile* const>
       const Refinement& refinement = file.header.refinement;
       // The refinements that come with the first max_tokens tokens.
       const uint32_t refinement_limit =
-          max_tokens == 0 ? refinement.count()
-                          : file.header.RefinementsInLayers(file.header.LayersForTokens(max_tokens));
+          max_tokens == 0
+              ? refinement.count()
+              : file.header.RefinementsInLayers(file.header.LayersForTokens(max_tokens));
       for (size_t i = 0; i < run.count; ++i) {
         const size_t tile = run.offset + i;
         const std::vector<uint32_t>& tile_tokens = file.tokens[run.first + i];
@@ -330,8 +334,8 @@ std::vector<StatusOr<Image>> Codec::DecodeMany(std::span<const TokenFile* const>
         }
       }
     }
-    const Status status = WithCpuFallback(
-        [&] { return tokenizer_->Decode(tokens, keep, count, pixels, offsets); });
+    const Status status =
+        WithCpuFallback([&] { return tokenizer_->Decode(tokens, keep, count, pixels, offsets); });
     if (!status.ok()) {
       // The files of this batch and every later one fail with it (a GPU backend keeps
       // failing after an error, unless the codec fell back to the CPU); the files finished
@@ -343,9 +347,9 @@ std::vector<StatusOr<Image>> Codec::DecodeMany(std::span<const TokenFile* const>
     }
     for (const Run& run : runs) {
       Image& image = *images[run.file];
-      PlaceTiles(std::span<const float>(pixels).subspan(run.offset * tile_values,
-                                                        run.count * tile_values),
-                 grids[run.file], run.first, run.count, &image);
+      PlaceTiles(
+          std::span<const float>(pixels).subspan(run.offset * tile_values, run.count * tile_values),
+          grids[run.file], run.first, run.count, &image);
       if (deblock_ && run.first + run.count == grids[run.file].count()) {
         // The tokens each tile was decoded from set how wide its seams are smoothed.
         std::vector<uint32_t> decoded(files[run.file]->tokens.size());

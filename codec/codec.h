@@ -14,20 +14,21 @@
 #include <string>
 #include <vector>
 
-#include "tok1d/image.h"
-#include "metrics/metrics.h"  // Psnr, used with Decode
 #include "codec/model.h"
-#include "tok1d/status.h"
 #include "codec/tokenizer.h"
 #include "container/t1d.h"
 #include "kernels/backend.h"
+#include "metrics/metrics.h"  // Psnr, used with Decode
+#include "tok1d/image.h"
+#include "tok1d/status.h"
 
 namespace tok1d {
 
 struct CodecOptions {
   std::string device = "cpu";  // "cpu", "auto" or a compiled GPU backend
   unsigned threads = 0;        // CPU threads, 0 = all cores
-  size_t max_batch_tiles = 0;  // tiles per tokenizer batch; 0: the backend's preferred_batch_tiles()
+  size_t max_batch_tiles =
+      0;                // tiles per tokenizer batch; 0: the backend's preferred_batch_tiles()
   bool deblock = true;  // smooth the seams between tiles after decoding (codec/deblock.h)
   // Encode with the model's refinement plan (Model::refinement; FORMAT.md, REFN chunk) when it
   // has one: finer values for the first tokens, as extra layers. Off: plain 1.2 files.

@@ -35,7 +35,8 @@ void FilterBoundaries(Image* image, const Axis& axis, uint32_t tile, const Deblo
     for (size_t c = 0; c < 3; ++c) {
       auto at = [&](size_t along, ptrdiff_t offset) -> uint8_t& {
         const ptrdiff_t across = static_cast<ptrdiff_t>(boundary) + offset;
-        return pixels[along * axis.along_stride + static_cast<size_t>(across) * axis.across_stride + c];
+        return pixels[along * axis.along_stride + static_cast<size_t>(across) * axis.across_stride +
+                      c];
       };
       for (size_t i = 0; i < n; ++i) {
         const float p1 = at(i, -2), p0 = at(i, -1), q0 = at(i, 0), q1 = at(i, 1);
@@ -52,10 +53,10 @@ void FilterBoundaries(Image* image, const Axis& axis, uint32_t tile, const Deblo
       }
       for (size_t i = 0; i < n; ++i) {
         const float magnitude = std::abs(smoothed[i]);
-        const float strength =
-            magnitude <= p.full_strength_below
-                ? 1.0f
-                : std::max(0.0f, (p.edge_threshold - magnitude) / (p.edge_threshold - p.full_strength_below));
+        const float strength = magnitude <= p.full_strength_below
+                                   ? 1.0f
+                                   : std::max(0.0f, (p.edge_threshold - magnitude) /
+                                                        (p.edge_threshold - p.full_strength_below));
         const float step = smoothed[i] * strength;
         if (step == 0 || reach[i] < 2) continue;
         // A ramp: pixel k from the boundary moves by step·(reach − k)/(2·reach), so the

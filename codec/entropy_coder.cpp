@@ -30,7 +30,8 @@ Status CheckShape(const SafetensorsTensor* tensor, const char* name, const char*
   if (tensor->dtype != dtype || tensor->shape != shape) {
     std::string expected;
     for (uint64_t size : shape) expected += (expected.empty() ? "" : ", ") + std::to_string(size);
-    return TablesError(std::string("tensor '") + name + "' must be " + dtype + " [" + expected + "]");
+    return TablesError(std::string("tensor '") + name + "' must be " + dtype + " [" + expected +
+                       "]");
   }
   return OkStatus();
 }
@@ -91,7 +92,8 @@ StatusOr<std::shared_ptr<const EntropyTables>> EntropyTables::Load(
   auto tables = std::make_shared<EntropyTables>();
   tables->tokens_ = tokens;
   tables->codebook_ = FsqCodebook(fsq_levels);
-  TOK1D_RETURN_IF_ERROR(GetUnsigned(json, "prob_bits", kMinProbBits, kMaxProbBits, &tables->prob_bits_));
+  TOK1D_RETURN_IF_ERROR(
+      GetUnsigned(json, "prob_bits", kMinProbBits, kMaxProbBits, &tables->prob_bits_));
   TOK1D_RETURN_IF_ERROR(GetUnsigned(json, "contexts", 1, kMaxEntropyContexts, &tables->contexts_));
   TOK1D_RETURN_IF_ERROR(GetUnsigned(json, "activity_window", 0, tokens, &tables->activity_window_));
 
@@ -99,16 +101,18 @@ StatusOr<std::shared_ptr<const EntropyTables>> EntropyTables::Load(
   const uint32_t contexts = tables->contexts_;
   const uint32_t max_level = *std::max_element(fsq_levels.begin(), fsq_levels.end());
   const SafetensorsTensor* frequencies = file.Find(kFrequenciesName);
-  TOK1D_RETURN_IF_ERROR(CheckShape(frequencies, kFrequenciesName, "U16",
-                                   {tokens, dims, contexts, max_level}));
+  TOK1D_RETURN_IF_ERROR(
+      CheckShape(frequencies, kFrequenciesName, "U16", {tokens, dims, contexts, max_level}));
   const SafetensorsTensor* thresholds = file.Find(kThresholdsName);
   TOK1D_RETURN_IF_ERROR(CheckShape(thresholds, kThresholdsName, "I32", {tokens, contexts - 1}));
 
   for (uint32_t j = 0; j < tokens; ++j) {
     int64_t last = 0;
     for (uint32_t c = 0; c + 1 < contexts; ++c) {
-      const auto threshold = static_cast<int32_t>(LoadLe(thresholds->data, j * (contexts - 1) + c, 4));
-      if (threshold < last) return TablesError("activity thresholds must be non-negative and non-decreasing");
+      const auto threshold =
+          static_cast<int32_t>(LoadLe(thresholds->data, j * (contexts - 1) + c, 4));
+      if (threshold < last)
+        return TablesError("activity thresholds must be non-negative and non-decreasing");
       last = threshold;
       tables->thresholds_.push_back(static_cast<uint32_t>(threshold));
     }
@@ -167,8 +171,8 @@ uint32_t EntropyTables::Context(uint32_t position, std::span<const uint32_t> pre
   for (uint32_t i = position - std::min(position, activity_window_); i < position; ++i) {
     activity += Activity(previous[i]);
   }
-  const auto row = std::span<const uint32_t>(thresholds_).subspan(size_t{position} * (contexts_ - 1),
-                                                                  contexts_ - 1);
+  const auto row = std::span<const uint32_t>(thresholds_)
+                       .subspan(size_t{position} * (contexts_ - 1), contexts_ - 1);
   // The number of thresholds at or below the activity.
   return static_cast<uint32_t>(std::upper_bound(row.begin(), row.end(), activity) - row.begin());
 }
@@ -179,8 +183,9 @@ Status RangeLayerCoder::CheckHeader(const T1dHeader& header) const {
                               header.model.name + "', not with those of the model given");
   }
   if (header.max_tokens != tables_->tokens() || header.fsq_levels != tables_->fsq_levels()) {
-    return CorruptError("the header names the model but disagrees with it on tokens per tile "
-                        "or FSQ levels");
+    return CorruptError(
+        "the header names the model but disagrees with it on tokens per tile "
+        "or FSQ levels");
   }
   if (!header.coder_params.empty()) {
     return CorruptError("the range coder takes no parameters, but HEAD has " +

@@ -24,8 +24,8 @@
 
 #include "codec/safetensors.h"
 #include "common/fsq_codebook.h"
-#include "tok1d/status.h"
 #include "container/t1d.h"
+#include "tok1d/status.h"
 
 namespace tok1d {
 
@@ -37,8 +37,9 @@ class EntropyTables {
   // Reads the tables of a model file; nullptr when the file has none (or a version this build
   // does not know: the model still works, with the raw coder). kCorrupt if they are malformed
   // or do not fit `tokens` and `fsq_levels`.
-  static StatusOr<std::shared_ptr<const EntropyTables>> Load(
-      const SafetensorsFile& file, uint32_t tokens, std::span<const uint32_t> fsq_levels);
+  static StatusOr<std::shared_ptr<const EntropyTables>> Load(const SafetensorsFile& file,
+                                                             uint32_t tokens,
+                                                             std::span<const uint32_t> fsq_levels);
 
   uint32_t prob_bits() const { return prob_bits_; }
   uint32_t tokens() const { return tokens_; }
@@ -53,14 +54,14 @@ class EntropyTables {
   // Cumulative frequencies (L_d + 1 entries) of digit `dim` of token `position`.
   std::span<const uint32_t> Distribution(uint32_t position, uint32_t dim, uint32_t context) const {
     const size_t row = (size_t{position} * codebook_.dims() + dim) * contexts_ + context;
-    return std::span<const uint32_t>(cumulative_).subspan(row * row_stride_, codebook_.level(dim) + 1);
+    return std::span<const uint32_t>(cumulative_)
+        .subspan(row * row_stride_, codebook_.level(dim) + 1);
   }
 
  private:
   // Sum over the token's digits of |2 digit - (L - 1)|: 0 at the centre of every level.
   uint32_t Activity(uint32_t token) const;
   void TabulateActivity();
-
 
   uint32_t prob_bits_ = 0;
   uint32_t tokens_ = 0;

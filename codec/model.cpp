@@ -1,7 +1,7 @@
 #include "codec/model.h"
 
-#include <nlohmann/json.hpp>
 #include <openssl/evp.h>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -10,8 +10,8 @@
 #include <set>
 
 #include "codec/entropy_coder.h"
-#include "common/file_util.h"
 #include "codec/safetensors.h"
+#include "common/file_util.h"
 
 #ifndef TOK1D_EMBEDDED_MODEL
 #define TOK1D_EMBEDDED_MODEL 0
@@ -101,7 +101,7 @@ class WeightBinder {
 
   // A Linear that later models add: absent is fine, present must have the right shape.
   StatusOr<std::optional<LinearWeights>> OptionalLinear(const std::string& name, uint32_t in,
-                                                         uint32_t out) {
+                                                        uint32_t out) {
     if (file_.Find(name + ".weight") == nullptr && file_.Find(name + ".bias") == nullptr) {
       return std::optional<LinearWeights>();
     }
@@ -133,8 +133,8 @@ class WeightBinder {
   Status CheckAllBound() const {
     for (const SafetensorsTensor& tensor : file_.tensors) {
       if (tensor.name.starts_with("entropy.") || bound_.count(tensor.name)) continue;
-      return UnsupportedError("model file has a tensor this tok1d does not know: '" +
-                              tensor.name + "'");
+      return UnsupportedError("model file has a tensor this tok1d does not know: '" + tensor.name +
+                              "'");
     }
     return OkStatus();
   }
@@ -261,12 +261,14 @@ StatusOr<Refinement> ParseRefinementPlan(std::string_view json, const ModelConfi
   if (!plan.is_object() || !plan.contains("bits") || !is_u32(plan["bits"]) ||
       !plan.contains("after") || !plan["after"].is_array() ||
       !std::all_of(plan["after"].begin(), plan["after"].end(), is_u32)) {
-    return CorruptError("model metadata 'refinement' must be an object with \"bits\" and "
-                        "\"after\", unsigned 32-bit numbers");
+    return CorruptError(
+        "model metadata 'refinement' must be an object with \"bits\" and "
+        "\"after\", unsigned 32-bit numbers");
   }
   Refinement refinement;
   refinement.bits = plan["bits"].get<uint32_t>();
-  for (const nlohmann::json& value : plan["after"]) refinement.after.push_back(value.get<uint32_t>());
+  for (const nlohmann::json& value : plan["after"])
+    refinement.after.push_back(value.get<uint32_t>());
   TOK1D_RETURN_IF_ERROR(
       CheckRefinement(refinement, config.tokens, static_cast<uint32_t>(config.fsq_levels.size()))
           .WithContext("model metadata 'refinement'"));

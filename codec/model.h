@@ -18,8 +18,8 @@
 #include <vector>
 
 #include "common/fsq_codebook.h"
-#include "tok1d/status.h"
 #include "container/t1d.h"
+#include "tok1d/status.h"
 
 namespace tok1d {
 
@@ -34,8 +34,8 @@ struct ModelConfig {
   uint32_t dec_depth = 0;  // decoder blocks
   uint32_t heads = 0;
   uint32_t mlp_ratio = 0;
-  uint32_t tokens = 0;     // K, tokens per tile
-  uint32_t pool = 0;       // side of the pooled thumbnail the linear shortcuts see
+  uint32_t tokens = 0;  // K, tokens per tile
+  uint32_t pool = 0;    // side of the pooled thumbnail the linear shortcuts see
   std::vector<uint32_t> fsq_levels;
   float ln_eps = 0;
 
@@ -88,8 +88,8 @@ struct BlockWeights {
 struct ModelWeights {
   // encoder
   LinearWeights patch_embed;
-  WeightSpan enc_pos;        // [N, d]
-  WeightSpan latents;        // [K, d]
+  WeightSpan enc_pos;  // [N, d]
+  WeightSpan latents;  // [K, d]
   std::vector<BlockWeights> enc_blocks;
   LayerNormWeights enc_norm;
   LinearWeights to_code;       // d → C
@@ -97,7 +97,7 @@ struct ModelWeights {
   // Optional (present in later models): latent i also sees its linear code, C → d.
   std::optional<LinearWeights> code_in_embed;
   // decoder
-  LinearWeights code_embed;    // C → d
+  LinearWeights code_embed;  // C → d
   WeightSpan dec_token_pos;  // [K, d]
   WeightSpan mask_token;     // [d]
   WeightSpan patch_queries;  // [N, d]

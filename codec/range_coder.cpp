@@ -87,7 +87,8 @@ bool RangeDecoder::EndedCleanly() const {
   // The last four bytes read hold the stream's final value V (mod 2^32) and code_ is V - low:
   // V must be the value the encoder ends with, so any other tail is refused.
   uint32_t value = 0;
-  for (size_t i = next_ - 4; i < next_; ++i) value = (value << 8) | (i < bytes_.size() ? bytes_[i] : 0);
+  for (size_t i = next_ - 4; i < next_; ++i)
+    value = (value << 8) | (i < bytes_.size() ? bytes_[i] : 0);
   return static_cast<uint32_t>(ShortestValueIn(value - code_, range_)) == value;
 }
 

@@ -33,9 +33,9 @@ class RangeEncoder {
   uint32_t prob_bits_;
   uint64_t low_ = 0;  // bit 32 is a carry into the bytes not yet written
   uint32_t range_ = 0xFFFFFFFF;
-  uint8_t cache_ = 0;         // the last byte not yet written (a carry may still change it)
-  uint64_t pending_ff_ = 0;   // 0xFF bytes after cache_, waiting for the carry as well
-  bool first_byte_ = true;    // the first cache_ is LZMA's always-zero byte: never written
+  uint8_t cache_ = 0;        // the last byte not yet written (a carry may still change it)
+  uint64_t pending_ff_ = 0;  // 0xFF bytes after cache_, waiting for the carry as well
+  bool first_byte_ = true;   // the first cache_ is LZMA's always-zero byte: never written
   std::vector<uint8_t> out_;
 };
 

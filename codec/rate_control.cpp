@@ -5,8 +5,8 @@
 #include <cstdio>
 #include <functional>
 
-#include "metrics/metrics.h"
 #include "codec/tiling.h"
+#include "metrics/metrics.h"
 
 namespace tok1d {
 namespace {
@@ -84,7 +84,9 @@ struct Segment {
 void AddHullSegments(size_t tile, const std::vector<uint32_t>& counts,
                      const std::vector<double>& bytes, const std::vector<double>& errors,
                      std::vector<Segment>* segments) {
-  auto gain_per_byte = [&](size_t a, size_t b) { return (errors[a] - errors[b]) / (bytes[b] - bytes[a]); };
+  auto gain_per_byte = [&](size_t a, size_t b) {
+    return (errors[a] - errors[b]) / (bytes[b] - bytes[a]);
+  };
   std::vector<size_t> hull;
   for (size_t i = 0; i < counts.size(); ++i) {
     while (hull.size() >= 2 &&
@@ -126,7 +128,8 @@ class Ladder {
       TOK1D_ASSIGN_OR_RETURN(const uint64_t size,
                              FileSize(full, std::vector<uint32_t>(ladder.tiles_, count), coder));
       bytes.push_back(static_cast<double>(size) / static_cast<double>(ladder.tiles_));
-      TOK1D_ASSIGN_OR_RETURN(std::vector<double> tile_errors, TileErrors(codec, image, full, count));
+      TOK1D_ASSIGN_OR_RETURN(std::vector<double> tile_errors,
+                             TileErrors(codec, image, full, count));
       errors.push_back(std::move(tile_errors));
     }
     std::vector<double> tile_errors(counts.size());
@@ -135,8 +138,9 @@ class Ladder {
       ladder.start_error_ += tile_errors.front();
       AddHullSegments(t, counts, bytes, tile_errors, &ladder.segments_);
     }
-    std::stable_sort(ladder.segments_.begin(), ladder.segments_.end(),
-                     [](const Segment& a, const Segment& b) { return a.gain_per_byte > b.gain_per_byte; });
+    std::stable_sort(
+        ladder.segments_.begin(), ladder.segments_.end(),
+        [](const Segment& a, const Segment& b) { return a.gain_per_byte > b.gain_per_byte; });
     for (const Segment& segment : ladder.segments_) ladder.last_ += segment.to - segment.from;
     return ladder;
   }
@@ -192,7 +196,8 @@ StatusOr<size_t> LastStepWithin(const Ladder& ladder, const TokenFile& full, uin
   if (largest <= budget) return ladder.last();
   TOK1D_ASSIGN_OR_RETURN(const size_t first_too_large,
                          FirstReaching(1, ladder.last(), [&](size_t step) -> StatusOr<bool> {
-                           TOK1D_ASSIGN_OR_RETURN(const uint64_t size, FileSize(full, ladder.At(step), coder));
+                           TOK1D_ASSIGN_OR_RETURN(const uint64_t size,
+                                                  FileSize(full, ladder.At(step), coder));
                            return size > budget;
                          }));
   return first_too_large - 1;
@@ -234,7 +239,8 @@ StatusOr<std::vector<std::vector<uint32_t>>> TokensWithinBudgets(
   // Adaptive: the greedy allocation, unless the uniform one decodes better. The greedy's cost
   // model sees a token's mean cost only, not the per-tile count table that unequal counts add
   // (.t1d mode 1) nor the framing of layers few tiles reach, which matter at low rates.
-  TOK1D_ASSIGN_OR_RETURN(const Ladder adaptive, Ladder::Adaptive(codec, image, full, options.coder));
+  TOK1D_ASSIGN_OR_RETURN(const Ladder adaptive,
+                         Ladder::Adaptive(codec, image, full, options.coder));
   for (size_t i = 0; i < budgets.size(); ++i) {
     TOK1D_ASSIGN_OR_RETURN(const size_t step,
                            LastStepWithin(adaptive, full, budgets[i], options.coder));

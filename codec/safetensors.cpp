@@ -84,8 +84,9 @@ uint64_t SafetensorsTensor::element_count() const {
 }
 
 const SafetensorsTensor* SafetensorsFile::Find(std::string_view name) const {
-  auto it = std::lower_bound(tensors.begin(), tensors.end(), name,
-                             [](const SafetensorsTensor& t, std::string_view n) { return t.name < n; });
+  auto it =
+      std::lower_bound(tensors.begin(), tensors.end(), name,
+                       [](const SafetensorsTensor& t, std::string_view n) { return t.name < n; });
   return it != tensors.end() && it->name == name ? &*it : nullptr;
 }
 

@@ -18,9 +18,9 @@ namespace tok1d {
 
 struct SafetensorsTensor {
   std::string name;
-  std::string dtype;               // "F16", "F32", "I32", "U8", … (unknown types are kept)
+  std::string dtype;  // "F16", "F32", "I32", "U8", … (unknown types are kept)
   std::vector<uint64_t> shape;
-  std::span<const uint8_t> data;   // exactly element_count() * element size bytes for known types
+  std::span<const uint8_t> data;  // exactly element_count() * element size bytes for known types
 
   uint64_t element_count() const;
 };

@@ -33,7 +33,10 @@ TileGeometry ToGeometry(const ModelConfig& config) {
 }  // namespace
 
 Tokenizer::Tokenizer(const Model& model, Backend& backend, const TokenizerOptions& options)
-    : model_(model), backend_(backend), options_(options), workspace_(std::make_unique<Workspace>()) {
+    : model_(model),
+      backend_(backend),
+      options_(options),
+      workspace_(std::make_unique<Workspace>()) {
   options_.max_batch_tiles = std::max<size_t>(options_.max_batch_tiles, 1);
 }
 
@@ -46,14 +49,15 @@ StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::Create(const Model& model, Backe
   }
   std::unique_ptr<Tokenizer> tokenizer(new Tokenizer(model, backend, options));
   const std::span<const float> weights = model.weights();
-  TOK1D_ASSIGN_OR_RETURN(
-      tokenizer->weights_,
-      backend.UploadConstant(std::span<const uint8_t>(
-          reinterpret_cast<const uint8_t*>(weights.data()), weights.size_bytes())));
+  TOK1D_ASSIGN_OR_RETURN(tokenizer->weights_, backend.UploadConstant(std::span<const uint8_t>(
+                                                  reinterpret_cast<const uint8_t*>(weights.data()),
+                                                  weights.size_bytes())));
   return tokenizer;
 }
 
-const float* Tokenizer::Weight(WeightSpan span) const { return weights_.as<const float>() + span.offset; }
+const float* Tokenizer::Weight(WeightSpan span) const {
+  return weights_.as<const float>() + span.offset;
+}
 
 Status Tokenizer::Reserve(size_t tiles) {
   Workspace& w = *workspace_;
@@ -125,7 +129,8 @@ Status Tokenizer::Encode(std::span<const uint8_t> tiles, size_t count, std::span
     TOK1D_RETURN_IF_ERROR(EncodeBatch(
         tiles.subspan(first * tile_bytes, batch * tile_bytes), batch,
         tokens.subspan(first * per_tile, batch * per_tile),
-        bounded.empty() ? bounded : bounded.subspan(first * per_tile_bounded, batch * per_tile_bounded)));
+        bounded.empty() ? bounded
+                        : bounded.subspan(first * per_tile_bounded, batch * per_tile_bounded)));
   }
   return OkStatus();
 }
@@ -197,8 +202,8 @@ Status Tokenizer::Decode(std::span<const uint32_t> tokens, std::span<const uint3
       if (i >= keep[t]) {
         masked[t * k + i] = kDroppedToken;
       } else if (token >= codebook) {
-        return CorruptError("token " + std::to_string(token) + " is outside the model's codebook of " +
-                            std::to_string(codebook));
+        return CorruptError("token " + std::to_string(token) +
+                            " is outside the model's codebook of " + std::to_string(codebook));
       } else {
         masked[t * k + i] = static_cast<int32_t>(token);
       }
@@ -208,8 +213,8 @@ Status Tokenizer::Decode(std::span<const uint32_t> tokens, std::span<const uint3
     const size_t batch = std::min(options_.max_batch_tiles, count - first);
     TOK1D_RETURN_IF_ERROR(DecodeBatch(
         std::span<const int32_t>(masked).subspan(first * k, batch * k),
-        offsets.empty() ? offsets : offsets.subspan(first * k * code_dim, batch * k * code_dim), batch,
-        pixels.subspan(first * tile_values, batch * tile_values)));
+        offsets.empty() ? offsets : offsets.subspan(first * k * code_dim, batch * k * code_dim),
+        batch, pixels.subspan(first * tile_values, batch * tile_values)));
   }
   return OkStatus();
 }

@@ -10,8 +10,8 @@
 #include <span>
 
 #include "codec/model.h"
-#include "tok1d/status.h"
 #include "kernels/backend.h"
+#include "tok1d/status.h"
 
 namespace tok1d {
 

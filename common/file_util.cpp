@@ -95,7 +95,8 @@ StatusOr<std::vector<uint8_t>> ReadFileBytes(const std::string& path, uint64_t m
 
 Status CheckDistinctPaths(const std::string& input, const std::string& output) {
   if (IsStdio(input) || IsStdio(output)) return OkStatus();
-  struct stat in_info {}, out_info {};
+  struct stat in_info {
+  }, out_info{};
   bool same = input == output;
   if (!same && stat(input.c_str(), &in_info) == 0 && stat(output.c_str(), &out_info) == 0) {
     same = in_info.st_dev == out_info.st_dev && in_info.st_ino == out_info.st_ino;
@@ -180,9 +181,9 @@ Status AtomicOutputFile::Commit() {
   }
   fd_ = -1;
   // Without --force the rename must not replace a file that appeared since Open.
-  int renamed = force_ ? rename(temp_path_.c_str(), path_.c_str())
-                       : renameat2(AT_FDCWD, temp_path_.c_str(), AT_FDCWD, path_.c_str(),
-                                   RENAME_NOREPLACE);
+  int renamed =
+      force_ ? rename(temp_path_.c_str(), path_.c_str())
+             : renameat2(AT_FDCWD, temp_path_.c_str(), AT_FDCWD, path_.c_str(), RENAME_NOREPLACE);
   if (renamed != 0 && !force_ && errno == EINVAL) {
     // File system without RENAME_NOREPLACE: link() also refuses an existing target.
     renamed = link(temp_path_.c_str(), path_.c_str());

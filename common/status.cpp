@@ -4,16 +4,26 @@ namespace tok1d {
 
 std::string_view StatusCodeName(StatusCode code) {
   switch (code) {
-    case StatusCode::kOk: return "ok";
-    case StatusCode::kInvalidArgument: return "invalid argument";
-    case StatusCode::kNotFound: return "not found";
-    case StatusCode::kIoError: return "i/o error";
-    case StatusCode::kCorrupt: return "corrupt";
-    case StatusCode::kUnsupported: return "unsupported";
-    case StatusCode::kTooLarge: return "too large";
-    case StatusCode::kTruncated: return "truncated";
-    case StatusCode::kModelMismatch: return "model mismatch";
-    case StatusCode::kInternal: return "internal error";
+    case StatusCode::kOk:
+      return "ok";
+    case StatusCode::kInvalidArgument:
+      return "invalid argument";
+    case StatusCode::kNotFound:
+      return "not found";
+    case StatusCode::kIoError:
+      return "i/o error";
+    case StatusCode::kCorrupt:
+      return "corrupt";
+    case StatusCode::kUnsupported:
+      return "unsupported";
+    case StatusCode::kTooLarge:
+      return "too large";
+    case StatusCode::kTruncated:
+      return "truncated";
+    case StatusCode::kModelMismatch:
+      return "model mismatch";
+    case StatusCode::kInternal:
+      return "internal error";
   }
   return "unknown";
 }

@@ -23,9 +23,8 @@ constexpr bool kVerifyChecksums = true;
 std::string TypeName(const std::array<char, 4>& type) { return {type.data(), type.size()}; }
 
 bool IsChunkTypeValid(const std::array<char, 4>& type) {
-  return std::all_of(type.begin(), type.end(), [](char c) {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
-  });
+  return std::all_of(type.begin(), type.end(),
+                     [](char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z'); });
 }
 
 uint32_t Checksum(std::span<const uint8_t> bytes) {

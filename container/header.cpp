@@ -58,8 +58,8 @@ Status CheckModelAndCounts(const T1dHeader& h) {
     return CorruptError("model name must be 1..255 printable ASCII characters");
   }
   if (h.fsq_levels.empty() || h.fsq_levels.size() > kFsqMaxDims) {
-    return CorruptError("FSQ has " + std::to_string(h.fsq_levels.size()) +
-                        " dimensions; 1.." + std::to_string(kFsqMaxDims) + " are allowed");
+    return CorruptError("FSQ has " + std::to_string(h.fsq_levels.size()) + " dimensions; 1.." +
+                        std::to_string(kFsqMaxDims) + " are allowed");
   }
   uint64_t codebook = 1;  // checked as it grows: FsqCodebook::size() is modulo 2^64
   for (uint32_t level : h.fsq_levels) {
@@ -124,7 +124,6 @@ std::vector<uint8_t> SerializeRefinement(const Refinement& refinement) {
   for (uint32_t after : refinement.after) w.Varint(after);
   return data;
 }
-
 
 std::vector<uint8_t> SerializeHeadData(const T1dHeader& h) {
   std::vector<uint8_t> data;
@@ -203,7 +202,8 @@ StatusOr<T1dHeader> ParseHeadData(std::span<const uint8_t> data, uint8_t minor_v
     if (r.overrun()) return CorruptError("HEAD chunk is too short");
     h.layers_per_tile.assign(tiles, count);
   } else if (counts_mode == kCountsPerTile) {
-    if (r.remaining() < 2 * tiles) return CorruptError("HEAD chunk is too short for its tile counts");
+    if (r.remaining() < 2 * tiles)
+      return CorruptError("HEAD chunk is too short for its tile counts");
     h.layers_per_tile.resize(tiles);
     for (uint32_t& count : h.layers_per_tile) count = r.U16();
   } else {
@@ -269,7 +269,9 @@ uint32_t T1dHeader::refinement_value_bits() const {
 }
 
 uint32_t T1dHeader::layer_count() const {
-  return layers_per_tile.empty() ? 0 : *std::max_element(layers_per_tile.begin(), layers_per_tile.end());
+  return layers_per_tile.empty()
+             ? 0
+             : *std::max_element(layers_per_tile.begin(), layers_per_tile.end());
 }
 
 void SetTileGrid(T1dHeader* header) {

@@ -11,8 +11,10 @@ Status CheckRefinement(const Refinement& refinement, uint32_t max_tokens, uint32
     return OkStatus();
   }
   if (refinement.bits > kMaxRefinementBits || refinement.bits * fsq_dims > 32) {
-    return CorruptError("refinement of " + std::to_string(refinement.bits) + " bits per dimension "
-                        "is outside 1.." + std::to_string(kMaxRefinementBits) + " or over 32 bits a token");
+    return CorruptError("refinement of " + std::to_string(refinement.bits) +
+                        " bits per dimension "
+                        "is outside 1.." +
+                        std::to_string(kMaxRefinementBits) + " or over 32 bits a token");
   }
   if (refinement.after.empty() || refinement.after.size() > max_tokens) {
     return CorruptError("refinement of " + std::to_string(refinement.after.size()) +

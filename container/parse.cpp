@@ -21,7 +21,8 @@ Status AddLayerSpan(const ChunkView& chunk, uint32_t layer_count, ParsedFile* fi
   const std::string where = "layer span at byte " + std::to_string(chunk.offset);
   const auto malformed = [&](const ByteReader& r) {
     return r.overrun() ? CorruptError(where + " ends inside its layer lengths")
-                       : CorruptError(where + " has a malformed varint (not minimal, over 32 "
+                       : CorruptError(where +
+                                      " has a malformed varint (not minimal, over 32 "
                                       "bits, or reserved bits set)");
   };
   ByteReader r(chunk.data);
@@ -121,7 +122,8 @@ StatusOr<ParsedFile> ParseFile(std::span<const uint8_t> bytes, const ReadOptions
     if (chunk.type == kSpanType) {
       TOK1D_RETURN_IF_ERROR(AddLayerSpan(chunk, layer_count, &file));
     } else if (chunk.type == kLayerType) {
-      if (chunk.data.size() < kLayerIndexSize) return CorruptError("token layer chunk is too short");
+      if (chunk.data.size() < kLayerIndexSize)
+        return CorruptError("token layer chunk is too short");
       const uint32_t stored_index = ByteReader(chunk.data).U16();
       if (stored_index != index || index >= layer_count) {
         return CorruptError("token layer " + std::to_string(stored_index) + " found where layer " +
@@ -175,6 +177,5 @@ StatusOr<ParsedFile> ParseFile(std::span<const uint8_t> bytes, const ReadOptions
   file.report.warnings.push_back(what + "; decoding what is present");
   return file;
 }
-
 
 }  // namespace tok1d::t1d_internal

@@ -21,15 +21,16 @@ class RawCoder final : public LayerCoder {
     return OkStatus();
   }
 
-  StatusOr<std::vector<uint8_t>> EncodeLayer(const LayerContext& context,
-                                             std::span<const uint32_t> layer_tokens) const override {
+  StatusOr<std::vector<uint8_t>> EncodeLayer(
+      const LayerContext& context, std::span<const uint32_t> layer_tokens) const override {
     return PackFixedWidth(layer_tokens, context.header.bits_per_token());
   }
 
   Status DecodeLayer(const LayerContext& context, std::span<const uint8_t> coded,
                      std::span<uint32_t> layer_tokens) const override {
     const std::string what = "layer " + std::to_string(context.layer);
-    TOK1D_RETURN_IF_ERROR(UnpackFixedWidth(coded, context.header.bits_per_token(), layer_tokens, what));
+    TOK1D_RETURN_IF_ERROR(
+        UnpackFixedWidth(coded, context.header.bits_per_token(), layer_tokens, what));
     const uint64_t codebook = context.header.codebook_size();
     for (uint32_t token : layer_tokens) {
       if (token >= codebook) {

@@ -57,14 +57,16 @@ StatusOr<TokenFile> ReadT1d(std::span<const uint8_t> bytes, const ReadOptions& o
   const uint64_t codebook = file.header.codebook_size();
   std::vector<uint32_t> layer_values;
   const Status decoded = ForEachLayer(
-      file.header.layers_per_tile, present, [&](uint32_t j, std::span<const uint32_t> tiles) -> Status {
+      file.header.layers_per_tile, present,
+      [&](uint32_t j, std::span<const uint32_t> tiles) -> Status {
         layer_values.assign(tiles.size(), 0);
         const LayerRole role = roles[j];
         if (role.refinement) {
-          TOK1D_RETURN_IF_ERROR(UnpackFixedWidth(parsed.layers[j], file.header.refinement_value_bits(),
-                                                 layer_values,
+          TOK1D_RETURN_IF_ERROR(UnpackFixedWidth(parsed.layers[j],
+                                                 file.header.refinement_value_bits(), layer_values,
                                                  "refinement layer " + std::to_string(j)));
-          for (size_t i = 0; i < tiles.size(); ++i) file.refinements[tiles[i]].push_back(layer_values[i]);
+          for (size_t i = 0; i < tiles.size(); ++i)
+            file.refinements[tiles[i]].push_back(layer_values[i]);
           return OkStatus();
         }
         // The coder sees the token's position in its tile, whatever layer holds it.
@@ -73,7 +75,8 @@ StatusOr<TokenFile> ReadT1d(std::span<const uint8_t> bytes, const ReadOptions& o
                                   .WithContext("token layer " + std::to_string(j)));
         for (size_t i = 0; i < tiles.size(); ++i) {
           if (layer_values[i] >= codebook) {
-            return CorruptError("token layer " + std::to_string(j) + " holds a token outside the codebook");
+            return CorruptError("token layer " + std::to_string(j) +
+                                " holds a token outside the codebook");
           }
           file.tokens[tiles[i]].push_back(layer_values[i]);
         }

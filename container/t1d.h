@@ -20,7 +20,7 @@ namespace tok1d {
 
 inline constexpr uint8_t kT1dMajorVersion = 1;
 inline constexpr uint8_t kT1dMinorVersion = 3;  // 1.1 range coder, 1.2 layer spans, 1.3 refinement
-inline constexpr uint8_t kLayerSpanMinorVersion = 2;  // LAYS chunks need a 1.2 file
+inline constexpr uint8_t kLayerSpanMinorVersion = 2;   // LAYS chunks need a 1.2 file
 inline constexpr uint8_t kRefinementMinorVersion = 3;  // a REFN chunk needs a 1.3 file
 inline constexpr uint32_t kT1dMinTileSize = 16;
 inline constexpr uint32_t kT1dMaxTileSize = 4096;
@@ -47,8 +47,8 @@ struct T1dChunk {
 };
 
 struct ModelIdentity {
-  std::string name;                   // printable ASCII, 1..255 bytes
-  std::array<uint8_t, 32> sha256{};   // of the weights file
+  std::string name;                  // printable ASCII, 1..255 bytes
+  std::array<uint8_t, 32> sha256{};  // of the weights file
 };
 
 // Everything in the HEAD chunk (and the preamble's version), and the REFN chunk.
@@ -63,10 +63,10 @@ struct T1dHeader {
   bool alpha_composited = false;
   std::array<uint8_t, 3> background{};  // meaningful when alpha_composited
   ModelIdentity model;
-  std::vector<uint32_t> fsq_levels;     // FSQ levels per dimension, first = least significant
-  uint32_t max_tokens = 0;              // K of the model
+  std::vector<uint32_t> fsq_levels;  // FSQ levels per dimension, first = least significant
+  uint32_t max_tokens = 0;           // K of the model
   uint8_t entropy_coder = kRawCoderId;
-  std::vector<uint8_t> coder_params;    // opaque to the container
+  std::vector<uint8_t> coder_params;  // opaque to the container
   // Layers kept per tile, raster order, each <= max_layers(): without refinement a tile's
   // layers are its tokens.
   std::vector<uint32_t> layers_per_tile;
@@ -75,9 +75,9 @@ struct T1dHeader {
 
   uint64_t tile_count() const { return uint64_t{tile_cols} * tile_rows; }
   FsqCodebook codebook() const { return FsqCodebook(fsq_levels); }
-  uint64_t codebook_size() const;      // product of fsq_levels
-  uint32_t bits_per_token() const;     // ceil(log2(codebook_size())), the raw coder's width
-  uint32_t layer_count() const;        // max(layers_per_tile)
+  uint64_t codebook_size() const;   // product of fsq_levels
+  uint32_t bits_per_token() const;  // ceil(log2(codebook_size())), the raw coder's width
+  uint32_t layer_count() const;     // max(layers_per_tile)
   // The layer plan of max_tokens and refinement (a view of this header's refinement).
   LayerPlan plan() const { return LayerPlan(max_tokens, refinement); }
   uint32_t max_layers() const { return plan().max_layers(); }
@@ -90,8 +90,8 @@ struct T1dHeader {
   uint32_t TokensInLayers(uint32_t layers) const { return plan().TokensInLayers(layers); }
   // Refinement layers among them.
   uint32_t RefinementsInLayers(uint32_t layers) const { return plan().RefinementsInLayers(layers); }
-  uint32_t refinement_value_bits() const;               // bits · D: one refinement's raw width
-  std::vector<uint32_t> tokens_per_tile() const;       // TokensInLayers of each tile's layers
+  uint32_t refinement_value_bits() const;         // bits · D: one refinement's raw width
+  std::vector<uint32_t> tokens_per_tile() const;  // TokensInLayers of each tile's layers
 };
 
 // Sets tile_cols/tile_rows from width, height and tile_size.
@@ -105,15 +105,15 @@ struct TokenFile {
   // them): value r packs token r's sub-cell indices, B bits per dimension, dimension 0 least
   // significant. May be empty (no tile has any).
   std::vector<std::vector<uint32_t>> refinements;
-  std::vector<T1dChunk> extra_chunks;         // ancillary chunks, in file order
+  std::vector<T1dChunk> extra_chunks;  // ancillary chunks, in file order
 };
 
 // What a LayerCoder sees besides the tokens: the header (levels, coder params, counts), the
 // layer index, the tiles present in this layer, and all tokens of earlier layers.
 struct LayerContext {
   const T1dHeader& header;
-  uint32_t layer;                                // j
-  std::span<const uint32_t> tiles;               // tiles with count > j, raster order
+  uint32_t layer;                                    // j
+  std::span<const uint32_t> tiles;                   // tiles with count > j, raster order
   const std::vector<std::vector<uint32_t>>& tokens;  // tokens[t][i] valid for i < j
 };
 
@@ -150,36 +150,36 @@ struct ReadOptions {
 };
 
 struct ReadReport {
-  bool truncated = false;         // the file ends before its DONE chunk
-  uint32_t layers_complete = 0;   // layers of the LAYR/LAYS chunks wholly present and valid
-  uint32_t layers_declared = 0;   // max count in HEAD
+  bool truncated = false;        // the file ends before its DONE chunk
+  uint32_t layers_complete = 0;  // layers of the LAYR/LAYS chunks wholly present and valid
+  uint32_t layers_declared = 0;  // max count in HEAD
   std::vector<std::string> warnings;
 };
 
 // One complete token layer chunk: a LAYR chunk (one layer) or a LAYS span.
 struct T1dLayerChunk {
-  std::string type;         // "LAYR" or "LAYS"
+  std::string type;  // "LAYR" or "LAYS"
   uint32_t first_layer = 0;
   uint32_t layers = 0;
-  uint64_t bytes = 0;       // framing included
+  uint64_t bytes = 0;  // framing included
 };
 
 // Byte sizes of a file's parts, for `tok1d info`.
 struct T1dLayout {
   uint64_t file_bytes = 0;
-  uint64_t header_bytes = 0;           // preamble + HEAD chunk
+  uint64_t header_bytes = 0;  // preamble + HEAD chunk
   // Per complete layer: its coded bytes plus its share of the framing (a LAYR chunk whole; in
   // a span its length field, and the chunk framing on the span's first layer). The sum is the
   // bytes of all layer chunks.
   std::vector<uint64_t> layer_bytes;
   std::vector<uint64_t> layer_payload_bytes;  // per complete layer: the coded bytes alone
   std::vector<T1dLayerChunk> layer_chunks;    // in file order
-  uint64_t extra_bytes = 0;            // ancillary chunks, framing included
+  uint64_t extra_bytes = 0;                   // ancillary chunks, framing included
   std::vector<std::string> extra_chunk_types;
-  std::vector<uint64_t> extra_chunk_bytes;    // per ancillary chunk, framing included
+  std::vector<uint64_t> extra_chunk_bytes;  // per ancillary chunk, framing included
 
-  uint64_t layer_chunk_bytes() const;         // sum of layer_bytes
-  uint64_t layer_framing_bytes() const;       // layer chunk bytes that are not coded tokens
+  uint64_t layer_chunk_bytes() const;    // sum of layer_bytes
+  uint64_t layer_framing_bytes() const;  // layer chunk bytes that are not coded tokens
 };
 
 struct T1dHeaderInfo {
@@ -226,10 +226,11 @@ StatusOr<TokenFile> TrimTokens(TokenFile file, uint32_t k);
 // tile's current token count.
 StatusOr<TokenFile> TrimTokens(TokenFile file, std::span<const uint32_t> counts);
 
-// Trim to k layers per tile (header.LayersForTokens for a token count) on the bytes: rewrites HEAD and DONE, copies layers 0..k-1 and
-// ancillary chunks verbatim (LAYR chunks whole; LAYS spans whole before layer k, the span
-// holding layer k-1 cut down to its first layers, payload bytes unchanged). Needs no coder. A truncated input is accepted when it holds
-// all k layers (so a partial download can be cut down to a complete file).
+// Trim to k layers per tile (header.LayersForTokens for a token count) on the bytes: rewrites HEAD
+// and DONE, copies layers 0..k-1 and ancillary chunks verbatim (LAYR chunks whole; LAYS spans whole
+// before layer k, the span holding layer k-1 cut down to its first layers, payload bytes
+// unchanged). Needs no coder. A truncated input is accepted when it holds all k layers (so a
+// partial download can be cut down to a complete file).
 StatusOr<std::vector<uint8_t>> TrimT1dBytes(std::span<const uint8_t> bytes, uint32_t k,
                                             const ReadOptions& options = {});
 

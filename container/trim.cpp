@@ -18,8 +18,7 @@ using t1d_internal::ParseFile;
 using t1d_internal::TypeName;
 
 StatusOr<TokenFile> TrimLayers(TokenFile file, std::span<const uint32_t> counts) {
-  if (counts.size() != file.header.layers_per_tile.size() ||
-      file.tokens.size() != counts.size() ||
+  if (counts.size() != file.header.layers_per_tile.size() || file.tokens.size() != counts.size() ||
       (!file.refinements.empty() && file.refinements.size() != counts.size())) {
     return InvalidArgumentError("trim needs one layer count per tile (" +
                                 std::to_string(file.header.layers_per_tile.size()) + "), got " +
@@ -27,12 +26,12 @@ StatusOr<TokenFile> TrimLayers(TokenFile file, std::span<const uint32_t> counts)
   }
   for (size_t t = 0; t < counts.size(); ++t) {
     if (counts[t] > file.header.layers_per_tile[t]) {
-      return InvalidArgumentError("tile " + std::to_string(t) + " has " +
-                                  std::to_string(file.header.layers_per_tile[t]) +
-                                  " layers; trim cannot add layers (asked for " +
-                                  std::to_string(counts[t]) + ")");
+      return InvalidArgumentError(
+          "tile " + std::to_string(t) + " has " + std::to_string(file.header.layers_per_tile[t]) +
+          " layers; trim cannot add layers (asked for " + std::to_string(counts[t]) + ")");
     }
-    file.tokens[t].resize(std::min<size_t>(file.tokens[t].size(), file.header.TokensInLayers(counts[t])));
+    file.tokens[t].resize(
+        std::min<size_t>(file.tokens[t].size(), file.header.TokensInLayers(counts[t])));
     if (!file.refinements.empty()) {
       file.refinements[t].resize(
           std::min<size_t>(file.refinements[t].size(), file.header.RefinementsInLayers(counts[t])));
@@ -59,10 +58,9 @@ StatusOr<TokenFile> TrimTokens(TokenFile file, std::span<const uint32_t> counts)
   std::vector<uint32_t> layers(counts.size());
   for (size_t t = 0; t < counts.size(); ++t) {
     if (counts[t] > file.tokens[t].size()) {
-      return InvalidArgumentError("tile " + std::to_string(t) + " has " +
-                                  std::to_string(file.tokens[t].size()) +
-                                  " tokens; trim cannot add tokens (asked for " +
-                                  std::to_string(counts[t]) + ")");
+      return InvalidArgumentError(
+          "tile " + std::to_string(t) + " has " + std::to_string(file.tokens[t].size()) +
+          " tokens; trim cannot add tokens (asked for " + std::to_string(counts[t]) + ")");
     }
     // A tile cut short (a truncated file) keeps only the layers it has.
     layers[t] = std::min(file.header.LayersForTokens(counts[t]), file.header.layers_per_tile[t]);

@@ -147,7 +147,8 @@ StatusOr<std::vector<uint8_t>> WriteT1d(const TokenFile& file, const LayerCoder*
   std::vector<uint32_t> layer_values;
   const std::vector<LayerRole> roles = header.LayerRoles();
   const Status encoded = ForEachLayer(
-      header.layers_per_tile, header.layer_count(), [&](uint32_t j, std::span<const uint32_t> tiles) -> Status {
+      header.layers_per_tile, header.layer_count(),
+      [&](uint32_t j, std::span<const uint32_t> tiles) -> Status {
         const LayerRole role = roles[j];
         layer_values.clear();
         for (uint32_t t : tiles) {

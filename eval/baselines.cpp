@@ -100,13 +100,15 @@ StatusOr<std::vector<uint8_t>> EncodeWebp(const Image& image, int quality) {
   WebPMemoryWriterInit(&writer);
   picture.writer = WebPMemoryWrite;
   picture.custom_ptr = &writer;
-  const bool ok = WebPPictureImportRGB(&picture, image.rgb.data(), static_cast<int>(image.width * 3)) &&
-                  WebPEncode(&config, &picture);
+  const bool ok =
+      WebPPictureImportRGB(&picture, image.rgb.data(), static_cast<int>(image.width * 3)) &&
+      WebPEncode(&config, &picture);
   const int error = picture.error_code;
   WebPPictureFree(&picture);
   std::vector<uint8_t> bytes(writer.mem, writer.mem + writer.size);
   WebPMemoryWriterClear(&writer);
-  if (!ok) return InternalError("WebP encoding failed (libwebp error " + std::to_string(error) + ")");
+  if (!ok)
+    return InternalError("WebP encoding failed (libwebp error " + std::to_string(error) + ")");
   return bytes;
 }
 

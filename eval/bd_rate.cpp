@@ -97,7 +97,8 @@ std::vector<RatePoint> ParetoFront(std::span<const RatePoint> points) {
   return front;
 }
 
-std::optional<double> BdRate(std::span<const RatePoint> reference, std::span<const RatePoint> test) {
+std::optional<double> BdRate(std::span<const RatePoint> reference,
+                             std::span<const RatePoint> test) {
   const std::vector<RatePoint> reference_front = ParetoFront(reference);
   const std::vector<RatePoint> test_front = ParetoFront(test);
   if (reference_front.size() < 2 || test_front.size() < 2) return std::nullopt;
@@ -139,7 +140,8 @@ std::vector<RatePoint> AverageAtEqualRate(const std::vector<std::vector<RatePoin
   if (fronts.empty() || !(low < high) || samples < 2) return {};
   std::vector<RatePoint> average;
   for (size_t s = 0; s < samples; ++s) {
-    const double log_rate = low + (high - low) * static_cast<double>(s) / static_cast<double>(samples - 1);
+    const double log_rate =
+        low + (high - low) * static_cast<double>(s) / static_cast<double>(samples - 1);
     double sum = 0;
     for (const std::vector<RatePoint>& front : fronts) sum += QualityAtLogRate(front, log_rate);
     average.push_back({std::exp(log_rate), sum / static_cast<double>(fronts.size())});

@@ -65,7 +65,8 @@ Image Resample(const Image& image, uint32_t width, uint32_t height,
       const Taps& taps = columns[x];
       for (size_t i = 0; i < taps.index.size(); ++i) {
         const uint8_t* pixel = &image.rgb[(y * image.width + taps.index[i]) * 3];
-        for (size_t c = 0; c < 3; ++c) horizontal[(y * width + x) * 3 + c] += taps.weight[i] * pixel[c];
+        for (size_t c = 0; c < 3; ++c)
+          horizontal[(y * width + x) * 3 + c] += taps.weight[i] * pixel[c];
       }
     }
   }
@@ -78,7 +79,8 @@ Image Resample(const Image& image, uint32_t width, uint32_t height,
         for (size_t i = 0; i < taps.index.size(); ++i) {
           sum += taps.weight[i] * horizontal[(taps.index[i] * width + x) * 3 + c];
         }
-        out.rgb[(y * width + x) * 3 + c] = static_cast<uint8_t>(std::clamp(std::lround(sum), 0L, 255L));
+        out.rgb[(y * width + x) * 3 + c] =
+            static_cast<uint8_t>(std::clamp(std::lround(sum), 0L, 255L));
       }
     }
   }
@@ -88,7 +90,8 @@ Image Resample(const Image& image, uint32_t width, uint32_t height,
 }  // namespace
 
 Image DownscaleArea(const Image& image, uint32_t width, uint32_t height) {
-  return Resample(image, width, height, AreaTaps(image.width, width), AreaTaps(image.height, height));
+  return Resample(image, width, height, AreaTaps(image.width, width),
+                  AreaTaps(image.height, height));
 }
 
 Image UpscaleBicubic(const Image& image, uint32_t width, uint32_t height) {

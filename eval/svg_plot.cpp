@@ -29,11 +29,20 @@ std::string Escape(const std::string& text) {
   std::string out;
   for (char c : text) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -69,7 +78,8 @@ std::string Line(double x1, double y1, double x2, double y2, const std::string& 
 }
 
 std::string StrokeStyle(const PlotCurve& curve) {
-  std::string style = "stroke=\"" + curve.color + "\" stroke-width=\"" + Number(curve.width, 1) + "\"";
+  std::string style =
+      "stroke=\"" + curve.color + "\" stroke-width=\"" + Number(curve.width, 1) + "\"";
   if (!curve.dash.empty()) style += " stroke-dasharray=\"" + curve.dash + "\"";
   return style;
 }
@@ -100,11 +110,14 @@ std::string RateQualitySvg(const std::vector<PlotCurve>& curves, const PlotLabel
   const double step = NiceStep(std::max(quality.high - quality.low, 1e-6), 8);
   const double y_low = std::floor(quality.low / step) * step;
   const double y_high = std::max(std::ceil(quality.high / step) * step, y_low + step);
-  auto to_x = [&](double rate) { return kLeft + (std::log10(rate) - x_low) / (x_high - x_low) * kPlotWidth; };
+  auto to_x = [&](double rate) {
+    return kLeft + (std::log10(rate) - x_low) / (x_high - x_low) * kPlotWidth;
+  };
   auto to_y = [&](double q) { return kTop + (y_high - q) / (y_high - y_low) * kPlotHeight; };
 
   const std::string grid = "stroke=\"#dddddd\" stroke-width=\"1\"";
-  for (int decade = static_cast<int>(std::floor(x_low)); decade <= static_cast<int>(std::ceil(x_high)); ++decade) {
+  for (int decade = static_cast<int>(std::floor(x_low));
+       decade <= static_cast<int>(std::ceil(x_high)); ++decade) {
     for (double factor : {1.0, 2.0, 5.0}) {
       const double rate = factor * std::pow(10.0, decade);
       if (std::log10(rate) < x_low || std::log10(rate) > x_high) continue;
@@ -122,9 +135,11 @@ std::string RateQualitySvg(const std::vector<PlotCurve>& curves, const PlotLabel
   svg += "<rect x=\"" + Number(kLeft) + "\" y=\"" + Number(kTop) + "\" width=\"" +
          Number(kPlotWidth) + "\" height=\"" + Number(kPlotHeight) +
          "\" fill=\"none\" stroke=\"#444444\"/>\n";
-  svg += Text(kLeft + kPlotWidth / 2, kHeight - 18, "bits per pixel (log scale)", "text-anchor=\"middle\"");
-  svg += Text(18, kTop + kPlotHeight / 2, labels.y_axis,
-              "text-anchor=\"middle\" transform=\"rotate(-90 18 " + Number(kTop + kPlotHeight / 2) + ")\"");
+  svg += Text(kLeft + kPlotWidth / 2, kHeight - 18, "bits per pixel (log scale)",
+              "text-anchor=\"middle\"");
+  svg += Text(
+      18, kTop + kPlotHeight / 2, labels.y_axis,
+      "text-anchor=\"middle\" transform=\"rotate(-90 18 " + Number(kTop + kPlotHeight / 2) + ")\"");
 
   double legend_y = kTop + 10;
   for (const PlotCurve& curve : curves) {

@@ -56,7 +56,8 @@ StatusOr<SweepRow> ScoreTok1d(SweepRow row, const Image& image, Session& session
   TOK1D_ASSIGN_OR_RETURN(const DecodeResult decoded, session.Decode(file.t1d));
   row.decode_ms = MillisecondsSince(decode_start);
   row.bytes = file.t1d.size();
-  TOK1D_ASSIGN_OR_RETURN(row.quality, SweepQualityOf(image, decoded.image, metrics, &row.metric_ms));
+  TOK1D_ASSIGN_OR_RETURN(row.quality,
+                         SweepQualityOf(image, decoded.image, metrics, &row.metric_ms));
   return row;
 }
 
@@ -98,12 +99,14 @@ Status SweepTok1d(const std::string& name, const Image& image, Session& session,
 // score against the original.
 Status SweepPlugIn(const std::string& name, const Image& image, const ImageCodec& codec,
                    const std::vector<int>& codec_settings, uint32_t scale,
-                   const std::vector<SweepMetric>& metrics, const std::function<void(SweepRow)>& add) {
+                   const std::vector<SweepMetric>& metrics,
+                   const std::function<void(SweepRow)>& add) {
   for (int setting : codec_settings) {
     SweepRow row = NewRow(name, std::string(codec.name()), scale, setting);
     const Clock::time_point encode_start = Clock::now();
-    const Image scaled = scale == 1 ? Image{} : DownscaleArea(image, ScaledSide(image.width, scale),
-                                                             ScaledSide(image.height, scale));
+    const Image scaled = scale == 1 ? Image{}
+                                    : DownscaleArea(image, ScaledSide(image.width, scale),
+                                                    ScaledSide(image.height, scale));
     TOK1D_ASSIGN_OR_RETURN(const std::vector<uint8_t> bytes,
                            codec.Encode(scale == 1 ? image : scaled, setting));
     row.encode_ms = MillisecondsSince(encode_start);
@@ -137,13 +140,20 @@ std::string CsvField(const std::string& text) {
 // The value of a metric as a row holds it (Butteraugli: the distance).
 double ValueOf(const SweepRow& row, CurveMetric metric) {
   switch (metric) {
-    case CurveMetric::kPsnr: return row.quality.psnr;
-    case CurveMetric::kPsnrY: return row.quality.psnr_y;
-    case CurveMetric::kSsim: return row.quality.ssim;
-    case CurveMetric::kMsSsim: return row.quality.msssim;
-    case CurveMetric::kSsimulacra2: return row.quality.ssimulacra2;
-    case CurveMetric::kButteraugli: return row.quality.butteraugli;
-    case CurveMetric::kButteraugli3Norm: return row.quality.butteraugli_3norm;
+    case CurveMetric::kPsnr:
+      return row.quality.psnr;
+    case CurveMetric::kPsnrY:
+      return row.quality.psnr_y;
+    case CurveMetric::kSsim:
+      return row.quality.ssim;
+    case CurveMetric::kMsSsim:
+      return row.quality.msssim;
+    case CurveMetric::kSsimulacra2:
+      return row.quality.ssimulacra2;
+    case CurveMetric::kButteraugli:
+      return row.quality.butteraugli;
+    case CurveMetric::kButteraugli3Norm:
+      return row.quality.butteraugli_3norm;
   }
   return kNaN;
 }
@@ -214,12 +224,18 @@ const std::vector<SweepMetric>& AllSweepMetrics() {
 
 std::string SweepMetricName(SweepMetric metric) {
   switch (metric) {
-    case SweepMetric::kPsnr: return "psnr";
-    case SweepMetric::kPsnrY: return "psnr_y";
-    case SweepMetric::kSsim: return "ssim";
-    case SweepMetric::kMsSsim: return "msssim";
-    case SweepMetric::kSsimulacra2: return "ssimulacra2";
-    case SweepMetric::kButteraugli: return "butteraugli";
+    case SweepMetric::kPsnr:
+      return "psnr";
+    case SweepMetric::kPsnrY:
+      return "psnr_y";
+    case SweepMetric::kSsim:
+      return "ssim";
+    case SweepMetric::kMsSsim:
+      return "msssim";
+    case SweepMetric::kSsimulacra2:
+      return "ssimulacra2";
+    case SweepMetric::kButteraugli:
+      return "butteraugli";
   }
   return "";
 }
@@ -258,7 +274,8 @@ StatusOr<SweepQuality> SweepQualityOf(const Image& original, const Image& decode
   if (original.width != decoded.width || original.height != decoded.height) {
     return InvalidArgumentError("the decoded image is " + std::to_string(decoded.width) + "×" +
                                 std::to_string(decoded.height) + ", the original " +
-                                std::to_string(original.width) + "×" + std::to_string(original.height));
+                                std::to_string(original.width) + "×" +
+                                std::to_string(original.height));
   }
   SweepQuality quality{kNaN, kNaN, kNaN, kNaN, kNaN, kNaN, kNaN};
   if (metric_ms != nullptr) metric_ms->assign(AllSweepMetrics().size(), 0.0);
@@ -266,10 +283,18 @@ StatusOr<SweepQuality> SweepQualityOf(const Image& original, const Image& decode
   for (SweepMetric metric : metrics) {
     const double start = ThreadCpuMilliseconds();
     switch (metric) {
-      case SweepMetric::kPsnr: quality.psnr = Psnr(original, decoded); break;
-      case SweepMetric::kPsnrY: quality.psnr_y = PsnrY(original, decoded); break;
-      case SweepMetric::kSsim: quality.ssim = Ssim(original, decoded); break;
-      case SweepMetric::kMsSsim: quality.msssim = MsSsim(original, decoded); break;
+      case SweepMetric::kPsnr:
+        quality.psnr = Psnr(original, decoded);
+        break;
+      case SweepMetric::kPsnrY:
+        quality.psnr_y = PsnrY(original, decoded);
+        break;
+      case SweepMetric::kSsim:
+        quality.ssim = Ssim(original, decoded);
+        break;
+      case SweepMetric::kMsSsim:
+        quality.msssim = MsSsim(original, decoded);
+        break;
       case SweepMetric::kSsimulacra2:
         if (side >= kSsimulacra2MinSide) {
           TOK1D_ASSIGN_OR_RETURN(quality.ssimulacra2, Ssimulacra2(original, decoded));
@@ -283,7 +308,8 @@ StatusOr<SweepQuality> SweepQualityOf(const Image& original, const Image& decode
         }
         break;
     }
-    if (metric_ms != nullptr) (*metric_ms)[static_cast<size_t>(metric)] += ThreadCpuMilliseconds() - start;
+    if (metric_ms != nullptr)
+      (*metric_ms)[static_cast<size_t>(metric)] += ThreadCpuMilliseconds() - start;
   }
   return quality;
 }
@@ -295,7 +321,8 @@ std::string SweepRow::Curve() const {
 size_t RowsPerImage(const SweepSettings& settings) {
   size_t plug_in_settings = 0;
   for (const SweepCodec& codec : settings.codecs) plug_in_settings += codec.settings.size();
-  return settings.tokens.size() * (settings.adaptive ? 2 : 1) + plug_in_settings * settings.scales.size();
+  return settings.tokens.size() * (settings.adaptive ? 2 : 1) +
+         plug_in_settings * settings.scales.size();
 }
 
 StatusOr<std::vector<SweepRow>> SweepImage(const std::string& name, const Image& image,
@@ -341,13 +368,20 @@ std::string SweepCsv(const std::vector<SweepRow>& rows) {
 
 std::string CurveMetricName(CurveMetric metric) {
   switch (metric) {
-    case CurveMetric::kPsnr: return "psnr";
-    case CurveMetric::kPsnrY: return "psnr_y";
-    case CurveMetric::kSsim: return "ssim";
-    case CurveMetric::kMsSsim: return "msssim";
-    case CurveMetric::kSsimulacra2: return "ssimulacra2";
-    case CurveMetric::kButteraugli: return "butteraugli";
-    case CurveMetric::kButteraugli3Norm: return "butteraugli_3norm";
+    case CurveMetric::kPsnr:
+      return "psnr";
+    case CurveMetric::kPsnrY:
+      return "psnr_y";
+    case CurveMetric::kSsim:
+      return "ssim";
+    case CurveMetric::kMsSsim:
+      return "msssim";
+    case CurveMetric::kSsimulacra2:
+      return "ssimulacra2";
+    case CurveMetric::kButteraugli:
+      return "butteraugli";
+    case CurveMetric::kButteraugli3Norm:
+      return "butteraugli_3norm";
   }
   return "";
 }
@@ -361,11 +395,21 @@ std::vector<CurveMetric> CurveMetricsOf(const SweepSettings& settings) {
   for (SweepMetric metric : AllSweepMetrics()) {
     if (!settings.Measures(metric)) continue;
     switch (metric) {
-      case SweepMetric::kPsnr: curves.push_back(CurveMetric::kPsnr); break;
-      case SweepMetric::kPsnrY: curves.push_back(CurveMetric::kPsnrY); break;
-      case SweepMetric::kSsim: curves.push_back(CurveMetric::kSsim); break;
-      case SweepMetric::kMsSsim: curves.push_back(CurveMetric::kMsSsim); break;
-      case SweepMetric::kSsimulacra2: curves.push_back(CurveMetric::kSsimulacra2); break;
+      case SweepMetric::kPsnr:
+        curves.push_back(CurveMetric::kPsnr);
+        break;
+      case SweepMetric::kPsnrY:
+        curves.push_back(CurveMetric::kPsnrY);
+        break;
+      case SweepMetric::kSsim:
+        curves.push_back(CurveMetric::kSsim);
+        break;
+      case SweepMetric::kMsSsim:
+        curves.push_back(CurveMetric::kMsSsim);
+        break;
+      case SweepMetric::kSsimulacra2:
+        curves.push_back(CurveMetric::kSsimulacra2);
+        break;
       case SweepMetric::kButteraugli:
         curves.push_back(CurveMetric::kButteraugli);
         curves.push_back(CurveMetric::kButteraugli3Norm);
@@ -379,12 +423,14 @@ CurveSet CurvesOf(const std::vector<SweepRow>& rows, CurveMetric metric) {
   // Images in order of first appearance, so that index i is the same image in every curve.
   std::vector<std::string> images;
   for (const SweepRow& row : rows) {
-    if (std::find(images.begin(), images.end(), row.image) == images.end()) images.push_back(row.image);
+    if (std::find(images.begin(), images.end(), row.image) == images.end())
+      images.push_back(row.image);
   }
   const double sign = HigherIsBetter(metric) ? 1.0 : -1.0;
   CurveSet curves;
   for (const SweepRow& row : rows) {
-    const size_t image = static_cast<size_t>(std::find(images.begin(), images.end(), row.image) - images.begin());
+    const size_t image =
+        static_cast<size_t>(std::find(images.begin(), images.end(), row.image) - images.begin());
     const RatePoint point{row.bpp, sign * ValueOf(row, metric)};
     std::vector<std::string> names = {row.Curve()};
     if (!row.codec.starts_with("tok1d")) names.push_back(row.codec + " best scale");
@@ -420,11 +466,21 @@ std::string SweepPlotSvg(const std::vector<SweepRow>& rows, CurveMetric metric) 
   for (const SweepRow& row : rows) images.insert(row.image);
   std::string name, axis;
   switch (metric) {
-    case CurveMetric::kPsnr: name = "PSNR", axis = "PSNR (dB, RGB)"; break;
-    case CurveMetric::kPsnrY: name = "PSNR-Y", axis = "PSNR-Y (dB, BT.601 luma)"; break;
-    case CurveMetric::kSsim: name = "SSIM", axis = "SSIM (RGB mean)"; break;
-    case CurveMetric::kMsSsim: name = "MS-SSIM", axis = "MS-SSIM (RGB mean)"; break;
-    case CurveMetric::kSsimulacra2: name = "SSIMULACRA 2", axis = "SSIMULACRA 2 (100: identical)"; break;
+    case CurveMetric::kPsnr:
+      name = "PSNR", axis = "PSNR (dB, RGB)";
+      break;
+    case CurveMetric::kPsnrY:
+      name = "PSNR-Y", axis = "PSNR-Y (dB, BT.601 luma)";
+      break;
+    case CurveMetric::kSsim:
+      name = "SSIM", axis = "SSIM (RGB mean)";
+      break;
+    case CurveMetric::kMsSsim:
+      name = "MS-SSIM", axis = "MS-SSIM (RGB mean)";
+      break;
+    case CurveMetric::kSsimulacra2:
+      name = "SSIMULACRA 2", axis = "SSIMULACRA 2 (100: identical)";
+      break;
     case CurveMetric::kButteraugli:
       name = "Butteraugli", axis = "Butteraugli distance (max-norm, lower is better)";
       break;
@@ -444,20 +500,24 @@ nlohmann::json SweepSummary(const std::vector<SweepRow>& rows, const SweepSettin
   for (const SweepCodec& codec : settings.codecs) codecs[codec.name] = codec.settings;
   nlohmann::json metrics = nlohmann::json::array();
   for (SweepMetric metric : settings.metrics) metrics.push_back(SweepMetricName(metric));
-  nlohmann::json summary = {
-      {"images", images.size()},
-      {"settings",
-       {{"tokens", settings.tokens}, {"codecs", codecs}, {"scales", settings.scales},
-        {"metrics", metrics}}}};
+  nlohmann::json summary = {{"images", images.size()},
+                            {"settings",
+                             {{"tokens", settings.tokens},
+                              {"codecs", codecs},
+                              {"scales", settings.scales},
+                              {"metrics", metrics}}}};
   // The keys of earlier summaries, for the codecs that had them.
   if (codecs.contains("jpeg")) summary["settings"]["jpeg_qualities"] = codecs["jpeg"];
   if (codecs.contains("webp")) summary["settings"]["webp_qualities"] = codecs["webp"];
 
   // Mean of every column per (curve, setting), in row order.
-  const std::vector<CurveMetric> all_columns = {
-      CurveMetric::kPsnr,        CurveMetric::kPsnrY,       CurveMetric::kSsim,
-      CurveMetric::kMsSsim,      CurveMetric::kSsimulacra2, CurveMetric::kButteraugli,
-      CurveMetric::kButteraugli3Norm};
+  const std::vector<CurveMetric> all_columns = {CurveMetric::kPsnr,
+                                                CurveMetric::kPsnrY,
+                                                CurveMetric::kSsim,
+                                                CurveMetric::kMsSsim,
+                                                CurveMetric::kSsimulacra2,
+                                                CurveMetric::kButteraugli,
+                                                CurveMetric::kButteraugli3Norm};
   nlohmann::json means = nlohmann::json::array();
   std::vector<std::pair<std::string, int>> keys;
   for (const SweepRow& row : rows) {
@@ -470,12 +530,13 @@ nlohmann::json SweepSummary(const std::vector<SweepRow>& rows, const SweepSettin
     for (const SweepRow& row : rows) {
       if (row.Curve() != curve || row.setting != setting) continue;
       bpp.push_back(row.bpp);
-      for (size_t c = 0; c < all_columns.size(); ++c) columns[c].push_back(ValueOf(row, all_columns[c]));
+      for (size_t c = 0; c < all_columns.size(); ++c)
+        columns[c].push_back(ValueOf(row, all_columns[c]));
       encode_ms.push_back(row.encode_ms);
       decode_ms.push_back(row.decode_ms);
     }
-    nlohmann::json entry = {{"curve", curve}, {"setting", setting}, {"images", bpp.size()},
-                            {"bpp", FiniteMean(bpp)}};
+    nlohmann::json entry = {
+        {"curve", curve}, {"setting", setting}, {"images", bpp.size()}, {"bpp", FiniteMean(bpp)}};
     for (size_t c = 0; c < all_columns.size(); ++c) {
       entry[CurveMetricName(all_columns[c])] = FiniteMean(columns[c]);
     }

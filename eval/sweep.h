@@ -10,8 +10,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "tok1d/tok1d.h"
 #include "eval/bd_rate.h"
+#include "tok1d/tok1d.h"
 
 namespace tok1d {
 
@@ -46,7 +46,8 @@ struct SweepSettings {
 // `codecs` (plug-in names, checked with FindCodec) each at its default_settings(); scales 1, 2,
 // 4; every metric. kNotFound for a codec that is not in this build.
 StatusOr<SweepSettings> DefaultSweepSettings(uint32_t model_tokens,
-                                             const std::vector<std::string>& codecs = {"jpeg", "webp"});
+                                             const std::vector<std::string>& codecs = {"jpeg",
+                                                                                       "webp"});
 
 // The scores of one decoded image; NaN where a metric is switched off or undefined (MS-SSIM
 // below 176 pixels a side, SSIMULACRA 2 and Butteraugli below 8).
@@ -55,8 +56,8 @@ struct SweepQuality {
   double psnr_y = 0;
   double ssim = 0;
   double msssim = 0;
-  double ssimulacra2 = 0;       // 100: identical; higher is better
-  double butteraugli = 0;       // max-norm distance; lower is better
+  double ssimulacra2 = 0;        // 100: identical; higher is better
+  double butteraugli = 0;        // max-norm distance; lower is better
   double butteraugli_3norm = 0;  // 3-norm; lower is better
 };
 
@@ -77,8 +78,8 @@ struct SweepRow {
   uint64_t bytes = 0;  // the whole file
   double bpp = 0;      // of the original's pixels
   SweepQuality quality;
-  double encode_ms = 0;  // plug-ins at a scale: including the downscale
-  double decode_ms = 0;  // plug-ins at a scale: including the upscale
+  double encode_ms = 0;           // plug-ins at a scale: including the downscale
+  double decode_ms = 0;           // plug-ins at a scale: including the upscale
   std::vector<double> metric_ms;  // CPU ms spent on each metric (by SweepMetric); not in the CSV
 
   // The rate–quality curve the row belongs to: "tok1d", "jpeg", "jpeg 1/2", …
@@ -100,7 +101,15 @@ StatusOr<std::vector<SweepRow>> SweepImage(const std::string& name, const Image&
 std::string SweepCsv(const std::vector<SweepRow>& rows);
 
 // The quality axes of curves and BD-rates: each metric's column, Butteraugli as two.
-enum class CurveMetric { kPsnr, kPsnrY, kSsim, kMsSsim, kSsimulacra2, kButteraugli, kButteraugli3Norm };
+enum class CurveMetric {
+  kPsnr,
+  kPsnrY,
+  kSsim,
+  kMsSsim,
+  kSsimulacra2,
+  kButteraugli,
+  kButteraugli3Norm
+};
 // The key in summary.json and the CSV column: "psnr", …, "butteraugli_3norm".
 std::string CurveMetricName(CurveMetric metric);
 // Whether higher is better (false for the Butteraugli distances).

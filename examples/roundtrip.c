@@ -20,7 +20,7 @@ static double Psnr(const uint8_t* a, const uint8_t* b, size_t n) {
 }
 
 int main(int argc, char** argv) {
-  const uint32_t width = 300, height = 200;  /* not a multiple of the tile: border tiles too */
+  const uint32_t width = 300, height = 200; /* not a multiple of the tile: border tiles too */
   uint8_t* rgb = malloc((size_t)width * height * 3);
   for (uint32_t y = 0; y < height; ++y) {
     for (uint32_t x = 0; x < width; ++x) {
@@ -56,8 +56,8 @@ int main(int argc, char** argv) {
             info.most_tokens);
     ok = 0;
   }
-  ok = ok && Check(tok1d_decode(session, t1d, t1d_size, 0, &decoded, &out_width, &out_height),
-                   "decode");
+  ok = ok &&
+       Check(tok1d_decode(session, t1d, t1d_size, 0, &decoded, &out_width, &out_height), "decode");
   if (ok) {
     printf("32 tokens: %zu bytes, %.2f dB\n", t1d_size,
            Psnr(rgb, decoded, (size_t)width * height * 3));
@@ -66,8 +66,9 @@ int main(int argc, char** argv) {
   }
 
   ok = ok && Check(tok1d_trim(t1d, t1d_size, 8, &trimmed, &trimmed_size), "trim");
-  ok = ok && Check(tok1d_decode(session, trimmed, trimmed_size, 0, &decoded, &out_width,
-                                &out_height), "decode trimmed");
+  ok = ok &&
+       Check(tok1d_decode(session, trimmed, trimmed_size, 0, &decoded, &out_width, &out_height),
+             "decode trimmed");
   if (ok) {
     printf(" 8 tokens: %zu bytes, %.2f dB\n", trimmed_size,
            Psnr(rgb, decoded, (size_t)width * height * 3));

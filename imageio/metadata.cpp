@@ -102,8 +102,7 @@ ImageMetadata MetadataFromChunks(std::span<const T1dChunk> chunks,
     StatusOr<std::vector<uint8_t>> bytes = Decompress(chunk.data);
     if (!bytes.ok()) {
       warnings->push_back("chunk '" + TypeName(chunk.type) + "' " + bytes.status().message() +
-                          "; the " + std::string(MetadataChunkName(chunk.type)) +
-                          " is left out");
+                          "; the " + std::string(MetadataChunkName(chunk.type)) + " is left out");
       continue;
     }
     (icc ? metadata.icc : metadata.exif) = std::move(bytes).value();

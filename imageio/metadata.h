@@ -10,9 +10,9 @@
 #include <string_view>
 #include <vector>
 
+#include "container/t1d.h"
 #include "imageio/image_io.h"
 #include "tok1d/status.h"
-#include "container/t1d.h"
 
 namespace tok1d {
 

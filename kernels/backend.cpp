@@ -41,7 +41,8 @@ constexpr CompiledBackend kCompiledBackends[] = {
 #if defined(TOK1D_WITH_HIP)
     {"hip", [](const BackendOptions&) { return hip::CreateGpuBackend(); }},
 #endif
-    {"cpu", [](const BackendOptions& options) -> StatusOr<std::unique_ptr<Backend>> {
+    {"cpu",
+     [](const BackendOptions& options) -> StatusOr<std::unique_ptr<Backend>> {
        return CreateCpuBackend(options.threads);
      }},
 };
@@ -63,8 +64,7 @@ std::vector<std::string_view> CompiledBackends() {
 }
 
 StatusOr<std::unique_ptr<Backend>> CreateBackend(std::string_view device,
-                                                 const BackendOptions& options,
-                                                 std::string* note) {
+                                                 const BackendOptions& options, std::string* note) {
   if (device != "auto") {
     for (std::string_view compiled : CompiledBackends()) {
       if (compiled == device) return CreateNamedBackend(device, options);

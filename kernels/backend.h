@@ -34,7 +34,8 @@ class Backend;
 class DeviceBuffer {
  public:
   DeviceBuffer() = default;
-  DeviceBuffer(Backend* owner, void* data, size_t bytes) : owner_(owner), data_(data), bytes_(bytes) {}
+  DeviceBuffer(Backend* owner, void* data, size_t bytes)
+      : owner_(owner), data_(data), bytes_(bytes) {}
   DeviceBuffer(DeviceBuffer&& other) noexcept { *this = std::move(other); }
   DeviceBuffer& operator=(DeviceBuffer&& other) noexcept;
   DeviceBuffer(const DeviceBuffer&) = delete;
@@ -42,7 +43,9 @@ class DeviceBuffer {
   ~DeviceBuffer() { Release(); }
 
   template <typename T>
-  T* as() const { return static_cast<T*>(data_); }
+  T* as() const {
+    return static_cast<T*>(data_);
+  }
   size_t bytes() const { return bytes_; }
 
  private:
@@ -101,7 +104,7 @@ class Backend {
  public:
   virtual ~Backend() = default;
 
-  virtual std::string_view name() const = 0;  // "cpu", "cuda", …
+  virtual std::string_view name() const = 0;    // "cpu", "cuda", …
   virtual std::string description() const = 0;  // for -v output: device, threads, library
   // Tiles per Tokenizer batch that keep this backend busy (CodecOptions::max_batch_tiles 0
   // picks it): a few saturate the CPU's cores, a GPU needs hundreds.

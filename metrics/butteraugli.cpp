@@ -55,11 +55,10 @@ double Norm3(const float* distmap, uint32_t row_stride, uint32_t width, uint32_t
 
 StatusOr<ButteraugliResult> Butteraugli(const Image& reference, const Image& distorted) {
   if (reference.width != distorted.width || reference.height != distorted.height) {
-    return InvalidArgumentError("butteraugli: image sizes differ (" +
-                                std::to_string(reference.width) + "x" +
-                                std::to_string(reference.height) + " vs " +
-                                std::to_string(distorted.width) + "x" +
-                                std::to_string(distorted.height) + ")");
+    return InvalidArgumentError(
+        "butteraugli: image sizes differ (" + std::to_string(reference.width) + "x" +
+        std::to_string(reference.height) + " vs " + std::to_string(distorted.width) + "x" +
+        std::to_string(distorted.height) + ")");
   }
   if (reference.width < kButteraugliMinSide || reference.height < kButteraugliMinSide) {
     // libjxl's comparator returns an all-zero distance map ("identical") for such images.

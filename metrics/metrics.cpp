@@ -164,9 +164,8 @@ double PsnrY(const Image& original, const Image& decoded) {
 
 double Ssim(const Image& original, const Image& decoded) {
   if (std::min(original.width, original.height) < kWindow) return std::nan("");
-  return MeanOverChannels(original, decoded, [](const Plane& x, const Plane& y) {
-    return SsimOfPlanes(x, y).ssim;
-  });
+  return MeanOverChannels(original, decoded,
+                          [](const Plane& x, const Plane& y) { return SsimOfPlanes(x, y).ssim; });
 }
 
 double MsSsim(const Image& original, const Image& decoded) {
@@ -177,10 +176,10 @@ double MsSsim(const Image& original, const Image& decoded) {
 StatusOr<Quality> QualityOf(const Image& original, const Image& decoded) {
   if (original.width != decoded.width || original.height != decoded.height ||
       original.rgb.size() != decoded.rgb.size()) {
-    return InvalidArgumentError(
-        "cannot compare a " + std::to_string(original.width) + "x" +
-        std::to_string(original.height) + " image with a " + std::to_string(decoded.width) + "x" +
-        std::to_string(decoded.height) + " one");
+    return InvalidArgumentError("cannot compare a " + std::to_string(original.width) + "x" +
+                                std::to_string(original.height) + " image with a " +
+                                std::to_string(decoded.width) + "x" +
+                                std::to_string(decoded.height) + " one");
   }
   return Quality{Psnr(original, decoded), PsnrY(original, decoded), Ssim(original, decoded),
                  MsSsim(original, decoded)};

@@ -47,20 +47,24 @@ class [[nodiscard]] Status {
 };
 
 inline Status OkStatus() { return Status(); }
-inline Status InvalidArgumentError(std::string m) { return {StatusCode::kInvalidArgument, std::move(m)}; }
+inline Status InvalidArgumentError(std::string m) {
+  return {StatusCode::kInvalidArgument, std::move(m)};
+}
 inline Status NotFoundError(std::string m) { return {StatusCode::kNotFound, std::move(m)}; }
 inline Status IoError(std::string m) { return {StatusCode::kIoError, std::move(m)}; }
 inline Status CorruptError(std::string m) { return {StatusCode::kCorrupt, std::move(m)}; }
 inline Status UnsupportedError(std::string m) { return {StatusCode::kUnsupported, std::move(m)}; }
 inline Status TooLargeError(std::string m) { return {StatusCode::kTooLarge, std::move(m)}; }
 inline Status TruncatedError(std::string m) { return {StatusCode::kTruncated, std::move(m)}; }
-inline Status ModelMismatchError(std::string m) { return {StatusCode::kModelMismatch, std::move(m)}; }
+inline Status ModelMismatchError(std::string m) {
+  return {StatusCode::kModelMismatch, std::move(m)};
+}
 inline Status InternalError(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
 
 template <typename T>
 class [[nodiscard]] StatusOr {
  public:
-  StatusOr(T value) : state_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  StatusOr(T value) : state_(std::move(value)) {}        // NOLINT(google-explicit-constructor)
   StatusOr(Status status) : state_(std::move(status)) {  // NOLINT(google-explicit-constructor)
     assert(!std::get<Status>(state_).ok() && "StatusOr needs a value or an error");
   }

@@ -27,13 +27,13 @@ namespace tok1d {
 // ---- model ----
 
 struct ModelInfo {
-  std::string name;             // the model file's "name" metadata, if any
-  std::string sha256;           // of the weights file, hex; .t1d files name their model by it
-  uint32_t tile = 0;            // pixels per tile side
-  uint32_t max_tokens = 0;      // K, tokens per tile
+  std::string name;                  // the model file's "name" metadata, if any
+  std::string sha256;                // of the weights file, hex; .t1d files name their model by it
+  uint32_t tile = 0;                 // pixels per tile side
+  uint32_t max_tokens = 0;           // K, tokens per tile
   std::vector<uint32_t> fsq_levels;  // levels per dimension of a token
-  bool entropy_tables = false;  // can write range-coded files
-  uint32_t refinement_tokens = 0;  // tokens refined by refinement layers (0: none)
+  bool entropy_tables = false;       // can write range-coded files
+  uint32_t refinement_tokens = 0;    // tokens refined by refinement layers (0: none)
   uint64_t file_bytes = 0;
 };
 
@@ -105,13 +105,13 @@ struct EncodeOptions {
 };
 
 struct EncodeResult {
-  std::vector<uint8_t> t1d;                // the file
-  std::vector<uint32_t> tokens_per_tile;   // raster order
-  std::optional<double> psnr;              // with compute_psnr
+  std::vector<uint8_t> t1d;               // the file
+  std::vector<uint32_t> tokens_per_tile;  // raster order
+  std::optional<double> psnr;             // with compute_psnr
 };
 
 struct DecodeOptions {
-  uint32_t max_tokens = 0;       // decode at most this many tokens per tile; 0: all
+  uint32_t max_tokens = 0;  // decode at most this many tokens per tile; 0: all
   // A partial download decodes its complete layers (with a warning); false: kTruncated.
   bool allow_truncated = true;
 };
@@ -122,7 +122,7 @@ struct DecodeResult {
   std::vector<uint8_t> icc;               // as stored by EncodeOptions::icc
   std::vector<uint8_t> exif;
   bool truncated = false;
-  std::vector<std::string> warnings;      // one line each (truncation, damaged metadata)
+  std::vector<std::string> warnings;  // one line each (truncation, damaged metadata)
 };
 
 class SessionImpl;

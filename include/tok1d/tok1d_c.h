@@ -28,8 +28,8 @@ typedef enum tok1d_status {
   TOK1D_INTERNAL = 9
 } tok1d_status;
 
-typedef struct tok1d_model tok1d_model;      /* a loaded model */
-typedef struct tok1d_session tok1d_session;  /* a model on a device */
+typedef struct tok1d_model tok1d_model;     /* a loaded model */
+typedef struct tok1d_session tok1d_session; /* a model on a device */
 
 /* "0.1.0" */
 const char* tok1d_version(void);
@@ -81,16 +81,15 @@ tok1d_status tok1d_encode(tok1d_session* session, const uint8_t* rgb, uint32_t w
 /* max_tokens 0: all. A truncated file decodes its complete layers. On success *rgb holds
  * (*width)*(*height)*3 bytes for tok1d_free. */
 tok1d_status tok1d_decode(tok1d_session* session, const uint8_t* t1d, size_t t1d_size,
-                          uint32_t max_tokens, uint8_t** rgb, uint32_t* width,
-                          uint32_t* height);
+                          uint32_t max_tokens, uint8_t** rgb, uint32_t* width, uint32_t* height);
 
 typedef struct tok1d_file_info {
   uint32_t width;
   uint32_t height;
   uint32_t tile_size;
   uint64_t tiles;
-  uint32_t max_tokens;     /* the model's K */
-  uint32_t min_tokens;     /* tokens kept per tile, least and most */
+  uint32_t max_tokens; /* the model's K */
+  uint32_t min_tokens; /* tokens kept per tile, least and most */
   uint32_t most_tokens;
   int truncated;
 } tok1d_file_info;

@@ -55,8 +55,9 @@ TOK1D_VECTORIZED void LayerNormRows(const float* x, size_t rows, size_t width, c
 
 // Attention is computed in blocks of kQueryBlock queries against kLaneBlock keys (or value
 // components) at a time, so the accumulators stay in vector registers: 4 × 16 floats is
-// 8 AVX2 registers (GCC/Clang vector types; the baseline clone splits them into SSE pairs). Keys and values are copied to scratch padded to multiples of kLaneBlock
-// with zeros, so the blocked loops need no tail handling.
+// 8 AVX2 registers (GCC/Clang vector types; the baseline clone splits them into SSE pairs). Keys
+// and values are copied to scratch padded to multiples of kLaneBlock with zeros, so the blocked
+// loops need no tail handling.
 constexpr size_t kQueryBlock = 4;
 constexpr size_t kLaneBlock = 16;
 
@@ -66,7 +67,9 @@ using Vec8 = float __attribute__((vector_size(32)));
 inline void LoadVec8(Vec8& v, const float* p) { std::memcpy(&v, p, sizeof(v)); }
 inline void StoreVec8(float* p, const Vec8& v) { std::memcpy(p, &v, sizeof(v)); }
 
-size_t RoundUp(size_t value, size_t multiple) { return (value + multiple - 1) / multiple * multiple; }
+size_t RoundUp(size_t value, size_t multiple) {
+  return (value + multiple - 1) / multiple * multiple;
+}
 
 // Scratch for one (sequence, head) attention unit.
 struct AttentionScratch {
@@ -84,9 +87,8 @@ struct AttentionScratch {
 };
 
 // Softmax attention of one head of one sequence.
-TOK1D_VECTORIZED void AttentionHead(const float* qkv, size_t length, size_t heads,
-                                    size_t head_dim, size_t head, float* out,
-                                    AttentionScratch& scratch) {
+TOK1D_VECTORIZED void AttentionHead(const float* qkv, size_t length, size_t heads, size_t head_dim,
+                                    size_t head, float* out, AttentionScratch& scratch) {
   const size_t width = heads * head_dim;
   const size_t row_stride = 3 * width;
   const size_t padded_length = scratch.padded_length, padded_dim = scratch.padded_dim;
@@ -106,7 +108,8 @@ TOK1D_VECTORIZED void AttentionHead(const float* qkv, size_t length, size_t head
       queries[qi] = qkv + std::min(i0 + qi, length - 1) * row_stride + head * head_dim;
     }
     float* scores[kQueryBlock];
-    for (size_t qi = 0; qi < kQueryBlock; ++qi) scores[qi] = scratch.scores.data() + qi * padded_length;
+    for (size_t qi = 0; qi < kQueryBlock; ++qi)
+      scores[qi] = scratch.scores.data() + qi * padded_length;
 
     for (size_t j0 = 0; j0 < padded_length; j0 += kLaneBlock) {
       Vec8 acc[kQueryBlock][2] = {};
@@ -252,8 +255,8 @@ class CpuBackend final : public Backend {
     });
   }
 
-  void BuildSequences(const RowSource& head, const RowSource& tail, size_t sequences,
-                      size_t width, float* out) override {
+  void BuildSequences(const RowSource& head, const RowSource& tail, size_t sequences, size_t width,
+                      float* out) override {
     const size_t length = head.count + tail.count;
     pool_.ParallelFor(sequences, 1, [&](size_t begin, size_t end) {
       for (size_t s = begin; s < end; ++s) {
@@ -328,16 +331,17 @@ class CpuBackend final : public Backend {
         if (bounded != nullptr) bounded[r * dims.size() + d] = value;
         // nearbyint rounds half to even in the default rounding mode, as torch.round does.
         const float level = std::nearbyint(value) + static_cast<float>(dim.half_width);
-        const auto digit = static_cast<uint32_t>(std::clamp(level, 0.0f, static_cast<float>(dim.levels - 1)));
+        const auto digit =
+            static_cast<uint32_t>(std::clamp(level, 0.0f, static_cast<float>(dim.levels - 1)));
         token += digit * dim.basis;
       }
       tokens[r] = static_cast<int32_t>(token);
     }
   }
 
-  void EmbedTokens(const int32_t* tokens, const float* offsets, size_t rows, const FsqLevels& levels,
-                   const float* code_w, const float* code_b, const float* mask, size_t width,
-                   float* embedded, float* codes) override {
+  void EmbedTokens(const int32_t* tokens, const float* offsets, size_t rows,
+                   const FsqLevels& levels, const float* code_w, const float* code_b,
+                   const float* mask, size_t width, float* embedded, float* codes) override {
     const FsqTable table = MakeFsqTable(levels);
     const std::span<const FsqDim> dims(table.dims, table.count);
     const size_t code_dim = dims.size();
@@ -389,8 +393,8 @@ class CpuBackend final : public Backend {
         const size_t t = row / tile, y = row % tile;
         const float* low = coarse + t * pool * pool * 3;
         const Tap& ty = taps[y];
-        const float* detail_row = detail + (t * per_side + y / patch) * per_side * patch_dim +
-                                  (y % patch) * patch * 3;
+        const float* detail_row =
+            detail + (t * per_side + y / patch) * per_side * patch_dim + (y % patch) * patch * 3;
         float* out = pixels + row * tile * 3;
         for (size_t x = 0; x < tile; ++x) {
           const Tap& tx = taps[x];
@@ -413,7 +417,9 @@ class CpuBackend final : public Backend {
  private:
   static blasint Int(size_t value) { return static_cast<blasint>(value); }
   // About 16k floats per task: enough work to pay for the hand-off.
-  static size_t RowsPerTask(size_t width) { return std::max<size_t>(1, 16384 / std::max<size_t>(width, 1)); }
+  static size_t RowsPerTask(size_t width) {
+    return std::max<size_t>(1, 16384 / std::max<size_t>(width, 1));
+  }
 
   ThreadPool pool_;
   unsigned threads_;

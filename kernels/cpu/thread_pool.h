@@ -40,7 +40,7 @@ class ThreadPool {
   size_t count_ = 0;
   size_t chunk_ = 0;
   size_t next_ = 0;
-  size_t active_ = 0;       // threads inside RunChunks
+  size_t active_ = 0;        // threads inside RunChunks
   uint64_t generation_ = 0;  // incremented per job so sleeping workers see new work
   bool stopping_ = false;
 };

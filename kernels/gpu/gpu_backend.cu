@@ -24,15 +24,17 @@ constexpr size_t kMaxElementwiseBlocks = 65536;
 #endif
 
 unsigned ElementwiseBlocks(size_t count) {
-  return static_cast<unsigned>(
-      std::clamp<size_t>((count + kElementwiseThreads - 1) / kElementwiseThreads, 1, kMaxElementwiseBlocks));
+  return static_cast<unsigned>(std::clamp<size_t>(
+      (count + kElementwiseThreads - 1) / kElementwiseThreads, 1, kMaxElementwiseBlocks));
 }
 
 unsigned CeilDiv(size_t value, unsigned divisor) {
   return static_cast<unsigned>((value + divisor - 1) / divisor);
 }
 
-std::string Mebibytes(size_t bytes) { return std::to_string((bytes + (1 << 20) - 1) >> 20) + " MiB"; }
+std::string Mebibytes(size_t bytes) {
+  return std::to_string((bytes + (1 << 20) - 1) >> 20) + " MiB";
+}
 
 class GpuBackend final : public Backend {
  public:
@@ -40,8 +42,9 @@ class GpuBackend final : public Backend {
     int devices = 0;
     const cudaError_t count_error = cudaGetDeviceCount(&devices);
     if (count_error != cudaSuccess || devices == 0) {
-      return NotFoundError(std::string("no ") + TOK1D_GPU_RUNTIME_NAME + " device" +
-                           (count_error != cudaSuccess ? std::string(": ") + cudaGetErrorString(count_error) : ""));
+      return NotFoundError(
+          std::string("no ") + TOK1D_GPU_RUNTIME_NAME + " device" +
+          (count_error != cudaSuccess ? std::string(": ") + cudaGetErrorString(count_error) : ""));
     }
     std::unique_ptr<GpuBackend> backend(new GpuBackend());
     TOK1D_RETURN_IF_ERROR(backend->Open());
@@ -65,8 +68,8 @@ class GpuBackend final : public Backend {
       static_cast<void>(cudaGetLastError());
       size_t free = 0, total = 0;
       static_cast<void>(cudaMemGetInfo(&free, &total));
-      return TooLargeError("out of GPU memory allocating " + Mebibytes(bytes) + " (" + Mebibytes(free) +
-                           " free of " + Mebibytes(total) + ")");
+      return TooLargeError("out of GPU memory allocating " + Mebibytes(bytes) + " (" +
+                           Mebibytes(free) + " free of " + Mebibytes(total) + ")");
     }
     if (error != cudaSuccess) return RuntimeError(error, "allocating device memory");
     return DeviceBuffer(this, data, bytes);
@@ -74,7 +77,8 @@ class GpuBackend final : public Backend {
 
   StatusOr<DeviceBuffer> UploadConstant(std::span<const uint8_t> host) override {
     TOK1D_ASSIGN_OR_RETURN(DeviceBuffer buffer, Allocate(host.size()));
-    const cudaError_t error = cudaMemcpy(buffer.as<void>(), host.data(), host.size(), cudaMemcpyHostToDevice);
+    const cudaError_t error =
+        cudaMemcpy(buffer.as<void>(), host.data(), host.size(), cudaMemcpyHostToDevice);
     if (error != cudaSuccess) return RuntimeError(error, "uploading the weights");
     return StatusOr<DeviceBuffer>(std::move(buffer));  // nvcc does not move implicitly here
   }
@@ -82,12 +86,15 @@ class GpuBackend final : public Backend {
   Status CopyToDevice(void* device, const void* host, size_t bytes) override {
     if (!pending_.ok()) return pending_;
     // From pageable host memory the call returns once `host` has been read.
-    Record(cudaMemcpyAsync(device, host, bytes, cudaMemcpyHostToDevice, stream_), "copying to the device");
+    Record(cudaMemcpyAsync(device, host, bytes, cudaMemcpyHostToDevice, stream_),
+           "copying to the device");
     return pending_;
   }
 
   Status CopyToHost(void* host, const void* device, size_t bytes) override {
-    if (pending_.ok()) Record(cudaMemcpyAsync(host, device, bytes, cudaMemcpyDeviceToHost, stream_), "copying to the host");
+    if (pending_.ok())
+      Record(cudaMemcpyAsync(host, device, bytes, cudaMemcpyDeviceToHost, stream_),
+             "copying to the host");
     return Synchronize();
   }
 
@@ -101,7 +108,8 @@ class GpuBackend final : public Backend {
     if (!pending_.ok() || rows == 0 || out == 0) return;
     const dim3 grid(CeilDiv(out, linear::kTileCols), CeilDiv(rows, linear::kTileRows));
     const dim3 block(linear::kThreads);
-    const auto r = static_cast<unsigned>(rows), i = static_cast<unsigned>(in), o = static_cast<unsigned>(out);
+    const auto r = static_cast<unsigned>(rows), i = static_cast<unsigned>(in),
+               o = static_cast<unsigned>(out);
     switch (epilogue) {
       case Epilogue::kStore:
         LaunchKernel(LinearKernel<Epilogue::kStore>, grid, block, stream_, x, r, i, w, b, o, y);
@@ -110,7 +118,8 @@ class GpuBackend final : public Backend {
         LaunchKernel(LinearKernel<Epilogue::kGelu>, grid, block, stream_, x, r, i, w, b, o, y);
         break;
       case Epilogue::kAccumulate:
-        LaunchKernel(LinearKernel<Epilogue::kAccumulate>, grid, block, stream_, x, r, i, w, b, o, y);
+        LaunchKernel(LinearKernel<Epilogue::kAccumulate>, grid, block, stream_, x, r, i, w, b, o,
+                     y);
         break;
     }
     CheckLaunch("Linear");
@@ -120,8 +129,8 @@ class GpuBackend final : public Backend {
                  float eps, float* y) override {
     if (!pending_.ok() || rows == 0) return;
     LaunchKernel(LayerNormKernel, dim3(CeilDiv(rows, kNormRowsPerBlock)),
-                 dim3(kNormThreadsPerRow * kNormRowsPerBlock), stream_, x, static_cast<unsigned>(rows),
-                 static_cast<unsigned>(width), gamma, beta, eps, y);
+                 dim3(kNormThreadsPerRow * kNormRowsPerBlock), stream_, x,
+                 static_cast<unsigned>(rows), static_cast<unsigned>(width), gamma, beta, eps, y);
     CheckLaunch("LayerNorm");
   }
 
@@ -129,17 +138,18 @@ class GpuBackend final : public Backend {
                  float* out) override {
     if (!pending_.ok() || sequences == 0 || length == 0) return;
     if (head_dim > attention::kMaxHeadDim) {
-      Fail(UnsupportedError("the " + std::string(name()) + " attention kernel handles heads of up to " +
-                                  std::to_string(attention::kMaxHeadDim) + " dimensions; this model's have " +
-                               std::to_string(head_dim)));
+      Fail(UnsupportedError("the " + std::string(name()) +
+                            " attention kernel handles heads of up to " +
+                            std::to_string(attention::kMaxHeadDim) +
+                            " dimensions; this model's have " + std::to_string(head_dim)));
       return;
     }
     const dim3 grid(CeilDiv(length, attention::kQueries), static_cast<unsigned>(heads),
                     static_cast<unsigned>(sequences));
     const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
     LaunchKernel(AttentionKernel, grid, dim3(attention::kThreads), stream_, qkv,
-                 static_cast<unsigned>(length), static_cast<unsigned>(heads), static_cast<unsigned>(head_dim),
-                 scale, out);
+                 static_cast<unsigned>(length), static_cast<unsigned>(heads),
+                 static_cast<unsigned>(head_dim), scale, out);
     CheckLaunch("Attention");
   }
 
@@ -147,8 +157,9 @@ class GpuBackend final : public Backend {
                       float* out) override {
     if (!pending_.ok()) return;
     const size_t count = sequences * (head.count + tail.count) * width;
-    LaunchKernel(BuildSequencesKernel, dim3(ElementwiseBlocks(count)), dim3(kElementwiseThreads), stream_,
-                 head, tail, static_cast<unsigned>(sequences), static_cast<unsigned>(width), out);
+    LaunchKernel(BuildSequencesKernel, dim3(ElementwiseBlocks(count)), dim3(kElementwiseThreads),
+                 stream_, head, tail, static_cast<unsigned>(sequences),
+                 static_cast<unsigned>(width), out);
     CheckLaunch("BuildSequences");
   }
 
@@ -157,56 +168,60 @@ class GpuBackend final : public Backend {
     if (!pending_.ok()) return;
     LaunchKernel(SliceSequencesKernel, dim3(ElementwiseBlocks(sequences * count * width)),
                  dim3(kElementwiseThreads), stream_, in, static_cast<unsigned>(sequences),
-                 static_cast<unsigned>(length), static_cast<unsigned>(first), static_cast<unsigned>(count),
-                 static_cast<unsigned>(width), out);
+                 static_cast<unsigned>(length), static_cast<unsigned>(first),
+                 static_cast<unsigned>(count), static_cast<unsigned>(width), out);
     CheckLaunch("SliceSequences");
   }
 
-  void PatchifyTiles(const uint8_t* tiles, size_t count, const TileGeometry& geometry, float* patches,
-                     float* pooled) override {
+  void PatchifyTiles(const uint8_t* tiles, size_t count, const TileGeometry& geometry,
+                     float* patches, float* pooled) override {
     if (!pending_.ok()) return;
     const size_t tile_values = size_t{geometry.tile} * geometry.tile * 3;
     const size_t pooled_values = size_t{geometry.pool} * geometry.pool * 3;
     const auto tiles_count = static_cast<unsigned>(count);
-    LaunchKernel(PatchesKernel<uint8_t>, dim3(ElementwiseBlocks(count * tile_values)), dim3(kElementwiseThreads),
-                 stream_, tiles, tiles_count, geometry.tile, geometry.patch, patches);
+    LaunchKernel(PatchesKernel<uint8_t>, dim3(ElementwiseBlocks(count * tile_values)),
+                 dim3(kElementwiseThreads), stream_, tiles, tiles_count, geometry.tile,
+                 geometry.patch, patches);
     CheckLaunch("PatchifyTiles");
-    LaunchKernel(PoolKernel, dim3(ElementwiseBlocks(count * pooled_values)), dim3(kElementwiseThreads),
-                 stream_, tiles, tiles_count, geometry, pooled);
+    LaunchKernel(PoolKernel, dim3(ElementwiseBlocks(count * pooled_values)),
+                 dim3(kElementwiseThreads), stream_, tiles, tiles_count, geometry, pooled);
     CheckLaunch("PatchifyTiles (pooling)");
   }
 
-  void Patchify(const float* images, size_t count, uint32_t side, uint32_t patch, float* patches) override {
+  void Patchify(const float* images, size_t count, uint32_t side, uint32_t patch,
+                float* patches) override {
     if (!pending_.ok()) return;
     LaunchKernel(PatchesKernel<float>, dim3(ElementwiseBlocks(count * side * side * 3)),
-                 dim3(kElementwiseThreads), stream_, images, static_cast<unsigned>(count), side, patch, patches);
+                 dim3(kElementwiseThreads), stream_, images, static_cast<unsigned>(count), side,
+                 patch, patches);
     CheckLaunch("Patchify");
   }
 
   void FsqQuantize(const float* z, size_t rows, const FsqLevels& levels, float* bounded,
                    int32_t* tokens) override {
     if (!pending_.ok()) return;
-    LaunchKernel(FsqQuantizeKernel, dim3(ElementwiseBlocks(rows)), dim3(kElementwiseThreads), stream_, z,
-                 static_cast<unsigned>(rows), MakeFsqTable(levels), bounded, tokens);
+    LaunchKernel(FsqQuantizeKernel, dim3(ElementwiseBlocks(rows)), dim3(kElementwiseThreads),
+                 stream_, z, static_cast<unsigned>(rows), MakeFsqTable(levels), bounded, tokens);
     CheckLaunch("FsqQuantize");
   }
 
-  void EmbedTokens(const int32_t* tokens, const float* offsets, size_t rows, const FsqLevels& levels,
-                   const float* code_w, const float* code_b, const float* mask, size_t width,
-                   float* embedded, float* codes) override {
+  void EmbedTokens(const int32_t* tokens, const float* offsets, size_t rows,
+                   const FsqLevels& levels, const float* code_w, const float* code_b,
+                   const float* mask, size_t width, float* embedded, float* codes) override {
     if (!pending_.ok()) return;
-    LaunchKernel(EmbedTokensKernel, dim3(ElementwiseBlocks(rows * width)), dim3(kElementwiseThreads),
-                 stream_, tokens, offsets, static_cast<unsigned>(rows), MakeFsqTable(levels), code_w, code_b, mask,
-                 static_cast<unsigned>(width), embedded, codes);
+    LaunchKernel(EmbedTokensKernel, dim3(ElementwiseBlocks(rows * width)),
+                 dim3(kElementwiseThreads), stream_, tokens, offsets, static_cast<unsigned>(rows),
+                 MakeFsqTable(levels), code_w, code_b, mask, static_cast<unsigned>(width), embedded,
+                 codes);
     CheckLaunch("EmbedTokens");
   }
 
-  void AssembleTiles(const float* detail, const float* coarse, size_t count, const TileGeometry& geometry,
-                     float* pixels) override {
+  void AssembleTiles(const float* detail, const float* coarse, size_t count,
+                     const TileGeometry& geometry, float* pixels) override {
     if (!pending_.ok()) return;
     const size_t values = count * geometry.tile * geometry.tile * 3;
-    LaunchKernel(AssembleTilesKernel, dim3(ElementwiseBlocks(values)), dim3(kElementwiseThreads), stream_,
-                 detail, coarse, static_cast<unsigned>(count), geometry, pixels);
+    LaunchKernel(AssembleTilesKernel, dim3(ElementwiseBlocks(values)), dim3(kElementwiseThreads),
+                 stream_, detail, coarse, static_cast<unsigned>(count), geometry, pixels);
     CheckLaunch("AssembleTiles");
   }
 
@@ -224,17 +239,20 @@ class GpuBackend final : public Backend {
   // Picks device 0, makes the stream and runs a one-thread kernel, so that a device this
   // build has no kernels for fails here (and `--device auto` moves on) instead of mid-image.
   Status Open() {
-    if (const cudaError_t error = cudaSetDevice(0); error != cudaSuccess) return RuntimeError(error, "selecting device 0");
+    if (const cudaError_t error = cudaSetDevice(0); error != cudaSuccess)
+      return RuntimeError(error, "selecting device 0");
     cudaDeviceProp properties{};
     if (const cudaError_t error = cudaGetDeviceProperties(&properties, 0); error != cudaSuccess) {
       return RuntimeError(error, "reading the device properties");
     }
-    if (const cudaError_t error = cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking); error != cudaSuccess) {
+    if (const cudaError_t error = cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking);
+        error != cudaSuccess) {
       return RuntimeError(error, "creating a stream");
     }
     stream_open_ = true;
     char memory[32];
-    std::snprintf(memory, sizeof(memory), "%.1f GiB", static_cast<double>(properties.totalGlobalMem) / (1 << 30));
+    std::snprintf(memory, sizeof(memory), "%.1f GiB",
+                  static_cast<double>(properties.totalGlobalMem) / (1 << 30));
     description_ = std::string(TOK1D_GPU_BACKEND_NAME) + " (" + properties.name + ", " +
                    std::to_string(properties.multiProcessorCount) + " multiprocessors, " + memory +
                    ", compute capability " + std::to_string(properties.major) + "." +
@@ -244,18 +262,21 @@ class GpuBackend final : public Backend {
     constexpr int kProbeValue = 0x7031d;
     LaunchKernel(ProbeKernel, dim3(1), dim3(1), stream_, flag.as<int>(), kProbeValue);
     if (const cudaError_t error = cudaGetLastError(); error != cudaSuccess) {
-      return UnsupportedError(std::string(TOK1D_GPU_RUNTIME_NAME) + " cannot run this build's kernels on " +
-                              properties.name + ": " + cudaGetErrorString(error) +
+      return UnsupportedError(std::string(TOK1D_GPU_RUNTIME_NAME) +
+                              " cannot run this build's kernels on " + properties.name + ": " +
+                              cudaGetErrorString(error) +
                               " (see docs/gpu.md: build for the device's architecture)");
     }
     int probe = 0;
     TOK1D_RETURN_IF_ERROR(CopyToHost(&probe, flag.as<int>(), sizeof(probe)));
-    if (probe != kProbeValue) return InternalError(std::string(name()) + ": the probe kernel did not run");
+    if (probe != kProbeValue)
+      return InternalError(std::string(name()) + ": the probe kernel did not run");
     return OkStatus();
   }
 
   static Status RuntimeError(cudaError_t error, const std::string& what) {
-    return InternalError(std::string(TOK1D_GPU_RUNTIME_NAME) + " error " + what + ": " + cudaGetErrorString(error));
+    return InternalError(std::string(TOK1D_GPU_RUNTIME_NAME) + " error " + what + ": " +
+                         cudaGetErrorString(error));
   }
 
   // Keeps the first failure.

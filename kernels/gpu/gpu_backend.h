@@ -5,8 +5,8 @@
 
 #include <memory>
 
-#include "tok1d/status.h"
 #include "kernels/backend.h"
+#include "tok1d/status.h"
 
 namespace tok1d {
 
@@ -24,6 +24,6 @@ namespace gpu_emulator {
 StatusOr<std::unique_ptr<Backend>> CreateGpuBackend();
 // Makes the next kernel launch report a failure, as a faulting GPU would.
 void InjectLaunchFailure();
-}
+}  // namespace gpu_emulator
 
 }  // namespace tok1d

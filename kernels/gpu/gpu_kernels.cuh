@@ -19,7 +19,9 @@
 namespace tok1d::TOK1D_GPU_NAMESPACE {
 
 template <typename T>
-__device__ __forceinline__ T Min(T a, T b) { return a < b ? a : b; }
+__device__ __forceinline__ T Min(T a, T b) {
+  return a < b ? a : b;
+}
 
 // ---- Linear: y = x·wᵀ + b with an epilogue ----
 //
@@ -44,12 +46,15 @@ constexpr unsigned kWLoads = kTileCols * kTileDepth / kThreads;
 constexpr unsigned kPad = 4;
 }  // namespace linear
 
-__device__ __forceinline__ float GeluExact(float v) { return 0.5f * v * (1.0f + erff(v * 0.70710678118654752f)); }
+__device__ __forceinline__ float GeluExact(float v) {
+  return 0.5f * v * (1.0f + erff(v * 0.70710678118654752f));
+}
 
 template <Epilogue kEpilogue>
 __global__ void __launch_bounds__(linear::kThreads)
-    LinearKernel(const float* __restrict__ x, unsigned rows, unsigned in, const float* __restrict__ w,
-                 const float* __restrict__ b, unsigned out, float* __restrict__ y) {
+    LinearKernel(const float* __restrict__ x, unsigned rows, unsigned in,
+                 const float* __restrict__ w, const float* __restrict__ b, unsigned out,
+                 float* __restrict__ y) {
   using namespace linear;
   __shared__ float x_tile[kTileDepth][kTileRows + kPad];
   __shared__ float w_tile[kTileDepth][kTileCols + kPad];
@@ -163,7 +168,8 @@ __global__ void __launch_bounds__(kNormThreadsPerRow* kNormRowsPerBlock)
   const float mean = GroupSum<kNormThreadsPerRow>(sum, partial[slot], lane) * inv_width;
   float squares = 0.0f;
   if (active) {
-    for (unsigned i = lane; i < width; i += kNormThreadsPerRow) squares += (in[i] - mean) * (in[i] - mean);
+    for (unsigned i = lane; i < width; i += kNormThreadsPerRow)
+      squares += (in[i] - mean) * (in[i] - mean);
   }
   const float variance = GroupSum<kNormThreadsPerRow>(squares, partial[slot], lane) * inv_width;
   const float rstd = 1.0f / sqrtf(variance + eps);
@@ -187,10 +193,11 @@ constexpr unsigned kQueries = 32;
 constexpr unsigned kKeys = 32;
 constexpr unsigned kMaxHeadDim = 64;
 constexpr unsigned kThreads = 256;
-constexpr unsigned kLanesPerQuery = kThreads / kQueries;             // 8
-constexpr unsigned kKeysPerLane = kKeys / kLanesPerQuery;            // 4
-constexpr unsigned kDimsPerLane = kMaxHeadDim / kLanesPerQuery;      // 8
-constexpr unsigned kPitch = kMaxHeadDim + 1;  // odd: lanes reading different rows hit different banks
+constexpr unsigned kLanesPerQuery = kThreads / kQueries;         // 8
+constexpr unsigned kKeysPerLane = kKeys / kLanesPerQuery;        // 4
+constexpr unsigned kDimsPerLane = kMaxHeadDim / kLanesPerQuery;  // 8
+constexpr unsigned kPitch =
+    kMaxHeadDim + 1;  // odd: lanes reading different rows hit different banks
 }  // namespace attention
 
 __global__ void __launch_bounds__(attention::kThreads)
@@ -203,7 +210,8 @@ __global__ void __launch_bounds__(attention::kThreads)
   __shared__ float scores[kQueries][kKeys + 1];
   __shared__ float sums[kQueries][kLanesPerQuery];
 
-  const unsigned thread = threadIdx.x, query = thread / kLanesPerQuery, lane = thread % kLanesPerQuery;
+  const unsigned thread = threadIdx.x, query = thread / kLanesPerQuery,
+                 lane = thread % kLanesPerQuery;
   const unsigned q0 = blockIdx.x * kQueries, head = blockIdx.y, sequence = blockIdx.z;
   const size_t width = size_t{heads} * head_dim, row_stride = 3 * width;
   const float* base = qkv + size_t{sequence} * length * row_stride + size_t{head} * head_dim;
@@ -261,7 +269,8 @@ __global__ void __launch_bounds__(attention::kThreads)
     for (unsigned j = 0; j < chunk; ++j) {
       const float p = scores[query][j];
 #pragma unroll
-      for (unsigned i = 0; i < kDimsPerLane; ++i) acc[i] += p * values[j][lane + i * kLanesPerQuery];
+      for (unsigned i = 0; i < kDimsPerLane; ++i)
+        acc[i] += p * values[j][lane + i * kLanesPerQuery];
     }
   }
 
@@ -271,7 +280,8 @@ __global__ void __launch_bounds__(attention::kThreads)
   float total = 0.0f;
   for (unsigned l = 0; l < kLanesPerQuery; ++l) total += sums[query][l];
   if (q0 + query < length) {
-    float* result = out + (size_t{sequence} * length + q0 + query) * width + size_t{head} * head_dim;
+    float* result =
+        out + (size_t{sequence} * length + q0 + query) * width + size_t{head} * head_dim;
     for (unsigned i = 0; i < kDimsPerLane; ++i) {
       const unsigned d = lane + i * kLanesPerQuery;
       if (d < head_dim) result[d] = acc[i] / total;
@@ -281,7 +291,7 @@ __global__ void __launch_bounds__(attention::kThreads)
 
 // ---- element-wise kernels: one thread per output value, grid-stride loops ----
 
-#define TOK1D_GRID_STRIDE_LOOP(index, count)                                                     \
+#define TOK1D_GRID_STRIDE_LOOP(index, count)                                          \
   for (size_t index = size_t{blockIdx.x} * blockDim.x + threadIdx.x; index < (count); \
        index += size_t{gridDim.x} * blockDim.x)
 
@@ -289,7 +299,8 @@ __global__ void BuildSequencesKernel(RowSource head, RowSource tail, unsigned se
                                      unsigned width, float* __restrict__ out) {
   const size_t length = head.count + tail.count, sequence_values = length * width;
   TOK1D_GRID_STRIDE_LOOP(index, sequences * sequence_values) {
-    const size_t s = index / sequence_values, row = index % sequence_values / width, col = index % width;
+    const size_t s = index / sequence_values, row = index % sequence_values / width,
+                 col = index % width;
     const bool in_head = row < head.count;
     const RowSource& source = in_head ? head : tail;
     const size_t r = in_head ? row : row - head.count;
@@ -311,7 +322,9 @@ __global__ void SliceSequencesKernel(const float* __restrict__ in, unsigned sequ
 
 // The value a pixel has in the model: bytes (encoder input) as v/255 − 0.5, computed as the
 // CPU computes it; floats (the decoder's coarse image) as they are.
-__device__ __forceinline__ float PixelValue(uint8_t v) { return static_cast<float>(v) / 255.0f - 0.5f; }
+__device__ __forceinline__ float PixelValue(uint8_t v) {
+  return static_cast<float>(v) / 255.0f - 0.5f;
+}
 __device__ __forceinline__ float PixelValue(float v) { return v; }
 
 // patches[i·N + p, (py, px, c)] = patch p of image i ([side, side, 3]), N = (side/patch)².
@@ -367,11 +380,12 @@ __global__ void FsqQuantizeKernel(const float* __restrict__ z, unsigned rows, Fs
 }
 
 // One thread per embedded value; the thread of column 0 also writes the row's codes.
-__global__ void EmbedTokensKernel(const int32_t* __restrict__ tokens, const float* __restrict__ offsets,
-                                  unsigned rows, FsqTable table,
-                                  const float* __restrict__ code_w, const float* __restrict__ code_b,
-                                  const float* __restrict__ mask, unsigned width,
-                                  float* __restrict__ embedded, float* __restrict__ codes) {
+__global__ void EmbedTokensKernel(const int32_t* __restrict__ tokens,
+                                  const float* __restrict__ offsets, unsigned rows, FsqTable table,
+                                  const float* __restrict__ code_w,
+                                  const float* __restrict__ code_b, const float* __restrict__ mask,
+                                  unsigned width, float* __restrict__ embedded,
+                                  float* __restrict__ codes) {
   TOK1D_GRID_STRIDE_LOOP(index, size_t{rows} * width) {
     const size_t r = index / width, i = index % width;
     float* code = codes + r * table.count;
@@ -411,8 +425,9 @@ __device__ __forceinline__ BilinearTap MakeTap(unsigned out, unsigned pool, floa
 }
 
 // pixels[t, y, x, c] = 0.5 + detail (unpatchified) + bilinear(coarse).
-__global__ void AssembleTilesKernel(const float* __restrict__ detail, const float* __restrict__ coarse,
-                                    unsigned count, TileGeometry g, float* __restrict__ pixels) {
+__global__ void AssembleTilesKernel(const float* __restrict__ detail,
+                                    const float* __restrict__ coarse, unsigned count,
+                                    TileGeometry g, float* __restrict__ pixels) {
   const unsigned per_side = g.tile / g.patch, pool = g.pool;
   const size_t patch_dim = size_t{g.patch} * g.patch * 3, tile_values = size_t{g.tile} * g.tile * 3;
   const float scale = static_cast<float>(pool) / static_cast<float>(g.tile);
@@ -426,8 +441,9 @@ __global__ void AssembleTilesKernel(const float* __restrict__ detail, const floa
                      ty.w0 * tx.w1 * low[(ty.i0 * pool + tx.i1) * 3 + c] +
                      ty.w1 * tx.w0 * low[(ty.i1 * pool + tx.i0) * 3 + c] +
                      ty.w1 * tx.w1 * low[(ty.i1 * pool + tx.i1) * 3 + c];
-    const float d = detail[(t * per_side + y / g.patch) * per_side * patch_dim +
-                           (y % g.patch) * g.patch * 3 + (x / g.patch) * patch_dim + (x % g.patch) * 3 + c];
+    const float d =
+        detail[(t * per_side + y / g.patch) * per_side * patch_dim + (y % g.patch) * g.patch * 3 +
+               (x / g.patch) * patch_dim + (x % g.patch) * 3 + c];
     pixels[index] = 0.5f + d + up;
   }
 }

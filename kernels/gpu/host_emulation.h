@@ -86,9 +86,12 @@ inline cudaError_t pending_launch_error = cudaSuccess;
 
 inline const char* cudaGetErrorString(cudaError_t error) {
   switch (error) {
-    case cudaSuccess: return "no error";
-    case cudaErrorMemoryAllocation: return "out of memory";
-    case cudaErrorLaunchFailure: return "unspecified launch failure (injected)";
+    case cudaSuccess:
+      return "no error";
+    case cudaErrorMemoryAllocation:
+      return "out of memory";
+    case cudaErrorLaunchFailure:
+      return "unspecified launch failure (injected)";
   }
   return "unknown error";
 }

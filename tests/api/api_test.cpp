@@ -123,9 +123,9 @@ TEST_CASE("api: 8 threads sharing one model encode and decode as one thread does
 
   auto convert = [&](Session& session, size_t i, std::vector<uint8_t>* t1d,
                      std::vector<uint8_t>* rgb) {
-    const EncodeOptions options =
-        i % 2 == 0 ? EncodeOptions{.tokens = static_cast<uint32_t>(1 + i % 6)}
-                   : EncodeOptions{.bpp = 10.0 + static_cast<double>(i)};
+    const EncodeOptions options = i % 2 == 0
+                                      ? EncodeOptions{.tokens = static_cast<uint32_t>(1 + i % 6)}
+                                      : EncodeOptions{.bpp = 10.0 + static_cast<double>(i)};
     StatusOr<EncodeResult> encoded = session.Encode(images[i], options);
     if (!encoded.ok()) return false;
     StatusOr<DecodeResult> decoded = session.Decode(encoded->t1d);

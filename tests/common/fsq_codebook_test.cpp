@@ -63,9 +63,9 @@ TEST_CASE("FsqCodebook: token ↔ digits, dimension 0 least significant") {
   CHECK(digits == expected);
   CHECK(codebook.Token(expected) == 171);
   for (uint32_t d = 0; d < codebook.dims(); ++d) CHECK(codebook.Digit(171, d) == expected[d]);
-  CHECK(codebook.CentredDigit(171, 0) == 0);   // 3 − ⌊7/2⌋
-  CHECK(codebook.CentredDigit(171, 1) == 2);   // 4 − ⌊5/2⌋
-  CHECK(codebook.CentredDigit(171, 3) == 0);   // 1 − ⌊2/2⌋
+  CHECK(codebook.CentredDigit(171, 0) == 0);  // 3 − ⌊7/2⌋
+  CHECK(codebook.CentredDigit(171, 1) == 2);  // 4 − ⌊5/2⌋
+  CHECK(codebook.CentredDigit(171, 3) == 0);  // 1 − ⌊2/2⌋
   CHECK(codebook.CentredDigit(0, 1) == -2);
 
   // Every token of the codebook: digits in range, the round trip exact, ForEachDigit in order.
@@ -88,7 +88,8 @@ TEST_CASE("FsqCodebook: equality is by levels") {
   CHECK_FALSE(FsqCodebook(a) == FsqCodebook(b));
 }
 
-TEST_CASE("FsqCodebook: RefinementValue picks the part of the cell; RefinementOffsets gives its centre") {
+TEST_CASE(
+    "FsqCodebook: RefinementValue picks the part of the cell; RefinementOffsets gives its centre") {
   const std::vector<uint32_t> levels = {5, 4};  // half widths 2 and 2; 4 has offset ½ already in b
   const FsqCodebook codebook(levels);
   CHECK(codebook.refinement_value_bits(2) == 4);

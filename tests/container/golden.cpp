@@ -148,7 +148,8 @@ std::vector<GoldenFile> MakeGoldenFiles() {
   for (size_t i = 0; i < tiled_chunks.chunks.size() && i < 6; ++i) {  // HEAD, noTe, layers 0..3
     layer3_end += 12 + tiled_chunks.chunks[i].data.size();
   }
-  const std::vector<uint8_t> truncated(tiled.begin(), tiled.begin() + static_cast<long>(layer3_end) - 3);
+  const std::vector<uint8_t> truncated(tiled.begin(),
+                                       tiled.begin() + static_cast<long>(layer3_end) - 3);
 
   // Version 1.2: the same tiles in LAYS spans. Raw layers of 9, 7, 5, 4, 4 bytes; an 8-byte
   // span threshold groups them as [0] [1 2] [3 4] (chunks 2, 3, 4 after HEAD and noTe).
@@ -200,56 +201,68 @@ std::vector<GoldenFile> MakeGoldenFiles() {
       {"truncated_in_layer_3.t1d", truncated, StatusCode::kTruncated, "truncated after 3 of 5",
        "valid_per_tile_counts cut inside layer 3: progressive reading yields 3 layers"},
       {"invalid_signature.t1d",
-       [&] { auto b = minimal; b[1] = 'X'; return b; }(),
+       [&] {
+         auto b = minimal;
+         b[1] = 'X';
+         return b;
+       }(),
        StatusCode::kCorrupt, "wrong signature", "signature byte 1 changed"},
-      {"invalid_major_version.t1d",
-       Mutate(minimal, [](Framed& f) { f.preamble[8] = 2; }),
+      {"invalid_major_version.t1d", Mutate(minimal, [](Framed& f) { f.preamble[8] = 2; }),
        StatusCode::kUnsupported, "version 2.0 is not supported", "major version 2"},
-      {"invalid_reserved_preamble.t1d",
-       Mutate(minimal, [](Framed& f) { f.preamble[11] = 0x40; }),
+      {"invalid_reserved_preamble.t1d", Mutate(minimal, [](Framed& f) { f.preamble[11] = 0x40; }),
        StatusCode::kCorrupt, "reserved preamble bits", "reserved preamble bit set, checksum valid"},
       {"invalid_reserved_colour_flag.t1d",
        Mutate(minimal, [](Framed& f) { f.chunks[0].data[kColourFlags] |= 0x02; }),
        StatusCode::kCorrupt, "reserved bits in HEAD", "colour_flags bit 1 set, checksum valid"},
       {"invalid_checksum.t1d",
-       [&] { auto b = minimal; b[b.size() - 22] ^= 0x10; return b; }(),
+       [&] {
+         auto b = minimal;
+         b[b.size() - 22] ^= 0x10;
+         return b;
+       }(),
        StatusCode::kCorrupt, "checksum mismatch", "one bit flipped in a token layer"},
-      {"invalid_layer_order.t1d",
-       Mutate(minimal, [](Framed& f) { f.chunks[1].data[0] = 1; }),
-       StatusCode::kCorrupt, "token layer 1 found where layer 0", "first LAYR chunk claims index 1"},
+      {"invalid_layer_order.t1d", Mutate(minimal, [](Framed& f) { f.chunks[1].data[0] = 1; }),
+       StatusCode::kCorrupt, "token layer 1 found where layer 0",
+       "first LAYR chunk claims index 1"},
       {"invalid_token_out_of_range.t1d",
        Mutate(minimal, [](Framed& f) { f.chunks[1].data[2] = 0xFF, f.chunks[1].data[3] = 0x03; }),
        StatusCode::kCorrupt, "outside the codebook", "raw token 1023 with a codebook of 1000"},
-      {"invalid_padding.t1d",
-       Mutate(minimal, [](Framed& f) { f.chunks[1].data[3] |= 0x80; }),
+      {"invalid_padding.t1d", Mutate(minimal, [](Framed& f) { f.chunks[1].data[3] |= 0x80; }),
        StatusCode::kCorrupt, "non-zero padding", "padding bit of a raw layer set"},
       {"invalid_trailing_data.t1d",
-       [&] { auto b = minimal; b.push_back(0); return b; }(),
+       [&] {
+         auto b = minimal;
+         b.push_back(0);
+         return b;
+       }(),
        StatusCode::kCorrupt, "after the end chunk", "one byte after DONE"},
       {"invalid_unknown_critical_chunk.t1d",
-       Mutate(minimal, [](Framed& f) { f.chunks.insert(f.chunks.begin() + 1, {"XTRA", {1}}); }),
+       Mutate(minimal,
+              [](Framed& f) {
+                f.chunks.insert(f.chunks.begin() + 1, {"XTRA", {1}});
+              }),
        StatusCode::kUnsupported, "unknown critical chunk 'XTRA'", "critical chunk XTRA after HEAD"},
       {"invalid_count_above_max.t1d",
-       Mutate(minimal, [](Framed& f) { f.chunks[0].data[kMaxTokens] = 3; }),
-       StatusCode::kCorrupt, "more than the 3", "max_tokens 3 but tiles keep 4"},
+       Mutate(minimal, [](Framed& f) { f.chunks[0].data[kMaxTokens] = 3; }), StatusCode::kCorrupt,
+       "more than the 3", "max_tokens 3 but tiles keep 4"},
       {"invalid_tile_grid.t1d",
        Mutate(minimal, [](Framed& f) { PutLe32At(&f.chunks[0].data, kTileCols, 2); }),
        StatusCode::kCorrupt, "tile grid 2x1", "2 tile columns for a 16-pixel-wide image"},
       {"invalid_too_many_pixels.t1d",
-       Mutate(minimal, [](Framed& f) {
-         for (size_t at : {kWidth, kHeight}) PutLe32At(&f.chunks[0].data, at, 20000);
-         for (size_t at : {kTileCols, kTileCols + 4}) PutLe32At(&f.chunks[0].data, at, 1250);
-       }),
+       Mutate(minimal,
+              [](Framed& f) {
+                for (size_t at : {kWidth, kHeight}) PutLe32At(&f.chunks[0].data, at, 20000);
+                for (size_t at : {kTileCols, kTileCols + 4}) PutLe32At(&f.chunks[0].data, at, 1250);
+              }),
        StatusCode::kTooLarge, "20000x20000", "20000x20000 pixels, over the default limit"},
-      {"invalid_done_count.t1d",
-       Mutate(minimal, [](Framed& f) { f.chunks.back().data[0] = 3; }),
+      {"invalid_done_count.t1d", Mutate(minimal, [](Framed& f) { f.chunks.back().data[0] = 3; }),
        StatusCode::kCorrupt, "end chunk", "DONE says 3 layers, the file has 4"},
       {"invalid_missing_layer.t1d",
-       Mutate(minimal, [](Framed& f) { f.chunks.erase(f.chunks.end() - 2); }),
-       StatusCode::kCorrupt, "end chunk", "last LAYR chunk removed, DONE intact"},
+       Mutate(minimal, [](Framed& f) { f.chunks.erase(f.chunks.end() - 2); }), StatusCode::kCorrupt,
+       "end chunk", "last LAYR chunk removed, DONE intact"},
       {"invalid_head_trailing_bytes.t1d",
-       Mutate(minimal, [](Framed& f) { f.chunks[0].data.push_back(0); }),
-       StatusCode::kCorrupt, "unexpected trailing bytes", "minor version 0 HEAD with an extra byte"},
+       Mutate(minimal, [](Framed& f) { f.chunks[0].data.push_back(0); }), StatusCode::kCorrupt,
+       "unexpected trailing bytes", "minor version 0 HEAD with an extra byte"},
       // ---- version 1.2: LAYS layer spans ----
       {"valid_minimal_spans.t1d", Write(MakeTokenFile(minimal_spec, 1), nullptr, {}), ok, "",
        "valid_minimal as the default 1.2 writer writes it: one LAYS span of 4 layers"},
@@ -259,47 +272,51 @@ std::vector<GoldenFile> MakeGoldenFiles() {
        "valid_spans trimmed to 2 tokens: span 0 whole, span 1 cut to its first layer"},
       {"truncated_in_span_2.t1d", spans_truncated, StatusCode::kTruncated, "truncated after 1 of 5",
        "valid_spans cut inside its second span: progressive reading yields layer 0"},
-      {"invalid_span_count_zero.t1d",
-       Mutate(spans, [](Framed& f) { f.chunks[2].data[1] = 0; }),
+      {"invalid_span_count_zero.t1d", Mutate(spans, [](Framed& f) { f.chunks[2].data[1] = 0; }),
        StatusCode::kCorrupt, "holds no layers", "first span's layer count 0"},
-      {"invalid_span_length_overrun.t1d",
-       Mutate(spans, [](Framed& f) { ++f.chunks[3].data[3]; }),
+      {"invalid_span_length_overrun.t1d", Mutate(spans, [](Framed& f) { ++f.chunks[3].data[3]; }),
        StatusCode::kCorrupt, "add up to 13 bytes but it holds 12",
        "second span's last length one byte longer than its data"},
       {"invalid_span_reserved_bits.t1d",
-       Mutate(spans, [](Framed& f) {
-         auto& d = f.chunks[2].data;
-         d.erase(d.begin());
-         d.insert(d.begin(), {0x80, 0x80, 0x80, 0x80, 0x70});
-       }),
-       StatusCode::kCorrupt, "malformed varint", "first layer 0 as a 5-byte varint with its reserved top bits set"},
+       Mutate(spans,
+              [](Framed& f) {
+                auto& d = f.chunks[2].data;
+                d.erase(d.begin());
+                d.insert(d.begin(), {0x80, 0x80, 0x80, 0x80, 0x70});
+              }),
+       StatusCode::kCorrupt, "malformed varint",
+       "first layer 0 as a 5-byte varint with its reserved top bits set"},
       {"invalid_span_varint_not_minimal.t1d",
-       Mutate(spans, [](Framed& f) {
-         auto& d = f.chunks[2].data;
-         d.insert(d.begin(), 0x80);
-       }),
+       Mutate(spans,
+              [](Framed& f) {
+                auto& d = f.chunks[2].data;
+                d.insert(d.begin(), 0x80);
+              }),
        StatusCode::kCorrupt, "malformed varint", "first layer 0 written as 80 00"},
-      {"invalid_span_first_layer.t1d",
-       Mutate(spans, [](Framed& f) { f.chunks[3].data[0] = 2; }),
-       StatusCode::kCorrupt, "starts at layer 2 where layer 1", "second span claims to start at layer 2"},
+      {"invalid_span_first_layer.t1d", Mutate(spans, [](Framed& f) { f.chunks[3].data[0] = 2; }),
+       StatusCode::kCorrupt, "starts at layer 2 where layer 1",
+       "second span claims to start at layer 2"},
       {"invalid_span_past_layers.t1d",
-       Mutate(spans, [&](Framed& f) {
-         auto layers = span_layers(4);
-         layers.push_back({});
-         f.chunks[4].data = SpanData(3, layers);
-       }),
-       StatusCode::kCorrupt, "holds layers 3..5 but HEAD declares 5", "last span with an empty sixth layer"},
-      {"invalid_span_in_version_1_1.t1d",
-       Mutate(spans, [](Framed& f) { f.preamble[9] = 1; }),
+       Mutate(spans,
+              [&](Framed& f) {
+                auto layers = span_layers(4);
+                layers.push_back({});
+                f.chunks[4].data = SpanData(3, layers);
+              }),
+       StatusCode::kCorrupt, "holds layers 3..5 but HEAD declares 5",
+       "last span with an empty sixth layer"},
+      {"invalid_span_in_version_1_1.t1d", Mutate(spans, [](Framed& f) { f.preamble[9] = 1; }),
        StatusCode::kCorrupt, "spans need 1.2", "valid_spans with minor version 1"},
       {"invalid_mixed_layer_chunks.t1d",
-       Mutate(spans, [&](Framed& f) {
-         std::vector<uint8_t> layr = {0, 0};
-         const auto layer0 = span_layers(2)[0];
-         layr.insert(layr.end(), layer0.begin(), layer0.end());
-         f.chunks[2] = {"LAYR", layr};
-       }),
-       StatusCode::kCorrupt, "mixes LAYR and LAYS", "layer 0 as a LAYR chunk, layers 1..4 in spans"},
+       Mutate(spans,
+              [&](Framed& f) {
+                std::vector<uint8_t> layr = {0, 0};
+                const auto layer0 = span_layers(2)[0];
+                layr.insert(layr.end(), layer0.begin(), layer0.end());
+                f.chunks[2] = {"LAYR", layr};
+              }),
+       StatusCode::kCorrupt, "mixes LAYR and LAYS",
+       "layer 0 as a LAYR chunk, layers 1..4 in spans"},
       // ---- version 1.3: REFN refinement ----
       {"valid_refinement.t1d", refined, ok, "",
        "3x2 tiles, REFN: tokens 0 and 1 refined by 2 bits a dimension after token layers 0 and 2; "
@@ -310,13 +327,16 @@ std::vector<GoldenFile> MakeGoldenFiles() {
        "valid_refinement trimmed to 1 layer (token 0): no refinement layer kept, so no REFN; "
        "still 1.3"},
       {"invalid_refinement_in_version_1_2.t1d",
-       Mutate(refined, [](Framed& f) { f.preamble[9] = 2; }),
-       StatusCode::kCorrupt, "refinement needs 1.3", "valid_refinement with minor version 2"},
+       Mutate(refined, [](Framed& f) { f.preamble[9] = 2; }), StatusCode::kCorrupt,
+       "refinement needs 1.3", "valid_refinement with minor version 2"},
       {"invalid_refinement_order.t1d",
-       Mutate(refined, [](Framed& f) { f.chunks[1].data = {2, 2, 2, 0}; }),
-       StatusCode::kCorrupt, "refinement of token 1", "token 1's refinement placed before token 0's"},
-      {"invalid_refinement_bits.t1d",
-       Mutate(refined, [](Framed& f) { f.chunks[1].data[0] = 7; }),
+       Mutate(refined,
+              [](Framed& f) {
+                f.chunks[1].data = {2, 2, 2, 0};
+              }),
+       StatusCode::kCorrupt, "refinement of token 1",
+       "token 1's refinement placed before token 0's"},
+      {"invalid_refinement_bits.t1d", Mutate(refined, [](Framed& f) { f.chunks[1].data[0] = 7; }),
        StatusCode::kCorrupt, "over 32 bits", "7 bits for each of 5 dimensions"},
       {"invalid_refinement_not_after_head.t1d",
        Mutate(refined, [](Framed& f) { std::swap(f.chunks[1], f.chunks[2]); }),

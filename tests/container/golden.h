@@ -7,16 +7,16 @@
 #include <string>
 #include <vector>
 
-#include "tok1d/status.h"
 #include "container/t1d.h"
+#include "tok1d/status.h"
 
 namespace tok1d::testing {
 
 struct GoldenFile {
-  std::string name;             // file name under tests/data/container/
+  std::string name;  // file name under tests/data/container/
   std::vector<uint8_t> bytes;
-  StatusCode expected;          // of ReadT1d with default options (kOk for valid files)
-  std::string expected_message; // a substring of the error message
+  StatusCode expected;           // of ReadT1d with default options (kOk for valid files)
+  std::string expected_message;  // a substring of the error message
   std::string description;
 };
 

@@ -28,7 +28,8 @@ TEST_CASE("Golden files match their generator byte for byte and read as expected
   for (const auto& golden : files) {
     CAPTURE(golden.name);
     const std::vector<uint8_t> committed = ReadGolden(golden.name);
-    CHECK_MESSAGE(committed == golden.bytes, golden.name << " differs from its generator; " << kRegenerate);
+    CHECK_MESSAGE(committed == golden.bytes,
+                  golden.name << " differs from its generator; " << kRegenerate);
     auto file = ReadT1d(committed);
     if (!testing::kT1dChecksumsVerified && golden.expected_message == "checksum mismatch") {
       // A fuzzing build lets the damaged file past its checksum (checksum_mode.h).
@@ -59,7 +60,8 @@ TEST_CASE("Golden files: trim, future minor version, other coder, truncation") {
   CHECK(tiled->extra_chunks[0].type_name() == "noTe");
   auto trimmed = TrimTokens(*tiled, 2);
   REQUIRE(trimmed.ok());
-  CHECK(*WriteT1d(*trimmed, nullptr, {.layer_spans = false}) == ReadGolden("valid_trimmed_to_2.t1d"));
+  CHECK(*WriteT1d(*trimmed, nullptr, {.layer_spans = false}) ==
+        ReadGolden("valid_trimmed_to_2.t1d"));
 
   auto future = ReadT1d(ReadGolden("valid_future_minor.t1d"));
   REQUIRE(future.ok());
@@ -84,7 +86,8 @@ TEST_CASE("Golden files: trim, future minor version, other coder, truncation") {
   CHECK(report.layers_complete == 3);
   CHECK(partial->header.layers_per_tile == std::vector<uint32_t>{3, 0, 3, 1, 3, 2});
   for (size_t t = 0; t < partial->tokens.size(); ++t) {
-    CHECK(std::equal(partial->tokens[t].begin(), partial->tokens[t].end(), tiled->tokens[t].begin()));
+    CHECK(
+        std::equal(partial->tokens[t].begin(), partial->tokens[t].end(), tiled->tokens[t].begin()));
   }
 }
 
@@ -129,7 +132,6 @@ TEST_CASE("Golden files of version 1.2: spans read, trim and truncate like the 1
   REQUIRE(minimal.ok());
   CHECK(minimal->tokens == ReadT1d(ReadGolden("valid_minimal.t1d"))->tokens);
 }
-
 
 TEST_CASE("Golden files: refinement layers read, trim and rewrite as the generator made them") {
   testing::TokenFileSpec spec;

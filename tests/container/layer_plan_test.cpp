@@ -65,19 +65,21 @@ TEST_CASE("CheckRefinement: the format's rules") {
 TEST_CASE("ForEachLayer visits each layer with the tiles that keep it") {
   const std::vector<uint32_t> layers_per_tile = {2, 0, 3, 1};
   std::vector<std::vector<uint32_t>> seen;
-  const Status status = ForEachLayer(layers_per_tile, 4, [&](uint32_t j, std::span<const uint32_t> tiles) {
-    CHECK(j == seen.size());
-    seen.emplace_back(tiles.begin(), tiles.end());
-    return OkStatus();
-  });
+  const Status status =
+      ForEachLayer(layers_per_tile, 4, [&](uint32_t j, std::span<const uint32_t> tiles) {
+        CHECK(j == seen.size());
+        seen.emplace_back(tiles.begin(), tiles.end());
+        return OkStatus();
+      });
   CHECK(status.ok());
   const std::vector<std::vector<uint32_t>> expected = {{0, 2, 3}, {0, 2}, {2}, {}};
   CHECK(seen == expected);
   uint32_t visits = 0;
-  const Status stopped = ForEachLayer(layers_per_tile, 3, [&](uint32_t j, std::span<const uint32_t>) {
-    ++visits;
-    return j == 1 ? CorruptError("stop") : OkStatus();
-  });
+  const Status stopped =
+      ForEachLayer(layers_per_tile, 3, [&](uint32_t j, std::span<const uint32_t>) {
+        ++visits;
+        return j == 1 ? CorruptError("stop") : OkStatus();
+      });
   CHECK(stopped.code() == StatusCode::kCorrupt);
   CHECK(visits == 2);
 }

@@ -51,7 +51,13 @@ void CheckSameHeader(const T1dHeader& a, const T1dHeader& b) {
 std::vector<TokenFileSpec> Specs() {
   std::vector<TokenFileSpec> specs;
   const std::vector<std::vector<uint32_t>> shapes = {
-      {2}, {3}, {8, 5, 5, 5}, {7, 5, 5, 5, 5}, {8, 8, 8, 8}, {255, 255, 255, 255}, {2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2}};
+      {2},
+      {3},
+      {8, 5, 5, 5},
+      {7, 5, 5, 5, 5},
+      {8, 8, 8, 8},
+      {255, 255, 255, 255},
+      {2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2}};
   uint32_t size = 1;
   for (const auto& levels : shapes) {
     TokenFileSpec spec;
@@ -115,7 +121,9 @@ TEST_CASE("Trim on bytes equals trim on tokens, for every k") {
     TokenFile back = Read(*by_bytes);
     for (size_t t = 0; t < file.tokens.size(); ++t) {
       const size_t kept = std::min<size_t>(file.tokens[t].size(), k);
-      CHECK(back.tokens[t] == std::vector<uint32_t>(file.tokens[t].begin(), file.tokens[t].begin() + static_cast<long>(kept)));
+      CHECK(back.tokens[t] ==
+            std::vector<uint32_t>(file.tokens[t].begin(),
+                                  file.tokens[t].begin() + static_cast<long>(kept)));
     }
     CHECK(back.extra_chunks.size() == 1);  // ancillary chunks survive trimming
   }
@@ -182,7 +190,9 @@ TEST_CASE("A truncated file yields its complete layers at every cut, never a cra
     for (size_t t = 0; t < original.tokens.size(); ++t) {
       const size_t kept = std::min<size_t>(original.tokens[t].size(), report.layers_complete);
       CHECK(file->header.layers_per_tile[t] == kept);
-      CHECK(file->tokens[t] == std::vector<uint32_t>(original.tokens[t].begin(), original.tokens[t].begin() + static_cast<long>(kept)));
+      CHECK(file->tokens[t] ==
+            std::vector<uint32_t>(original.tokens[t].begin(),
+                                  original.tokens[t].begin() + static_cast<long>(kept)));
     }
   }
   CHECK(previous_layers == 4);  // the longest cut ends inside DONE, after all layers
@@ -248,7 +258,8 @@ TEST_CASE("Files of an unknown coder: structure readable, tokens need the coder"
   auto trimmed = TrimT1dBytes(bytes, 3);  // uniform trim copies layers: no coder needed
   REQUIRE(trimmed.ok());
   TokenFile back = Read(*trimmed, &testing::FakeCoder());
-  CHECK(back.tokens[0] == std::vector<uint32_t>(file.tokens[0].begin(), file.tokens[0].begin() + 3));
+  CHECK(back.tokens[0] ==
+        std::vector<uint32_t>(file.tokens[0].begin(), file.tokens[0].begin() + 3));
 }
 
 // Codes token j as its difference from token j-1 of the same tile: shows that a coder sees
@@ -296,7 +307,9 @@ TEST_CASE("A context coder sees the tokens of earlier layers") {
 
 TEST_CASE("The writer refuses inconsistent token files") {
   TokenFile good = MakeTokenFile(TokenFileSpec{}, 1);
-  auto refuse = [](TokenFile file, StatusCode code) { CHECK(WriteT1d(file).status().code() == code); };
+  auto refuse = [](TokenFile file, StatusCode code) {
+    CHECK(WriteT1d(file).status().code() == code);
+  };
   TokenFile bad = good;
   bad.tokens[0][0] = 1000;  // codebook is 1000
   refuse(bad, StatusCode::kInvalidArgument);
@@ -460,7 +473,8 @@ TEST_CASE("Spans: trim at every k keeps whole spans and cuts one, without re-cod
           REQUIRE(c < layout.layer_chunks.size());
           CHECK(cut.first_layer == layout.layer_chunks[c].first_layer);
           CHECK(cut.layers <= layout.layer_chunks[c].layers);
-          if (c + 1 < info->layout.layer_chunks.size()) CHECK(cut.bytes == layout.layer_chunks[c].bytes);
+          if (c + 1 < info->layout.layer_chunks.size())
+            CHECK(cut.bytes == layout.layer_chunks[c].bytes);
         }
       }
     }
@@ -498,11 +512,14 @@ TEST_CASE("Spans: a file cut at every byte yields the layers of its complete spa
       continue;
     }
     CHECK(report.truncated);
-    CHECK(std::find(boundaries.begin(), boundaries.end(), report.layers_complete) != boundaries.end());
+    CHECK(std::find(boundaries.begin(), boundaries.end(), report.layers_complete) !=
+          boundaries.end());
     seen.insert(report.layers_complete);
     for (size_t t = 0; t < original.tokens.size(); ++t) {
       const size_t kept = std::min<size_t>(original.tokens[t].size(), report.layers_complete);
-      CHECK(file->tokens[t] == std::vector<uint32_t>(original.tokens[t].begin(), original.tokens[t].begin() + static_cast<long>(kept)));
+      CHECK(file->tokens[t] ==
+            std::vector<uint32_t>(original.tokens[t].begin(),
+                                  original.tokens[t].begin() + static_cast<long>(kept)));
     }
     // A partial download trims to a complete file of what it holds.
     if (report.layers_complete > 0) {
@@ -543,7 +560,7 @@ TEST_CASE("Spans: damaged span fields are refused as corrupt") {
   spec.width = 48;
   const std::vector<uint8_t> bytes = Write(MakeTokenFile(spec, 9), nullptr, {.span_bytes = 8});
   const testing::FramedFile framed = testing::SplitChunks(bytes);
-  REQUIRE(framed.chunks.size() == 6);  // HEAD, 4 spans, DONE
+  REQUIRE(framed.chunks.size() == 6);                        // HEAD, 4 spans, DONE
   const std::vector<uint8_t>& span = framed.chunks[2].data;  // layers 2 and 3
   REQUIRE(span.size() == 4 + 8);
   CHECK(span[0] == 2);
@@ -591,7 +608,8 @@ TEST_CASE("Spans: damaged span fields are refused as corrupt") {
   }
 }
 
-TEST_CASE("Spans: any byte of a span changed under a valid checksum is refused or read, never a crash") {
+TEST_CASE(
+    "Spans: any byte of a span changed under a valid checksum is refused or read, never a crash") {
   TokenFileSpec spec;
   spec.width = 48;
   spec.fsq_levels = {2, 2, 2};  // 3 bits: few tokens outside the codebook to catch damage
@@ -622,7 +640,6 @@ TEST_CASE("Spans: any byte of a span changed under a valid checksum is refused o
   }
 }
 
-
 TEST_CASE("layer roles, LayersForTokens and TokensInLayers agree for any plan") {
   T1dHeader header;
   header.max_tokens = 9;
@@ -636,7 +653,8 @@ TEST_CASE("layer roles, LayersForTokens and TokensInLayers agree for any plan") 
     for (uint32_t layers = 0; layers <= header.max_layers() + 2; ++layers) {
       CAPTURE(layers);
       uint32_t tokens = 0;
-      for (uint32_t j = 0; j < std::min<size_t>(layers, roles.size()); ++j) tokens += roles[j].refinement ? 0u : 1u;
+      for (uint32_t j = 0; j < std::min<size_t>(layers, roles.size()); ++j)
+        tokens += roles[j].refinement ? 0u : 1u;
       CHECK(header.TokensInLayers(layers) == tokens);
       CHECK(header.RefinementsInLayers(layers) == std::min(layers, header.max_layers()) - tokens);
     }

@@ -32,7 +32,7 @@ struct TokenFileSpec {
   uint32_t max_tokens = 8;
   std::vector<uint32_t> counts;  // layers, one per tile; empty: every tile keeps them all
   const char* model_name = "test-model";
-  Refinement refinement;         // bits 0: none
+  Refinement refinement;  // bits 0: none
 };
 
 // Header from `spec`, model SHA-256 bytes 0, 1, …, 31, and random tokens (and refinements)

@@ -70,9 +70,8 @@ int main(int argc, char** argv) {
   }
   const double decode_seconds = SecondsSince(start) / kRepeats;
   const double megabytes = static_cast<double>(bytes->size()) / 1e6;
-  std::printf("%llu tokens in %.3f MB (%.2f bits/token)\n",
-              static_cast<unsigned long long>(tokens), megabytes,
-              static_cast<double>(bytes->size()) * 8 / static_cast<double>(tokens));
+  std::printf("%llu tokens in %.3f MB (%.2f bits/token)\n", static_cast<unsigned long long>(tokens),
+              megabytes, static_cast<double>(bytes->size()) * 8 / static_cast<double>(tokens));
   std::printf("encode: %.1f MB/s, %.2f M tokens/s (container included)\n",
               megabytes / encode_seconds, static_cast<double>(tokens) / encode_seconds / 1e6);
   std::printf("decode: %.1f MB/s, %.2f M tokens/s (container included)\n",

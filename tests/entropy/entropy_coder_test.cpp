@@ -7,11 +7,11 @@
 #include <cmath>
 #include <functional>
 
+#include "checksum_mode.h"
 #include "codec/range_coder.h"
 #include "codec/safetensors.h"
 #include "container/token_files.h"
 #include "entropy/entropy_test_tables.h"
-#include "checksum_mode.h"
 
 namespace tok1d {
 namespace {
@@ -87,7 +87,8 @@ std::vector<size_t> LayerChunkOffsets(const std::vector<uint8_t>& bytes) {
   for (size_t pos = 12; pos + 12 <= bytes.size();) {
     const uint32_t length = bytes[pos + 4] | bytes[pos + 5] << 8 | bytes[pos + 6] << 16 |
                             uint32_t{bytes[pos + 7]} << 24;
-    if (std::equal(bytes.begin() + static_cast<long>(pos), bytes.begin() + static_cast<long>(pos) + 4, "LAYR")) {
+    if (std::equal(bytes.begin() + static_cast<long>(pos),
+                   bytes.begin() + static_cast<long>(pos) + 4, "LAYR")) {
       offsets.push_back(pos);
     }
     pos += 12 + length;
@@ -203,7 +204,8 @@ TEST_CASE("Range LayerCoder: a file cut at every byte decodes its complete layer
   const Fixture fixture(EntropyTableSpec{});
   for (int trial = 0; trial < 6; ++trial) {
     const TokenFile file = RandomFile(*fixture.tables, rng, static_cast<uint64_t>(100 + trial));
-    const std::vector<uint8_t> bytes = fixture.Write(file, {.span_bytes = trial % 2 == 0 ? 0u : 16u});
+    const std::vector<uint8_t> bytes =
+        fixture.Write(file, {.span_bytes = trial % 2 == 0 ? 0u : 16u});
     for (size_t size = 0; size < bytes.size(); ++size) {
       const std::span<const uint8_t> prefix(bytes.data(), size);
       ReadReport report;
@@ -307,9 +309,7 @@ TEST_CASE("Entropy tables: malformed tables are refused, absent or newer ones ig
   auto none = LoadEdited(spec, [](Tensors& t, Metadata& m) { t.clear(), m.clear(); });
   REQUIRE(none.ok());
   CHECK(*none == nullptr);
-  auto newer = LoadEdited(spec, [](Tensors&, Metadata& m) {
-    m["entropy"] = R"({"version": 2})";
-  });
+  auto newer = LoadEdited(spec, [](Tensors&, Metadata& m) { m["entropy"] = R"({"version": 2})"; });
   REQUIRE(newer.ok());
   CHECK(*newer == nullptr);
 
@@ -329,16 +329,14 @@ TEST_CASE("Entropy tables: malformed tables are refused, absent or newer ones ig
     m["entropy"] = R"({"version": 1, "prob_bits": 15, "contexts": 3, "activity_window": 9})";
   });
   refused("missing frequencies", [](Tensors& t, Metadata&) { t.erase("entropy.frequencies"); });
-  refused("wrong dtype", [](Tensors& t, Metadata&) {
-    t["entropy.activity_thresholds"].dtype = "U32";
-  });
+  refused("wrong dtype",
+          [](Tensors& t, Metadata&) { t["entropy.activity_thresholds"].dtype = "U32"; });
   refused("a level with frequency 0", [](Tensors& t, Metadata&) {
     auto& data = t["entropy.frequencies"].data;
     data[0] = data[1] = 0;
   });
-  refused("frequencies do not sum to 2^prob_bits", [](Tensors& t, Metadata&) {
-    t["entropy.frequencies"].data[0] ^= 1;
-  });
+  refused("frequencies do not sum to 2^prob_bits",
+          [](Tensors& t, Metadata&) { t["entropy.frequencies"].data[0] ^= 1; });
   refused("frequency beyond a dimension's levels", [](Tensors& t, Metadata&) {
     // Dimension 1 has 5 of 8 levels: its entry for level 5 must be 0.
     auto& data = t["entropy.frequencies"].data;

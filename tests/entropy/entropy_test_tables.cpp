@@ -28,7 +28,8 @@ std::vector<uint32_t> Quantise(const std::vector<double>& weights, uint32_t prob
     freq[s] = 1 + static_cast<uint32_t>(weights[s] / sum * (total - symbols));
     used += freq[s];
   }
-  freq[static_cast<size_t>(std::max_element(freq.begin(), freq.end()) - freq.begin())] += total - used;
+  freq[static_cast<size_t>(std::max_element(freq.begin(), freq.end()) - freq.begin())] +=
+      total - used;
   return freq;
 }
 
@@ -39,7 +40,8 @@ void AddRandomEntropyTables(const EntropyTableSpec& spec, uint64_t seed,
                             std::map<std::string, std::string>* metadata) {
   Rng rng(seed);
   const uint32_t max_level = *std::max_element(spec.fsq_levels.begin(), spec.fsq_levels.end());
-  TestTensor frequencies{"U16", {spec.tokens, spec.fsq_levels.size(), spec.contexts, max_level}, {}};
+  TestTensor frequencies{
+      "U16", {spec.tokens, spec.fsq_levels.size(), spec.contexts, max_level}, {}};
   for (uint32_t j = 0; j < spec.tokens; ++j) {
     for (uint32_t level : spec.fsq_levels) {
       for (uint32_t c = 0; c < spec.contexts; ++c) {
@@ -67,11 +69,12 @@ void AddRandomEntropyTables(const EntropyTableSpec& spec, uint64_t seed,
   }
   (*tensors)["entropy.frequencies"] = std::move(frequencies);
   (*tensors)["entropy.activity_thresholds"] = std::move(thresholds);
-  (*metadata)["entropy"] = nlohmann::json{{"version", kEntropyTablesVersion},
-                                          {"prob_bits", spec.prob_bits},
-                                          {"contexts", spec.contexts},
-                                          {"activity_window", spec.activity_window}}
-                               .dump();
+  (*metadata)["entropy"] = nlohmann::json{
+      {"version", kEntropyTablesVersion},
+      {"prob_bits", spec.prob_bits},
+      {"contexts", spec.contexts},
+      {"activity_window",
+       spec.activity_window}}.dump();
 }
 
 std::shared_ptr<const EntropyTables> RandomEntropyTables(const EntropyTableSpec& spec,

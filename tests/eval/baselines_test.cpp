@@ -6,11 +6,12 @@
 // jpeglib.h needs size_t and FILE declared first.
 #include <cstddef>
 #include <cstdio>
+
 #include <jpeglib.h>
 
+#include "eval/baselines.h"
 #include "imageio/image_io.h"
 #include "metrics/metrics.h"
-#include "eval/baselines.h"
 
 namespace tok1d {
 namespace {

@@ -56,8 +56,8 @@ TEST_CASE("BD-rate needs two points on each curve and an overlap") {
 }
 
 TEST_CASE("Pareto front: sorted by rate, each point better than all cheaper ones") {
-  const std::vector<RatePoint> points = {
-      {0.5, 30}, {0.2, 25}, {0.4, 24}, {0.3, 31}, {1.0, 35}, {1.0, 36}, {0, 50}, {0.8, NAN}};
+  const std::vector<RatePoint> points = {{0.5, 30}, {0.2, 25}, {0.4, 24}, {0.3, 31},
+                                         {1.0, 35}, {1.0, 36}, {0, 50},   {0.8, NAN}};
   const std::vector<RatePoint> front = ParetoFront(points);
   REQUIRE(front.size() == 3);
   CHECK(front[0].bpp == 0.2);

@@ -76,8 +76,10 @@ TEST_CASE("byte budgets: the file fits, and one more step would not") {
   const uint64_t largest = f.SizeOf(std::vector<uint32_t>(tiles, kTinyTokens));
   for (uint64_t budget : {smallest, (smallest + largest) / 2, largest - 1, largest + 100}) {
     CAPTURE(budget);
-    StatusOr<std::vector<uint32_t>> uniform = TokensWithinBytes(*f.codec, f.image, f.full, budget, kUniform);
-    StatusOr<std::vector<uint32_t>> adaptive = TokensWithinBytes(*f.codec, f.image, f.full, budget, kAdaptive);
+    StatusOr<std::vector<uint32_t>> uniform =
+        TokensWithinBytes(*f.codec, f.image, f.full, budget, kUniform);
+    StatusOr<std::vector<uint32_t>> adaptive =
+        TokensWithinBytes(*f.codec, f.image, f.full, budget, kAdaptive);
     REQUIRE(uniform.ok());
     REQUIRE(adaptive.ok());
     CHECK(f.SizeOf(*uniform) <= budget);
@@ -87,7 +89,8 @@ TEST_CASE("byte budgets: the file fits, and one more step would not") {
     if (k < kTinyTokens) CHECK(f.SizeOf(std::vector<uint32_t>(tiles, k + 1)) > budget);
     for (uint32_t count : *adaptive) CHECK((count >= 1 && count <= kTinyTokens));
   }
-  const StatusOr<std::vector<uint32_t>> all = TokensWithinBytes(*f.codec, f.image, f.full, largest, kAdaptive);
+  const StatusOr<std::vector<uint32_t>> all =
+      TokensWithinBytes(*f.codec, f.image, f.full, largest, kAdaptive);
   CHECK(*all == std::vector<uint32_t>(tiles, kTinyTokens));
 }
 
@@ -96,7 +99,8 @@ TEST_CASE("adaptive allocations are nested: a larger budget never takes a token 
   const uint64_t smallest = f.SizeOf(std::vector<uint32_t>(12, 1));
   std::vector<uint32_t> previous(12, 0);
   for (uint64_t budget = smallest; budget < smallest + 200; budget += 20) {
-    StatusOr<std::vector<uint32_t>> counts = TokensWithinBytes(*f.codec, f.image, f.full, budget, kAdaptive);
+    StatusOr<std::vector<uint32_t>> counts =
+        TokensWithinBytes(*f.codec, f.image, f.full, budget, kAdaptive);
     REQUIRE(counts.ok());
     for (size_t t = 0; t < counts->size(); ++t) CHECK((*counts)[t] >= previous[t]);
     previous = *counts;
@@ -107,12 +111,13 @@ TEST_CASE("a budget below one token per tile is refused with the smallest size")
   Fixture f;
   const uint64_t smallest = f.SizeOf(std::vector<uint32_t>(12, 1));
   for (const RateControlOptions& options : {kUniform, kAdaptive}) {
-    StatusOr<std::vector<uint32_t>> counts = TokensWithinBytes(*f.codec, f.image, f.full, smallest - 1, options);
+    StatusOr<std::vector<uint32_t>> counts =
+        TokensWithinBytes(*f.codec, f.image, f.full, smallest - 1, options);
     REQUIRE_FALSE(counts.ok());
     CHECK(counts.status().code() == StatusCode::kInvalidArgument);
-    CHECK(counts.status().message() ==
-          "cannot fit in " + std::to_string(smallest - 1) +
-              " bytes: the smallest file (1 token per tile) takes " + std::to_string(smallest) + " bytes");
+    CHECK(counts.status().message() == "cannot fit in " + std::to_string(smallest - 1) +
+                                           " bytes: the smallest file (1 token per tile) takes " +
+                                           std::to_string(smallest) + " bytes");
   }
 }
 
@@ -120,8 +125,10 @@ TEST_CASE("PSNR targets are reached") {
   // A random model's PSNR need not grow with tokens, so only reaching is checked here.
   Fixture f;
   const double target = f.PsnrOf(std::vector<uint32_t>(12, kTinyTokens)) - 0.01;
-  StatusOr<std::vector<uint32_t>> uniform = TokensReachingPsnr(*f.codec, f.image, f.full, target, kUniform);
-  StatusOr<std::vector<uint32_t>> adaptive = TokensReachingPsnr(*f.codec, f.image, f.full, target, kAdaptive);
+  StatusOr<std::vector<uint32_t>> uniform =
+      TokensReachingPsnr(*f.codec, f.image, f.full, target, kUniform);
+  StatusOr<std::vector<uint32_t>> adaptive =
+      TokensReachingPsnr(*f.codec, f.image, f.full, target, kAdaptive);
   REQUIRE(uniform.ok());
   REQUIRE(adaptive.ok());
   CHECK(f.PsnrOf(*uniform) >= target);
@@ -135,7 +142,8 @@ TEST_CASE("adaptive PSNR targets: no smaller uniform file reaches the target") {
   for (double below : {0.01, 0.3, 1.0, 3.0}) {
     const double target = best - below;
     CAPTURE(target);
-    StatusOr<std::vector<uint32_t>> adaptive = TokensReachingPsnr(*f.codec, f.image, f.full, target, kAdaptive);
+    StatusOr<std::vector<uint32_t>> adaptive =
+        TokensReachingPsnr(*f.codec, f.image, f.full, target, kAdaptive);
     REQUIRE(adaptive.ok());
     CHECK(f.PsnrOf(*adaptive) >= target);
     const uint64_t size = f.SizeOf(*adaptive);
@@ -156,9 +164,11 @@ TEST_CASE("adaptive PSNR targets: no smaller uniform file reaches the target") {
 
 TEST_CASE("an unreachable PSNR is refused with the best one") {
   Fixture f;
-  StatusOr<std::vector<uint32_t>> counts = TokensReachingPsnr(*f.codec, f.image, f.full, 99, kAdaptive);
+  StatusOr<std::vector<uint32_t>> counts =
+      TokensReachingPsnr(*f.codec, f.image, f.full, 99, kAdaptive);
   REQUIRE_FALSE(counts.ok());
-  CHECK(counts.status().message().rfind("cannot reach 99.00 dB: all 6 tokens per tile give ", 0) == 0);
+  CHECK(counts.status().message().rfind("cannot reach 99.00 dB: all 6 tokens per tile give ", 0) ==
+        0);
 }
 
 }  // namespace

@@ -106,8 +106,9 @@ TEST_CASE("Plug-in rows at each scale, new columns after the timings, Butteraugl
   CHECK((*rows)[5].quality.butteraugli < (*rows)[4].quality.butteraugli);
 
   const std::string csv = SweepCsv(*rows);
-  CHECK(csv.starts_with("image,codec,scale,setting,bytes,bpp,psnr,psnr_y,ssim,msssim,encode_ms,"
-                        "decode_ms,ssimulacra2,butteraugli,butteraugli_3norm\n"));
+  CHECK(
+      csv.starts_with("image,codec,scale,setting,bytes,bpp,psnr,psnr_y,ssim,msssim,encode_ms,"
+                      "decode_ms,ssimulacra2,butteraugli,butteraugli_3norm\n"));
 
   // Curves hold the negated distance (rising with quality); the plot and summary the distance.
   const CurveSet curves = CurvesOf(*rows, CurveMetric::kButteraugli);

@@ -30,7 +30,8 @@ uint8_t Blend(uint32_t color, uint32_t alpha, uint32_t background) {
 }
 
 // Expected RGB of a PNG test image, computed independently of the reader.
-std::vector<uint8_t> ExpectedRgb(int color_type, int bit_depth, const std::vector<uint16_t>& samples,
+std::vector<uint8_t> ExpectedRgb(int color_type, int bit_depth,
+                                 const std::vector<uint16_t>& samples,
                                  const std::vector<uint8_t>& palette = {},
                                  const std::vector<uint16_t>& trns = {},
                                  std::array<uint8_t, 3> background = {255, 255, 255}) {
@@ -61,7 +62,8 @@ std::vector<uint8_t> ExpectedRgb(int color_type, int bit_depth, const std::vecto
         if (samples[p] < trns.size()) alpha = trns[samples[p]];
         break;
     }
-    for (int i = 0; i < 3; ++i) rgb.push_back(Blend(c[i], alpha, background[static_cast<size_t>(i)]));
+    for (int i = 0; i < 3; ++i)
+      rgb.push_back(Blend(c[i], alpha, background[static_cast<size_t>(i)]));
   }
   return rgb;
 }
@@ -77,13 +79,17 @@ void CheckDecodesTo(const std::vector<uint8_t>& file, const std::vector<uint8_t>
 }
 
 TEST_CASE("PNG: every colour type and bit depth decodes to rounded 8-bit RGB") {
-  struct Case { int color_type; int bit_depth; int channels; };
+  struct Case {
+    int color_type;
+    int bit_depth;
+    int channels;
+  };
   const Case cases[] = {
-      {PNG_COLOR_TYPE_GRAY, 1, 1},       {PNG_COLOR_TYPE_GRAY, 2, 1},
-      {PNG_COLOR_TYPE_GRAY, 4, 1},       {PNG_COLOR_TYPE_GRAY, 8, 1},
-      {PNG_COLOR_TYPE_GRAY, 16, 1},      {PNG_COLOR_TYPE_GRAY_ALPHA, 8, 2},
+      {PNG_COLOR_TYPE_GRAY, 1, 1},        {PNG_COLOR_TYPE_GRAY, 2, 1},
+      {PNG_COLOR_TYPE_GRAY, 4, 1},        {PNG_COLOR_TYPE_GRAY, 8, 1},
+      {PNG_COLOR_TYPE_GRAY, 16, 1},       {PNG_COLOR_TYPE_GRAY_ALPHA, 8, 2},
       {PNG_COLOR_TYPE_GRAY_ALPHA, 16, 2}, {PNG_COLOR_TYPE_RGB, 8, 3},
-      {PNG_COLOR_TYPE_RGB, 16, 3},       {PNG_COLOR_TYPE_RGB_ALPHA, 8, 4},
+      {PNG_COLOR_TYPE_RGB, 16, 3},        {PNG_COLOR_TYPE_RGB_ALPHA, 8, 4},
       {PNG_COLOR_TYPE_RGB_ALPHA, 16, 4},
   };
   for (const Case& c : cases) {
@@ -118,9 +124,10 @@ TEST_CASE("PNG: palettes, with and without tRNS, and gray with a transparent key
     std::vector<uint16_t> alphas = {0, 128};  // shorter than the palette: the rest are opaque
     ImageReadOptions on_blue;
     on_blue.background = {0, 0, 255};
-    CheckDecodesTo(MakePng(kW, kH, PNG_COLOR_TYPE_PALETTE, bit_depth, indices, used, alphas),
-                   ExpectedRgb(PNG_COLOR_TYPE_PALETTE, bit_depth, indices, used, alphas, {0, 0, 255}),
-                   on_blue);
+    CheckDecodesTo(
+        MakePng(kW, kH, PNG_COLOR_TYPE_PALETTE, bit_depth, indices, used, alphas),
+        ExpectedRgb(PNG_COLOR_TYPE_PALETTE, bit_depth, indices, used, alphas, {0, 0, 255}),
+        on_blue);
   }
   auto gray = Pattern(kW, kH, 1, 256);
   std::vector<uint16_t> key = {gray[5]};
@@ -197,9 +204,9 @@ TEST_CASE("The pixel limit can be lowered and raised, for every format") {
   const uint32_t w = 64, h = 64;
   std::vector<uint8_t> rgb(size_t{w} * h * 3, 100);
   Image image{w, h, rgb};
-  const std::vector<std::vector<uint8_t>> files = {
-      *EncodeImage(image, ImageFormat::kPng), *EncodeImage(image, ImageFormat::kPnm),
-      MakeJpeg(w, h, 3, rgb), MakeWebp(w, h, 3, rgb)};
+  const std::vector<std::vector<uint8_t>> files = {*EncodeImage(image, ImageFormat::kPng),
+                                                   *EncodeImage(image, ImageFormat::kPnm),
+                                                   MakeJpeg(w, h, 3, rgb), MakeWebp(w, h, 3, rgb)};
   for (const auto& file : files) {
     CAPTURE(ImageFormatName(DetectImageFormat(file)));
     ImageReadOptions options;
@@ -222,7 +229,8 @@ std::vector<uint8_t> Smooth(uint32_t w, uint32_t h, int channels) {
   for (uint32_t y = 0; y < h; ++y)
     for (uint32_t x = 0; x < w; ++x)
       for (int c = 0; c < channels; ++c)
-        samples.push_back(static_cast<uint8_t>((x * 4 + y * 2 + static_cast<uint32_t>(c) * 40) % 256));
+        samples.push_back(
+            static_cast<uint8_t>((x * 4 + y * 2 + static_cast<uint32_t>(c) * 40) % 256));
   return samples;
 }
 
@@ -250,7 +258,8 @@ TEST_CASE("JPEG: Adobe CMYK and YCCK are inverted, then converted to RGB") {
   std::vector<uint8_t> cmyk, expected;
   for (size_t i = 0; i < rgb.size(); i += 3) {
     cmyk.insert(cmyk.end(), {rgb[i], rgb[i + 1], rgb[i + 2], 200});
-    for (int c = 0; c < 3; ++c) expected.push_back(static_cast<uint8_t>(rgb[i + static_cast<size_t>(c)] * 200 / 255));
+    for (int c = 0; c < 3; ++c)
+      expected.push_back(static_cast<uint8_t>(rgb[i + static_cast<size_t>(c)] * 200 / 255));
   }
   for (bool ycck : {false, true}) {
     CAPTURE(ycck);
@@ -282,7 +291,8 @@ TEST_CASE("WebP: RGB is exact and RGBA is composited over the background") {
   auto rgba = Smooth(kW, kH, 4);
   std::vector<uint8_t> expected;
   for (size_t i = 0; i < rgba.size(); i += 4) {
-    for (size_t c = 0; c < 3; ++c) expected.push_back(Blend(rgba[i + c], rgba[i + 3], c == 1 ? 255 : 0));
+    for (size_t c = 0; c < 3; ++c)
+      expected.push_back(Blend(rgba[i + c], rgba[i + 3], c == 1 ? 255 : 0));
   }
   ImageReadOptions on_green;
   on_green.background = {0, 255, 0};

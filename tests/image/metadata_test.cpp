@@ -8,10 +8,10 @@
 #include <cstring>
 #include <string>
 
-#include "imageio/image_io.h"
-#include "imageio/metadata.h"
 #include "container/t1d.h"
 #include "container/token_files.h"
+#include "imageio/image_io.h"
+#include "imageio/metadata.h"
 #include "test_images.h"
 
 namespace tok1d {
@@ -93,8 +93,20 @@ std::vector<uint8_t> WithJpegMetadata(std::vector<uint8_t> jpeg, const std::vect
   const size_t kPerSegment = 65519;
   const size_t count = (icc.size() + kPerSegment - 1) / kPerSegment;
   for (size_t i = 0; i < count; ++i) {
-    std::vector<uint8_t> payload = {'I', 'C', 'C', '_', 'P', 'R', 'O', 'F', 'I', 'L', 'E', 0,
-                                    static_cast<uint8_t>(i + 1), static_cast<uint8_t>(count)};
+    std::vector<uint8_t> payload = {'I',
+                                    'C',
+                                    'C',
+                                    '_',
+                                    'P',
+                                    'R',
+                                    'O',
+                                    'F',
+                                    'I',
+                                    'L',
+                                    'E',
+                                    0,
+                                    static_cast<uint8_t>(i + 1),
+                                    static_cast<uint8_t>(count)};
     const size_t from = i * kPerSegment, to = std::min(icc.size(), from + kPerSegment);
     payload.insert(payload.end(), icc.begin() + static_cast<long>(from),
                    icc.begin() + static_cast<long>(to));
@@ -195,9 +207,9 @@ TEST_CASE("Metadata: JPEG APP2 ICC_PROFILE segments and APP1 Exif are read") {
   // A CMYK JPEG's profile describes CMYK, not the RGB tok1d codes.
   std::vector<uint8_t> cmyk(size_t{kW} * kH * 4, 100);
   ImageInfo info;
-  auto image = DecodeImage(WithJpegMetadata(MakeJpeg(kW, kH, 4, cmyk), TestIccProfile(400, "CMYK"),
-                                            TestExif(30)),
-                           WithMetadata(), &info);
+  auto image = DecodeImage(
+      WithJpegMetadata(MakeJpeg(kW, kH, 4, cmyk), TestIccProfile(400, "CMYK"), TestExif(30)),
+      WithMetadata(), &info);
   REQUIRE(image.ok());
   CHECK(info.metadata.icc.empty());
   CHECK(info.metadata.exif == TestExif(30));
@@ -315,7 +327,8 @@ TEST_CASE("Metadata: a chunk that does not decompress is left out with a warning
   trailing.push_back(0);
   // A frame header that declares 1 GiB (single segment, 8-byte content size), no blocks.
   const std::vector<uint8_t> huge = {0x28, 0xB5, 0x2F, 0xFD, 0xE0, 0, 0, 0, 0x40, 0, 0, 0, 0};
-  const std::vector<uint8_t> truncated(frame.begin(), frame.begin() + static_cast<long>(frame.size() / 2));
+  const std::vector<uint8_t> truncated(frame.begin(),
+                                       frame.begin() + static_cast<long>(frame.size() / 2));
 
   const struct {
     std::vector<uint8_t> data;

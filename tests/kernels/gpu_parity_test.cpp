@@ -67,7 +67,8 @@ double Nmse(const std::vector<float>& actual, const std::vector<float>& expected
 
 double MaxError(const std::vector<float>& actual, const std::vector<float>& expected) {
   double worst = 0;
-  for (size_t i = 0; i < actual.size(); ++i) worst = std::max(worst, std::abs(double{actual[i]} - expected[i]));
+  for (size_t i = 0; i < actual.size(); ++i)
+    worst = std::max(worst, std::abs(double{actual[i]} - expected[i]));
   return worst;
 }
 
@@ -101,7 +102,8 @@ class PairedRun {
   T* Put(Backend& backend, const std::vector<T>& values) {
     StatusOr<DeviceBuffer> buffer = backend.Allocate(values.size() * sizeof(T));
     REQUIRE_MESSAGE(buffer.ok(), buffer.status().message());
-    REQUIRE(backend.CopyToDevice(buffer->as<void>(), values.data(), values.size() * sizeof(T)).ok());
+    REQUIRE(
+        backend.CopyToDevice(buffer->as<void>(), values.data(), values.size() * sizeof(T)).ok());
     buffers_.push_back(std::move(buffer).value());
     return buffers_.back().as<T>();
   }
@@ -124,7 +126,8 @@ TEST_CASE("Linear: store, GELU and accumulate epilogues, ragged and model sizes"
   FOR_EACH_BACKEND_UNDER_TEST(backend) {
     // (rows, in, out): nothing a multiple of the tile sizes; the decoder's qkv and fc2.
     for (const auto& shape : {std::array<size_t, 3>{7, 13, 5}, {200, 192, 576}, {130, 768, 192}}) {
-      const size_t rows = shape[0], in = shape[1], out = shape[2];  // CAPTURE cannot take a binding (clang 14)
+      const size_t rows = shape[0], in = shape[1],
+                   out = shape[2];  // CAPTURE cannot take a binding (clang 14)
       for (Epilogue epilogue : {Epilogue::kStore, Epilogue::kGelu, Epilogue::kAccumulate}) {
         CAPTURE(rows);
         CAPTURE(in);
@@ -194,11 +197,11 @@ TEST_CASE("BuildSequences and SliceSequences move values exactly") {
     const size_t length = head_count + tail_count;
     const auto built = run.Output<float>(sequences * length * width);
     run.cpu().BuildSequences({shared.first, head_count, 0, nullptr},
-                             {per_sequence.first, tail_count, tail_count * width, add.first}, sequences,
-                             width, built.first);
+                             {per_sequence.first, tail_count, tail_count * width, add.first},
+                             sequences, width, built.first);
     run.gpu().BuildSequences({shared.second, head_count, 0, nullptr},
-                             {per_sequence.second, tail_count, tail_count * width, add.second}, sequences,
-                             width, built.second);
+                             {per_sequence.second, tail_count, tail_count * width, add.second},
+                             sequences, width, built.second);
     const auto sliced = run.Output<float>(sequences * 3 * width);
     run.cpu().SliceSequences(built.first, sequences, length, 2, 3, width, sliced.first);
     run.gpu().SliceSequences(built.second, sequences, length, 2, 3, width, sliced.second);
@@ -290,22 +293,25 @@ TEST_CASE("EmbedTokens: codes exactly, embeddings, dropped tokens") {
     for (float& offset : offset_values) offset = static_cast<float>(random() % 4) * 0.25f - 0.375f;
     const auto offsets = run.Input(offset_values);
     for (const bool refined : {false, true}) {
-    CAPTURE(refined);
-    run.cpu().EmbedTokens(tokens.first, refined ? offsets.first : nullptr, rows, levels, code_w.first,
-                          code_b.first, mask.first, width, embedded.first, codes.first);
-    run.gpu().EmbedTokens(tokens.second, refined ? offsets.second : nullptr, rows, levels, code_w.second,
-                          code_b.second, mask.second, width, embedded.second, codes.second);
-    auto [codes_cpu, codes_gpu] = run.Results(codes, rows * dims);
-    CHECK(codes_gpu == codes_cpu);
-    auto [embedded_cpu, embedded_gpu] = run.Results(embedded, rows * width);
-    CHECK(Nmse(embedded_gpu, embedded_cpu) <= kOperationNmse);
+      CAPTURE(refined);
+      run.cpu().EmbedTokens(tokens.first, refined ? offsets.first : nullptr, rows, levels,
+                            code_w.first, code_b.first, mask.first, width, embedded.first,
+                            codes.first);
+      run.gpu().EmbedTokens(tokens.second, refined ? offsets.second : nullptr, rows, levels,
+                            code_w.second, code_b.second, mask.second, width, embedded.second,
+                            codes.second);
+      auto [codes_cpu, codes_gpu] = run.Results(codes, rows * dims);
+      CHECK(codes_gpu == codes_cpu);
+      auto [embedded_cpu, embedded_gpu] = run.Results(embedded, rows * width);
+      CHECK(Nmse(embedded_gpu, embedded_cpu) <= kOperationNmse);
     }
   }
 }
 
 TEST_CASE("AssembleTiles: unpatchify plus bilinear upsampling") {
   FOR_EACH_BACKEND_UNDER_TEST(backend) {
-    for (const TileGeometry geometry : {TileGeometry{32, 8, 8}, TileGeometry{16, 4, 4}, TileGeometry{24, 4, 6}}) {
+    for (const TileGeometry geometry :
+         {TileGeometry{32, 8, 8}, TileGeometry{16, 4, 4}, TileGeometry{24, 4, 6}}) {
       const size_t count = 3, tile_values = size_t{geometry.tile} * geometry.tile * 3;
       const size_t pooled_values = size_t{geometry.pool} * geometry.pool * 3;
       PairedRun run(backend);
@@ -497,7 +503,6 @@ TEST_CASE("errors: a failed kernel launch fails the decode (emulation)") {
   CHECK(status.message().find("launching") != std::string::npos);
 }
 
-
 // --device auto's promise (issue: never a wrong image): a GPU failure after start-up moves the
 // codec to the CPU, which redoes the failed batch; the results are the CPU codec's, byte for
 // byte, and the user gets one note. Without cpu_fallback the same failure fails the call.
@@ -585,8 +590,9 @@ int SelectBackends(std::string_view choice) {
   }
   if (g_backends_under_test.empty()) {
     std::printf("skipped: no usable GPU backend (%s)\n",
-                reasons.empty() ? "none compiled in: configure with -DTOK1D_CUDA=ON or -DTOK1D_HIP=ON"
-                                : reasons.substr(2).c_str());
+                reasons.empty()
+                    ? "none compiled in: configure with -DTOK1D_CUDA=ON or -DTOK1D_HIP=ON"
+                    : reasons.substr(2).c_str());
     return 77;
   }
   return 0;
@@ -606,15 +612,18 @@ int main(int argc, char** argv) {
     }
   }
   if (choice.empty()) {
-    std::fprintf(stderr, "usage: %s --backend=gpu-emulator|cuda|hip|device [doctest options]\n", argv[0]);
+    std::fprintf(stderr, "usage: %s --backend=gpu-emulator|cuda|hip|device [doctest options]\n",
+                 argv[0]);
     return 2;
   }
   if (const int skip = tok1d::SelectBackends(choice); skip != 0) return skip;
-  std::printf("testing: %s\n", [] {
-    std::string names;
-    for (const std::string& name : tok1d::g_backends_under_test) names += name + " ";
-    return names;
-  }().c_str());
+  std::printf("testing: %s\n",
+              [] {
+                std::string names;
+                for (const std::string& name : tok1d::g_backends_under_test) names += name + " ";
+                return names;
+              }()
+                  .c_str());
   doctest::Context context(static_cast<int>(arguments.size()), arguments.data());
   return context.run();
 }

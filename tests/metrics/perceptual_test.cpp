@@ -95,8 +95,8 @@ constexpr double ButteraugliTolerance() {
 constexpr double kSsimulacra2Tolerance = 0.1;
 
 TEST_CASE("ssimulacra2: identical images score exactly 100") {
-  for (const auto& [w, h] : std::vector<std::pair<uint32_t, uint32_t>>{
-           {8, 8}, {9, 17}, {64, 48}, {131, 70}}) {
+  for (const auto& [w, h] :
+       std::vector<std::pair<uint32_t, uint32_t>>{{8, 8}, {9, 17}, {64, 48}, {131, 70}}) {
     const Image image = Pattern(w, h, w + h);
     StatusOr<double> score = Ssimulacra2(image, image);
     REQUIRE(score.ok());
@@ -214,8 +214,8 @@ std::vector<ReferenceRow> ReadScores(const std::string& path) {
     if (line.empty()) continue;
     const std::vector<std::string> f = SplitTabs(line);
     REQUIRE(f.size() == header.size());
-    rows.push_back({f[c_ref], f[c_dist], std::stod(f[c_s2]), std::stod(f[c_max]),
-                    std::stod(f[c_3])});
+    rows.push_back(
+        {f[c_ref], f[c_dist], std::stod(f[c_s2]), std::stod(f[c_max]), std::stod(f[c_3])});
   }
   return rows;
 }
@@ -254,19 +254,18 @@ TEST_CASE("reference pairs: ssimulacra2 and butteraugli agree with libjxl's tool
     CHECK_MESSAGE(d_max <= ba_tolerance * row.butteraugli_max + 1e-9,
                   "butteraugli " << ba->max_norm << " vs reference " << row.butteraugli_max);
     CHECK_MESSAGE(d_3 <= ba_tolerance * row.butteraugli_3norm + 5e-7,
-                  "butteraugli 3-norm " << ba->norm3 << " vs reference "
-                                        << row.butteraugli_3norm);
+                  "butteraugli 3-norm " << ba->norm3 << " vs reference " << row.butteraugli_3norm);
     max_ba = std::max(max_ba, d_max);
     max_3 = std::max(max_3, d_3);
     if (row.butteraugli_max > 0) max_ba_rel = std::max(max_ba_rel, d_max / row.butteraugli_max);
     if (row.butteraugli_3norm > 0) max_3_rel = std::max(max_3_rel, d_3 / row.butteraugli_3norm);
   }
-  MESSAGE(std::setprecision(4)
-          << rows.size() << " reference pairs; max |deviation|: ssimulacra2 " << max_s2
-          << ", butteraugli max-norm " << max_ba << " (relative " << max_ba_rel << "), 3-norm "
-          << max_3 << " (relative " << max_3_rel << "); libjxl " << JPEGXL_MAJOR_VERSION << "."
-          << JPEGXL_MINOR_VERSION << "." << JPEGXL_PATCH_VERSION << ", butteraugli tolerance "
-          << ba_tolerance << " relative");
+  MESSAGE(std::setprecision(4) << rows.size() << " reference pairs; max |deviation|: ssimulacra2 "
+                               << max_s2 << ", butteraugli max-norm " << max_ba << " (relative "
+                               << max_ba_rel << "), 3-norm " << max_3 << " (relative " << max_3_rel
+                               << "); libjxl " << JPEGXL_MAJOR_VERSION << "."
+                               << JPEGXL_MINOR_VERSION << "." << JPEGXL_PATCH_VERSION
+                               << ", butteraugli tolerance " << ba_tolerance << " relative");
 }
 
 }  // namespace

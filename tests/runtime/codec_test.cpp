@@ -49,7 +49,8 @@ TEST_CASE("tiling: border tiles repeat the edge pixels; placing crops back exact
   for (size_t t = 0; t < grid.count(); ++t) {
     for (size_t y = 0; y < 16; ++y) {
       for (size_t x = 0; x < 16; ++x) {
-        const size_t sx = std::min<size_t>(t % 3 * 16 + x, 36), sy = std::min<size_t>(t / 3 * 16 + y, 20);
+        const size_t sx = std::min<size_t>(t % 3 * 16 + x, 36),
+                     sy = std::min<size_t>(t / 3 * 16 + y, 20);
         for (size_t c = 0; c < 3; ++c) {
           CHECK(tiles[((t * 16 + y) * 16 + x) * 3 + c] == image.rgb[(sy * 37 + sx) * 3 + c]);
         }
@@ -90,7 +91,8 @@ TEST_CASE("deblocking: a seam step is ramped away, a strong edge and tile interi
   params.smoothing = 0;
   DeblockTileSeams(&image, 32, {}, params);
   auto at = [&](const Image& im, size_t x, size_t y) { return int{im.rgb[(y * 64 + x) * 3]}; };
-  // tile / 8 = 4 pixels each side move by 10·(4 − k)/8: 100 | 101 102 104 105 | 105 106 108 109 | 110
+  // tile / 8 = 4 pixels each side move by 10·(4 − k)/8: 100 | 101 102 104 105 | 105 106 108 109 |
+  // 110
   CHECK(at(image, 31, 4) == 105);
   CHECK(at(image, 32, 4) == 105);
   CHECK(at(image, 27, 4) == 100);
@@ -167,7 +169,8 @@ void CheckBatchingInvariance(testing::Architecture architecture) {
   // one row), so pixels agree to rounding, not bit for bit.
   for (size_t b = 1; b < pixels.size(); ++b) {
     double error = 0;
-    for (size_t i = 0; i < pixels[0].size(); ++i) error = std::max(error, double{std::abs(pixels[0][i] - pixels[b][i])});
+    for (size_t i = 0; i < pixels[0].size(); ++i)
+      error = std::max(error, double{std::abs(pixels[0][i] - pixels[b][i])});
     CHECK(error < 1e-5);
   }
   for (uint32_t token : tokens[0]) CHECK(token < c.codebook_size());
@@ -180,8 +183,10 @@ TEST_CASE("tokenizer: results do not depend on how tiles are batched (both archi
 
 TEST_CASE("codec: any image size round-trips to the same size") {
   auto codec = TinyCodec();
-  for (const auto& size : {std::pair<uint32_t, uint32_t>{1, 1}, {17, 300}, {1000, 37}, {16, 16}, {33, 15}}) {
-    const uint32_t width = size.first, height = size.second;  // CAPTURE cannot take a binding (clang 14)
+  for (const auto& size :
+       {std::pair<uint32_t, uint32_t>{1, 1}, {17, 300}, {1000, 37}, {16, 16}, {33, 15}}) {
+    const uint32_t width = size.first,
+                   height = size.second;  // CAPTURE cannot take a binding (clang 14)
     CAPTURE(width);
     CAPTURE(height);
     const Image image = RandomImage(width, height, width + height);
@@ -219,7 +224,8 @@ TEST_CASE("codec: decoding k tokens equals decoding the file trimmed to k") {
   StatusOr<TokenFile> fewer = codec->Encode(image, 2);
   REQUIRE(fewer.ok());
   for (size_t t = 0; t < file->tokens.size(); ++t) {
-    CHECK(fewer->tokens[t] == std::vector<uint32_t>(file->tokens[t].begin(), file->tokens[t].begin() + 2));
+    CHECK(fewer->tokens[t] ==
+          std::vector<uint32_t>(file->tokens[t].begin(), file->tokens[t].begin() + 2));
   }
   // Per-tile counts, including a tile with none.
   std::vector<uint32_t> counts(file->header.tile_count(), 5);
@@ -257,10 +263,12 @@ TEST_CASE("codec: refinement layers follow the model's plan, trim with their tok
     for (uint32_t value : values) CHECK(value < (1u << 6));
   }
   // The file reads back as written; a 1.3 file.
-  StatusOr<std::vector<uint8_t>> bytes = WriteT1d(*file, codec->layer_coder(file->header.entropy_coder));
+  StatusOr<std::vector<uint8_t>> bytes =
+      WriteT1d(*file, codec->layer_coder(file->header.entropy_coder));
   REQUIRE(bytes.ok());
   CHECK((*bytes)[9] == 3);
-  StatusOr<TokenFile> back = ReadT1d(*bytes, {}, nullptr, codec->layer_coder(file->header.entropy_coder));
+  StatusOr<TokenFile> back =
+      ReadT1d(*bytes, {}, nullptr, codec->layer_coder(file->header.entropy_coder));
   REQUIRE(back.ok());
   CHECK(back->tokens == file->tokens);
   CHECK(back->refinements == file->refinements);
@@ -284,8 +292,8 @@ TEST_CASE("codec: refinement layers follow the model's plan, trim with their tok
   CHECK(codec->Decode(*file)->rgb != codec->Decode(*plain)->rgb);
 
   const std::string bad = R"({"bits": 2, "after": [3, 1]})";
-  CHECK(LoadModel(testing::MakeModelFile(testing::TinyConfig(), 1, "tiny", testing::Architecture::kRefined,
-                                         bad))
+  CHECK(LoadModel(testing::MakeModelFile(testing::TinyConfig(), 1, "tiny",
+                                         testing::Architecture::kRefined, bad))
             .status()
             .code() == StatusCode::kCorrupt);
 }
@@ -317,9 +325,8 @@ std::vector<TokenFile> MixedFiles(Codec& codec) {
     uint32_t width, height, tokens;
   } shapes[] = {{40, 20, 6}, {16, 16, 2}, {70, 40, 4}, {1, 1, 6}, {33, 50, 3}, {100, 17, 5}};
   for (const auto& shape : shapes) {
-    StatusOr<TokenFile> file =
-        codec.Encode(RandomImage(shape.width, shape.height, shape.width * 7 + shape.height),
-                     shape.tokens);
+    StatusOr<TokenFile> file = codec.Encode(
+        RandomImage(shape.width, shape.height, shape.width * 7 + shape.height), shape.tokens);
     REQUIRE_MESSAGE(file.ok(), file.status().message());
     files.push_back(std::move(file).value());
   }

@@ -36,14 +36,15 @@ std::unique_ptr<Backend> TestBackend() { return CreateCpuBackend(3); }
 TEST_CASE("vector math: exp, erf and GELU approximations against libm") {
   double exp_error = 0, erf_error = 0, gelu_error = 0;
   for (float x = -87.0f; x <= 88.0f; x += 0.0137f) {
-    exp_error = std::max(exp_error, std::abs(cpu::ExpApprox(x) - std::exp(double{x})) / std::exp(double{x}));
+    exp_error = std::max(exp_error,
+                         std::abs(cpu::ExpApprox(x) - std::exp(double{x})) / std::exp(double{x}));
   }
   for (float x = -6.0f; x <= 6.0f; x += 0.00091f) {
     erf_error = std::max(erf_error, std::abs(cpu::ErfApprox(x) - std::erf(double{x})));
     gelu_error = std::max(gelu_error, std::abs(cpu::GeluApprox(x) - Gelu(x)) / (1 + std::abs(x)));
   }
-  CHECK(exp_error < 3e-7);   // ~2 ulp
-  CHECK(erf_error < 6e-7);   // A&S 7.1.26: 1.5e-7, plus float rounding
+  CHECK(exp_error < 3e-7);  // ~2 ulp
+  CHECK(erf_error < 6e-7);  // A&S 7.1.26: 1.5e-7, plus float rounding
   CHECK(gelu_error < 2e-7);
   CHECK(cpu::ExpApprox(-1000.0f) < 1e-37f);  // clamped, not garbage
   CHECK(std::isfinite(cpu::ExpApprox(1000.0f)));
@@ -66,7 +67,8 @@ TEST_CASE("thread pool: every index is visited exactly once") {
 TEST_CASE("Linear: store, GELU and accumulate epilogues") {
   auto backend = TestBackend();
   for (auto [rows, in, out] : {std::array<size_t, 3>{7, 13, 5}, {200, 192, 576}}) {
-    const auto x = RandomValues(rows * in, 1), w = RandomValues(out * in, 2), b = RandomValues(out, 3);
+    const auto x = RandomValues(rows * in, 1), w = RandomValues(out * in, 2),
+               b = RandomValues(out, 3);
     const auto residual = RandomValues(rows * out, 4);
     std::vector<double> product(rows * out);
     for (size_t r = 0; r < rows; ++r) {
@@ -77,7 +79,8 @@ TEST_CASE("Linear: store, GELU and accumulate epilogues") {
       }
     }
     for (Epilogue epilogue : {Epilogue::kStore, Epilogue::kGelu, Epilogue::kAccumulate}) {
-      std::vector<float> y = epilogue == Epilogue::kAccumulate ? residual : std::vector<float>(rows * out, NAN);
+      std::vector<float> y =
+          epilogue == Epilogue::kAccumulate ? residual : std::vector<float>(rows * out, NAN);
       backend->Linear(x.data(), rows, in, w.data(), b.data(), out, y.data(), epilogue);
       std::vector<double> expected = product;
       for (size_t i = 0; i < expected.size(); ++i) {
@@ -103,10 +106,12 @@ TEST_CASE("LayerNorm: biased variance, eps inside the square root") {
       double mean = 0, var = 0;
       for (size_t i = 0; i < width; ++i) mean += x[r * width + i];
       mean /= static_cast<double>(width);
-      for (size_t i = 0; i < width; ++i) var += (x[r * width + i] - mean) * (x[r * width + i] - mean);
+      for (size_t i = 0; i < width; ++i)
+        var += (x[r * width + i] - mean) * (x[r * width + i] - mean);
       var /= static_cast<double>(width);
       for (size_t i = 0; i < width; ++i) {
-        expected[r * width + i] = (x[r * width + i] - mean) / std::sqrt(var + eps) * gamma[i] + beta[i];
+        expected[r * width + i] =
+            (x[r * width + i] - mean) / std::sqrt(var + eps) * gamma[i] + beta[i];
       }
     }
     CHECK(MaxError(y, expected) < 2e-5);
@@ -132,7 +137,8 @@ TEST_CASE("Attention: multi-head softmax attention per sequence") {
           for (size_t j = 0; j < length; ++j) {
             double dot = 0;
             for (size_t d = 0; d < head_dim; ++d) {
-              dot += double{base[i * 3 * width + h * head_dim + d]} * base[j * 3 * width + width + h * head_dim + d];
+              dot += double{base[i * 3 * width + h * head_dim + d]} *
+                     base[j * 3 * width + width + h * head_dim + d];
             }
             p[j] = dot * scale;
             max_score = std::max(max_score, p[j]);
@@ -140,7 +146,8 @@ TEST_CASE("Attention: multi-head softmax attention per sequence") {
           for (double& v : p) sum += (v = std::exp(v - max_score));
           for (size_t d = 0; d < head_dim; ++d) {
             double value = 0;
-            for (size_t j = 0; j < length; ++j) value += p[j] / sum * base[j * 3 * width + 2 * width + h * head_dim + d];
+            for (size_t j = 0; j < length; ++j)
+              value += p[j] / sum * base[j * 3 * width + 2 * width + h * head_dim + d];
             expected[(s * length + i) * width + h * head_dim + d] = value;
           }
         }
@@ -171,7 +178,8 @@ TEST_CASE("BuildSequences and SliceSequences") {
   std::vector<float> slice(sequences * tail_rows * width);
   backend->SliceSequences(out.data(), sequences, length, head_rows, tail_rows, width, slice.data());
   for (size_t s = 0; s < sequences; ++s) {
-    for (size_t i = 0; i < tail_rows * width; ++i) CHECK(slice[s * tail_rows * width + i] == shared[i]);
+    for (size_t i = 0; i < tail_rows * width; ++i)
+      CHECK(slice[s * tail_rows * width + i] == shared[i]);
   }
 }
 
@@ -183,7 +191,8 @@ TEST_CASE("PatchifyTiles: (py, px, c) patches and the pooled thumbnail") {
   std::mt19937 random(12);
   for (uint8_t& v : tiles) v = static_cast<uint8_t>(random());
   const size_t per_side = tile / g.patch, patch_dim = g.patch * g.patch * 3;
-  std::vector<float> patches(count * per_side * per_side * patch_dim), pooled(count * g.pool * g.pool * 3);
+  std::vector<float> patches(count * per_side * per_side * patch_dim),
+      pooled(count * g.pool * g.pool * 3);
   backend->PatchifyTiles(tiles.data(), count, g, patches.data(), pooled.data());
   auto x = [&](size_t t, size_t y, size_t xx, size_t c) {
     return static_cast<float>(tiles[((t * tile + y) * tile + xx) * 3 + c]) / 255.0f - 0.5f;
@@ -204,7 +213,8 @@ TEST_CASE("PatchifyTiles: (py, px, c) patches and the pooled thumbnail") {
         for (size_t c = 0; c < 3; ++c) {
           double sum = 0;
           for (size_t dy = 0; dy < factor; ++dy) {
-            for (size_t dx = 0; dx < factor; ++dx) sum += x(t, py * factor + dy, px * factor + dx, c);
+            for (size_t dx = 0; dx < factor; ++dx)
+              sum += x(t, py * factor + dy, px * factor + dx, c);
           }
           CHECK(pooled[(t * g.pool + py) * g.pool * 3 + px * 3 + c] ==
                 doctest::Approx(sum / (factor * factor)).epsilon(1e-6));
@@ -216,7 +226,8 @@ TEST_CASE("PatchifyTiles: (py, px, c) patches and the pooled thumbnail") {
 
 TEST_CASE("Patchify: float images to (py, px, c) patches") {
   auto backend = TestBackend();
-  const size_t count = 3, side = 12, patch = 4, per_side = side / patch, patch_dim = patch * patch * 3;
+  const size_t count = 3, side = 12, patch = 4, per_side = side / patch,
+               patch_dim = patch * patch * 3;
   const auto images = RandomValues(count * side * side * 3, 19);
   std::vector<float> patches(images.size(), NAN);
   backend->Patchify(images.data(), count, side, patch, patches.data());
@@ -293,43 +304,48 @@ TEST_CASE("EmbedTokens: codes, embedding and the mask token for dropped tokens")
   levels.dims = 3;
   levels.levels = {3, 4, 5};
   const size_t width = 7, rows = 4;
-  const auto w = RandomValues(width * 3, 14), b = RandomValues(width, 15), mask = RandomValues(width, 16);
+  const auto w = RandomValues(width * 3, 14), b = RandomValues(width, 15),
+             mask = RandomValues(width, 16);
   const std::vector<int32_t> tokens = {0, 59, kDroppedToken, 1 + 3 * 2 + 12 * 3};
-  const std::vector<float> offsets = {0.25f, 0, -0.5f, 0, 0, 0, 0.5f, 0.5f, 0.5f, 0, -0.25f, 0.375f};
+  const std::vector<float> offsets = {0.25f, 0,    -0.5f, 0, 0,      0,
+                                      0.5f,  0.5f, 0.5f,  0, -0.25f, 0.375f};
   for (const bool refined : {false, true}) {
-  CAPTURE(refined);
-  std::vector<float> embedded(rows * width), codes(rows * 3);
-  backend->EmbedTokens(tokens.data(), refined ? offsets.data() : nullptr, rows, levels, w.data(),
-                       b.data(), mask.data(), width, embedded.data(), codes.data());
-  std::vector<std::vector<float>> expected_codes = {
-      {-1, -1, -1}, {1, 0.5f, 1}, {0, 0, 0}, {0, 0, 0.5f}};
-  if (refined) {  // (digit − ⌊L/2⌋ + offset)/⌊L/2⌋ for the levels 3, 4, 5; dropped tokens stay 0
-    expected_codes = {{-0.75f, -1, -1.25f}, {1, 0.5f, 1}, {0, 0, 0}, {0, -0.125f, 0.6875f}};
-  }
-  for (size_t r = 0; r < rows; ++r) {
-    for (size_t d = 0; d < 3; ++d) CHECK(codes[r * 3 + d] == expected_codes[r][d]);
-    for (size_t i = 0; i < width; ++i) {
-      double value = tokens[r] == kDroppedToken ? mask[i] : b[i];
-      if (tokens[r] != kDroppedToken) {
-        for (size_t d = 0; d < 3; ++d) value += double{w[i * 3 + d]} * expected_codes[r][d];
+    CAPTURE(refined);
+    std::vector<float> embedded(rows * width), codes(rows * 3);
+    backend->EmbedTokens(tokens.data(), refined ? offsets.data() : nullptr, rows, levels, w.data(),
+                         b.data(), mask.data(), width, embedded.data(), codes.data());
+    std::vector<std::vector<float>> expected_codes = {
+        {-1, -1, -1}, {1, 0.5f, 1}, {0, 0, 0}, {0, 0, 0.5f}};
+    if (refined) {  // (digit − ⌊L/2⌋ + offset)/⌊L/2⌋ for the levels 3, 4, 5; dropped tokens stay 0
+      expected_codes = {{-0.75f, -1, -1.25f}, {1, 0.5f, 1}, {0, 0, 0}, {0, -0.125f, 0.6875f}};
+    }
+    for (size_t r = 0; r < rows; ++r) {
+      for (size_t d = 0; d < 3; ++d) CHECK(codes[r * 3 + d] == expected_codes[r][d]);
+      for (size_t i = 0; i < width; ++i) {
+        double value = tokens[r] == kDroppedToken ? mask[i] : b[i];
+        if (tokens[r] != kDroppedToken) {
+          for (size_t d = 0; d < 3; ++d) value += double{w[i * 3 + d]} * expected_codes[r][d];
+        }
+        CHECK(embedded[r * width + i] == doctest::Approx(value).epsilon(1e-6));
       }
-      CHECK(embedded[r * width + i] == doctest::Approx(value).epsilon(1e-6));
     }
   }
-}
 }
 
 TEST_CASE("AssembleTiles: 0.5 + unpatchified detail + bilinear upsampling (align_corners=False)") {
   auto backend = TestBackend();
-  for (TileGeometry g : {TileGeometry{16, 4, 4}, TileGeometry{128, 16, 32}, TileGeometry{12, 6, 12}}) {
-    const size_t count = 2, tile = g.tile, per_side = tile / g.patch, patch_dim = g.patch * g.patch * 3;
+  for (TileGeometry g :
+       {TileGeometry{16, 4, 4}, TileGeometry{128, 16, 32}, TileGeometry{12, 6, 12}}) {
+    const size_t count = 2, tile = g.tile, per_side = tile / g.patch,
+                 patch_dim = g.patch * g.patch * 3;
     const auto detail = RandomValues(count * per_side * per_side * patch_dim, 17);
     const auto coarse = RandomValues(count * g.pool * g.pool * 3, 18);
     std::vector<float> pixels(count * tile * tile * 3);
     backend->AssembleTiles(detail.data(), coarse.data(), count, g, pixels.data());
     // PyTorch: src = (dst + 0.5)·in/out − 0.5, clamped below at 0; neighbours clamped at the edge.
     auto tap = [&](size_t o, size_t* i0, size_t* i1, double* w1) {
-      const double src = std::max((static_cast<double>(o) + 0.5) * g.pool / static_cast<double>(tile) - 0.5, 0.0);
+      const double src =
+          std::max((static_cast<double>(o) + 0.5) * g.pool / static_cast<double>(tile) - 0.5, 0.0);
       *i0 = static_cast<size_t>(src);
       *i1 = std::min<size_t>(*i0 + 1, g.pool - 1);
       *w1 = src - static_cast<double>(*i0);
@@ -343,7 +359,9 @@ TEST_CASE("AssembleTiles: 0.5 + unpatchified detail + bilinear upsampling (align
           tap(y, &y0, &y1, &wy);
           tap(x, &x0, &x1, &wx);
           for (size_t c = 0; c < 3; ++c) {
-            auto low = [&](size_t yy, size_t xx) { return double{coarse[((t * g.pool + yy) * g.pool + xx) * 3 + c]}; };
+            auto low = [&](size_t yy, size_t xx) {
+              return double{coarse[((t * g.pool + yy) * g.pool + xx) * 3 + c]};
+            };
             const double up = (1 - wy) * ((1 - wx) * low(y0, x0) + wx * low(y0, x1)) +
                               wy * ((1 - wx) * low(y1, x0) + wx * low(y1, x1));
             const size_t patch = (y / g.patch) * per_side + x / g.patch;

@@ -22,7 +22,8 @@ using testing::WriteSafetensors;
 
 std::vector<uint8_t> RawFile(const std::string& header_json, size_t data_bytes = 0) {
   std::vector<uint8_t> file;
-  for (size_t i = 0; i < 8; ++i) file.push_back(static_cast<uint8_t>(header_json.size() >> (8 * i)));
+  for (size_t i = 0; i < 8; ++i)
+    file.push_back(static_cast<uint8_t>(header_json.size() >> (8 * i)));
   for (char ch : header_json) file.push_back(static_cast<uint8_t>(ch));
   file.resize(file.size() + data_bytes);
   return file;
@@ -40,7 +41,7 @@ TEST_CASE("HalfToFloat converts every class of binary16 value") {
   CHECK(HalfToFloat(0x3C00) == 1.0f);
   CHECK(HalfToFloat(0xC000) == -2.0f);
   CHECK(HalfToFloat(0x7BFF) == 65504.0f);
-  CHECK(HalfToFloat(0x0001) == std::ldexp(1.0f, -24));  // smallest subnormal
+  CHECK(HalfToFloat(0x0001) == std::ldexp(1.0f, -24));     // smallest subnormal
   CHECK(HalfToFloat(0x03FF) == std::ldexp(1023.0f, -24));  // largest subnormal
   CHECK(std::isinf(HalfToFloat(0x7C00)));
   CHECK(std::isnan(HalfToFloat(0x7E00)));
@@ -72,10 +73,12 @@ TEST_CASE("safetensors: damaged files are refused with a reason") {
   const std::vector<uint8_t> valid =
       WriteSafetensors({{"w", FloatTensor({1, 2, 3, 4}, {4}, "F32")}}, {});
   SUBCASE("shorter than the length field") {
-    CheckError(ParseSafetensors(std::span(valid).first(5)).status(), StatusCode::kTruncated, "too short");
+    CheckError(ParseSafetensors(std::span(valid).first(5)).status(), StatusCode::kTruncated,
+               "too short");
   }
   SUBCASE("header cut short") {
-    CheckError(ParseSafetensors(std::span(valid).first(20)).status(), StatusCode::kTruncated, "header");
+    CheckError(ParseSafetensors(std::span(valid).first(20)).status(), StatusCode::kTruncated,
+               "header");
   }
   SUBCASE("tensor data cut short") {
     CheckError(ParseSafetensors(std::span(valid).first(valid.size() - 1)).status(),
@@ -93,23 +96,26 @@ TEST_CASE("safetensors: damaged files are refused with a reason") {
     CheckError(ParseSafetensors(RawFile("[1, 2]")).status(), StatusCode::kCorrupt, "object");
   }
   SUBCASE("size disagrees with shape and dtype") {
-    CheckError(ParseSafetensors(RawFile(R"({"w":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", 8))
-                   .status(),
-               StatusCode::kCorrupt, "need 3 elements");
+    CheckError(
+        ParseSafetensors(RawFile(R"({"w":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", 8))
+            .status(),
+        StatusCode::kCorrupt, "need 3 elements");
   }
   SUBCASE("offsets not increasing") {
-    CheckError(ParseSafetensors(RawFile(R"({"w":{"dtype":"F32","shape":[1],"data_offsets":[8,4]}})", 8))
-                   .status(),
-               StatusCode::kCorrupt, "data_offsets");
+    CheckError(
+        ParseSafetensors(RawFile(R"({"w":{"dtype":"F32","shape":[1],"data_offsets":[8,4]}})", 8))
+            .status(),
+        StatusCode::kCorrupt, "data_offsets");
   }
   SUBCASE("negative dimension") {
-    CheckError(ParseSafetensors(RawFile(R"({"w":{"dtype":"U8","shape":[-1],"data_offsets":[0,0]}})"))
-                   .status(),
-               StatusCode::kCorrupt, "shape");
+    CheckError(
+        ParseSafetensors(RawFile(R"({"w":{"dtype":"U8","shape":[-1],"data_offsets":[0,0]}})"))
+            .status(),
+        StatusCode::kCorrupt, "shape");
   }
   SUBCASE("metadata value not a string") {
-    CheckError(ParseSafetensors(RawFile(R"({"__metadata__":{"a":1}})")).status(), StatusCode::kCorrupt,
-               "metadata 'a'");
+    CheckError(ParseSafetensors(RawFile(R"({"__metadata__":{"a":1}})")).status(),
+               StatusCode::kCorrupt, "metadata 'a'");
   }
 }
 
@@ -126,7 +132,8 @@ TEST_CASE("model: a valid file loads with the right layout and identity") {
   CHECK(model->layout().shortcut_dec.in == config.tokens * 3);
   CHECK(model->layout().code_in_embed.has_value());
   CHECK(model->layout().coarse_embed->in == 3);  // coarse patch 4·4/16 = 1 pixel
-  StatusOr<Model> first = LoadModel(MakeModelFile(config, 1, "first", testing::Architecture::kFirst));
+  StatusOr<Model> first =
+      LoadModel(MakeModelFile(config, 1, "first", testing::Architecture::kFirst));
   REQUIRE(first.ok());
   CHECK_FALSE(first->layout().code_in_embed.has_value());
   CHECK_FALSE(first->layout().coarse_embed.has_value());
@@ -162,7 +169,8 @@ TEST_CASE("model: files that do not fit the config are refused") {
     CheckError(load(), StatusCode::kCorrupt, "'dec_blocks.0.fc1.weight' has shape [8, 16]");
   }
   SUBCASE("optional tensor with the wrong shape, or half of it") {
-    tensors["coarse_embed.weight"] = FloatTensor(std::vector<float>(config.width * 12, 0.5f), {config.width, 12}, "F16");
+    tensors["coarse_embed.weight"] =
+        FloatTensor(std::vector<float>(config.width * 12, 0.5f), {config.width, 12}, "F16");
     CheckError(load(), StatusCode::kCorrupt, "'coarse_embed.weight' has shape [8, 12]");
     tensors.erase("coarse_embed.weight");
     CheckError(load(), StatusCode::kCorrupt, "no tensor 'coarse_embed.weight'");
@@ -193,7 +201,8 @@ TEST_CASE("model: files that do not fit the config are refused") {
     CheckError(load(), StatusCode::kUnsupported, "mask_token");
   }
   SUBCASE("non-finite weight") {
-    tensors["mask_token"] = FloatTensor(std::vector<float>(config.width, NAN), {config.width}, "F32");
+    tensors["mask_token"] =
+        FloatTensor(std::vector<float>(config.width, NAN), {config.width}, "F32");
     CheckError(load(), StatusCode::kCorrupt, "non-finite");
   }
   SUBCASE("not a tok1d model") {

@@ -20,11 +20,11 @@
 #include <filesystem>
 #include <string>
 
-#include "common/file_util.h"
-#include "common/fsq_codebook.h"
 #include "codec/model.h"
 #include "codec/safetensors.h"
 #include "codec/tokenizer.h"
+#include "common/file_util.h"
+#include "common/fsq_codebook.h"
 #include "kernels/backend.h"
 
 namespace tok1d {
@@ -94,9 +94,9 @@ TEST_CASE("parity: encoder tokens match PyTorch except at rounding ties") {
   const float* expected_bounded = TensorData<float>(f.golden, "bounded", "F32");
   std::vector<uint32_t> tokens(f.tiles * k);
   std::vector<float> bounded(f.tiles * k * dims);
-  REQUIRE(f.tokenizer
-              ->Encode(std::span(input, f.tiles * c.tile * c.tile * 3), f.tiles, tokens, bounded)
-              .ok());
+  REQUIRE(
+      f.tokenizer->Encode(std::span(input, f.tiles * c.tile * c.tile * 3), f.tiles, tokens, bounded)
+          .ok());
 
   size_t flips = 0;
   double bounded_error = 0;
@@ -115,13 +115,15 @@ TEST_CASE("parity: encoder tokens match PyTorch except at rounding ties") {
       if (a == b) continue;
       const double value = expected_bounded[t * dims + d];
       const double from_boundary = std::abs(std::abs(value - std::floor(value)) - 0.5);
-      CHECK_MESSAGE(from_boundary < kTieEpsilon, "token " << t << " digit " << d << ": PyTorch's value "
-                                                          << value << " is not at a rounding tie");
+      CHECK_MESSAGE(from_boundary < kTieEpsilon, "token " << t << " digit " << d
+                                                          << ": PyTorch's value " << value
+                                                          << " is not at a rounding tie");
       CHECK(std::max(a, b) - std::min(a, b) == 1);
     }
   }
-  std::printf("parity: %zu tokens, %zu flipped at ties (bound %.0f), max |bounded difference| %.3g\n",
-              tokens.size(), flips, kMaxFlipFraction * static_cast<double>(tokens.size()), bounded_error);
+  std::printf(
+      "parity: %zu tokens, %zu flipped at ties (bound %.0f), max |bounded difference| %.3g\n",
+      tokens.size(), flips, kMaxFlipFraction * static_cast<double>(tokens.size()), bounded_error);
   CHECK(static_cast<double>(flips) <= kMaxFlipFraction * static_cast<double>(tokens.size()));
   CHECK(bounded_error < 1e-3);
 }
@@ -141,7 +143,8 @@ TEST_CASE("parity: decoder output matches PyTorch at every golden k") {
     REQUIRE(f.tokenizer->Decode(tokens, std::vector<uint32_t>(f.tiles, k), f.tiles, pixels).ok());
     const float* expected = TensorData<float>(f.golden, tensor.name, "F32");
     double error = 0;
-    for (size_t i = 0; i < values; ++i) error = std::max(error, double{std::abs(pixels[i] - expected[i])});
+    for (size_t i = 0; i < values; ++i)
+      error = std::max(error, double{std::abs(pixels[i] - expected[i])});
     std::printf("parity: decode k=%u max |C++ - PyTorch| = %.3g (tolerance %.0e)\n", k, error,
                 kDecodeTolerance);
     CHECK_MESSAGE(error <= kDecodeTolerance, "k=" << k);
@@ -189,9 +192,10 @@ TEST_CASE("parity: refinement values and the refined decode match PyTorch") {
               .ok());
   const float* expected = TensorData<float>(f.golden, name, "F32");
   double error = 0;
-  for (size_t i = 0; i < values; ++i) error = std::max(error, double{std::abs(pixels[i] - expected[i])});
-  std::printf("parity: refined decode k=%zu max |C++ - PyTorch| = %.3g (tolerance %.0e)\n", k, error,
-              kDecodeTolerance);
+  for (size_t i = 0; i < values; ++i)
+    error = std::max(error, double{std::abs(pixels[i] - expected[i])});
+  std::printf("parity: refined decode k=%zu max |C++ - PyTorch| = %.3g (tolerance %.0e)\n", k,
+              error, kDecodeTolerance);
   CHECK(error <= kDecodeTolerance);
 }
 
@@ -201,11 +205,13 @@ TEST_CASE("parity: refinement values and the refined decode match PyTorch") {
 int main(int argc, char** argv) {
   for (const std::string& path : {tok1d::ModelPath(), tok1d::GoldenPath()}) {
     if (!std::filesystem::exists(path)) {
-      std::printf("skipped: %s does not exist (set TOK1D_TEST_MODEL / TOK1D_TEST_GOLDEN)\n", path.c_str());
+      std::printf("skipped: %s does not exist (set TOK1D_TEST_MODEL / TOK1D_TEST_GOLDEN)\n",
+                  path.c_str());
       return 77;
     }
   }
-  std::printf("parity: model %s, golden %s\n", tok1d::ModelPath().c_str(), tok1d::GoldenPath().c_str());
+  std::printf("parity: model %s, golden %s\n", tok1d::ModelPath().c_str(),
+              tok1d::GoldenPath().c_str());
   doctest::Context context(argc, argv);
   return context.run();
 }

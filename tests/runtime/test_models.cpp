@@ -23,7 +23,8 @@ uint16_t ExactHalf(float value) {
   if (exponent <= 0 || exponent >= 31 || (bits & 0x1FFFu) != 0) {
     throw std::invalid_argument("value is not exactly representable as a normal half");
   }
-  return static_cast<uint16_t>(sign | (static_cast<uint32_t>(exponent) << 10) | ((bits >> 13) & 0x3FFu));
+  return static_cast<uint16_t>(sign | (static_cast<uint32_t>(exponent) << 10) |
+                               ((bits >> 13) & 0x3FFu));
 }
 
 }  // namespace
@@ -151,7 +152,8 @@ std::map<std::string, TestTensor> RandomModelTensors(const ModelConfig& c, uint3
   return tensors;
 }
 
-std::map<std::string, std::string> ModelMetadata(const ModelConfig& config, const std::string& name) {
+std::map<std::string, std::string> ModelMetadata(const ModelConfig& config,
+                                                 const std::string& name) {
   return {{"format", "tok1d-model"},
           {"format_version", "1"},
           {"name", name},
@@ -159,8 +161,9 @@ std::map<std::string, std::string> ModelMetadata(const ModelConfig& config, cons
           {"training", "{}"}};
 }
 
-std::vector<uint8_t> MakeModelFile(const ModelConfig& config, uint32_t seed, const std::string& name,
-                                   Architecture architecture, const std::string& refinement) {
+std::vector<uint8_t> MakeModelFile(const ModelConfig& config, uint32_t seed,
+                                   const std::string& name, Architecture architecture,
+                                   const std::string& refinement) {
   std::map<std::string, std::string> metadata = ModelMetadata(config, name);
   if (!refinement.empty()) metadata["refinement"] = refinement;
   return WriteSafetensors(RandomModelTensors(config, seed, "F16", architecture), metadata);

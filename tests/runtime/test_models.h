@@ -34,9 +34,9 @@ enum class Architecture { kFirst, kRefined };
 
 // Every tensor of a model with `config`, random values of scale ~1/√fan_in (deterministic in
 // `seed`), in F16 (exactly representable values) or F32.
-std::map<std::string, TestTensor> RandomModelTensors(const ModelConfig& config, uint32_t seed,
-                                                     const std::string& dtype = "F16",
-                                                     Architecture architecture = Architecture::kRefined);
+std::map<std::string, TestTensor> RandomModelTensors(
+    const ModelConfig& config, uint32_t seed, const std::string& dtype = "F16",
+    Architecture architecture = Architecture::kRefined);
 
 // Metadata of a tok1d model file with this config.
 std::map<std::string, std::string> ModelMetadata(const ModelConfig& config,
