@@ -7,7 +7,7 @@
 #include <thread>
 #include <vector>
 
-#include "runtime/test_models.h"
+#include "codec/test_models.h"
 #include "tok1d/tok1d.h"
 #include "tok1d/tok1d_c.h"
 

@@ -277,7 +277,7 @@ class MetadataCliTest(unittest.TestCase):
 
     def test_profile_for_other_data_is_not_kept_and_ppm_output_warns(self):
         # A gray profile does not describe the RGB samples tok1d codes (libpng refuses it in
-        # an RGB PNG; JPEG and WebP profiles are checked by tok1d, tests/image/metadata_test).
+        # an RGB PNG; JPEG and WebP profiles are checked by tok1d, tests/imageio/metadata_test).
         image = self.write("in.png", make_png(icc_profile(400, b"GRAY"), self.exif))
         t1d = self.path("x.t1d")
         result = self.encode(image, t1d, "--metadata", "all")

@@ -8,7 +8,7 @@
 #include <cmath>
 
 #include "codec/rate_control.h"
-#include "runtime/test_models.h"
+#include "codec/test_models.h"
 
 namespace tok1d {
 namespace {

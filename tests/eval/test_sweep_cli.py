@@ -17,7 +17,7 @@ import unittest
 import xml.etree.ElementTree as ElementTree
 
 TOK1D = MAKE_MODEL = None
-TINY_MODEL_TOKENS = 6  # tests/runtime/test_models.h TinyConfig
+TINY_MODEL_TOKENS = 6  # tests/codec/test_models.h TinyConfig
 COLUMNS = ["image", "codec", "scale", "setting", "bytes", "bpp", "psnr", "psnr_y", "ssim", "msssim",
            "encode_ms", "decode_ms", "ssimulacra2", "butteraugli", "butteraugli_3norm"]
 METRIC_COLUMNS = {"psnr": ["psnr"], "psnr_y": ["psnr_y"], "ssim": ["ssim"], "msssim": ["msssim"],

@@ -12,9 +12,9 @@
 #include <string>
 #include <vector>
 
+#include "codec/entropy/entropy_test_tables.h"
+#include "codec/test_models.h"
 #include "common/file_util.h"
-#include "entropy/entropy_test_tables.h"
-#include "runtime/test_models.h"
 #include "test_images.h"
 
 namespace {

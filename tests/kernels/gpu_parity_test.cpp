@@ -29,11 +29,11 @@
 
 #include "codec/codec.h"
 #include "codec/model.h"
+#include "codec/test_models.h"
 #include "codec/tokenizer.h"
 #include "kernels/backend.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/gpu/gpu_backend.h"
-#include "runtime/test_models.h"
 
 namespace tok1d {
 

@@ -8,10 +8,10 @@
 #include <functional>
 
 #include "checksum_mode.h"
+#include "codec/entropy/entropy_test_tables.h"
 #include "codec/range_coder.h"
 #include "codec/safetensors.h"
 #include "container/token_files.h"
-#include "entropy/entropy_test_tables.h"
 
 namespace tok1d {
 namespace {

@@ -1,11 +1,11 @@
-// Writes a tiny random tok1d model file (tests/runtime/test_models.h) for the command-line
+// Writes a tiny random tok1d model file (tests/codec/test_models.h) for the command-line
 // tests. Usage: tok1d_make_test_model OUT.safetensors [SEED [NAME]]
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 
+#include "codec/test_models.h"
 #include "common/file_util.h"
-#include "runtime/test_models.h"
 
 int main(int argc, char** argv) {
   if (argc < 2 || argc > 4) {

@@ -5,8 +5,8 @@
 #include <chrono>
 #include <cstdio>
 
+#include "codec/entropy/entropy_test_tables.h"
 #include "codec/model.h"
-#include "entropy/entropy_test_tables.h"
 
 namespace {
 

@@ -3,9 +3,9 @@
 //   tok1d_add_test_entropy_tables IN.safetensors OUT.safetensors
 #include <cstdio>
 
+#include "codec/entropy/entropy_test_tables.h"
 #include "codec/safetensors.h"
 #include "common/file_util.h"
-#include "entropy/entropy_test_tables.h"
 
 int main(int argc, char** argv) {
   using namespace tok1d;

@@ -1,4 +1,4 @@
-#include "runtime/test_models.h"
+#include "codec/test_models.h"
 
 #include <nlohmann/json.hpp>
 

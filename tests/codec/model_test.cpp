@@ -7,7 +7,7 @@
 
 #include "codec/model.h"
 #include "codec/safetensors.h"
-#include "runtime/test_models.h"
+#include "codec/test_models.h"
 
 namespace tok1d {
 namespace {

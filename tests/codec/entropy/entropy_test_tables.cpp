@@ -1,4 +1,4 @@
-#include "entropy/entropy_test_tables.h"
+#include "codec/entropy/entropy_test_tables.h"
 
 #include <nlohmann/json.hpp>
 

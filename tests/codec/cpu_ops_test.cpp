@@ -8,10 +8,10 @@
 #include <random>
 #include <vector>
 
+#include "codec/test_models.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/thread_pool.h"
 #include "kernels/cpu/vector_math.h"
-#include "runtime/test_models.h"
 
 namespace tok1d {
 namespace {

@@ -6,8 +6,8 @@
 
 #include "codec/codec.h"
 #include "codec/deblock.h"
+#include "codec/test_models.h"
 #include "codec/tiling.h"
-#include "runtime/test_models.h"
 
 namespace tok1d {
 namespace {

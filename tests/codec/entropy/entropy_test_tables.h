@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "codec/entropy_coder.h"
+#include "codec/test_models.h"
 #include "container/t1d.h"
-#include "runtime/test_models.h"
 
 namespace tok1d::testing {
 
