@@ -71,7 +71,10 @@ void LaunchKernel(void (*kernel)(Params...), dim3 grid, dim3 block, cudaStream_t
   RunKernelOnHost(kernel, grid, block, std::forward<Args>(args)...);
   (void)stream;
 #else
-  kernel<<<grid, block, 0, stream> > >(std::forward<Args>(args)...);
+  // clang-format reads the launch chevrons of this header as C++ shifts.
+  // clang-format off
+  kernel<<<grid, block, 0, stream>>>(std::forward<Args>(args)...);
+  // clang-format on
 #endif
 }
 
