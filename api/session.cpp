@@ -114,6 +114,21 @@ StatusOr<FileToDecode> ReadFileToDecode(const Codec& codec, std::span<const uint
   return read;
 }
 
+// One file per entry of `allocations` (tokens per tile), each a trim of `full`.
+StatusOr<std::vector<EncodeResult>> WriteTrims(
+    const TokenFile& full, const LayerCoder* coder,
+    const std::vector<std::vector<uint32_t>>& allocations) {
+  std::vector<EncodeResult> results;
+  for (const std::vector<uint32_t>& counts : allocations) {
+    TOK1D_ASSIGN_OR_RETURN(const TokenFile trimmed, TrimTokens(full, counts));
+    EncodeResult result;
+    TOK1D_ASSIGN_OR_RETURN(result.t1d, WriteT1d(trimmed, coder));
+    result.tokens_per_tile = trimmed.header.tokens_per_tile();
+    results.push_back(std::move(result));
+  }
+  return results;
+}
+
 }  // namespace
 
 // ---- LoadedModel ----
@@ -246,16 +261,9 @@ StatusOr<std::vector<EncodeResult>> Session::EncodeTokenLadder(
   Codec& codec = *impl_->codec;
   TOK1D_ASSIGN_OR_RETURN(const TokenFile full, codec.Encode(image, codec.model().config().tokens));
   const LayerCoder* coder = codec.layer_coder(full.header.entropy_coder);
-  std::vector<EncodeResult> results;
-  for (uint32_t k : token_counts) {
-    const std::vector<uint32_t> counts(full.tokens.size(), k);
-    TOK1D_ASSIGN_OR_RETURN(const TokenFile trimmed, TrimTokens(full, counts));
-    EncodeResult result;
-    TOK1D_ASSIGN_OR_RETURN(result.t1d, WriteT1d(trimmed, coder));
-    result.tokens_per_tile = trimmed.header.tokens_per_tile();
-    results.push_back(std::move(result));
-  }
-  return results;
+  std::vector<std::vector<uint32_t>> allocations;
+  for (uint32_t k : token_counts) allocations.emplace_back(full.tokens.size(), k);
+  return WriteTrims(full, coder, allocations);
 }
 
 StatusOr<std::vector<EncodeResult>> Session::EncodeBudgets(const Image& image,
@@ -267,15 +275,7 @@ StatusOr<std::vector<EncodeResult>> Session::EncodeBudgets(const Image& image,
   TOK1D_ASSIGN_OR_RETURN(const std::vector<std::vector<uint32_t>> allocations,
                          TokensWithinBudgets(codec, image, full, max_bytes,
                                              {InternalAllocation(allocation, false), coder}));
-  std::vector<EncodeResult> results;
-  for (const std::vector<uint32_t>& counts : allocations) {
-    TOK1D_ASSIGN_OR_RETURN(const TokenFile trimmed, TrimTokens(full, counts));
-    EncodeResult result;
-    TOK1D_ASSIGN_OR_RETURN(result.t1d, WriteT1d(trimmed, coder));
-    result.tokens_per_tile = trimmed.header.tokens_per_tile();
-    results.push_back(std::move(result));
-  }
-  return results;
+  return WriteTrims(full, coder, allocations);
 }
 
 StatusOr<DecodeResult> Session::Decode(std::span<const uint8_t> t1d, const DecodeOptions& options) {
