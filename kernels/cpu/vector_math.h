@@ -11,8 +11,15 @@
 #include <cstdint>
 
 // Compiles a hot loop twice, for x86-64-v3 (AVX2 + FMA) and baseline x86-64, picked at load
-// time, so one binary runs everywhere and uses AVX2 where it exists.
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+// time, so one binary runs everywhere and uses AVX2 where it exists. Not under ThreadSanitizer:
+// the clones' resolvers run before TSan's runtime is up, and the instrumented ones crash.
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define TOK1D_THREAD_SANITIZER 1
+#endif
+#endif
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && \
+    !defined(TOK1D_THREAD_SANITIZER) && !defined(__SANITIZE_THREAD__)
 #define TOK1D_VECTORIZED __attribute__((target_clones("arch=x86-64-v3", "default")))
 #else
 #define TOK1D_VECTORIZED

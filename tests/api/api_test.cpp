@@ -1,6 +1,6 @@
 // The public API (include/tok1d/tok1d.h and tok1d_c.h): round trips, errors as status values,
 // and sessions on many threads sharing one model (run under ThreadSanitizer by
-// scripts/test-sanitizers).
+// scripts/test-threads).
 #include <doctest/doctest.h>
 
 #include <cstring>
@@ -115,7 +115,9 @@ TEST_CASE("api: DecodeMany gives each file its image or its own error") {
 
 // The API's promise (tok1d.h): a model is shared by any number of threads, each with its own
 // session; results are the same bytes as on one thread.
-TEST_CASE("api: 8 threads sharing one model encode and decode as one thread does") {
+// Each session either runs on its caller's thread or has worker threads of its own.
+void CheckThreadsAgreeWithOneThread(unsigned session_threads) {
+  CAPTURE(session_threads);
   const std::shared_ptr<const LoadedModel> model = TinyModel();
   constexpr size_t kImages = 16;
   std::vector<Image> images;
@@ -147,7 +149,8 @@ TEST_CASE("api: 8 threads sharing one model encode and decode as one thread does
   std::vector<std::thread> threads;
   for (size_t t = 0; t < 8; ++t) {
     threads.emplace_back([&, t] {
-      StatusOr<std::unique_ptr<Session>> session = Session::Create(model, {.threads = 1});
+      StatusOr<std::unique_ptr<Session>> session =
+          Session::Create(model, {.threads = session_threads});
       if (!session.ok()) return;
       for (size_t i = t; i < kImages; i += 8) {
         ok[i] = convert(**session, i, &got_t1d[i], &got_rgb[i]) ? 1 : 0;
@@ -161,6 +164,11 @@ TEST_CASE("api: 8 threads sharing one model encode and decode as one thread does
     CHECK(got_t1d[i] == want_t1d[i]);
     CHECK(got_rgb[i] == want_rgb[i]);
   }
+}
+
+TEST_CASE("api: 8 threads sharing one model encode and decode as one thread does") {
+  CheckThreadsAgreeWithOneThread(1);
+  CheckThreadsAgreeWithOneThread(2);
 }
 
 TEST_CASE("c api: round trip and error codes") {
