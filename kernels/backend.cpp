@@ -1,5 +1,7 @@
 #include "kernels/backend.h"
 
+#include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <utility>
 
@@ -23,6 +25,60 @@ void DeviceBuffer::Release() {
   owner_ = nullptr;
   data_ = nullptr;
   bytes_ = 0;
+}
+
+namespace {
+
+// The backward operations' defaults: reaching one is a caller's bug (supports_backward()).
+[[noreturn]] void NoBackward(const Backend& backend, const char* operation) {
+  std::fprintf(stderr, "tok1d: the %.*s backend has no %s (check supports_backward())\n",
+               static_cast<int>(backend.name().size()), backend.name().data(), operation);
+  std::abort();
+}
+
+}  // namespace
+
+void Backend::Gelu(const float*, size_t, float*) { NoBackward(*this, "Gelu"); }
+
+void Backend::EmbedValues(const float*, const uint32_t*, size_t, size_t, size_t, const float*,
+                          const float*, const float*, size_t, float*, float*) {
+  NoBackward(*this, "EmbedValues");
+}
+
+void Backend::LinearBackwardInput(const float*, size_t, size_t, const float*, size_t, float*,
+                                  bool) {
+  NoBackward(*this, "LinearBackwardInput");
+}
+
+void Backend::GeluBackward(const float*, const float*, size_t, float*) {
+  NoBackward(*this, "GeluBackward");
+}
+
+void Backend::LayerNormBackward(const float*, const float*, size_t, size_t, const float*, float,
+                                float*, bool) {
+  NoBackward(*this, "LayerNormBackward");
+}
+
+void Backend::AttentionBackward(const float*, const float*, size_t, size_t, size_t, size_t,
+                                float*) {
+  NoBackward(*this, "AttentionBackward");
+}
+
+void Backend::SliceSequencesBackward(const float*, size_t, size_t, size_t, size_t, size_t, float*) {
+  NoBackward(*this, "SliceSequencesBackward");
+}
+
+void Backend::PatchifyBackward(const float*, size_t, uint32_t, uint32_t, float*, bool) {
+  NoBackward(*this, "PatchifyBackward");
+}
+
+void Backend::AssembleTilesBackward(const float*, size_t, const TileGeometry&, float*, float*) {
+  NoBackward(*this, "AssembleTilesBackward");
+}
+
+void Backend::EmbedValuesBackward(const float*, const uint32_t*, size_t, size_t, size_t,
+                                  const float*, size_t, float*, bool) {
+  NoBackward(*this, "EmbedValuesBackward");
 }
 
 namespace {

@@ -173,6 +173,70 @@ class Backend {
   virtual void AssembleTiles(const float* detail, const float* coarse, size_t count,
                              const TileGeometry& geometry, float* pixels) = 0;
 
+  // ---- gradients (the decoder's backward pass, codec/tokenizer.h DecodeValuesBackward) ----
+  // Gradients with respect to the operations' inputs only, never their weights. A backend that
+  // implements every operation of this section returns true here; the defaults below are
+  // precondition violations that abort, so callers check supports_backward() first. Where an
+  // operation has `accumulate`, false stores its result in the output and true adds it.
+  //
+  // Forward operations the backward pass needs besides those above:
+  virtual bool supports_backward() const { return false; }
+
+  // y[count] = gelu(x), exact (erf) GELU, as Linear's kGelu epilogue applies it (fc1 with
+  // kStore, then Gelu, equals fc1 with kGelu). y may alias x.
+  virtual void Gelu(const float* x, size_t count, float* y);
+
+  // EmbedTokens for continuous codes: values[count · tokens, code_dim], of which the first
+  // keep[t] rows of tile t are kept (keep: `count` values in backend memory, each ≤ tokens).
+  // codes = values for kept rows, 0 for the others; embedded = code_w·codes + code_b for kept
+  // rows, mask for the others (the same arithmetic as EmbedTokens).
+  virtual void EmbedValues(const float* values, const uint32_t* keep, size_t count, size_t tokens,
+                           size_t code_dim, const float* code_w, const float* code_b,
+                           const float* mask, size_t width, float* embedded, float* codes);
+
+  // Backward operations. Each takes the gradient of the forward operation's output ("dy") and
+  // writes that of its input ("dx").
+  //
+  // Linear: dx[rows, in] (+)= dy[rows, out] · w[out, in]. dx must not alias dy.
+  virtual void LinearBackwardInput(const float* dy, size_t rows, size_t out, const float* w,
+                                   size_t in, float* dx, bool accumulate);
+
+  // Gelu: dx[count] = dy · gelu′(x), x the pre-activation. dx may alias dy.
+  virtual void GeluBackward(const float* x, const float* dy, size_t count, float* dx);
+
+  // LayerNorm (x: the forward input; beta plays no part): dx (+)= ∂(Σ dy·y)/∂x per row.
+  // dx must not alias x or dy.
+  virtual void LayerNormBackward(const float* x, const float* dy, size_t rows, size_t width,
+                                 const float* gamma, float eps, float* dx, bool accumulate);
+
+  // Attention: dqkv[sequences · length, 3 · heads · head_dim] (stored, the layout of qkv) from
+  // dout (the layout of out); the softmax is recomputed from qkv.
+  virtual void AttentionBackward(const float* qkv, const float* dout, size_t sequences,
+                                 size_t length, size_t heads, size_t head_dim, float* dqkv);
+
+  // SliceSequences: din[s] (sequences × length rows, stored) is zero except rows first …
+  // first+count−1, which are dout[s]. The adjoint of BuildSequences is SliceSequences itself:
+  // the gradient of the head (tail) rows of sequence s is the slice of its first head.count
+  // (last tail.count) rows.
+  virtual void SliceSequencesBackward(const float* dout, size_t sequences, size_t length,
+                                      size_t first, size_t count, size_t width, float* din);
+
+  // Patchify: dimages[count, side, side, 3] (+)= unpatchify(dpatches).
+  virtual void PatchifyBackward(const float* dpatches, size_t count, uint32_t side, uint32_t patch,
+                                float* dimages, bool accumulate);
+
+  // AssembleTiles: ddetail[count · N, patch²·3] = patchify(dpixels) and dcoarse[count, pool²·3]
+  // = the adjoint of the bilinear upsampling applied to dpixels (both stored).
+  virtual void AssembleTilesBackward(const float* dpixels, size_t count,
+                                     const TileGeometry& geometry, float* ddetail, float* dcoarse);
+
+  // EmbedValues: dvalues[count · tokens, code_dim] (+)= code_wᵀ·dembedded for kept rows; rows
+  // of dropped tokens become 0 either way (their codes do not depend on the values, so this
+  // also masks any gradient of `codes` accumulated there before).
+  virtual void EmbedValuesBackward(const float* dembedded, const uint32_t* keep, size_t count,
+                                   size_t tokens, size_t code_dim, const float* code_w,
+                                   size_t width, float* dvalues, bool accumulate);
+
  protected:
   friend class DeviceBuffer;
   virtual void Free(void* data) = 0;

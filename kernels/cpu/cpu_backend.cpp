@@ -16,6 +16,7 @@
 namespace tok1d {
 namespace {
 
+using cpu::ErfApprox;
 using cpu::ExpApprox;
 using cpu::GeluApprox;
 
@@ -186,6 +187,177 @@ void PatchifyImage(const float* image, size_t side, size_t patch, float* patches
     for (size_t px = 0; px < per_side; ++px) {
       std::memcpy(patches + ((y / patch) * per_side + px) * patch_dim + (y % patch) * patch * 3,
                   image + (y * side + px * patch) * 3, patch * 3 * sizeof(float));
+    }
+  }
+}
+
+// The inverse of PatchifyImage (its adjoint: a permutation), adding when `accumulate`.
+void UnpatchifyImage(const float* patches, size_t side, size_t patch, float* image,
+                     bool accumulate) {
+  const size_t per_side = side / patch, patch_dim = patch * patch * 3;
+  for (size_t y = 0; y < side; ++y) {
+    for (size_t px = 0; px < per_side; ++px) {
+      const float* src =
+          patches + ((y / patch) * per_side + px) * patch_dim + (y % patch) * patch * 3;
+      float* dst = image + (y * side + px * patch) * 3;
+      if (accumulate) {
+        for (size_t i = 0; i < patch * 3; ++i) dst[i] += src[i];
+      } else {
+        std::memcpy(dst, src, patch * 3 * sizeof(float));
+      }
+    }
+  }
+}
+
+// Bilinear taps along one axis (the same for rows and columns: tiles are square), as
+// PyTorch's upsample_bilinear2d with align_corners=False computes them.
+struct BilinearTap {
+  size_t i0, i1;
+  float w0, w1;
+};
+
+std::vector<BilinearTap> BilinearTaps(size_t pool, size_t tile) {
+  std::vector<BilinearTap> taps(tile);
+  const float scale = static_cast<float>(pool) / static_cast<float>(tile);
+  for (size_t o = 0; o < tile; ++o) {
+    const float src = std::max(scale * (static_cast<float>(o) + 0.5f) - 0.5f, 0.0f);
+    const auto i0 = static_cast<size_t>(src);
+    const float w1 = std::min(std::max(src - static_cast<float>(i0), 0.0f), 1.0f);
+    taps[o] = {i0, i0 + (i0 < pool - 1 ? 1 : 0), 1.0f - w1, w1};
+  }
+  return taps;
+}
+
+TOK1D_VECTORIZED void GeluRows(const float* x, size_t count, float* y) {
+  for (size_t i = 0; i < count; ++i) y[i] = GeluApprox(x[i]);
+}
+
+// gelu′(x) = Φ(x) + x·φ(x).
+TOK1D_VECTORIZED void GeluBackwardRows(const float* x, const float* dy, size_t count, float* dx) {
+  constexpr float kInvSqrt2 = 0.70710678118654752f, kInvSqrt2Pi = 0.39894228040143268f;
+  for (size_t i = 0; i < count; ++i) {
+    const float v = x[i];
+    const float cdf = 0.5f * (1.0f + ErfApprox(v * kInvSqrt2));
+    const float pdf = kInvSqrt2Pi * ExpApprox(-0.5f * v * v);
+    dx[i] = dy[i] * (cdf + v * pdf);
+  }
+}
+
+// dx = rstd·(g − mean(g) − x̂·mean(g·x̂)) with g = dy·gamma, x̂ = (x − mean)·rstd.
+TOK1D_VECTORIZED void LayerNormBackwardRows(const float* x, const float* dy, size_t rows,
+                                            size_t width, const float* gamma, float eps, float* dx,
+                                            bool accumulate) {
+  const float inv_width = 1.0f / static_cast<float>(width);
+  for (size_t r = 0; r < rows; ++r) {
+    const float* in = x + r * width;
+    const float* grad = dy + r * width;
+    float* out = dx + r * width;
+    float sum = 0;
+#pragma omp simd reduction(+ : sum)
+    for (size_t i = 0; i < width; ++i) sum += in[i];
+    const float mean = sum * inv_width;
+    float squares = 0;
+#pragma omp simd reduction(+ : squares)
+    for (size_t i = 0; i < width; ++i) squares += (in[i] - mean) * (in[i] - mean);
+    const float rstd = 1.0f / std::sqrt(squares * inv_width + eps);
+    float g_sum = 0, gx_sum = 0;
+#pragma omp simd reduction(+ : g_sum, gx_sum)
+    for (size_t i = 0; i < width; ++i) {
+      const float g = grad[i] * gamma[i];
+      g_sum += g;
+      gx_sum += g * (in[i] - mean) * rstd;
+    }
+    const float g_mean = g_sum * inv_width, gx_mean = gx_sum * inv_width;
+    if (accumulate) {
+      for (size_t i = 0; i < width; ++i) {
+        out[i] += rstd * (grad[i] * gamma[i] - g_mean - (in[i] - mean) * rstd * gx_mean);
+      }
+    } else {
+      for (size_t i = 0; i < width; ++i) {
+        out[i] = rstd * (grad[i] * gamma[i] - g_mean - (in[i] - mean) * rstd * gx_mean);
+      }
+    }
+  }
+}
+
+// Scratch for one (sequence, head) unit of the attention's backward pass.
+struct AttentionBackwardScratch {
+  AttentionBackwardScratch(size_t length, size_t head_dim)
+      : keys_t(head_dim * length), values_t(head_dim * length), p(length), dp(length) {}
+  std::vector<float> keys_t;    // [head_dim, length]
+  std::vector<float> values_t;  // [head_dim, length]
+  std::vector<float> p;         // one query's softmax
+  std::vector<float> dp;        // and its gradient, then that of the scores
+};
+
+// The backward pass of one head of one sequence, a query at a time: with P = softmax(s·QKᵀ),
+// dP = dO·Vᵀ, dS = P ∘ (dP − rowsum(P ∘ dP)); dQ = s·dS·K, dK = s·dSᵀ·Q, dV = Pᵀ·dO.
+TOK1D_VECTORIZED void AttentionHeadBackward(const float* qkv, const float* dout, size_t length,
+                                            size_t heads, size_t head_dim, size_t head, float* dqkv,
+                                            AttentionBackwardScratch& scratch) {
+  const size_t width = heads * head_dim;
+  const size_t row_stride = 3 * width;
+  float* keys_t = scratch.keys_t.data();
+  float* values_t = scratch.values_t.data();
+  float* p = scratch.p.data();
+  float* dp = scratch.dp.data();
+  for (size_t j = 0; j < length; ++j) {
+    const float* key = qkv + j * row_stride + width + head * head_dim;
+    const float* value = key + width;
+    for (size_t d = 0; d < head_dim; ++d) {
+      keys_t[d * length + j] = key[d];
+      values_t[d * length + j] = value[d];
+    }
+    std::fill_n(dqkv + j * row_stride + width + head * head_dim, head_dim, 0.0f);
+    std::fill_n(dqkv + j * row_stride + 2 * width + head * head_dim, head_dim, 0.0f);
+  }
+  const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
+  for (size_t i = 0; i < length; ++i) {
+    const float* query = qkv + i * row_stride + head * head_dim;
+    const float* grad_out = dout + i * width + head * head_dim;
+    std::fill_n(p, length, 0.0f);
+    std::fill_n(dp, length, 0.0f);
+    for (size_t d = 0; d < head_dim; ++d) {
+      const float q = query[d], g = grad_out[d];
+      const float* key_row = keys_t + d * length;
+      const float* value_row = values_t + d * length;
+#pragma omp simd
+      for (size_t j = 0; j < length; ++j) {
+        p[j] += q * key_row[j];
+        dp[j] += g * value_row[j];
+      }
+    }
+    float max_score = -INFINITY;
+#pragma omp simd reduction(max : max_score)
+    for (size_t j = 0; j < length; ++j) max_score = std::max(max_score, p[j] * scale);
+    float sum = 0;
+#pragma omp simd reduction(+ : sum)
+    for (size_t j = 0; j < length; ++j) {
+      p[j] = ExpApprox(p[j] * scale - max_score);
+      sum += p[j];
+    }
+    const float inv_sum = 1.0f / sum;
+    float dot = 0;
+#pragma omp simd reduction(+ : dot)
+    for (size_t j = 0; j < length; ++j) {
+      p[j] *= inv_sum;
+      dot += p[j] * dp[j];
+    }
+    for (size_t j = 0; j < length; ++j) dp[j] = p[j] * (dp[j] - dot) * scale;  // dS·s
+
+    float* grad_query = dqkv + i * row_stride + head * head_dim;
+    std::fill_n(grad_query, head_dim, 0.0f);
+    for (size_t j = 0; j < length; ++j) {
+      const float ds = dp[j], pj = p[j];
+      const float* key = qkv + j * row_stride + width + head * head_dim;
+      float* grad_key = dqkv + j * row_stride + width + head * head_dim;
+      float* grad_value = grad_key + width;
+#pragma omp simd
+      for (size_t d = 0; d < head_dim; ++d) {
+        grad_query[d] += ds * key[d];
+        grad_key[d] += ds * query[d];
+        grad_value[d] += pj * grad_out[d];
+      }
     }
   }
 }
@@ -374,30 +546,17 @@ class CpuBackend final : public Backend {
                      float* pixels) override {
     const size_t tile = g.tile, patch = g.patch, per_side = tile / patch, pool = g.pool;
     const size_t patch_dim = patch * patch * 3;
-    // Bilinear taps along one axis (the same for rows and columns: tiles are square), as
-    // PyTorch's upsample_bilinear2d with align_corners=False computes them.
-    struct Tap {
-      size_t i0, i1;
-      float w0, w1;
-    };
-    std::vector<Tap> taps(tile);
-    const float scale = static_cast<float>(pool) / static_cast<float>(tile);
-    for (size_t o = 0; o < tile; ++o) {
-      const float src = std::max(scale * (static_cast<float>(o) + 0.5f) - 0.5f, 0.0f);
-      const auto i0 = static_cast<size_t>(src);
-      const float w1 = std::min(std::max(src - static_cast<float>(i0), 0.0f), 1.0f);
-      taps[o] = {i0, i0 + (i0 < pool - 1 ? 1 : 0), 1.0f - w1, w1};
-    }
+    const std::vector<BilinearTap> taps = BilinearTaps(pool, tile);
     pool_.ParallelFor(count * tile, 16, [&](size_t begin, size_t end) {
       for (size_t row = begin; row < end; ++row) {
         const size_t t = row / tile, y = row % tile;
         const float* low = coarse + t * pool * pool * 3;
-        const Tap& ty = taps[y];
+        const BilinearTap& ty = taps[y];
         const float* detail_row =
             detail + (t * per_side + y / patch) * per_side * patch_dim + (y % patch) * patch * 3;
         float* out = pixels + row * tile * 3;
         for (size_t x = 0; x < tile; ++x) {
-          const Tap& tx = taps[x];
+          const BilinearTap& tx = taps[x];
           const float* d = detail_row + (x / patch) * patch_dim + (x % patch) * 3;
           for (size_t c = 0; c < 3; ++c) {
             const float up = ty.w0 * tx.w0 * low[(ty.i0 * pool + tx.i0) * 3 + c] +
@@ -406,6 +565,147 @@ class CpuBackend final : public Backend {
                              ty.w1 * tx.w1 * low[(ty.i1 * pool + tx.i1) * 3 + c];
             out[x * 3 + c] = 0.5f + d[c] + up;
           }
+        }
+      }
+    });
+  }
+
+  // ---- gradients ----
+  bool supports_backward() const override { return true; }
+
+  void Gelu(const float* x, size_t count, float* y) override {
+    pool_.ParallelFor(count, 16384, [&](size_t begin, size_t end) {
+      GeluRows(x + begin, end - begin, y + begin);
+    });
+  }
+
+  void EmbedValues(const float* values, const uint32_t* keep, size_t count, size_t tokens,
+                   size_t code_dim, const float* code_w, const float* code_b, const float* mask,
+                   size_t width, float* embedded, float* codes) override {
+    pool_.ParallelFor(count * tokens, RowsPerTask(width), [&](size_t begin, size_t end) {
+      for (size_t r = begin; r < end; ++r) {
+        float* code = codes + r * code_dim;
+        float* row = embedded + r * width;
+        if (r % tokens >= keep[r / tokens]) {
+          std::fill(code, code + code_dim, 0.0f);
+          std::memcpy(row, mask, width * sizeof(float));
+          continue;
+        }
+        std::memcpy(code, values + r * code_dim, code_dim * sizeof(float));
+        for (size_t i = 0; i < width; ++i) {  // as EmbedTokens, for identical sums
+          float sum = 0;
+          for (size_t d = 0; d < code_dim; ++d) sum += code[d] * code_w[i * code_dim + d];
+          row[i] = sum + code_b[i];
+        }
+      }
+    });
+  }
+
+  void LinearBackwardInput(const float* dy, size_t rows, size_t out, const float* w, size_t in,
+                           float* dx, bool accumulate) override {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int(rows), Int(in), Int(out), 1.0f, dy,
+                Int(out), w, Int(in), accumulate ? 1.0f : 0.0f, dx, Int(in));
+  }
+
+  void GeluBackward(const float* x, const float* dy, size_t count, float* dx) override {
+    pool_.ParallelFor(count, 16384, [&](size_t begin, size_t end) {
+      GeluBackwardRows(x + begin, dy + begin, end - begin, dx + begin);
+    });
+  }
+
+  void LayerNormBackward(const float* x, const float* dy, size_t rows, size_t width,
+                         const float* gamma, float eps, float* dx, bool accumulate) override {
+    pool_.ParallelFor(rows, RowsPerTask(width), [&](size_t begin, size_t end) {
+      LayerNormBackwardRows(x + begin * width, dy + begin * width, end - begin, width, gamma, eps,
+                            dx + begin * width, accumulate);
+    });
+  }
+
+  void AttentionBackward(const float* qkv, const float* dout, size_t sequences, size_t length,
+                         size_t heads, size_t head_dim, float* dqkv) override {
+    const size_t width = heads * head_dim;
+    pool_.ParallelFor(sequences * heads, 1, [&](size_t begin, size_t end) {
+      AttentionBackwardScratch scratch(length, head_dim);
+      for (size_t unit = begin; unit < end; ++unit) {
+        const size_t offset = unit / heads * length;
+        AttentionHeadBackward(qkv + offset * 3 * width, dout + offset * width, length, heads,
+                              head_dim, unit % heads, dqkv + offset * 3 * width, scratch);
+      }
+    });
+  }
+
+  void SliceSequencesBackward(const float* dout, size_t sequences, size_t length, size_t first,
+                              size_t count, size_t width, float* din) override {
+    pool_.ParallelFor(sequences, 1, [&](size_t begin, size_t end) {
+      for (size_t s = begin; s < end; ++s) {
+        float* sequence = din + s * length * width;
+        std::fill(sequence, sequence + first * width, 0.0f);
+        std::memcpy(sequence + first * width, dout + s * count * width,
+                    count * width * sizeof(float));
+        std::fill(sequence + (first + count) * width, sequence + length * width, 0.0f);
+      }
+    });
+  }
+
+  void PatchifyBackward(const float* dpatches, size_t count, uint32_t side, uint32_t patch,
+                        float* dimages, bool accumulate) override {
+    const size_t image_values = size_t{side} * side * 3;
+    pool_.ParallelFor(count, 1, [&](size_t begin, size_t end) {
+      for (size_t i = begin; i < end; ++i) {
+        UnpatchifyImage(dpatches + i * image_values, side, patch, dimages + i * image_values,
+                        accumulate);
+      }
+    });
+  }
+
+  void AssembleTilesBackward(const float* dpixels, size_t count, const TileGeometry& g,
+                             float* ddetail, float* dcoarse) override {
+    const size_t tile = g.tile, pool = g.pool, tile_values = tile * tile * 3;
+    const std::vector<BilinearTap> taps = BilinearTaps(pool, tile);
+    pool_.ParallelFor(count, 1, [&](size_t begin, size_t end) {
+      std::vector<float> columns(tile * pool * 3);  // dpixels reduced along x: [tile, pool, 3]
+      for (size_t t = begin; t < end; ++t) {
+        const float* grad = dpixels + t * tile_values;
+        PatchifyImage(grad, tile, g.patch, ddetail + t * tile_values);
+        std::fill(columns.begin(), columns.end(), 0.0f);
+        for (size_t y = 0; y < tile; ++y) {
+          for (size_t x = 0; x < tile; ++x) {
+            const BilinearTap& tx = taps[x];
+            for (size_t c = 0; c < 3; ++c) {
+              const float v = grad[(y * tile + x) * 3 + c];
+              columns[(y * pool + tx.i0) * 3 + c] += tx.w0 * v;
+              columns[(y * pool + tx.i1) * 3 + c] += tx.w1 * v;
+            }
+          }
+        }
+        float* low = dcoarse + t * pool * pool * 3;
+        std::fill(low, low + pool * pool * 3, 0.0f);
+        for (size_t y = 0; y < tile; ++y) {
+          const BilinearTap& ty = taps[y];
+          for (size_t i = 0; i < pool * 3; ++i) {
+            low[ty.i0 * pool * 3 + i] += ty.w0 * columns[y * pool * 3 + i];
+            low[ty.i1 * pool * 3 + i] += ty.w1 * columns[y * pool * 3 + i];
+          }
+        }
+      }
+    });
+  }
+
+  void EmbedValuesBackward(const float* dembedded, const uint32_t* keep, size_t count,
+                           size_t tokens, size_t code_dim, const float* code_w, size_t width,
+                           float* dvalues, bool accumulate) override {
+    pool_.ParallelFor(count * tokens, RowsPerTask(width), [&](size_t begin, size_t end) {
+      for (size_t r = begin; r < end; ++r) {
+        float* grad = dvalues + r * code_dim;
+        if (r % tokens >= keep[r / tokens]) {
+          std::fill(grad, grad + code_dim, 0.0f);
+          continue;
+        }
+        const float* dy = dembedded + r * width;
+        for (size_t d = 0; d < code_dim; ++d) {
+          float sum = accumulate ? grad[d] : 0.0f;
+          for (size_t i = 0; i < width; ++i) sum += dy[i] * code_w[i * code_dim + d];
+          grad[d] = sum;
         }
       }
     });
