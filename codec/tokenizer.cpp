@@ -24,6 +24,17 @@ struct Tokenizer::Workspace {
   DeviceBuffer output;     // [tiles, tile, tile, 3] decoded pixels
 };
 
+// What DecodeValues keeps for DecodeValuesBackward, per decoder block b: its input
+// (stream[b]), its qkv, the residual stream after attention (mid[b]) and fc1's pre-activation;
+// stream[depth] is the last block's output and `sliced` its patch-query rows.
+struct Tokenizer::Tape {
+  size_t tiles = 0;  // capacity
+  size_t count = 0;  // tiles of the last DecodeValues; 0: none yet
+  DeviceBuffer keep;
+  std::vector<DeviceBuffer> stream, mid, qkv, pre;
+  DeviceBuffer sliced;
+};
+
 namespace {
 
 TileGeometry ToGeometry(const ModelConfig& config) {
@@ -36,7 +47,8 @@ Tokenizer::Tokenizer(const Model& model, Backend& backend, const TokenizerOption
     : model_(model),
       backend_(backend),
       options_(options),
-      workspace_(std::make_unique<Workspace>()) {
+      workspace_(std::make_unique<Workspace>()),
+      tape_(std::make_unique<Tape>()) {
   options_.max_batch_tiles = std::max<size_t>(options_.max_batch_tiles, 1);
 }
 
@@ -258,6 +270,214 @@ Status Tokenizer::DecodeBatch(std::span<const int32_t> tokens, std::span<const f
   backend_.AssembleTiles(w.patches.as<float>(), w.pooled.as<float>(), count, ToGeometry(c),
                          w.output.as<float>());
   return backend_.CopyToHost(pixels.data(), w.output.as<void>(), pixels.size_bytes());
+}
+
+// ---- DecodeValues and its backward pass ----
+
+namespace {
+
+// A device-side copy of `rows` rows (SliceSequences of one sequence: the interface's copy).
+void CopyRows(Backend& backend, const float* from, size_t rows, size_t width, float* to) {
+  backend.SliceSequences(from, 1, rows, 0, rows, width, to);
+}
+
+}  // namespace
+
+// Block `index` of the decoder on tape.stream[index] → tape.stream[index + 1], keeping what
+// RunBlockBackward needs; the same operations as RunBlock (fc1 stored, then Gelu, equals the
+// kGelu epilogue), so the same results.
+void Tokenizer::RunBlockSaved(size_t index, size_t sequences, size_t length) {
+  const ModelConfig& c = model_.config();
+  const BlockWeights& block = model_.layout().dec_blocks[index];
+  Workspace& w = *workspace_;
+  Tape& tape = *tape_;
+  const size_t rows = sequences * length;
+  const float* input = tape.stream[index].as<float>();
+  float* qkv = tape.qkv[index].as<float>();
+  float* mid = tape.mid[index].as<float>();
+  float* pre = tape.pre[index].as<float>();
+  float* output = tape.stream[index + 1].as<float>();
+  float* normed = w.normed.as<float>();
+  backend_.LayerNorm(input, rows, c.width, Weight(block.norm1.gamma), Weight(block.norm1.beta),
+                     c.ln_eps, normed);
+  RunLinear(normed, rows, block.qkv, qkv, Epilogue::kStore);
+  backend_.Attention(qkv, sequences, length, c.heads, c.head_dim(), w.attended.as<float>());
+  CopyRows(backend_, input, rows, c.width, mid);
+  RunLinear(w.attended.as<float>(), rows, block.proj, mid, Epilogue::kAccumulate);
+  backend_.LayerNorm(mid, rows, c.width, Weight(block.norm2.gamma), Weight(block.norm2.beta),
+                     c.ln_eps, normed);
+  RunLinear(normed, rows, block.fc1, pre, Epilogue::kStore);
+  backend_.Gelu(pre, rows * c.mlp_width(), w.mlp.as<float>());
+  CopyRows(backend_, mid, rows, c.width, output);
+  RunLinear(w.mlp.as<float>(), rows, block.fc2, output, Epilogue::kAccumulate);
+}
+
+// The backward pass of block `index`: workspace.hidden holds the gradient of its output on
+// entry and that of its input on return (the other workspace buffers are scratch).
+void Tokenizer::RunBlockBackward(size_t index, size_t sequences, size_t length) {
+  const ModelConfig& c = model_.config();
+  const BlockWeights& block = model_.layout().dec_blocks[index];
+  Workspace& w = *workspace_;
+  Tape& tape = *tape_;
+  const size_t rows = sequences * length, d = c.width, mlp = c.mlp_width();
+  float* grad = w.hidden.as<float>();
+  float* grad_normed = w.normed.as<float>();
+  float* grad_mlp = w.mlp.as<float>();
+  // output = mid + fc2(gelu(fc1(norm2(mid)))): grad becomes that of mid.
+  backend_.LinearBackwardInput(grad, rows, d, Weight(block.fc2.weight), mlp, grad_mlp, false);
+  backend_.GeluBackward(tape.pre[index].as<float>(), grad_mlp, rows * mlp, grad_mlp);
+  backend_.LinearBackwardInput(grad_mlp, rows, mlp, Weight(block.fc1.weight), d, grad_normed,
+                               false);
+  backend_.LayerNormBackward(tape.mid[index].as<float>(), grad_normed, rows, d,
+                             Weight(block.norm2.gamma), c.ln_eps, grad, true);
+  // mid = input + proj(attention(qkv(norm1(input)))): grad becomes that of input.
+  backend_.LinearBackwardInput(grad, rows, d, Weight(block.proj.weight), d, w.attended.as<float>(),
+                               false);
+  backend_.AttentionBackward(tape.qkv[index].as<float>(), w.attended.as<float>(), sequences, length,
+                             c.heads, c.head_dim(), w.qkv.as<float>());
+  backend_.LinearBackwardInput(w.qkv.as<float>(), rows, 3 * d, Weight(block.qkv.weight), d,
+                               grad_normed, false);
+  backend_.LayerNormBackward(tape.stream[index].as<float>(), grad_normed, rows, d,
+                             Weight(block.norm1.gamma), c.ln_eps, grad, true);
+}
+
+// models/tok1d_model.py Tok1d.decode_codes, as DecodeBatch, from values, keeping activations.
+Status Tokenizer::DecodeValues(std::span<const float> values, std::span<const uint32_t> keep,
+                               size_t count, std::span<float> pixels) {
+  if (!backend_.supports_backward()) {
+    return UnsupportedError("the " + std::string(backend_.name()) +
+                            " backend has no backward pass (use the cpu backend)");
+  }
+  const ModelConfig& c = model_.config();
+  const ModelWeights& m = model_.layout();
+  const size_t n = c.patch_count(), k = c.tokens, d = c.width, code_dim = c.code_dim();
+  const size_t length = c.decoder_sequence(), rows = count * length;
+  const size_t tile_values = size_t{c.tile} * c.tile * 3;
+  if (values.size() != count * k * code_dim || keep.size() != count ||
+      pixels.size() != count * tile_values) {
+    return InternalError("Tokenizer::DecodeValues: buffer sizes do not match the tile count");
+  }
+  if (count == 0 || count > options_.max_batch_tiles) {
+    return InvalidArgumentError("Tokenizer::DecodeValues takes 1 to " +
+                                std::to_string(options_.max_batch_tiles) + " tiles, not " +
+                                std::to_string(count));
+  }
+  for (size_t t = 0; t < count; ++t) {
+    if (keep[t] > k) {
+      return InvalidArgumentError("tile " + std::to_string(t) + " asks for " +
+                                  std::to_string(keep[t]) + " tokens; the model has " +
+                                  std::to_string(k));
+    }
+  }
+  TOK1D_RETURN_IF_ERROR(Reserve(count));
+  Tape& tape = *tape_;
+  tape.count = 0;
+  if (tape.tiles < count) {
+    const size_t depth = m.dec_blocks.size();
+    tape = Tape();  // release the smaller buffers first
+    auto allocate = [this](DeviceBuffer* buffer, size_t floats) -> Status {
+      TOK1D_ASSIGN_OR_RETURN(*buffer, backend_.Allocate(floats * sizeof(float)));
+      return OkStatus();
+    };
+    TOK1D_ASSIGN_OR_RETURN(tape.keep, backend_.Allocate(count * sizeof(uint32_t)));
+    tape.stream.resize(depth + 1);
+    tape.mid.resize(depth);
+    tape.qkv.resize(depth);
+    tape.pre.resize(depth);
+    for (size_t b = 0; b <= depth; ++b) {
+      TOK1D_RETURN_IF_ERROR(allocate(&tape.stream[b], rows * d));
+      if (b == depth) break;
+      TOK1D_RETURN_IF_ERROR(allocate(&tape.mid[b], rows * d));
+      TOK1D_RETURN_IF_ERROR(allocate(&tape.qkv[b], rows * 3 * d));
+      TOK1D_RETURN_IF_ERROR(allocate(&tape.pre[b], rows * c.mlp_width()));
+    }
+    TOK1D_RETURN_IF_ERROR(allocate(&tape.sliced, count * n * d));
+    tape.tiles = count;
+  }
+  Workspace& w = *workspace_;
+  TOK1D_RETURN_IF_ERROR(
+      backend_.CopyToDevice(w.bounded.as<void>(), values.data(), values.size_bytes()));
+  TOK1D_RETURN_IF_ERROR(
+      backend_.CopyToDevice(tape.keep.as<void>(), keep.data(), keep.size_bytes()));
+  backend_.EmbedValues(w.bounded.as<float>(), tape.keep.as<uint32_t>(), count, k, code_dim,
+                       Weight(m.code_embed.weight), Weight(m.code_embed.bias), Weight(m.mask_token),
+                       d, w.rows.as<float>(), w.codes.as<float>());
+  RunLinear(w.codes.as<float>(), count, m.shortcut_dec, w.pooled.as<float>(), Epilogue::kStore);
+  RowSource queries{Weight(m.patch_queries), n, 0, nullptr};
+  if (m.coarse_embed) {
+    backend_.Patchify(w.pooled.as<float>(), count, c.pool, c.coarse_patch(), w.patches.as<float>());
+    RunLinear(w.patches.as<float>(), count * n, *m.coarse_embed, w.attended.as<float>(),
+              Epilogue::kStore);
+    queries = {w.attended.as<float>(), n, n * d, Weight(m.patch_queries)};
+  }
+  backend_.BuildSequences(queries, {w.rows.as<float>(), k, k * d, Weight(m.dec_token_pos)}, count,
+                          d, tape.stream[0].as<float>());
+  const size_t depth = m.dec_blocks.size();
+  for (size_t b = 0; b < depth; ++b) RunBlockSaved(b, count, length);
+  backend_.SliceSequences(tape.stream[depth].as<float>(), count, length, 0, n, d,
+                          tape.sliced.as<float>());
+  backend_.LayerNorm(tape.sliced.as<float>(), count * n, d, Weight(m.dec_norm.gamma),
+                     Weight(m.dec_norm.beta), c.ln_eps, w.normed.as<float>());
+  RunLinear(w.normed.as<float>(), count * n, m.to_pixels, w.patches.as<float>(), Epilogue::kStore);
+  backend_.AssembleTiles(w.patches.as<float>(), w.pooled.as<float>(), count, ToGeometry(c),
+                         w.output.as<float>());
+  TOK1D_RETURN_IF_ERROR(
+      backend_.CopyToHost(pixels.data(), w.output.as<void>(), pixels.size_bytes()));
+  tape.count = count;
+  return OkStatus();
+}
+
+Status Tokenizer::DecodeValuesBackward(std::span<const float> grad_pixels,
+                                       std::span<float> grad_values) {
+  Tape& tape = *tape_;
+  const size_t count = tape.count;
+  if (count == 0) {
+    return InternalError("Tokenizer::DecodeValuesBackward: no DecodeValues to differentiate");
+  }
+  const ModelConfig& c = model_.config();
+  const ModelWeights& m = model_.layout();
+  const size_t n = c.patch_count(), k = c.tokens, d = c.width, code_dim = c.code_dim();
+  const size_t length = c.decoder_sequence();
+  const size_t tile_values = size_t{c.tile} * c.tile * 3;
+  if (grad_pixels.size() != count * tile_values || grad_values.size() != count * k * code_dim) {
+    return InternalError(
+        "Tokenizer::DecodeValuesBackward: buffer sizes do not match DecodeValues'");
+  }
+  TOK1D_RETURN_IF_ERROR(Reserve(count));
+  Workspace& w = *workspace_;
+  float* grad_detail = w.patches.as<float>();
+  float* grad_coarse = w.pooled.as<float>();
+  float* grad_normed = w.normed.as<float>();
+  float* grad_sequence = w.hidden.as<float>();
+  TOK1D_RETURN_IF_ERROR(
+      backend_.CopyToDevice(w.output.as<void>(), grad_pixels.data(), grad_pixels.size_bytes()));
+  // pixels = 0.5 + unpatchify(to_pixels(dec_norm(slice))) + upsample(coarse).
+  backend_.AssembleTilesBackward(w.output.as<float>(), count, ToGeometry(c), grad_detail,
+                                 grad_coarse);
+  backend_.LinearBackwardInput(grad_detail, count * n, m.to_pixels.out, Weight(m.to_pixels.weight),
+                               d, grad_normed, false);
+  backend_.LayerNormBackward(tape.sliced.as<float>(), grad_normed, count * n, d,
+                             Weight(m.dec_norm.gamma), c.ln_eps, w.rows.as<float>(), false);
+  backend_.SliceSequencesBackward(w.rows.as<float>(), count, length, 0, n, d, grad_sequence);
+  for (size_t b = m.dec_blocks.size(); b-- > 0;) RunBlockBackward(b, count, length);
+  // sequence = [queries; tokens + dec_token_pos].
+  float* grad_tokens = w.rows.as<float>();
+  backend_.SliceSequences(grad_sequence, count, length, n, k, d, grad_tokens);
+  if (m.coarse_embed) {  // queries = patch_queries + coarse_embed(patchify(coarse))
+    backend_.SliceSequences(grad_sequence, count, length, 0, n, d, w.attended.as<float>());
+    backend_.LinearBackwardInput(w.attended.as<float>(), count * n, m.coarse_embed->out,
+                                 Weight(m.coarse_embed->weight), m.coarse_embed->in,
+                                 w.patches.as<float>(), false);
+    backend_.PatchifyBackward(w.patches.as<float>(), count, c.pool, c.coarse_patch(), grad_coarse,
+                              true);
+  }
+  // coarse = shortcut_dec(codes), tokens = code_embed(codes) (kept rows).
+  float* grad_codes = w.codes.as<float>();
+  backend_.LinearBackwardInput(grad_coarse, count, m.shortcut_dec.out,
+                               Weight(m.shortcut_dec.weight), m.shortcut_dec.in, grad_codes, false);
+  backend_.EmbedValuesBackward(grad_tokens, tape.keep.as<uint32_t>(), count, k, code_dim,
+                               Weight(m.code_embed.weight), d, grad_codes, true);
+  return backend_.CopyToHost(grad_values.data(), grad_codes, grad_values.size_bytes());
 }
 
 }  // namespace tok1d

@@ -44,12 +44,34 @@ class Tokenizer {
   Status Decode(std::span<const uint32_t> tokens, std::span<const uint32_t> keep, size_t count,
                 std::span<float> pixels, std::span<const float> offsets = {});
 
+  // ---- the decoder as a differentiable function of its input values ----
+  // (Encode-time optimisation of the tokens: backend().supports_backward() must be true, else
+  // these return kUnsupported.)
+  //
+  // values: count × K × C normalised codes, what the decoder embeds (for token digits and
+  // offsets, (digit − ⌊L/2⌋ + offset)/⌊L/2⌋, as Decode computes them); the first keep[t] rows
+  // of tile t are used (keep[t] ≤ K), the others are dropped (mask tokens). pixels: count ×
+  // tile × tile × 3, not clamped, equal to Decode's for the same codes. count ≤
+  // max_batch_tiles (the caller batches). Saves the activations DecodeValuesBackward needs
+  // (about 5.5 MB per tile for the default model), in memory separate from Encode/Decode's, so
+  // those may run in between.
+  Status DecodeValues(std::span<const float> values, std::span<const uint32_t> keep, size_t count,
+                      std::span<float> pixels);
+
+  // The gradient of Σ grad_pixels·pixels with respect to the values of the last DecodeValues
+  // call (grad_pixels and grad_values sized as its pixels and values); rows of dropped tokens
+  // get 0. kInternal without a DecodeValues before.
+  Status DecodeValuesBackward(std::span<const float> grad_pixels, std::span<float> grad_values);
+
  private:
   struct Workspace;
+  struct Tape;
   Tokenizer(const Model& model, Backend& backend, const TokenizerOptions& options);
   Status Reserve(size_t tiles);
   const float* Weight(WeightSpan span) const;
   void RunBlock(const BlockWeights& block, size_t sequences, size_t length);
+  void RunBlockSaved(size_t index, size_t sequences, size_t length);
+  void RunBlockBackward(size_t index, size_t sequences, size_t length);
   void RunLinear(const float* x, size_t rows, const LinearWeights& linear, float* y,
                  Epilogue epilogue);
   Status EncodeBatch(std::span<const uint8_t> tiles, size_t count, std::span<uint32_t> tokens,
@@ -62,6 +84,7 @@ class Tokenizer {
   TokenizerOptions options_;
   DeviceBuffer weights_;
   std::unique_ptr<Workspace> workspace_;
+  std::unique_ptr<Tape> tape_;  // DecodeValues' activations
 };
 
 }  // namespace tok1d
