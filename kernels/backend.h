@@ -178,16 +178,16 @@ class Backend {
   // implements every operation of this section returns true here; the defaults below are
   // precondition violations that abort, so callers check supports_backward() first. Where an
   // operation has `accumulate`, false stores its result in the output and true adds it.
-  //
-  // Forward operations the backward pass needs besides those above:
   virtual bool supports_backward() const { return false; }
 
-  // y[count] = gelu(x), exact (erf) GELU, as Linear's kGelu epilogue applies it (fc1 with
+  // Forward operations the backward pass needs besides those above.
+  //
+  // Gelu: y[count] = gelu(x), exact (erf) GELU, as Linear's kGelu epilogue applies it (fc1 with
   // kStore, then Gelu, equals fc1 with kGelu). y may alias x.
   virtual void Gelu(const float* x, size_t count, float* y);
 
-  // EmbedTokens for continuous codes: values[count · tokens, code_dim], of which the first
-  // keep[t] rows of tile t are kept (keep: `count` values in backend memory, each ≤ tokens).
+  // EmbedValues, EmbedTokens for continuous codes: values[count · tokens, code_dim], of which the
+  // first keep[t] rows of tile t are kept (keep: `count` values in backend memory, each ≤ tokens).
   // codes = values for kept rows, 0 for the others; embedded = code_w·codes + code_b for kept
   // rows, mask for the others (the same arithmetic as EmbedTokens).
   virtual void EmbedValues(const float* values, const uint32_t* keep, size_t count, size_t tokens,

@@ -393,6 +393,22 @@ TEST_CASE("whole tiles: decode and encode with a tiny random model") {
   }
 }
 
+// The GPU backends have no backward operations yet (issue 17): they say so, and the tokenizer's
+// DecodeValues refuses them with kUnsupported instead of reaching the aborting defaults.
+TEST_CASE("backward: not on the GPU backends yet; DecodeValues reports it") {
+  const Model model = TinyModel();
+  FOR_EACH_BACKEND_UNDER_TEST(backend) {
+    std::unique_ptr<Backend> gpu = CreateBackendUnderTest(backend);
+    CHECK_FALSE(gpu->supports_backward());
+    auto tokenizer = Tokenizer::Create(model, *gpu);
+    REQUIRE(tokenizer.ok());
+    const ModelConfig& c = model.config();
+    std::vector<float> values(size_t{c.tokens} * c.code_dim()), pixels(size_t{c.tile} * c.tile * 3);
+    CHECK((*tokenizer)->DecodeValues(values, std::vector<uint32_t>{1}, 1, pixels).code() ==
+          StatusCode::kUnsupported);
+  }
+}
+
 // Codec::DecodeMany on the GPU backend: tiles of several images share batches (3 tiles per
 // batch here, so batches span images); each image equals that backend's Decode of its file
 // alone, byte for byte (a tile's result does not depend on its batch mates), and the CPU
