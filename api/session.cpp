@@ -114,13 +114,48 @@ StatusOr<FileToDecode> ReadFileToDecode(const Codec& codec, std::span<const uint
   return read;
 }
 
-// One file per entry of `allocations` (tokens per tile), each a trim of `full`.
+static_assert(kMaxEffort == kMaxSearchEffort, "tok1d.h and codec/token_search.h agree");
+
+// The file of `counts` tokens per tile with the tokens searched at `effort` for those counts,
+// as `like` (effort 0, the same counts) is written: its header settings and extra chunks.
+// Within `max_bytes` (0: no limit): when the search made it larger, the largest tiles lose
+// tokens (from the end: a trim of the searched file) until it fits.
+StatusOr<TokenFile> SearchedFile(Codec& codec, const Image& image, const TokenFile& like,
+                                 const LayerCoder* coder, uint32_t effort, uint64_t max_bytes,
+                                 const std::function<void(double)>& progress) {
+  const std::vector<uint32_t> counts = like.header.tokens_per_tile();
+  SourceInfo source;
+  source.alpha_composited = like.header.alpha_composited;
+  source.background = like.header.background;
+  TOK1D_ASSIGN_OR_RETURN(TokenFile file, codec.Encode(image, counts, source,
+                                                      SearchOptionsForEffort(effort), progress));
+  file.extra_chunks = like.extra_chunks;
+  file.header.entropy_coder = like.header.entropy_coder;
+  if (max_bytes == 0) return file;
+  std::vector<uint32_t> fitted = counts;
+  while (true) {
+    TOK1D_ASSIGN_OR_RETURN(const std::vector<uint8_t> bytes, WriteT1d(file, coder));
+    if (bytes.size() <= max_bytes) return file;
+    const auto largest = std::max_element(fitted.begin(), fitted.end());
+    if (*largest <= 1) return like;  // cannot happen for a budget `like` meets; stay safe
+    for (uint32_t& count : fitted) count = count == *largest ? count - 1 : count;
+    TOK1D_ASSIGN_OR_RETURN(file, TrimTokens(std::move(file), fitted));
+  }
+}
+
+// One file per entry of `allocations` (tokens per tile), each a trim of `full`, or with
+// effort > 0 searched for its counts (within max_bytes[i] when given).
 StatusOr<std::vector<EncodeResult>> WriteTrims(
-    const TokenFile& full, const LayerCoder* coder,
-    const std::vector<std::vector<uint32_t>>& allocations) {
+    Codec& codec, const Image& image, const TokenFile& full, const LayerCoder* coder,
+    const std::vector<std::vector<uint32_t>>& allocations, uint32_t effort,
+    std::span<const uint64_t> max_bytes) {
   std::vector<EncodeResult> results;
-  for (const std::vector<uint32_t>& counts : allocations) {
-    TOK1D_ASSIGN_OR_RETURN(const TokenFile trimmed, TrimTokens(full, counts));
+  for (size_t i = 0; i < allocations.size(); ++i) {
+    TOK1D_ASSIGN_OR_RETURN(TokenFile trimmed, TrimTokens(full, allocations[i]));
+    if (effort > 0) {
+      TOK1D_ASSIGN_OR_RETURN(trimmed, SearchedFile(codec, image, trimmed, coder, effort,
+                                                   i < max_bytes.size() ? max_bytes[i] : 0, {}));
+    }
     EncodeResult result;
     TOK1D_ASSIGN_OR_RETURN(result.t1d, WriteT1d(trimmed, coder));
     result.tokens_per_tile = trimmed.header.tokens_per_tile();
@@ -219,6 +254,10 @@ Status Session::CheckEncodeOptions(const EncodeOptions& options) const {
                                 " is more than the model's " + std::to_string(model_tokens) +
                                 " tokens per tile");
   }
+  if (options.effort > kMaxEffort) {
+    return InvalidArgumentError("--effort " + std::to_string(options.effort) +
+                                " is out of range (0 … " + std::to_string(kMaxEffort) + ")");
+  }
   if (codec.layer_coder(ChosenCoder(options.coder, codec)) == nullptr) {
     return InvalidArgumentError(
         "--coder range needs a model with entropy tables (made by "
@@ -246,6 +285,24 @@ StatusOr<EncodeResult> Session::Encode(const Image& image, const EncodeOptions& 
                            ChooseTokenCounts(options, codec, file, image, coder));
     TOK1D_ASSIGN_OR_RETURN(file, TrimTokens(std::move(file), counts));
   }
+  if (options.effort > 0) {
+    // The counts were chosen at effort 0; the search then spends them better. A PSNR target
+    // is met by the effort-0 file; the searched one trades a little error for bits, so it
+    // is checked and, should it miss the target, the effort-0 file is kept.
+    uint64_t budget = options.bytes;
+    if (options.bpp > 0) {
+      budget = static_cast<uint64_t>(std::floor(options.bpp * image.width * image.height / 8.0));
+    }
+    TOK1D_ASSIGN_OR_RETURN(
+        TokenFile searched,
+        SearchedFile(codec, image, file, coder, options.effort, budget, options.on_progress));
+    bool keep_searched = true;
+    if (options.psnr > 0) {
+      TOK1D_ASSIGN_OR_RETURN(const Image decoded, codec.Decode(searched));
+      keep_searched = Psnr(image, decoded) >= options.psnr;
+    }
+    if (keep_searched) file = std::move(searched);
+  }
   EncodeResult result;
   TOK1D_ASSIGN_OR_RETURN(result.t1d, WriteT1d(file, coder));
   result.tokens_per_tile = file.header.tokens_per_tile();
@@ -257,25 +314,25 @@ StatusOr<EncodeResult> Session::Encode(const Image& image, const EncodeOptions& 
 }
 
 StatusOr<std::vector<EncodeResult>> Session::EncodeTokenLadder(
-    const Image& image, std::span<const uint32_t> token_counts) {
+    const Image& image, std::span<const uint32_t> token_counts, uint32_t effort) {
   Codec& codec = *impl_->codec;
   TOK1D_ASSIGN_OR_RETURN(const TokenFile full, codec.Encode(image, codec.model().config().tokens));
   const LayerCoder* coder = codec.layer_coder(full.header.entropy_coder);
   std::vector<std::vector<uint32_t>> allocations;
   for (uint32_t k : token_counts) allocations.emplace_back(full.tokens.size(), k);
-  return WriteTrims(full, coder, allocations);
+  return WriteTrims(codec, image, full, coder, allocations, effort, {});
 }
 
 StatusOr<std::vector<EncodeResult>> Session::EncodeBudgets(const Image& image,
                                                            std::span<const uint64_t> max_bytes,
-                                                           Allocation allocation) {
+                                                           Allocation allocation, uint32_t effort) {
   Codec& codec = *impl_->codec;
   TOK1D_ASSIGN_OR_RETURN(const TokenFile full, codec.Encode(image, codec.model().config().tokens));
   const LayerCoder* coder = codec.layer_coder(full.header.entropy_coder);
   TOK1D_ASSIGN_OR_RETURN(const std::vector<std::vector<uint32_t>> allocations,
                          TokensWithinBudgets(codec, image, full, max_bytes,
                                              {InternalAllocation(allocation, false), coder}));
-  return WriteTrims(full, coder, allocations);
+  return WriteTrims(codec, image, full, coder, allocations, effort, max_bytes);
 }
 
 StatusOr<DecodeResult> Session::Decode(std::span<const uint8_t> t1d, const DecodeOptions& options) {

@@ -5,6 +5,9 @@
 #include <cstdio>
 #include <memory>
 #include <numeric>
+#include <string>
+
+#include <unistd.h>
 
 #include "cli/cli_codec.h"
 #include "cli/commands.h"
@@ -36,7 +39,24 @@ Status RunEncode(const EncodeCommandOptions& options, const Console& console) {
   TOK1D_ASSIGN_OR_RETURN(std::unique_ptr<Session> session,
                          OpenSession(std::move(model), options.model, console));
   TOK1D_RETURN_IF_ERROR(CheckEncodeSettings(options.settings, *session));
-  TOK1D_ASSIGN_OR_RETURN(EncodedImage encoded, EncodeInputImage(*session, input, options.settings));
+  // A long search (--effort) shows its progress on a terminal.
+  const bool bar = options.settings.effort > 0 && !console.quiet && isatty(STDERR_FILENO) != 0;
+  bool drawn = false;
+  auto progress = [&](double fraction) {
+    constexpr int kWidth = 30;
+    const int filled = static_cast<int>(fraction * kWidth);
+    std::fprintf(stderr, "\r\033[Kencode [%s%s] %3d%%",
+                 std::string(static_cast<size_t>(filled), '#').c_str(),
+                 std::string(static_cast<size_t>(kWidth - filled), '.').c_str(),
+                 static_cast<int>(fraction * 100));
+    std::fflush(stderr);
+    drawn = true;
+  };
+  StatusOr<EncodedImage> encoded_or =
+      EncodeInputImage(*session, input, options.settings,
+                       bar ? std::function<void(double)>(progress) : std::function<void(double)>());
+  if (drawn) std::fprintf(stderr, "\r\033[K");
+  TOK1D_ASSIGN_OR_RETURN(EncodedImage encoded, std::move(encoded_or));
   TOK1D_RETURN_IF_ERROR(WriteOutput(options.output, encoded.t1d));
   console.Note(DescribeEncode(input.name, DisplayName(options.output.path, true), encoded));
   return OkStatus();
@@ -52,6 +72,7 @@ EncodeOptions EncodeOptionsOf(const EncodeSettings& settings) {
   options.allocation = settings.allocation;
   options.coder = settings.coder;
   options.compute_psnr = settings.stats;
+  options.effort = settings.effort;
   return options;
 }
 
@@ -93,6 +114,13 @@ void AddEncodeSettings(CLI::App* command, EncodeSettings* settings) {
           "entropy coder of the tokens: range (smaller; needs a model with entropy "
           "tables) or raw (default: range when the model has tables)")
       ->check(CLI::IsMember({"raw", "range"}));
+  command
+      ->add_option("--effort", settings->effort,
+                   "0-9: search for better tokens through the decoder at encode time (0: the "
+                   "encoder's tokens as they come; higher: smaller files at equal quality, "
+                   "slower; see docs/effort.md)")
+      ->check(CLI::Range(0u, kMaxEffort))
+      ->capture_default_str();
   command->add_flag("--keep-orientation", settings->keep_orientation,
                     "code the pixels as stored: do not turn the image upright by its EXIF "
                     "orientation tag (default: turned, as image viewers show it)");
@@ -158,8 +186,10 @@ StatusOr<InputImage> ReadInputImage(const std::string& path, const MetadataSelec
 }
 
 StatusOr<EncodedImage> EncodeInputImage(Session& session, const InputImage& input,
-                                        const EncodeSettings& settings) {
+                                        const EncodeSettings& settings,
+                                        const std::function<void(double)>& progress) {
   EncodeOptions options = EncodeOptionsOf(settings);
+  options.on_progress = progress;
   options.alpha_composited = input.info.alpha_composited;
   options.background = ImageReadOptions{}.background;
   if (settings.metadata.icc) options.icc = input.info.metadata.icc;

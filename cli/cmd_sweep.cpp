@@ -18,6 +18,7 @@
 
 #include "cli/cli_codec.h"
 #include "cli/commands.h"
+#include "cli/encode_decode.h"
 #include "eval/codecs/image_codec.h"
 #include "eval/sweep.h"
 
@@ -33,6 +34,7 @@ struct SweepOptions {
   ModelOptions model;
   std::vector<std::string> codecs = {"tok1d", "jpeg", "webp"};
   std::vector<uint32_t> tokens;                            // empty: the defaults
+  std::vector<uint32_t> efforts = {kDefaultEffort};        // tok1d --effort levels
   std::map<std::string, std::vector<int>> codec_settings;  // by plug-in name; empty: defaults
   std::vector<uint32_t> scales;
   std::vector<std::string> metrics;  // empty: all
@@ -121,6 +123,7 @@ StatusOr<SweepSettings> ChooseSettings(const SweepOptions& options, uint32_t mod
   }
   if (!options.scales.empty()) settings.scales = options.scales;
   settings.adaptive = !options.no_adaptive;
+  settings.efforts = options.efforts;
   if (std::find(options.codecs.begin(), options.codecs.end(), "tok1d") == options.codecs.end()) {
     settings.tokens.clear();
   }
@@ -391,6 +394,14 @@ Subcommand AddSweepCommand(CLI::App& parent) {
                    "tok1d tokens per tile (default 1,2,4,8,16,32,48,64,96,128 up to the model's K)")
       ->delimiter(',')
       ->check(CLI::Range(1, 65535));
+  command
+      ->add_option("--effort", options->efforts,
+                   "tok1d encode --effort level(s), a comma list (e.g. 0,4,9): each level is a "
+                   "curve of its own, tok1d-eN (level 0: tok1d), with its BD-rates against the "
+                   "others")
+      ->delimiter(',')
+      ->check(CLI::Range(0u, kMaxEffort))
+      ->capture_default_str();
   command->add_flag("--no-adaptive", options->no_adaptive,
                     "skip tok1d with adaptive token allocation at the uniform files' sizes");
   // One option per plug-in, named as the codec: --jpeg, --webp, --avif, --jxl, …

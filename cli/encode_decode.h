@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -15,6 +16,9 @@
 #include "tok1d/tok1d.h"
 
 namespace tok1d::cli {
+
+// --effort when none is given (docs/effort.md: time against gain).
+inline constexpr uint32_t kDefaultEffort = 0;
 
 // How many tokens the tiles of a file keep: the same everywhere, or not (adaptive allocation).
 struct TokenCounts {
@@ -41,9 +45,10 @@ struct EncodeSettings {
   // Default: the one measured better on Kodak for the kind of rate (tok1d.h, Allocation).
   Allocation allocation = Allocation::kDefault;
   Coder coder = Coder::kDefault;
-  bool stats = false;             // also decode, for the PSNR
-  MetadataSelection metadata;     // --metadata: the input's ICC profile and EXIF to keep
-  bool keep_orientation = false;  // code the pixels as stored, ignoring EXIF orientation
+  bool stats = false;                // also decode, for the PSNR
+  MetadataSelection metadata;        // --metadata: the input's ICC profile and EXIF to keep
+  bool keep_orientation = false;     // code the pixels as stored, ignoring EXIF orientation
+  uint32_t effort = kDefaultEffort;  // --effort: token search through the decoder (tok1d.h)
 };
 
 // The rate options (--tokens | --bytes | --bpp | --psnr), --allocation, --coder and --stats.
@@ -78,8 +83,10 @@ struct InputImage {
 StatusOr<InputImage> ReadInputImage(const std::string& path, const MetadataSelection& metadata = {},
                                     bool apply_orientation = true);
 
+// `progress` (optional) gets the fraction done of a search (--effort).
 StatusOr<EncodedImage> EncodeInputImage(Session& session, const InputImage& input,
-                                        const EncodeSettings& settings);
+                                        const EncodeSettings& settings,
+                                        const std::function<void(double)>& progress = {});
 
 // "INPUT (WxH, N tiles) -> OUTPUT: k tokens per tile, B bytes, bpp[, PSNR]" (with per-tile
 // counts: "mean m tokens per tile (min..max)").

@@ -121,6 +121,26 @@ StatusOr<TokenFile> Codec::Encode(const Image& image, uint32_t tokens, const Sou
 
 StatusOr<TokenFile> Codec::Encode(const Image& image, std::span<const uint32_t> tokens_per_tile,
                                   const SourceInfo& source) {
+  return Encode(image, tokens_per_tile, source, SearchOptions{});
+}
+
+StatusOr<Tokenizer*> Codec::SearchTokenizer() {
+  if (tokenizer_ != nullptr && backend_->supports_backward()) return tokenizer_.get();
+  if (search_tokenizer_ == nullptr) {
+    BackendOptions backend_options;
+    backend_options.threads = options_.threads;
+    TOK1D_ASSIGN_OR_RETURN(search_backend_, CreateBackend("cpu", backend_options));
+    TokenizerOptions tokenizer_options;
+    tokenizer_options.max_batch_tiles = max_batch_tiles_;
+    TOK1D_ASSIGN_OR_RETURN(search_tokenizer_,
+                           Tokenizer::Create(model_, *search_backend_, tokenizer_options));
+  }
+  return search_tokenizer_.get();
+}
+
+StatusOr<TokenFile> Codec::Encode(const Image& image, std::span<const uint32_t> tokens_per_tile,
+                                  const SourceInfo& source, const SearchOptions& search,
+                                  const std::function<void(double)>& progress) {
   const ModelConfig& config = model_.config();
   if (image.width == 0 || image.height == 0 ||
       image.rgb.size() != size_t{image.width} * image.height * 3) {
@@ -162,29 +182,105 @@ StatusOr<TokenFile> Codec::Encode(const Image& image, std::span<const uint32_t> 
   const size_t k = config.tokens, dims = codebook.dims();
   const size_t tile_bytes = size_t{config.tile} * config.tile * 3;
   const bool refine = header.refinement.bits != 0;
+  // The FSQ values before rounding: refinement needs them, and the search starts from them.
+  const bool keep_bounded = refine || search.enabled();
   std::vector<uint8_t> tiles;
-  std::vector<uint32_t> tokens;
-  std::vector<float> bounded;  // the FSQ values before rounding, which refinement needs
+  std::vector<uint32_t> tokens(grid.count() * k);
+  std::vector<float> bounded(keep_bounded ? grid.count() * k * dims : 0);
   for (size_t first = 0; first < grid.count(); first += BatchTiles()) {
     const size_t count = std::min(BatchTiles(), grid.count() - first);
     tiles.resize(count * tile_bytes);
-    tokens.resize(count * k);
-    bounded.resize(refine ? count * k * dims : 0);
     ExtractTiles(image, grid, first, count, tiles);
-    TOK1D_RETURN_IF_ERROR(
-        WithCpuFallback([&] { return tokenizer_->Encode(tiles, count, tokens, bounded); }));
-    for (size_t i = 0; i < count; ++i) {
-      const size_t t = first + i;
-      const auto begin = tokens.begin() + static_cast<std::ptrdiff_t>(i * k);
-      file.tokens[t].assign(begin, begin + tokens_per_tile[t]);
-      const uint32_t refinements = header.RefinementsInLayers(header.layers_per_tile[t]);
-      for (uint32_t r = 0; r < refinements; ++r) {
-        file.refinements[t].push_back(codebook.RefinementValue(
-            begin[r], &bounded[(i * k + r) * dims], header.refinement.bits));
-      }
+    const std::span<uint32_t> batch_tokens =
+        std::span<uint32_t>(tokens).subspan(first * k, count * k);
+    const std::span<float> batch_bounded =
+        keep_bounded ? std::span<float>(bounded).subspan(first * k * dims, count * k * dims)
+                     : std::span<float>();
+    TOK1D_RETURN_IF_ERROR(WithCpuFallback(
+        [&] { return tokenizer_->Encode(tiles, count, batch_tokens, batch_bounded); }));
+  }
+  if (search.enabled()) {
+    TOK1D_RETURN_IF_ERROR(SearchTokens(image, grid, tokens_per_tile, header.refinement, search,
+                                       progress, tokens, bounded));
+  }
+  for (size_t t = 0; t < grid.count(); ++t) {
+    const auto begin = tokens.begin() + static_cast<std::ptrdiff_t>(t * k);
+    file.tokens[t].assign(begin, begin + tokens_per_tile[t]);
+    const uint32_t refinements = header.RefinementsInLayers(header.layers_per_tile[t]);
+    for (uint32_t r = 0; r < refinements; ++r) {
+      file.refinements[t].push_back(
+          codebook.RefinementValue(begin[r], &bounded[(t * k + r) * dims], header.refinement.bits));
     }
   }
   return file;
+}
+
+Status Codec::SearchTokens(const Image& image, const TileGrid& grid,
+                           std::span<const uint32_t> tokens_per_tile, const Refinement& refinement,
+                           const SearchOptions& search, const std::function<void(double)>& progress,
+                           std::span<uint32_t> tokens, std::span<float> bounded) {
+  const ModelConfig& config = model_.config();
+  const size_t k = config.tokens, dims = config.code_dim();
+  const size_t tile_bytes = size_t{config.tile} * config.tile * 3;
+  TOK1D_ASSIGN_OR_RETURN(Tokenizer * tokenizer, SearchTokenizer());
+  TokenSearch token_search(*tokenizer, model_, refinement);
+  std::vector<SearchTile> info(grid.count());
+  for (size_t t = 0; t < grid.count(); ++t) {
+    const uint32_t x0 = static_cast<uint32_t>(t % grid.cols) * config.tile;
+    const uint32_t y0 = static_cast<uint32_t>(t / grid.cols) * config.tile;
+    info[t] = {tokens_per_tile[t], std::min(config.tile, image.width - x0),
+               std::min(config.tile, image.height - y0)};
+  }
+  // λ, the image's own exchange rate between squared error and bits, from keep/2 to keep.
+  std::vector<uint8_t> tiles;
+  std::vector<double> error_keep(grid.count()), error_half(grid.count()), bits_keep(grid.count()),
+      bits_half(grid.count());
+  std::vector<uint32_t> half(grid.count());
+  for (size_t t = 0; t < grid.count(); ++t) half[t] = tokens_per_tile[t] / 2;
+  const size_t batch_tiles = BatchTiles();
+  double lambda = 0;
+  if (search.rate_weight > 0 && model_.entropy_tables() != nullptr) {
+    for (size_t first = 0; first < grid.count(); first += batch_tiles) {
+      const size_t count = std::min(batch_tiles, grid.count() - first);
+      tiles.resize(count * tile_bytes);
+      ExtractTiles(image, grid, first, count, tiles);
+      const auto part = [&](auto& v) { return std::span(v).subspan(first, count); };
+      const std::span<const float> b = bounded.subspan(first * k * dims, count * k * dims);
+      const std::span<const SearchTile> batch_info =
+          std::span<const SearchTile>(info).subspan(first, count);
+      TOK1D_RETURN_IF_ERROR(token_search.Measure(tiles, batch_info, part(tokens_per_tile), b,
+                                                 part(error_keep), part(bits_keep)));
+      TOK1D_RETURN_IF_ERROR(token_search.Measure(tiles, batch_info, part(half), b, part(error_half),
+                                                 part(bits_half)));
+    }
+    lambda = TokenSearch::Lambda(error_keep, error_half, bits_keep, bits_half, search.rate_weight);
+  }
+  const FsqCodebook codebook = config.codebook();
+  for (size_t first = 0; first < grid.count(); first += batch_tiles) {
+    const size_t count = std::min(batch_tiles, grid.count() - first);
+    tiles.resize(count * tile_bytes);
+    ExtractTiles(image, grid, first, count, tiles);
+    const std::span<float> b = bounded.subspan(first * k * dims, count * k * dims);
+    const double done = static_cast<double>(first) / static_cast<double>(grid.count());
+    const double share = static_cast<double>(count) / static_cast<double>(grid.count());
+    TOK1D_RETURN_IF_ERROR(
+        token_search.Optimise(tiles, std::span<const SearchTile>(info).subspan(first, count),
+                              lambda, search, b, [&](double fraction) {
+                                if (progress) progress(done + share * fraction);
+                              }));
+    // The tokens of the searched values (cell or part centres: no rounding ties).
+    for (size_t i = 0; i < count * k; ++i) {
+      std::array<uint32_t, kFsqMaxDims> digits{};
+      for (size_t d = 0; d < dims; ++d) {
+        const float level = std::nearbyint(b[i * dims + d]) +
+                            static_cast<float>(codebook.centre(static_cast<uint32_t>(d)));
+        digits[d] = static_cast<uint32_t>(std::clamp(
+            level, 0.0f, static_cast<float>(codebook.level(static_cast<uint32_t>(d)) - 1)));
+      }
+      tokens[first * k + i] = codebook.Token(std::span<const uint32_t>(digits).first(dims));
+    }
+  }
+  return OkStatus();
 }
 
 Status Codec::CheckModel(const T1dHeader& header) const {

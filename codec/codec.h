@@ -15,6 +15,8 @@
 #include <vector>
 
 #include "codec/model.h"
+#include "codec/tiling.h"
+#include "codec/token_search.h"
 #include "codec/tokenizer.h"
 #include "container/t1d.h"
 #include "kernels/backend.h"
@@ -73,6 +75,12 @@ class Codec {
   // Encodes keeping tokens_per_tile[t] (0 … K) tokens of tile t, raster order.
   StatusOr<TokenFile> Encode(const Image& image, std::span<const uint32_t> tokens_per_tile,
                              const SourceInfo& source = {});
+  // The same with the tokens optimised for those counts (codec/token_search.h); the search
+  // runs on the codec's backend when it has a backward pass, else on the CPU. `progress`
+  // (optional) gets the fraction done.
+  StatusOr<TokenFile> Encode(const Image& image, std::span<const uint32_t> tokens_per_tile,
+                             const SourceInfo& source, const SearchOptions& search,
+                             const std::function<void(double)>& progress = {});
 
   // Decodes the first min(count, max_tokens) tokens of every tile and the refinements that come
   // with them (T1dHeader::LayersForTokens); max_tokens 0 = all; then
@@ -109,9 +117,21 @@ class Codec {
   template <typename Run>
   Status WithCpuFallback(Run&& run);
 
+  // Optimises the tokens (and `bounded`, the FSQ values, for refinement) of every tile of
+  // `image` for its count (codec/token_search.h).
+  Status SearchTokens(const Image& image, const TileGrid& grid,
+                      std::span<const uint32_t> tokens_per_tile, const Refinement& refinement,
+                      const SearchOptions& search, const std::function<void(double)>& progress,
+                      std::span<uint32_t> tokens, std::span<float> bounded);
+  // The tokenizer the token search differentiates through: the codec's own, or one on a CPU
+  // backend made the first time it is needed when the codec's backend has no backward pass.
+  StatusOr<Tokenizer*> SearchTokenizer();
+
   Model model_;
   std::unique_ptr<Backend> backend_;
   std::unique_ptr<Tokenizer> tokenizer_;
+  std::unique_ptr<Backend> search_backend_;
+  std::unique_ptr<Tokenizer> search_tokenizer_;
   std::unique_ptr<LayerCoder> range_coder_;  // null without entropy tables
   size_t max_batch_tiles_ = 32;
   bool deblock_ = true;

@@ -61,19 +61,28 @@ StatusOr<SweepRow> ScoreTok1d(SweepRow row, const Image& image, Session& session
   return row;
 }
 
+// tok1d's curve names at one effort level.
+std::string Tok1dCurve(const char* base, uint32_t effort) {
+  return effort == 0 ? std::string(base) : std::string(base) + "-e" + std::to_string(effort);
+}
+
 Status SweepTok1d(const std::string& name, const Image& image, Session& session,
-                  const SweepSettings& settings, const std::function<void(SweepRow)>& add) {
-  // Every count is a trim of one encoding at K (the encoder computes all K tokens of a tile
-  // whatever is kept), so the encode time of the ladder is that of any one count.
+                  const SweepSettings& settings, uint32_t effort,
+                  const std::function<void(SweepRow)>& add) {
+  // At effort 0 every count is a trim of one encoding at K (the encoder computes all K tokens
+  // of a tile whatever is kept), so the encode time of the ladder is that of any one count;
+  // above, each count is searched on its own and the time is the ladder's.
   const Clock::time_point encode_start = Clock::now();
   TOK1D_ASSIGN_OR_RETURN(const std::vector<EncodeResult> files,
-                         session.EncodeTokenLadder(image, settings.tokens));
-  const double encode_ms = MillisecondsSince(encode_start);
+                         session.EncodeTokenLadder(image, settings.tokens, effort));
+  const double encode_ms = MillisecondsSince(encode_start) /
+                           (effort == 0 ? 1.0 : static_cast<double>(settings.tokens.size()));
   std::vector<uint64_t> budgets;
   for (size_t i = 0; i < settings.tokens.size(); ++i) {
-    TOK1D_ASSIGN_OR_RETURN(
-        SweepRow row, ScoreTok1d(NewRow(name, "tok1d", 1, static_cast<int>(settings.tokens[i])),
-                                 image, session, files[i], encode_ms, settings.metrics));
+    TOK1D_ASSIGN_OR_RETURN(SweepRow row,
+                           ScoreTok1d(NewRow(name, Tok1dCurve("tok1d", effort), 1,
+                                             static_cast<int>(settings.tokens[i])),
+                                      image, session, files[i], encode_ms, settings.metrics));
     budgets.push_back(row.bytes);
     add(std::move(row));
   }
@@ -83,13 +92,14 @@ Status SweepTok1d(const std::string& name, const Image& image, Session& session,
   // budget needs them all.
   const Clock::time_point allocate_start = Clock::now();
   TOK1D_ASSIGN_OR_RETURN(const std::vector<EncodeResult> adaptive,
-                         session.EncodeBudgets(image, budgets, Allocation::kAdaptive));
-  const double allocate_ms = MillisecondsSince(allocate_start);
+                         session.EncodeBudgets(image, budgets, Allocation::kAdaptive, effort));
+  const double allocate_ms =
+      MillisecondsSince(allocate_start) / (effort == 0 ? 1.0 : static_cast<double>(budgets.size()));
   for (size_t i = 0; i < settings.tokens.size(); ++i) {
-    TOK1D_ASSIGN_OR_RETURN(
-        SweepRow row,
-        ScoreTok1d(NewRow(name, "tok1d-adaptive", 1, static_cast<int>(settings.tokens[i])), image,
-                   session, adaptive[i], allocate_ms, settings.metrics));
+    TOK1D_ASSIGN_OR_RETURN(SweepRow row,
+                           ScoreTok1d(NewRow(name, Tok1dCurve("tok1d-adaptive", effort), 1,
+                                             static_cast<int>(settings.tokens[i])),
+                                      image, session, adaptive[i], allocate_ms, settings.metrics));
     add(std::move(row));
   }
   return OkStatus();
@@ -321,7 +331,7 @@ std::string SweepRow::Curve() const {
 size_t RowsPerImage(const SweepSettings& settings) {
   size_t plug_in_settings = 0;
   for (const SweepCodec& codec : settings.codecs) plug_in_settings += codec.settings.size();
-  return settings.tokens.size() * (settings.adaptive ? 2 : 1) +
+  return settings.tokens.size() * (settings.adaptive ? 2 : 1) * settings.efforts.size() +
          plug_in_settings * settings.scales.size();
 }
 
@@ -336,7 +346,9 @@ StatusOr<std::vector<SweepRow>> SweepImage(const std::string& name, const Image&
   };
   if (!settings.tokens.empty()) {
     if (codec == nullptr) return InvalidArgumentError("a tok1d sweep needs a model");
-    TOK1D_RETURN_IF_ERROR(SweepTok1d(name, image, *codec, settings, add));
+    for (uint32_t effort : settings.efforts) {
+      TOK1D_RETURN_IF_ERROR(SweepTok1d(name, image, *codec, settings, effort, add));
+    }
   }
   for (const SweepCodec& entry : settings.codecs) {
     if (entry.settings.empty()) continue;

@@ -33,8 +33,11 @@ struct SweepCodec {
 };
 
 struct SweepSettings {
-  std::vector<uint32_t> tokens;        // tok1d: tokens per tile; empty: no tok1d rows
-  bool adaptive = true;                // tok1d also with adaptive allocation (tok1d-adaptive)
+  std::vector<uint32_t> tokens;  // tok1d: tokens per tile; empty: no tok1d rows
+  bool adaptive = true;          // tok1d also with adaptive allocation (tok1d-adaptive)
+  // tok1d at each of these EncodeOptions::effort levels: "tok1d" (0), "tok1d-e4", … (and
+  // "tok1d-adaptive", "tok1d-adaptive-e4", …).
+  std::vector<uint32_t> efforts = {0};
   std::vector<SweepCodec> codecs;      // plug-in codecs, in row order; each at every scale
   std::vector<uint32_t> scales = {1};  // plug-in codecs also shrunk by each factor
   std::vector<SweepMetric> metrics = AllSweepMetrics();  // those left out are NaN (empty)
@@ -70,7 +73,7 @@ StatusOr<SweepQuality> SweepQualityOf(const Image& original, const Image& decode
 
 struct SweepRow {
   std::string image;
-  std::string codec;   // "tok1d", "tok1d-adaptive", or a plug-in's name: "jpeg", "webp", …
+  std::string codec;   // "tok1d", "tok1d-adaptive" (-eN: at effort N), or a plug-in's name
   uint32_t scale = 1;  // encoded at 1/scale of each side, then upscaled back for scoring
   // tok1d: tokens per tile; tok1d-adaptive: the count whose uniform file size was the
   // budget (codec/rate_control.h); plug-ins: their setting (quality; JPEG XL: distance × 100).

@@ -102,7 +102,15 @@ struct EncodeOptions {
   bool alpha_composited = false;
   std::array<uint8_t, 3> background = {255, 255, 255};
   bool compute_psnr = false;  // also decode, for EncodeResult::psnr
+  // Encode-time token optimisation through the decoder, 0 (none, one pass of the encoder) …
+  // kMaxEffort; docs/effort.md has what each level gains and costs.
+  uint32_t effort = 0;
+  // Called with the fraction done (0 … 1) while an effort > 0 searches; may be empty.
+  std::function<void(double)> on_progress = {};
 };
+
+// The highest EncodeOptions::effort.
+inline constexpr uint32_t kMaxEffort = 9;
 
 struct EncodeResult {
   std::vector<uint8_t> t1d;               // the file
@@ -144,12 +152,16 @@ class Session {
   Status CheckEncodeOptions(const EncodeOptions& options) const;
   StatusOr<EncodeResult> Encode(const Image& image, const EncodeOptions& options);
   // One file per byte budget, measuring the image once (for rate–quality curves).
+  // With effort > 0, each file is searched for its own counts (one search per budget).
   StatusOr<std::vector<EncodeResult>> EncodeBudgets(const Image& image,
                                                     std::span<const uint64_t> max_bytes,
-                                                    Allocation allocation = Allocation::kUniform);
-  // Each file's tokens in one file per entry of `token_counts` (uniform), encoding once.
+                                                    Allocation allocation = Allocation::kUniform,
+                                                    uint32_t effort = 0);
+  // Each file's tokens in one file per entry of `token_counts` (uniform), encoding once; with
+  // effort > 0, one search per count (a file searched for k tokens, not a trim of a larger one).
   StatusOr<std::vector<EncodeResult>> EncodeTokenLadder(const Image& image,
-                                                        std::span<const uint32_t> token_counts);
+                                                        std::span<const uint32_t> token_counts,
+                                                        uint32_t effort = 0);
 
   StatusOr<DecodeResult> Decode(std::span<const uint8_t> t1d, const DecodeOptions& options = {});
   // Many files at once: their tiles share the backend's batches (small images fill a GPU).

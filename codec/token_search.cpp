@@ -1,0 +1,493 @@
+#include "codec/token_search.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+
+#include "codec/entropy_coder.h"
+#include "container/layer_plan.h"
+
+namespace tok1d {
+
+SearchOptions SearchOptionsForEffort(uint32_t effort) {
+  SearchOptions options;
+  effort = std::min(effort, kMaxSearchEffort);
+  // Measured with models/optimize_tokens.py and `tok1d sweep --effort` (docs/effort.md): the
+  // polish gives most of the gain per CPU-second, the descent adds to it at the top levels.
+  static constexpr struct {
+    uint32_t descent_steps, polish_rounds, polish_tries;
+  } kLevels[kMaxSearchEffort + 1] = {
+      {0, 0, 0},   {0, 2, 8},   {0, 4, 8},    {0, 6, 12},   {0, 8, 16},
+      {0, 12, 16}, {0, 16, 16}, {10, 16, 16}, {20, 24, 16}, {30, 32, 16},
+  };
+  options.descent_steps = kLevels[effort].descent_steps;
+  options.polish_rounds = kLevels[effort].polish_rounds;
+  options.polish_tries = kLevels[effort].polish_tries;
+  return options;
+}
+
+namespace {
+
+// Deterministic uniform noise in [−½, ½) from a position (SplitMix64).
+float Noise(uint64_t step, uint64_t index) {
+  uint64_t z = step * 0x9E3779B97F4A7C15ull + index + 0x632BE59BD9B4E019ull;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  z ^= z >> 31;
+  return static_cast<float>(z >> 40) / static_cast<float>(1u << 24) - 0.5f;
+}
+
+constexpr size_t kPrefixes = 4;  // keep, keep/2, keep/4, keep/8
+
+// The frequency of `digit` in a distribution's cumulative frequencies.
+double Frequency(std::span<const uint32_t> cumulative, uint32_t digit) {
+  return static_cast<double>(cumulative[digit + 1] - cumulative[digit]);
+}
+
+}  // namespace
+
+// A batch's targets and, per tile, the token counts and weights of its prefixes.
+struct TokenSearch::Batch {
+  size_t count = 0;
+  std::vector<float> target;  // count × tile × tile × 3, in [0, 1]
+  std::vector<SearchTile> info;
+  std::array<std::vector<uint32_t>, kPrefixes> keep;
+  std::array<std::vector<float>, kPrefixes> weight;
+};
+
+TokenSearch::TokenSearch(Tokenizer& tokenizer, const Model& model, const Refinement& refinement)
+    : tokenizer_(tokenizer),
+      model_(model),
+      refinement_(refinement),
+      codebook_(model.config().codebook()),
+      K_(model.config().tokens),
+      C_(codebook_.dims()),
+      tile_(model.config().tile) {
+  for (uint32_t d = 0; d < C_; ++d) {
+    const auto centre = static_cast<float>(codebook_.centre(d));
+    low_.push_back(-centre);
+    high_.push_back(static_cast<float>(codebook_.level(d) - 1) - centre);
+    code_scale_.push_back(centre > 0 ? 1.0f / centre : 0.0f);
+  }
+}
+
+uint32_t TokenSearch::RefinedTokens(uint32_t keep) const {
+  if (refinement_.bits == 0) return 0;
+  const LayerPlan plan(K_, refinement_);
+  return plan.RefinementsInLayers(plan.LayersForTokens(keep));
+}
+
+float TokenSearch::Quantize(float b, uint32_t dim, bool refined) const {
+  constexpr float kInside = 0.4999f;  // stays in the outermost levels' cells
+  b = std::clamp(b, low_[dim] - kInside, high_[dim] + kInside);
+  const float q = std::nearbyint(b);
+  if (!refined) return q;
+  const auto parts = static_cast<float>(1u << refinement_.bits);
+  const float part = std::clamp(std::floor((b - q + 0.5f) * parts), 0.0f, parts - 1.0f);
+  return q + (part + 0.5f) / parts - 0.5f;
+}
+
+void TokenSearch::QuantizeTile(std::span<const float> b, uint32_t keep,
+                               std::span<float> out) const {
+  const uint32_t refined = RefinedTokens(keep);
+  for (uint32_t j = 0; j < K_; ++j) {
+    for (uint32_t d = 0; d < C_; ++d) {
+      out[j * C_ + d] = Quantize(b[j * C_ + d], d, j < refined);
+    }
+  }
+}
+
+uint32_t TokenSearch::TokenOf(std::span<const float> values, size_t token) const {
+  std::array<uint32_t, kFsqMaxDims> digits{};
+  for (uint32_t d = 0; d < C_; ++d) {
+    const float level =
+        std::nearbyint(values[token * C_ + d]) + static_cast<float>(codebook_.centre(d));
+    digits[d] =
+        static_cast<uint32_t>(std::clamp(level, 0.0f, static_cast<float>(codebook_.level(d) - 1)));
+  }
+  return codebook_.Token(std::span<const uint32_t>(digits).first(C_));
+}
+
+double TokenSearch::Bits(std::span<const float> tile_values, uint32_t keep) const {
+  const EntropyTables* tables = model_.entropy_tables().get();
+  if (tables == nullptr) return 0;
+  std::vector<uint32_t> tokens(keep);
+  for (uint32_t j = 0; j < keep; ++j) tokens[j] = TokenOf(tile_values, j);
+  const double total = std::ldexp(1.0, static_cast<int>(tables->prob_bits()));
+  double bits = 0;
+  for (uint32_t j = 0; j < keep; ++j) {
+    const uint32_t context = tables->Context(j, tokens);
+    for (uint32_t d = 0; d < C_; ++d) {
+      const std::span<const uint32_t> cumulative = tables->Distribution(j, d, context);
+      const uint32_t digit = codebook_.Digit(tokens[j], d);
+      bits += std::log2(total / Frequency(cumulative, digit));
+    }
+  }
+  return bits;
+}
+
+double TokenSearch::Lambda(std::span<const double> error_keep, std::span<const double> error_half,
+                           std::span<const double> bits_keep, std::span<const double> bits_half,
+                           float rate_weight) {
+  const double saved = std::accumulate(error_half.begin(), error_half.end(), 0.0) -
+                       std::accumulate(error_keep.begin(), error_keep.end(), 0.0);
+  const double spent = std::accumulate(bits_keep.begin(), bits_keep.end(), 0.0) -
+                       std::accumulate(bits_half.begin(), bits_half.end(), 0.0);
+  if (!(saved > 0) || !(spent > 0)) return 0;
+  return rate_weight * saved / spent;
+}
+
+Status TokenSearch::Distortion(const Batch& batch, std::span<const float> values,
+                               std::span<double> error, std::span<float> gradient,
+                               const Changes* changes, PrefixErrors* record) {
+  const size_t count = batch.count, per_tile = size_t{K_} * C_;
+  const size_t tile_values = size_t{tile_} * tile_ * 3;
+  std::fill(error.begin(), error.end(), 0.0);
+  if (!gradient.empty()) std::fill(gradient.begin(), gradient.end(), 0.0f);
+  std::vector<float> codes, pixels, grad_pixels, grad_codes;
+  std::vector<uint32_t> keep;
+  std::vector<size_t> tiles;  // the batch's tiles this prefix decodes
+  for (size_t p = 0; p < kPrefixes; ++p) {
+    tiles.clear();
+    for (size_t t = 0; t < count; ++t) {
+      if (batch.weight[p][t] == 0) continue;
+      // A prefix that ends before the first changed token decodes as it did.
+      if (changes != nullptr && changes->first_changed[t] >= batch.keep[p][t]) {
+        error[t] += batch.weight[p][t] * changes->prefix_errors[p][t];
+        continue;
+      }
+      tiles.push_back(t);
+    }
+    if (record != nullptr) (*record)[p].assign(count, 0.0);
+    if (tiles.empty()) continue;
+    const size_t n = tiles.size();
+    codes.assign(n * per_tile, 0.0f);
+    pixels.resize(n * tile_values);
+    keep.resize(n);
+    // The prefix's values: refinements the prefix lacks fall back to the rounded level.
+    for (size_t i = 0; i < n; ++i) {
+      const size_t t = tiles[i];
+      keep[i] = batch.keep[p][t];
+      const uint32_t refined = RefinedTokens(keep[i]);
+      for (uint32_t j = 0; j < keep[i]; ++j) {
+        for (uint32_t d = 0; d < C_; ++d) {
+          const float v = values[t * per_tile + j * C_ + d];
+          codes[i * per_tile + j * C_ + d] = (j < refined ? v : std::nearbyint(v)) * code_scale_[d];
+        }
+      }
+    }
+    TOK1D_RETURN_IF_ERROR(tokenizer_.DecodeValues(codes, keep, n, pixels));
+    if (!gradient.empty()) {
+      grad_pixels.assign(pixels.size(), 0.0f);
+      grad_codes.resize(codes.size());
+    }
+    for (size_t i = 0; i < n; ++i) {
+      const size_t t = tiles[i];
+      const float w = batch.weight[p][t];
+      const SearchTile& info = batch.info[t];
+      const float* target = batch.target.data() + t * tile_values;
+      const float* out = pixels.data() + i * tile_values;
+      float* grad = grad_pixels.empty() ? nullptr : grad_pixels.data() + i * tile_values;
+      double sum = 0;
+      for (uint32_t y = 0; y < info.rows; ++y) {
+        for (uint32_t x = 0; x < info.cols * 3; ++x) {
+          const size_t at = size_t{y} * tile_ * 3 + x;
+          // The codec clamps what it writes: outside [0, 1] a change makes no difference.
+          const float v = std::clamp(out[at], 0.0f, 1.0f);
+          const float e = v - target[at];
+          sum += double{e} * e;
+          if (grad != nullptr && v == out[at]) grad[at] = 2.0f * w * e;
+        }
+      }
+      error[t] += w * sum;
+      if (record != nullptr) (*record)[p][t] = sum;
+    }
+    if (!gradient.empty()) {
+      TOK1D_RETURN_IF_ERROR(tokenizer_.DecodeValuesBackward(grad_pixels, grad_codes));
+      for (size_t i = 0; i < n; ++i) {
+        const size_t t = tiles[i];
+        for (size_t v = 0; v < per_tile; ++v) {
+          gradient[t * per_tile + v] += grad_codes[i * per_tile + v] * code_scale_[v % C_];
+        }
+      }
+    }
+  }
+  return OkStatus();
+}
+
+Status TokenSearch::Measure(std::span<const uint8_t> tiles, std::span<const SearchTile> info,
+                            std::span<const uint32_t> keep, std::span<const float> bounded,
+                            std::span<double> squared_error, std::span<double> bits) {
+  Batch batch;
+  batch.count = info.size();
+  const size_t per_tile = size_t{K_} * C_;
+  batch.target.resize(tiles.size());
+  for (size_t i = 0; i < tiles.size(); ++i) batch.target[i] = tiles[i] / 255.0f;
+  batch.info.assign(info.begin(), info.end());
+  for (size_t p = 0; p < kPrefixes; ++p) {
+    batch.keep[p].assign(batch.count, 0);
+    batch.weight[p].assign(batch.count, 0.0f);
+  }
+  batch.keep[0].assign(keep.begin(), keep.end());
+  batch.weight[0].assign(batch.count, 1.0f);
+  std::vector<float> values(batch.count * per_tile);
+  for (size_t t = 0; t < batch.count; ++t) {
+    QuantizeTile(bounded.subspan(t * per_tile, per_tile), keep[t],
+                 std::span<float>(values).subspan(t * per_tile, per_tile));
+    bits[t] = Bits(std::span<const float>(values).subspan(t * per_tile, per_tile), keep[t]);
+  }
+  return Distortion(batch, values, squared_error, {});
+}
+
+Status TokenSearch::Optimise(std::span<const uint8_t> tiles, std::span<const SearchTile> info,
+                             double lambda, const SearchOptions& options, std::span<float> bounded,
+                             const std::function<void(double)>& progress) {
+  if (!tokenizer_.backend().supports_backward()) {
+    return UnsupportedError("the " + std::string(tokenizer_.backend().name()) +
+                            " backend has no backward pass for the token search");
+  }
+  const size_t count = info.size(), per_tile = size_t{K_} * C_;
+  Batch batch;
+  batch.count = count;
+  batch.target.resize(tiles.size());
+  for (size_t i = 0; i < tiles.size(); ++i) batch.target[i] = tiles[i] / 255.0f;
+  batch.info.assign(info.begin(), info.end());
+  for (size_t p = 0; p < kPrefixes; ++p) {
+    batch.keep[p].assign(count, 0);
+    batch.weight[p].assign(count, 0.0f);
+  }
+  for (size_t t = 0; t < count; ++t) {
+    const uint32_t keep = info[t].keep;
+    batch.keep[0][t] = keep;
+    batch.weight[0][t] = 1.0f;
+    size_t prefixes = 0;
+    for (size_t p = 1; p < kPrefixes; ++p) prefixes += (keep >> p) >= 1;
+    for (size_t p = 1; p < kPrefixes; ++p) {
+      batch.keep[p][t] = keep >> p;
+      if ((keep >> p) >= 1)
+        batch.weight[p][t] = options.prefix_weight / static_cast<float>(prefixes);
+    }
+  }
+
+  const EntropyTables* tables = model_.entropy_tables().get();
+  if (tables == nullptr) lambda = 0;
+  auto objective_of = [&](std::span<const float> values, std::span<const double> error,
+                          std::vector<double>* objective) {
+    for (size_t t = 0; t < count; ++t) {
+      (*objective)[t] =
+          error[t] +
+          (lambda > 0 ? lambda * Bits(values.subspan(t * per_tile, per_tile), info[t].keep) : 0.0);
+    }
+  };
+
+  std::vector<float> current(count * per_tile);
+  for (size_t t = 0; t < count; ++t) {
+    QuantizeTile(bounded.subspan(t * per_tile, per_tile), info[t].keep,
+                 std::span<float>(current).subspan(t * per_tile, per_tile));
+  }
+  std::vector<double> error(count), objective(count);
+  std::vector<float> gradient(count * per_tile);
+  TOK1D_RETURN_IF_ERROR(Distortion(batch, current, error, {}));
+  objective_of(current, error, &objective);
+  const double total_work = options.descent_steps + options.polish_rounds;
+  double work = 0;
+  auto report = [&] {
+    work += 1;
+    if (progress) progress(work / std::max(total_work, 1.0));
+  };
+
+  // The code length's slope per level of digit d of token j: central differences of
+  // −log2 p under the token's context (held fixed), for the descent's rate term.
+  auto rate_slopes = [&](std::span<const float> values, size_t t, std::span<float> slope) {
+    std::fill(slope.begin(), slope.end(), 0.0f);
+    if (lambda <= 0) return;
+    const uint32_t keep = info[t].keep;
+    std::vector<uint32_t> tokens(keep);
+    for (uint32_t j = 0; j < keep; ++j)
+      tokens[j] = TokenOf(values.subspan(t * per_tile, per_tile), j);
+    for (uint32_t j = 0; j < keep; ++j) {
+      const uint32_t context = tables->Context(j, tokens);
+      for (uint32_t d = 0; d < C_; ++d) {
+        const std::span<const uint32_t> c = tables->Distribution(j, d, context);
+        const uint32_t levels = codebook_.level(d), s = codebook_.Digit(tokens[j], d);
+        auto cost = [&](uint32_t digit) { return -std::log2(Frequency(c, digit)); };
+        const uint32_t lo = s > 0 ? s - 1 : s, hi = s + 1 < levels ? s + 1 : s;
+        if (hi > lo) slope[j * C_ + d] = static_cast<float>((cost(hi) - cost(lo)) / (hi - lo));
+      }
+    }
+  };
+
+  // 1. Annealed straight-through descent; the best rounded iterate of each tile is kept.
+  if (options.descent_steps > 0) {
+    std::vector<float> u(bounded.begin(), bounded.end()), noisy(count * per_tile),
+        hard(count * per_tile), m(count * per_tile, 0.0f), v(count * per_tile, 0.0f),
+        slope(per_tile);
+    std::vector<double> trial_error(count), trial_objective(count);
+    constexpr float kBeta1 = 0.9f, kBeta2 = 0.999f, kEpsilon = 1e-8f;
+    float beta1_power = 1, beta2_power = 1;
+    for (uint32_t step = 0; step < options.descent_steps; ++step) {
+      const float fade =
+          options.descent_steps > 1
+              ? static_cast<float>(step) / static_cast<float>(options.descent_steps - 1)
+              : 1.0f;
+      for (size_t t = 0; t < count; ++t) {
+        QuantizeTile(std::span<const float>(u).subspan(t * per_tile, per_tile), info[t].keep,
+                     std::span<float>(hard).subspan(t * per_tile, per_tile));
+      }
+      for (size_t i = 0; i < u.size(); ++i) {
+        noisy[i] = u[i] + (hard[i] - u[i]) * fade + Noise(step, i) * (1 - fade);
+      }
+      TOK1D_RETURN_IF_ERROR(Distortion(batch, noisy, trial_error, gradient));
+      beta1_power *= kBeta1;
+      beta2_power *= kBeta2;
+      for (size_t t = 0; t < count; ++t) {
+        rate_slopes(hard, t, slope);
+        const size_t kept = size_t{info[t].keep} * C_;
+        for (size_t i = 0; i < kept; ++i) {
+          const size_t at = t * per_tile + i;
+          const float g = gradient[at] + static_cast<float>(lambda) * slope[i];
+          m[at] = kBeta1 * m[at] + (1 - kBeta1) * g;
+          v[at] = kBeta2 * v[at] + (1 - kBeta2) * g * g;
+          const float m_hat = m[at] / (1 - beta1_power), v_hat = v[at] / (1 - beta2_power);
+          const uint32_t d = static_cast<uint32_t>(i % C_);
+          u[at] = std::clamp(u[at] - options.learning_rate * m_hat / (std::sqrt(v_hat) + kEpsilon),
+                             low_[d] - 0.4999f, high_[d] + 0.4999f);
+        }
+      }
+      for (size_t t = 0; t < count; ++t) {
+        QuantizeTile(std::span<const float>(u).subspan(t * per_tile, per_tile), info[t].keep,
+                     std::span<float>(hard).subspan(t * per_tile, per_tile));
+      }
+      TOK1D_RETURN_IF_ERROR(Distortion(batch, hard, trial_error, {}));
+      objective_of(hard, trial_error, &trial_objective);
+      for (size_t t = 0; t < count; ++t) {
+        if (trial_objective[t] < objective[t]) {
+          objective[t] = trial_objective[t];
+          std::copy_n(hard.begin() + static_cast<std::ptrdiff_t>(t * per_tile), per_tile,
+                      current.begin() + static_cast<std::ptrdiff_t>(t * per_tile));
+        }
+      }
+      report();
+    }
+  }
+
+  // 2. Polish: single steps ranked by the gradient and the exact change of code length.
+  struct Move {
+    float predicted = 0;
+    uint32_t index = 0;  // j·C + d within the tile
+    float step = 0;      // signed, in levels
+  };
+  std::vector<std::vector<Move>> moves(count);
+  std::vector<float> trial(count * per_tile), combined(count * per_tile);
+  std::vector<double> trial_error(count), trial_objective(count), best_gain(count);
+  std::vector<std::vector<float>> best_values(count);
+  Changes changes;
+  changes.first_changed.resize(count);
+  for (uint32_t round = 0; round < options.polish_rounds; ++round) {
+    TOK1D_RETURN_IF_ERROR(
+        Distortion(batch, current, error, gradient, nullptr, &changes.prefix_errors));
+    objective_of(current, error, &objective);
+    for (size_t t = 0; t < count; ++t) {
+      const uint32_t keep = info[t].keep, refined = RefinedTokens(keep);
+      const std::span<const float> values =
+          std::span<const float>(current).subspan(t * per_tile, per_tile);
+      std::vector<uint32_t> tokens(keep);
+      for (uint32_t j = 0; j < keep; ++j) tokens[j] = TokenOf(values, j);
+      moves[t].clear();
+      for (uint32_t j = 0; j < keep; ++j) {
+        const float step = j < refined ? 1.0f / static_cast<float>(1u << refinement_.bits) : 1.0f;
+        const uint32_t context = tables != nullptr ? tables->Context(j, tokens) : 0;
+        for (uint32_t d = 0; d < C_; ++d) {
+          const uint32_t index = j * C_ + d;
+          for (const float sign : {1.0f, -1.0f}) {
+            const float moved = values[index] + sign * step;
+            if (moved < low_[d] - 0.5f || moved > high_[d] + 0.5f) continue;
+            float predicted = gradient[t * per_tile + index] * sign * step;
+            const float from = std::nearbyint(values[index]), to = std::nearbyint(moved);
+            if (lambda > 0 && to != from) {
+              const std::span<const uint32_t> c = tables->Distribution(j, d, context);
+              const auto centre = static_cast<float>(codebook_.centre(d));
+              const auto a = static_cast<uint32_t>(from + centre),
+                         b = static_cast<uint32_t>(to + centre);
+              predicted += static_cast<float>(
+                  lambda * (std::log2(Frequency(c, a)) - std::log2(Frequency(c, b))));
+            }
+            moves[t].push_back({predicted, index, sign * step});
+          }
+        }
+      }
+      const size_t tries = std::min<size_t>(options.polish_tries, moves[t].size());
+      std::partial_sort(moves[t].begin(), moves[t].begin() + static_cast<std::ptrdiff_t>(tries),
+                        moves[t].end(), [](const Move& a, const Move& b) {
+                          return a.predicted < b.predicted ||
+                                 (a.predicted == b.predicted && a.index < b.index);
+                        });
+      moves[t].resize(tries);
+      best_gain[t] = 0;
+      best_values[t].clear();
+    }
+    combined = current;
+    std::vector<uint32_t> helpful(count, 0);
+    for (size_t m = 0; m < options.polish_tries; ++m) {
+      trial = current;
+      bool any = false;
+      for (size_t t = 0; t < count; ++t) {
+        changes.first_changed[t] = K_;
+        if (m >= moves[t].size()) continue;
+        trial[t * per_tile + moves[t][m].index] += moves[t][m].step;
+        changes.first_changed[t] = moves[t][m].index / C_;
+        any = true;
+      }
+      if (!any) break;
+      TOK1D_RETURN_IF_ERROR(Distortion(batch, trial, trial_error, {}, &changes));
+      objective_of(trial, trial_error, &trial_objective);
+      for (size_t t = 0; t < count; ++t) {
+        if (m >= moves[t].size()) continue;
+        const double gain = objective[t] - trial_objective[t];
+        if (gain <= 0) continue;
+        const size_t at = t * per_tile + moves[t][m].index;
+        if (combined[at] == current[at]) {  // every helpful move on its own place, together
+          combined[at] = trial[at];
+          ++helpful[t];
+        }
+        if (gain > best_gain[t]) {
+          best_gain[t] = gain;
+          best_values[t].assign(trial.begin() + static_cast<std::ptrdiff_t>(t * per_tile),
+                                trial.begin() + static_cast<std::ptrdiff_t>((t + 1) * per_tile));
+        }
+      }
+    }
+    if (std::all_of(best_gain.begin(), best_gain.end(), [](double g) { return g <= 0; })) {
+      report();
+      break;
+    }
+    // Together the helpful moves usually help more than the best alone; checked, not assumed.
+    for (size_t t = 0; t < count; ++t) {
+      changes.first_changed[t] = K_;
+      for (uint32_t i = 0; i < per_tile; ++i) {
+        if (combined[t * per_tile + i] != current[t * per_tile + i]) {
+          changes.first_changed[t] = i / C_;
+          break;
+        }
+      }
+    }
+    TOK1D_RETURN_IF_ERROR(Distortion(batch, combined, trial_error, {}, &changes));
+    objective_of(combined, trial_error, &trial_objective);
+    for (size_t t = 0; t < count; ++t) {
+      const auto begin = static_cast<std::ptrdiff_t>(t * per_tile);
+      if (helpful[t] > 1 && objective[t] - trial_objective[t] > best_gain[t]) {
+        std::copy_n(combined.begin() + begin, per_tile, current.begin() + begin);
+      } else if (best_gain[t] > 0) {
+        std::copy(best_values[t].begin(), best_values[t].end(), current.begin() + begin);
+      }
+    }
+    report();
+  }
+  // The search's values are cell (or part) centres: the file rounds them to the same tokens.
+  std::copy(current.begin(), current.end(), bounded.begin());
+  if (progress) progress(1.0);
+  return OkStatus();
+}
+
+}  // namespace tok1d

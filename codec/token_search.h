@@ -1,0 +1,121 @@
+// Encode-time token optimisation (`tok1d encode --effort`): a .t1d file stores tokens, not the
+// encoder's opinion, so any tokens the fixed decoder turns into a better image at the same size
+// make a better file. Per tile, starting from the encoder's FSQ values:
+//
+//  1. descent (optional): Adam on the values through the decoder (Tokenizer::DecodeValues and
+//     its backward pass), rounding handled straight-through with uniform noise in place of the
+//     rounding error, fading to hard rounding (annealed, as SGA does); the best rounded iterate
+//     of each tile is kept, never a worse one;
+//  2. polish: single-step moves of the rounded values (one level, or one refinement part of a
+//     refined token), ranked by the gradient and the exact change of the code length, tried
+//     exactly, kept where the objective falls.
+//
+// The objective is the tile's squared error at its token count plus, with a smaller weight, at
+// the prefixes keep/2, keep/4, keep/8 (users trim files and decode partial downloads), plus
+// λ · bits, the code length of its tokens under the model's entropy tables, λ the image's own
+// exchange rate between squared error and bits from keep/2 to keep tokens. Only pixels inside
+// the image count (border tiles are padded). The files are ordinary .t1d files.
+//
+// models/optimize_tokens.py is the PyTorch prototype the choices were measured with.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <vector>
+
+#include "codec/model.h"
+#include "codec/tokenizer.h"
+#include "tok1d/status.h"
+
+namespace tok1d {
+
+inline constexpr uint32_t kMaxSearchEffort = 9;
+
+struct SearchOptions {
+  uint32_t descent_steps = 0;   // annealed straight-through Adam steps
+  float learning_rate = 0.03f;  // Adam's step, in FSQ levels
+  uint32_t polish_rounds = 0;   // rounds of single-step moves
+  uint32_t polish_tries = 16;   // moves tried exactly per tile and round
+  float prefix_weight = 0.5f;   // weight of keep/2, keep/4, keep/8 together (keep has 1)
+  float rate_weight = 1.0f;     // λ as a multiple of the image's slope, 0: distortion only
+
+  bool enabled() const { return descent_steps > 0 || polish_rounds > 0; }
+};
+
+// The search of `tok1d encode --effort N`, 0 (none) … kMaxSearchEffort.
+SearchOptions SearchOptionsForEffort(uint32_t effort);
+
+// One tile of a search: its token count and the part of it inside the image.
+struct SearchTile {
+  uint32_t keep = 0;  // tokens the file keeps (0 … K)
+  uint32_t cols = 0;  // pixels inside the image, ≤ tile
+  uint32_t rows = 0;
+};
+
+class TokenSearch {
+ public:
+  // `tokenizer` (on a backend with supports_backward()) and `model` must outlive the search.
+  // `refinement` is the plan the file is written with (bits 0: none).
+  TokenSearch(Tokenizer& tokenizer, const Model& model, const Refinement& refinement);
+
+  // For λ: the squared error (pixels in [0, 1], inside the image) of each tile decoded from
+  // its first keep[t] tokens of `bounded` (count × K × C FSQ values before rounding, rounded
+  // as the file would round them), and the code length in bits of those tokens.
+  Status Measure(std::span<const uint8_t> tiles, std::span<const SearchTile> info,
+                 std::span<const uint32_t> keep, std::span<const float> bounded,
+                 std::span<double> squared_error, std::span<double> bits);
+
+  // Optimises `bounded` in place for count ≤ the tokenizer's batch tiles (tiles: count RGB8
+  // tiles); `lambda` in squared error per bit. `progress` (optional) is called after each
+  // step or round with the fraction of this call done.
+  Status Optimise(std::span<const uint8_t> tiles, std::span<const SearchTile> info, double lambda,
+                  const SearchOptions& options, std::span<float> bounded,
+                  const std::function<void(double)>& progress = {});
+
+  // λ from Measure's numbers at keep and at keep/2 (SearchOptions::rate_weight times the
+  // squared error saved per bit spent between them; 0 when there is nothing to go by).
+  static double Lambda(std::span<const double> error_keep, std::span<const double> error_half,
+                       std::span<const double> bits_keep, std::span<const double> bits_half,
+                       float rate_weight);
+
+  // What the decoder gets for FSQ value `b` (in levels) of a token: the rounded level, or for
+  // a refined token the centre of its part of the cell.
+  float Quantize(float b, uint32_t dim, bool refined) const;
+  // The refinements a tile keeping `keep` tokens carries (its first tokens).
+  uint32_t RefinedTokens(uint32_t keep) const;
+  // Code length in bits of the first `keep` tokens of one tile's values (already quantized).
+  double Bits(std::span<const float> tile_values, uint32_t keep) const;
+
+ private:
+  struct Batch;
+  // Squared error of each tile and prefix (keep, keep/2, keep/4, keep/8).
+  using PrefixErrors = std::array<std::vector<double>, 4>;
+  // Values that differ from ones already measured only from token first_changed[t] on: the
+  // prefixes that end before it keep their prefix_errors.
+  struct Changes {
+    std::vector<uint32_t> first_changed;
+    PrefixErrors prefix_errors;
+  };
+  // The weighted squared error over the prefixes of each tile of `values` (quantized, levels),
+  // and with `gradient` its gradient with respect to them (levels); `record` (optional) gets
+  // the errors per prefix of the tiles decoded.
+  Status Distortion(const Batch& batch, std::span<const float> values, std::span<double> error,
+                    std::span<float> gradient, const Changes* changes = nullptr,
+                    PrefixErrors* record = nullptr);
+  void QuantizeTile(std::span<const float> b, uint32_t keep, std::span<float> out) const;
+  uint32_t TokenOf(std::span<const float> values, size_t token) const;
+
+  Tokenizer& tokenizer_;
+  const Model& model_;
+  Refinement refinement_;
+  FsqCodebook codebook_;
+  uint32_t K_ = 0;
+  uint32_t C_ = 0;
+  uint32_t tile_ = 0;
+  std::vector<float> low_, high_;  // the values' range per dimension (levels)
+  std::vector<float> code_scale_;  // 1/⌊L/2⌋: levels → the decoder's normalised codes
+};
+
+}  // namespace tok1d

@@ -1,0 +1,171 @@
+// The encode-time token search (codec/token_search.h): it never makes a tile's objective worse,
+// its files are ordinary files (they decode, and effort 0 is the plain encoder's file), it is
+// deterministic whatever the thread count, and its quantizer matches the file's rounding.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "codec/codec.h"
+#include "codec/test_models.h"
+#include "codec/tiling.h"
+#include "codec/token_search.h"
+#include "container/t1d.h"
+#include "kernels/cpu/cpu_backend.h"
+
+namespace tok1d {
+namespace {
+
+Model TinyModel() {
+  StatusOr<Model> model = LoadModel(testing::MakeModelFile(testing::TinyConfig(), 11));
+  REQUIRE(model.ok());
+  return std::move(model).value();
+}
+
+// A smooth image with an edge: something for the decoder to get right or wrong.
+Image TestImage(uint32_t width, uint32_t height) {
+  Image image;
+  image.width = width;
+  image.height = height;
+  image.rgb.resize(size_t{width} * height * 3);
+  for (uint32_t y = 0; y < height; ++y) {
+    for (uint32_t x = 0; x < width; ++x) {
+      uint8_t* p = &image.rgb[(size_t{y} * width + x) * 3];
+      p[0] = static_cast<uint8_t>(x * 255 / width);
+      p[1] = static_cast<uint8_t>(x + y < width ? 40 : 220);
+      p[2] = static_cast<uint8_t>(128 + 100 * std::sin(0.3 * y));
+    }
+  }
+  return image;
+}
+
+TEST_CASE("token search: the quantizer rounds as the file does, refined tokens to part centres") {
+  const Model model = TinyModel();
+  const std::unique_ptr<Backend> backend = CreateCpuBackend(1);
+  StatusOr<std::unique_ptr<Tokenizer>> tokenizer = Tokenizer::Create(model, *backend);
+  REQUIRE(tokenizer.ok());
+  Refinement refinement;
+  refinement.bits = 2;
+  refinement.after = {0, 2};
+  const TokenSearch search(**tokenizer, model, refinement);
+  CHECK(search.RefinedTokens(1) == 1);  // token 0's refinement follows token layer 0
+  CHECK(search.RefinedTokens(2) == 1);
+  CHECK(search.RefinedTokens(3) == 2);
+  // Dimension 2 has 5 levels: −2 … 2.
+  CHECK(search.Quantize(1.3f, 2, false) == 1.0f);
+  CHECK(search.Quantize(0.5f, 2, false) == 0.0f);  // half to even, as FsqQuantize
+  CHECK(search.Quantize(1.5f, 2, false) == 2.0f);
+  // Cell [0.5, 1.5) of level 1 in 4 parts: 1.3 is in part 3 of 4 (from 1.25), centre 1.375.
+  CHECK(search.Quantize(1.3f, 2, true) == doctest::Approx(1.375f));
+  CHECK(search.Quantize(0.6f, 2, true) == doctest::Approx(0.625f));
+  // Outside the levels: clamped into the outermost cell.
+  CHECK(search.Quantize(5.0f, 2, false) == 2.0f);
+  CHECK(search.Quantize(-5.0f, 2, true) == doctest::Approx(-2.375f));
+  // 4 levels (dimension 1): −2 … 1.
+  CHECK(search.Quantize(3.0f, 1, false) == 1.0f);
+}
+
+TEST_CASE("token search: no tile's squared error grows (distortion only, no prefixes)") {
+  const Model model = TinyModel();
+  const ModelConfig& config = model.config();
+  const std::unique_ptr<Backend> backend = CreateCpuBackend(1);
+  StatusOr<std::unique_ptr<Tokenizer>> tokenizer = Tokenizer::Create(model, *backend);
+  REQUIRE(tokenizer.ok());
+  TokenSearch search(**tokenizer, model, Refinement{});
+
+  const Image image = TestImage(config.tile * 2, config.tile);
+  const TileGrid grid = MakeTileGrid(image.width, image.height, config.tile);
+  const size_t count = grid.count(), per_tile = size_t{config.tokens} * config.code_dim();
+  std::vector<uint8_t> tiles(count * config.tile * config.tile * 3);
+  ExtractTiles(image, grid, 0, count, tiles);
+  std::vector<uint32_t> tokens(count * config.tokens);
+  std::vector<float> bounded(count * per_tile);
+  REQUIRE((*tokenizer)->Encode(tiles, count, tokens, bounded).ok());
+
+  for (const uint32_t keep : {1u, config.tokens}) {
+    CAPTURE(keep);
+    std::vector<SearchTile> info(count, SearchTile{keep, config.tile, config.tile});
+    std::vector<uint32_t> keeps(count, keep);
+    std::vector<double> before(count), after(count), bits(count);
+    REQUIRE(search.Measure(tiles, info, keeps, bounded, before, bits).ok());
+    SearchOptions options;
+    options.descent_steps = 4;
+    options.polish_rounds = 3;
+    options.polish_tries = 6;
+    options.prefix_weight = 0;
+    std::vector<float> searched = bounded;
+    double last = -1;
+    REQUIRE(search
+                .Optimise(tiles, info, 0.0, options, searched,
+                          [&](double f) {
+                            CHECK(f >= last);
+                            last = f;
+                          })
+                .ok());
+    CHECK(last == 1.0);
+    REQUIRE(search.Measure(tiles, info, keeps, searched, after, bits).ok());
+    double gained = 0;
+    for (size_t t = 0; t < count; ++t) {
+      CHECK(after[t] <= before[t] * (1 + 1e-6));
+      gained += before[t] - after[t];
+    }
+    CHECK(gained > 0);  // random weights: some move helps
+  }
+}
+
+TEST_CASE("token search: λ from the slope between keep/2 and keep") {
+  const std::vector<double> keep_error = {1.0, 2.0}, half_error = {3.0, 6.0};
+  const std::vector<double> keep_bits = {100, 100}, half_bits = {50, 50};
+  CHECK(TokenSearch::Lambda(keep_error, half_error, keep_bits, half_bits, 1.0f) ==
+        doctest::Approx(6.0 / 100));
+  CHECK(TokenSearch::Lambda(keep_error, half_error, keep_bits, half_bits, 2.0f) ==
+        doctest::Approx(12.0 / 100));
+  // Nothing to go by: no rate term.
+  CHECK(TokenSearch::Lambda(keep_error, keep_error, keep_bits, half_bits, 1.0f) == 0);
+  CHECK(TokenSearch::Lambda(keep_error, half_error, keep_bits, keep_bits, 1.0f) == 0);
+}
+
+TEST_CASE("codec: searched files decode, are deterministic on 1 and 2 threads; effort 0 is plain") {
+  const Image image = TestImage(70, 45);
+  auto encode = [&](unsigned threads, const SearchOptions& search) {
+    CodecOptions options;
+    options.threads = threads;
+    StatusOr<std::unique_ptr<Codec>> codec = Codec::Create(TinyModel(), options);
+    REQUIRE(codec.ok());
+    const TileGrid grid = MakeTileGrid(image.width, image.height, (*codec)->model().config().tile);
+    std::vector<uint32_t> counts(grid.count(), 4);
+    counts[0] = 2;
+    StatusOr<TokenFile> file = (*codec)->Encode(image, counts, {}, search);
+    REQUIRE(file.ok());
+    StatusOr<Image> decoded = (*codec)->Decode(*file);
+    REQUIRE(decoded.ok());
+    CHECK(decoded->width == image.width);
+    StatusOr<std::vector<uint8_t>> bytes = WriteT1d(*file, (*codec)->layer_coder(kRawCoderId));
+    REQUIRE(bytes.ok());
+    return std::move(bytes).value();
+  };
+  SearchOptions search = SearchOptionsForEffort(7);
+  const std::vector<uint8_t> one = encode(1, search), two = encode(2, search);
+  CHECK(one == two);
+  CHECK(one == encode(1, search));
+  const std::vector<uint8_t> plain = encode(1, SearchOptions{});
+  CHECK(plain != one);  // the search changed something
+  CHECK(plain == encode(1, SearchOptionsForEffort(0)));
+}
+
+TEST_CASE("effort levels: 0 searches nothing, every level above does, and work grows") {
+  CHECK_FALSE(SearchOptionsForEffort(0).enabled());
+  uint32_t last_work = 0;
+  for (uint32_t effort = 1; effort <= kMaxSearchEffort; ++effort) {
+    CAPTURE(effort);
+    const SearchOptions options = SearchOptionsForEffort(effort);
+    CHECK(options.enabled());
+    const uint32_t work =
+        options.descent_steps * 2 + options.polish_rounds * (options.polish_tries + 2);
+    CHECK(work >= last_work);
+    last_work = work;
+  }
+}
+
+}  // namespace
+}  // namespace tok1d
