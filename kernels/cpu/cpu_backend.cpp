@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <thread>
 #include <vector>
 
@@ -16,7 +17,7 @@
 namespace tok1d {
 namespace {
 
-using cpu::ErfApprox;
+using cpu::ErfApproxWithExp;
 using cpu::ExpApprox;
 using cpu::GeluApprox;
 
@@ -232,13 +233,15 @@ TOK1D_VECTORIZED void GeluRows(const float* x, size_t count, float* y) {
   for (size_t i = 0; i < count; ++i) y[i] = GeluApprox(x[i]);
 }
 
-// gelu′(x) = Φ(x) + x·φ(x).
+// gelu′(x) = Φ(x) + x·φ(x); Φ's erf and φ share the exponential e^(−x²/2).
 TOK1D_VECTORIZED void GeluBackwardRows(const float* x, const float* dy, size_t count, float* dx) {
   constexpr float kInvSqrt2 = 0.70710678118654752f, kInvSqrt2Pi = 0.39894228040143268f;
   for (size_t i = 0; i < count; ++i) {
     const float v = x[i];
-    const float cdf = 0.5f * (1.0f + ErfApprox(v * kInvSqrt2));
-    const float pdf = kInvSqrt2Pi * ExpApprox(-0.5f * v * v);
+    const float u = v * kInvSqrt2;
+    const float e = ExpApprox(-u * u);
+    const float cdf = 0.5f * (1.0f + ErfApproxWithExp(u, e));
+    const float pdf = kInvSqrt2Pi * e;
     dx[i] = dy[i] * (cdf + v * pdf);
   }
 }
@@ -280,86 +283,133 @@ TOK1D_VECTORIZED void LayerNormBackwardRows(const float* x, const float* dy, siz
   }
 }
 
-// Scratch for one (sequence, head) unit of the attention's backward pass.
+// c[i, n] = scale · Σ_k a(i, k)·b[k, n] for i < m, n < n_valid (stored, row stride ldc), with
+// a(i, k) = a[i·a_row + k·a_col] (so a transposed operand needs no copy) and b [k_count, ldb]
+// row-major, ldb a multiple of kLaneBlock and b zero in columns n_valid … ldb − 1. Blocked as
+// the forward attention: kQueryBlock rows of c against kLaneBlock columns in vector registers,
+// each sum in order of k (the same arithmetic whatever the thread count).
+TOK1D_VECTORIZED void BlockedProduct(const float* a, size_t a_row, size_t a_col, size_t m,
+                                     size_t k_count, const float* b, size_t ldb, size_t n_valid,
+                                     float scale, float* c, size_t ldc) {
+  for (size_t i0 = 0; i0 < m; i0 += kQueryBlock) {
+    // A short last block repeats the last row; its extra results are not stored.
+    size_t offsets[kQueryBlock];
+    for (size_t qi = 0; qi < kQueryBlock; ++qi) offsets[qi] = std::min(i0 + qi, m - 1) * a_row;
+    for (size_t n0 = 0; n0 < n_valid; n0 += kLaneBlock) {
+      Vec8 acc[kQueryBlock][2] = {};
+      const float* column = a;
+      for (size_t k = 0; k < k_count; ++k, column += a_col) {
+        Vec8 lo, hi;
+        LoadVec8(lo, b + k * ldb + n0);
+        LoadVec8(hi, b + k * ldb + n0 + 8);
+#pragma GCC unroll 4
+        for (size_t qi = 0; qi < kQueryBlock; ++qi) {
+          const float v = column[offsets[qi]];
+          acc[qi][0] += v * lo;
+          acc[qi][1] += v * hi;
+        }
+      }
+      const size_t count = std::min(kLaneBlock, n_valid - n0);
+      for (size_t qi = 0; qi < kQueryBlock && i0 + qi < m; ++qi) {
+        float lanes[kLaneBlock];
+        StoreVec8(lanes, acc[qi][0] * scale);
+        StoreVec8(lanes + 8, acc[qi][1] * scale);
+        std::memcpy(c + (i0 + qi) * ldc + n0, lanes, count * sizeof(float));
+      }
+    }
+  }
+}
+
+// Scratch for one (sequence, head) unit of the attention's backward pass: the operands of its
+// products, copied to rows padded with zeros to multiples of kLaneBlock.
 struct AttentionBackwardScratch {
-  AttentionBackwardScratch(size_t length, size_t head_dim)
-      : keys_t(head_dim * length), values_t(head_dim * length), p(length), dp(length) {}
-  std::vector<float> keys_t;    // [head_dim, length]
-  std::vector<float> values_t;  // [head_dim, length]
-  std::vector<float> p;         // one query's softmax
-  std::vector<float> dp;        // and its gradient, then that of the scores
+  AttentionBackwardScratch(size_t length_, size_t head_dim_)
+      : length(length_),
+        head_dim(head_dim_),
+        padded_length(RoundUp(length, kLaneBlock)),
+        padded_dim(RoundUp(head_dim, kLaneBlock)),
+        keys_t(head_dim * padded_length, 0.0f),
+        values_t(head_dim * padded_length, 0.0f),
+        queries(length * padded_dim, 0.0f),
+        keys(length * padded_dim, 0.0f),
+        grad_out(length * padded_dim, 0.0f),
+        p(length * padded_length, 0.0f),
+        ds(length * padded_length, 0.0f) {}
+  size_t length;
+  size_t head_dim;
+  size_t padded_length;
+  size_t padded_dim;
+  std::vector<float> keys_t;    // [head_dim, padded_length]: Kᵀ
+  std::vector<float> values_t;  // [head_dim, padded_length]: Vᵀ
+  std::vector<float> queries;   // [length, padded_dim]: Q
+  std::vector<float> keys;      // [length, padded_dim]: K
+  std::vector<float> grad_out;  // [length, padded_dim]: dO
+  std::vector<float> p;         // [length, padded_length]: the softmax P
+  std::vector<float> ds;        // [length, padded_length]: dP, then s·dS
 };
 
-// The backward pass of one head of one sequence, a query at a time: with P = softmax(s·QKᵀ),
+// The backward pass of one head of one sequence, as matrix products: with P = softmax(s·QKᵀ),
 // dP = dO·Vᵀ, dS = P ∘ (dP − rowsum(P ∘ dP)); dQ = s·dS·K, dK = s·dSᵀ·Q, dV = Pᵀ·dO.
 TOK1D_VECTORIZED void AttentionHeadBackward(const float* qkv, const float* dout, size_t length,
                                             size_t heads, size_t head_dim, size_t head, float* dqkv,
                                             AttentionBackwardScratch& scratch) {
   const size_t width = heads * head_dim;
   const size_t row_stride = 3 * width;
+  const size_t padded_length = scratch.padded_length, padded_dim = scratch.padded_dim;
   float* keys_t = scratch.keys_t.data();
   float* values_t = scratch.values_t.data();
   float* p = scratch.p.data();
-  float* dp = scratch.dp.data();
+  float* ds = scratch.ds.data();
   for (size_t j = 0; j < length; ++j) {
-    const float* key = qkv + j * row_stride + width + head * head_dim;
+    const float* query = qkv + j * row_stride + head * head_dim;
+    const float* key = query + width;
     const float* value = key + width;
     for (size_t d = 0; d < head_dim; ++d) {
-      keys_t[d * length + j] = key[d];
-      values_t[d * length + j] = value[d];
+      keys_t[d * padded_length + j] = key[d];
+      values_t[d * padded_length + j] = value[d];
     }
-    std::fill_n(dqkv + j * row_stride + width + head * head_dim, head_dim, 0.0f);
-    std::fill_n(dqkv + j * row_stride + 2 * width + head * head_dim, head_dim, 0.0f);
+    std::memcpy(scratch.queries.data() + j * padded_dim, query, head_dim * sizeof(float));
+    std::memcpy(scratch.keys.data() + j * padded_dim, key, head_dim * sizeof(float));
+    std::memcpy(scratch.grad_out.data() + j * padded_dim, dout + j * width + head * head_dim,
+                head_dim * sizeof(float));
   }
   const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
+  const float* queries_in = qkv + head * head_dim;
+  BlockedProduct(queries_in, row_stride, 1, length, head_dim, keys_t, padded_length, length, scale,
+                 p, padded_length);  // s·QKᵀ
+  BlockedProduct(dout + head * head_dim, width, 1, length, head_dim, values_t, padded_length,
+                 length, 1.0f, ds, padded_length);  // dP
   for (size_t i = 0; i < length; ++i) {
-    const float* query = qkv + i * row_stride + head * head_dim;
-    const float* grad_out = dout + i * width + head * head_dim;
-    std::fill_n(p, length, 0.0f);
-    std::fill_n(dp, length, 0.0f);
-    for (size_t d = 0; d < head_dim; ++d) {
-      const float q = query[d], g = grad_out[d];
-      const float* key_row = keys_t + d * length;
-      const float* value_row = values_t + d * length;
-#pragma omp simd
-      for (size_t j = 0; j < length; ++j) {
-        p[j] += q * key_row[j];
-        dp[j] += g * value_row[j];
-      }
-    }
+    float* row = p + i * padded_length;
+    float* grad = ds + i * padded_length;
     float max_score = -INFINITY;
 #pragma omp simd reduction(max : max_score)
-    for (size_t j = 0; j < length; ++j) max_score = std::max(max_score, p[j] * scale);
+    for (size_t j = 0; j < length; ++j) max_score = std::max(max_score, row[j]);
     float sum = 0;
 #pragma omp simd reduction(+ : sum)
     for (size_t j = 0; j < length; ++j) {
-      p[j] = ExpApprox(p[j] * scale - max_score);
-      sum += p[j];
+      row[j] = ExpApprox(row[j] - max_score);
+      sum += row[j];
     }
     const float inv_sum = 1.0f / sum;
     float dot = 0;
 #pragma omp simd reduction(+ : dot)
     for (size_t j = 0; j < length; ++j) {
-      p[j] *= inv_sum;
-      dot += p[j] * dp[j];
+      row[j] *= inv_sum;
+      dot += row[j] * grad[j];
     }
-    for (size_t j = 0; j < length; ++j) dp[j] = p[j] * (dp[j] - dot) * scale;  // dS·s
-
-    float* grad_query = dqkv + i * row_stride + head * head_dim;
-    std::fill_n(grad_query, head_dim, 0.0f);
-    for (size_t j = 0; j < length; ++j) {
-      const float ds = dp[j], pj = p[j];
-      const float* key = qkv + j * row_stride + width + head * head_dim;
-      float* grad_key = dqkv + j * row_stride + width + head * head_dim;
-      float* grad_value = grad_key + width;
 #pragma omp simd
-      for (size_t d = 0; d < head_dim; ++d) {
-        grad_query[d] += ds * key[d];
-        grad_key[d] += ds * query[d];
-        grad_value[d] += pj * grad_out[d];
-      }
-    }
+    for (size_t j = 0; j < length; ++j) grad[j] = row[j] * (grad[j] - dot) * scale;  // s·dS
   }
+  float* grad_query = dqkv + head * head_dim;
+  float* grad_key = grad_query + width;
+  float* grad_value = grad_key + width;
+  BlockedProduct(ds, padded_length, 1, length, length, scratch.keys.data(), padded_dim, head_dim,
+                 1.0f, grad_query, row_stride);  // s·dS·K
+  BlockedProduct(ds, 1, padded_length, length, length, scratch.queries.data(), padded_dim, head_dim,
+                 1.0f, grad_key, row_stride);  // s·dSᵀ·Q
+  BlockedProduct(p, 1, padded_length, length, length, scratch.grad_out.data(), padded_dim, head_dim,
+                 1.0f, grad_value, row_stride);  // Pᵀ·dO
 }
 
 class CpuBackend final : public Backend {
@@ -625,11 +675,16 @@ class CpuBackend final : public Backend {
                          size_t heads, size_t head_dim, float* dqkv) override {
     const size_t width = heads * head_dim;
     pool_.ParallelFor(sequences * heads, 1, [&](size_t begin, size_t end) {
-      AttentionBackwardScratch scratch(length, head_dim);
+      // Kept per thread: allocating and zeroing it (two length² matrices) took as long as the
+      // products of a head. Only the unpadded parts are ever written, so the padding stays 0.
+      thread_local std::unique_ptr<AttentionBackwardScratch> scratch;
+      if (scratch == nullptr || scratch->length != length || scratch->head_dim != head_dim) {
+        scratch = std::make_unique<AttentionBackwardScratch>(length, head_dim);
+      }
       for (size_t unit = begin; unit < end; ++unit) {
         const size_t offset = unit / heads * length;
         AttentionHeadBackward(qkv + offset * 3 * width, dout + offset * width, length, heads,
-                              head_dim, unit % heads, dqkv + offset * 3 * width, scratch);
+                              head_dim, unit % heads, dqkv + offset * 3 * width, *scratch);
       }
     });
   }

@@ -48,8 +48,9 @@ inline float ExpApprox(float x) {
   return er * scale;
 }
 
-// erf(x), Abramowitz & Stegun 7.1.26.
-inline float ErfApprox(float x) {
+// erf(x), Abramowitz & Stegun 7.1.26, given exp_minus_square = ExpApprox(−x²) (GELU's
+// derivative needs that exponential too).
+inline float ErfApproxWithExp(float x, float exp_minus_square) {
   const float a = std::fabs(x);
   const float t = 1.0f / (0.3275911f * a + 1.0f);
   float r = 1.061405429f;
@@ -57,8 +58,14 @@ inline float ErfApprox(float x) {
   r = r * t + 1.421413741f;
   r = r * t + -0.284496736f;
   r = r * t + 0.254829592f;
-  const float y = 1.0f - r * t * ExpApprox(-a * a);
+  const float y = 1.0f - r * t * exp_minus_square;
   return std::copysign(y, x);
+}
+
+// erf(x), Abramowitz & Stegun 7.1.26.
+inline float ErfApprox(float x) {
+  const float a = std::fabs(x);
+  return ErfApproxWithExp(x, ExpApprox(-a * a));
 }
 
 // Exact (erf) GELU: x/2 · (1 + erf(x/√2)).

@@ -158,6 +158,26 @@ TEST_CASE("AttentionBackward: every component of q, k and v") {
   }
 }
 
+TEST_CASE("AttentionBackward: the same bits for any thread count and on repeated calls") {
+  // Each (sequence, head) is computed whole by one thread, so the partition changes nothing;
+  // the per-thread scratch is reused across calls and remade when the sizes change.
+  auto one = CreateCpuBackend(1), three = TestBackend();
+  for (auto [sequences, length, heads, head_dim] :
+       {std::array<size_t, 4>{2, 192, 3, 64}, {3, 37, 2, 17}, {2, 192, 3, 64}}) {
+    const size_t width = heads * head_dim;
+    const auto qkv = RandomValues(sequences * length * 3 * width, 35, 1.5f);
+    const auto g = RandomValues(sequences * length * width, 36);
+    std::vector<float> first(qkv.size(), NAN), again(qkv.size(), NAN), threaded(qkv.size(), NAN);
+    one->AttentionBackward(qkv.data(), g.data(), sequences, length, heads, head_dim, first.data());
+    one->AttentionBackward(qkv.data(), g.data(), sequences, length, heads, head_dim, again.data());
+    three->AttentionBackward(qkv.data(), g.data(), sequences, length, heads, head_dim,
+                             threaded.data());
+    CHECK(std::all_of(first.begin(), first.end(), [](float v) { return std::isfinite(v); }));
+    CHECK(first == again);
+    CHECK(first == threaded);
+  }
+}
+
 TEST_CASE("SliceSequencesBackward, and SliceSequences as the adjoint of BuildSequences") {
   auto backend = TestBackend();
   const size_t sequences = 3, length = 7, first = 2, count = 4, width = 5;
