@@ -2,28 +2,63 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 #include <numeric>
+#include <string>
 
 #include "codec/entropy_coder.h"
 #include "container/layer_plan.h"
 
 namespace tok1d {
 
+namespace {
+
+// TOK1D_SEARCH="field=value,…" over `options` (SearchOptionsForEffort); unknown fields and bad
+// values are ignored, as an experiment's typo should not break encoding.
+void OverrideFromEnvironment(SearchOptions* options) {
+  const char* text = std::getenv("TOK1D_SEARCH");
+  if (text == nullptr) return;
+  std::string rest(text);
+  while (!rest.empty()) {
+    const size_t comma = rest.find(',');
+    const std::string item = rest.substr(0, comma);
+    rest = comma == std::string::npos ? "" : rest.substr(comma + 1);
+    const size_t equals = item.find('=');
+    if (equals == std::string::npos) continue;
+    const std::string name = item.substr(0, equals);
+    char* end = nullptr;
+    const double value = std::strtod(item.c_str() + equals + 1, &end);
+    if (end == item.c_str() + equals + 1 || !(value >= 0) || value > 1e6) continue;
+    const auto whole = static_cast<uint32_t>(value);
+    if (name == "descent_steps") options->descent_steps = whole;
+    if (name == "learning_rate") options->learning_rate = static_cast<float>(value);
+    if (name == "polish_rounds") options->polish_rounds = whole;
+    if (name == "polish_tries") options->polish_tries = whole;
+    if (name == "polish_moves") options->polish_moves = whole;
+    if (name == "prefix_weight") options->prefix_weight = static_cast<float>(value);
+    if (name == "rate_weight") options->rate_weight = static_cast<float>(value);
+  }
+}
+
+}  // namespace
+
 SearchOptions SearchOptionsForEffort(uint32_t effort) {
   SearchOptions options;
   effort = std::min(effort, kMaxSearchEffort);
-  // Measured with models/optimize_tokens.py and `tok1d sweep --effort` (docs/effort.md): the
+  // Measured with `tok1d sweep --effort` on held-out training photos (docs/effort.md): the
   // polish gives most of the gain per CPU-second, the descent adds to it at the top levels.
   static constexpr struct {
-    uint32_t descent_steps, polish_rounds, polish_tries;
+    uint32_t descent_steps, polish_rounds, polish_tries, polish_moves;
   } kLevels[kMaxSearchEffort + 1] = {
-      {0, 0, 0},   {0, 2, 8},   {0, 4, 8},    {0, 6, 12},   {0, 8, 16},
-      {0, 12, 16}, {0, 16, 16}, {10, 16, 16}, {20, 24, 16}, {30, 32, 16},
+      {0, 0, 0, 0},   {0, 2, 2, 16},  {0, 4, 2, 16},  {0, 6, 4, 16},   {0, 8, 4, 32},
+      {0, 12, 4, 32}, {0, 16, 4, 32}, {0, 24, 8, 32}, {10, 32, 8, 32}, {20, 48, 8, 32},
   };
   options.descent_steps = kLevels[effort].descent_steps;
   options.polish_rounds = kLevels[effort].polish_rounds;
   options.polish_tries = kLevels[effort].polish_tries;
+  options.polish_moves = kLevels[effort].polish_moves;
+  if (effort > 0) OverrideFromEnvironment(&options);
   return options;
 }
 
@@ -378,7 +413,7 @@ Status TokenSearch::Optimise(std::span<const uint8_t> tiles, std::span<const Sea
     uint32_t index = 0;  // j·C + d within the tile
     float step = 0;      // signed, in levels
   };
-  std::vector<std::vector<Move>> moves(count);
+  std::vector<std::vector<Move>> moves(count), group_moves(count);
   std::vector<float> trial(count * per_tile), combined(count * per_tile);
   std::vector<double> trial_error(count), trial_objective(count), best_gain(count);
   std::vector<std::vector<float>> best_values(count);
@@ -417,39 +452,78 @@ Status TokenSearch::Optimise(std::span<const uint8_t> tiles, std::span<const Sea
           }
         }
       }
-      const size_t tries = std::min<size_t>(options.polish_tries, moves[t].size());
-      std::partial_sort(moves[t].begin(), moves[t].begin() + static_cast<std::ptrdiff_t>(tries),
+      const size_t ranked = std::min<size_t>(
+          std::max(options.polish_tries, 2 * options.polish_moves), moves[t].size());
+      std::partial_sort(moves[t].begin(), moves[t].begin() + static_cast<std::ptrdiff_t>(ranked),
                         moves[t].end(), [](const Move& a, const Move& b) {
                           return a.predicted < b.predicted ||
                                  (a.predicted == b.predicted && a.index < b.index);
                         });
-      moves[t].resize(tries);
+      moves[t].resize(ranked);
+      // The groups: moves predicted to help, one per value, best first.
+      group_moves[t].clear();
+      for (const Move& move : moves[t]) {
+        if (group_moves[t].size() == options.polish_moves || move.predicted >= 0) break;
+        const bool taken =
+            std::any_of(group_moves[t].begin(), group_moves[t].end(),
+                        [&](const Move& other) { return other.index == move.index; });
+        if (!taken) group_moves[t].push_back(move);
+      }
+      moves[t].resize(std::min<size_t>(options.polish_tries, moves[t].size()));
       best_gain[t] = 0;
       best_values[t].clear();
     }
-    combined = current;
-    std::vector<uint32_t> helpful(count, 0);
+    // Trials: the best `tries` moves each alone, then groups of the best moves (distinct
+    // values, predicted to help) of sizes polish_moves, /2, /4, … 2 together. Each trial is one
+    // decode of the batch with one set of moves per tile; each tile keeps its best trial.
+    std::vector<std::vector<std::vector<Move>>> trials;  // [trial][tile] → moves
     for (size_t m = 0; m < options.polish_tries; ++m) {
-      trial = current;
+      std::vector<std::vector<Move>> set(count);
       bool any = false;
       for (size_t t = 0; t < count; ++t) {
-        changes.first_changed[t] = K_;
-        if (m >= moves[t].size()) continue;
-        trial[t * per_tile + moves[t][m].index] += moves[t][m].step;
-        changes.first_changed[t] = moves[t][m].index / C_;
-        any = true;
+        if (m < moves[t].size()) {
+          set[t].push_back(moves[t][m]);
+          any = true;
+        }
       }
       if (!any) break;
+      trials.push_back(std::move(set));
+    }
+    for (size_t size = options.polish_moves; size >= 2; size /= 2) {
+      std::vector<std::vector<Move>> set(count);
+      bool any = false;
+      for (size_t t = 0; t < count; ++t) {
+        for (const Move& move : group_moves[t]) {
+          if (set[t].size() == size) break;
+          set[t].push_back(move);
+        }
+        any = any || set[t].size() >= 2;
+      }
+      if (any) trials.push_back(std::move(set));
+    }
+    combined = current;
+    std::vector<uint32_t> helpful(count, 0);
+    for (const std::vector<std::vector<Move>>& set : trials) {
+      trial = current;
+      for (size_t t = 0; t < count; ++t) {
+        changes.first_changed[t] = K_;
+        for (const Move& move : set[t]) {
+          trial[t * per_tile + move.index] += move.step;
+          changes.first_changed[t] = std::min(changes.first_changed[t], move.index / C_);
+        }
+      }
       TOK1D_RETURN_IF_ERROR(Distortion(batch, trial, trial_error, {}, &changes));
       objective_of(trial, trial_error, &trial_objective);
       for (size_t t = 0; t < count; ++t) {
-        if (m >= moves[t].size()) continue;
+        if (set[t].empty()) continue;
         const double gain = objective[t] - trial_objective[t];
         if (gain <= 0) continue;
-        const size_t at = t * per_tile + moves[t][m].index;
-        if (combined[at] == current[at]) {  // every helpful move on its own place, together
-          combined[at] = trial[at];
-          ++helpful[t];
+        if (set[t].size() == 1) {  // every helpful single move on its own place, together
+          const size_t at = t * per_tile + set[t][0].index;
+          if (combined[at] == current[at]) {
+            combined[at] = trial[at];
+            ++helpful[t];
+          }
         }
         if (gain > best_gain[t]) {
           best_gain[t] = gain;

@@ -7,8 +7,9 @@
 //     rounding error, fading to hard rounding (annealed, as SGA does); the best rounded iterate
 //     of each tile is kept, never a worse one;
 //  2. polish: single-step moves of the rounded values (one level, or one refinement part of a
-//     refined token), ranked by the gradient and the exact change of the code length, tried
-//     exactly, kept where the objective falls.
+//     refined token), ranked by the gradient and the exact change of the code length; the best
+//     few are tried alone and the best many in groups (halving), each trial exactly, and each
+//     tile keeps the trial that lowers its objective most.
 //
 // The objective is the tile's squared error at its token count plus, with a smaller weight, at
 // the prefixes keep/2, keep/4, keep/8 (users trim files and decode partial downloads), plus
@@ -37,14 +38,17 @@ struct SearchOptions {
   uint32_t descent_steps = 0;   // annealed straight-through Adam steps
   float learning_rate = 0.03f;  // Adam's step, in FSQ levels
   uint32_t polish_rounds = 0;   // rounds of single-step moves
-  uint32_t polish_tries = 16;   // moves tried exactly per tile and round
+  uint32_t polish_tries = 16;   // single moves tried exactly per tile and round
+  uint32_t polish_moves = 0;    // and groups of the best this many, half, a quarter, … 2
   float prefix_weight = 0.5f;   // weight of keep/2, keep/4, keep/8 together (keep has 1)
   float rate_weight = 1.0f;     // λ as a multiple of the image's slope, 0: distortion only
 
   bool enabled() const { return descent_steps > 0 || polish_rounds > 0; }
 };
 
-// The search of `tok1d encode --effort N`, 0 (none) … kMaxSearchEffort.
+// The search of `tok1d encode --effort N`, 0 (none) … kMaxSearchEffort. For experiments, the
+// environment variable TOK1D_SEARCH ("polish_rounds=8,polish_moves=16,rate_weight=1.5", any
+// of the fields of SearchOptions) overrides fields of every level above 0.
 SearchOptions SearchOptionsForEffort(uint32_t effort);
 
 // One tile of a search: its token count and the part of it inside the image.

@@ -416,6 +416,50 @@ class CodecCliTest(unittest.TestCase):
 
     # -- the real model ------------------------------------------------------------------------
 
+    # -- --effort: the token search through the decoder ---------------------------------------
+
+    def test_effort_files_decode_and_keep_the_rate_target(self):
+        image = self.mixed_image()
+        original = ppm_pixels(self.read(image))
+        plain, searched = self.out("e0.t1d"), self.out("e3.t1d")
+        self.ok(self.encode(image, plain, "--tokens", "4"))
+        self.ok(self.encode(image, searched, "--tokens", "4", "--effort", "3"))
+        self.assertNotEqual(self.read(plain), self.read(searched))
+        self.assertEqual(set(self.info(searched)["tokens_per_tile"]), {4})
+        decoded = self.out("e3.ppm")
+        self.ok(self.decode(searched, decoded))
+        self.assertEqual(len(ppm_pixels(self.read(decoded))), len(original))
+        # A byte budget holds with the search as without it.
+        budget = os.path.getsize(plain)
+        path = self.out("bytes.t1d")
+        self.ok(self.encode(image, path, "--bytes", str(budget), "--effort", "2"))
+        self.assertLessEqual(os.path.getsize(path), budget)
+        # Effort 0 is the plain encoder's file.
+        zero = self.out("zero.t1d")
+        self.ok(self.encode(image, zero, "--tokens", "4", "--effort", "0"))
+        self.assertEqual(self.read(zero), self.read(plain))
+
+    def test_effort_out_of_range_is_a_usage_error(self):
+        image = self.image(20, 20)
+        for effort in ("10", "-1", "x"):
+            with self.subTest(effort=effort):
+                self.assert_error(self.encode(image, self.out("e.t1d"), "--tokens", "2", "--effort", effort),
+                                  2, "--effort")
+
+    def test_real_model_effort_beats_effort_zero(self):
+        if not REAL_MODEL or not os.path.exists(REAL_MODEL):
+            self.skipTest("no real model file")
+        image = self.image(128, 128)
+        original = ppm_pixels(self.read(image))
+        scores = {}
+        for effort in ("0", "1"):
+            t1d, ppm_out = self.out(f"e{effort}.t1d"), self.out(f"e{effort}.ppm")
+            self.ok(self.encode(image, t1d, "--tokens", "8", "--effort", effort, model=REAL_MODEL))
+            self.ok(self.decode(t1d, ppm_out, "--no-deblock", model=REAL_MODEL))
+            scores[effort] = (psnr(original, ppm_pixels(self.read(ppm_out))), os.path.getsize(t1d))
+        # The search lowers squared error + lambda * bits: better PSNR or a smaller file.
+        self.assertTrue(scores["1"][0] > scores["0"][0] or scores["1"][1] < scores["0"][1], scores)
+
     def test_real_model_round_trip(self):
         if not REAL_MODEL or not os.path.exists(REAL_MODEL):
             self.skipTest("no real model file")
