@@ -46,13 +46,14 @@ void OverrideFromEnvironment(SearchOptions* options) {
 SearchOptions SearchOptionsForEffort(uint32_t effort) {
   SearchOptions options;
   effort = std::min(effort, kMaxSearchEffort);
-  // Measured with `tok1d sweep --effort` on held-out training photos (docs/effort.md): the
-  // polish gives most of the gain per CPU-second, the descent adds to it at the top levels.
+  // Measured with `tok1d sweep --effort` on held-out training photos (docs/effort.md): single
+  // moves tried exactly gain more per CPU-second than groups of moves (polish_moves, whose
+  // first-order predictions miss too often) or the descent, which only the top levels add.
   static constexpr struct {
     uint32_t descent_steps, polish_rounds, polish_tries, polish_moves;
   } kLevels[kMaxSearchEffort + 1] = {
-      {0, 0, 0, 0},   {0, 2, 2, 16},  {0, 4, 2, 16},  {0, 6, 4, 16},   {0, 8, 4, 32},
-      {0, 12, 4, 32}, {0, 16, 4, 32}, {0, 24, 8, 32}, {10, 32, 8, 32}, {20, 48, 8, 32},
+      {0, 0, 0, 0},   {0, 2, 8, 0},   {0, 4, 8, 0},   {0, 4, 16, 0},   {0, 8, 16, 0},
+      {0, 12, 16, 0}, {0, 16, 16, 0}, {0, 24, 16, 0}, {10, 24, 16, 0}, {20, 32, 16, 0},
   };
   options.descent_steps = kLevels[effort].descent_steps;
   options.polish_rounds = kLevels[effort].polish_rounds;
