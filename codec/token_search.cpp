@@ -191,11 +191,12 @@ Status TokenSearch::Distortion(const Batch& batch, std::span<const float> values
       // A prefix that ends before the first changed token decodes as it did.
       if (changes != nullptr && changes->first_changed[t] >= batch.keep[p][t]) {
         error[t] += batch.weight[p][t] * changes->prefix_errors[p][t];
+        if (record != nullptr) (*record)[p][t] = changes->prefix_errors[p][t];
         continue;
       }
       tiles.push_back(t);
     }
-    if (record != nullptr) (*record)[p].assign(count, 0.0);
+    if (record != nullptr && (*record)[p].size() != count) (*record)[p].assign(count, 0.0);
     if (tiles.empty()) continue;
     const size_t n = tiles.size();
     codes.assign(n * per_tile, 0.0f);
@@ -420,17 +421,24 @@ Status TokenSearch::Optimise(std::span<const uint8_t> tiles, std::span<const Sea
   std::vector<std::vector<float>> best_values(count);
   Changes changes;
   changes.first_changed.resize(count);
+  // A tile whose trials all failed is done: its values, gradient and trials would not change.
+  std::vector<uint8_t> active(count, 1);
   for (uint32_t round = 0; round < options.polish_rounds; ++round) {
-    TOK1D_RETURN_IF_ERROR(
-        Distortion(batch, current, error, gradient, nullptr, &changes.prefix_errors));
+    for (size_t t = 0; t < count; ++t) changes.first_changed[t] = active[t] ? 0 : K_;
+    TOK1D_RETURN_IF_ERROR(Distortion(batch, current, error, gradient,
+                                     round == 0 ? nullptr : &changes, &changes.prefix_errors));
     objective_of(current, error, &objective);
     for (size_t t = 0; t < count; ++t) {
+      best_gain[t] = 0;
+      best_values[t].clear();
+      moves[t].clear();
+      group_moves[t].clear();
+      if (!active[t]) continue;
       const uint32_t keep = info[t].keep, refined = RefinedTokens(keep);
       const std::span<const float> values =
           std::span<const float>(current).subspan(t * per_tile, per_tile);
       std::vector<uint32_t> tokens(keep);
       for (uint32_t j = 0; j < keep; ++j) tokens[j] = TokenOf(values, j);
-      moves[t].clear();
       for (uint32_t j = 0; j < keep; ++j) {
         const float step = j < refined ? 1.0f / static_cast<float>(1u << refinement_.bits) : 1.0f;
         const uint32_t context = tables != nullptr ? tables->Context(j, tokens) : 0;
@@ -471,8 +479,6 @@ Status TokenSearch::Optimise(std::span<const uint8_t> tiles, std::span<const Sea
         if (!taken) group_moves[t].push_back(move);
       }
       moves[t].resize(std::min<size_t>(options.polish_tries, moves[t].size()));
-      best_gain[t] = 0;
-      best_values[t].clear();
     }
     // Trials: the best `tries` moves each alone, then groups of the best moves (distinct
     // values, predicted to help) of sizes polish_moves, /2, /4, … 2 together. Each trial is one
@@ -533,7 +539,8 @@ Status TokenSearch::Optimise(std::span<const uint8_t> tiles, std::span<const Sea
         }
       }
     }
-    if (std::all_of(best_gain.begin(), best_gain.end(), [](double g) { return g <= 0; })) {
+    for (size_t t = 0; t < count; ++t) active[t] = active[t] && best_gain[t] > 0;
+    if (std::none_of(active.begin(), active.end(), [](uint8_t a) { return a != 0; })) {
       report();
       break;
     }
