@@ -145,6 +145,7 @@ tok1d_status tok1d_encode(tok1d_session* session, const uint8_t* rgb, uint32_t w
         options->allocation == TOK1D_ALLOCATION_UNIFORM    ? tok1d::Allocation::kUniform
         : options->allocation == TOK1D_ALLOCATION_ADAPTIVE ? tok1d::Allocation::kAdaptive
                                                            : tok1d::Allocation::kDefault;
+    encode.effort = options->effort;
     auto encoded = session->session->Encode(image, encode);
     if (!encoded.ok()) return Fail(encoded.status());
     *t1d = CopyOut(encoded->t1d);

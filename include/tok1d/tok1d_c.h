@@ -69,6 +69,7 @@ typedef struct tok1d_encode_options {
   double bpp;      /* largest size in bits per pixel */
   double psnr;     /* smallest file reaching this PSNR (dB) */
   tok1d_allocation allocation;
+  uint32_t effort; /* 0 (default): the encoder's tokens; 1-9: searched through the decoder */
 } tok1d_encode_options;
 void tok1d_encode_options_init(tok1d_encode_options* options);
 

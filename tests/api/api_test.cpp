@@ -113,6 +113,42 @@ TEST_CASE("api: DecodeMany gives each file its image or its own error") {
   CHECK(alone->image.rgb == results[2]->image.rgb);
 }
 
+// Effort: searched files are ordinary files at the same counts; ladders search each count;
+// the levels are checked.
+TEST_CASE("api: effort searches the tokens and keeps the rate target") {
+  StatusOr<std::unique_ptr<Session>> session = Session::Create(TinyModel(), {.threads = 1});
+  REQUIRE(session.ok());
+  const Image image = TestImage(40, 23, 4);
+  StatusOr<EncodeResult> plain = (*session)->Encode(image, {.tokens = 4});
+  EncodeOptions options{.tokens = 4};
+  options.effort = 2;
+  double last_progress = 0;
+  options.on_progress = [&](double fraction) { last_progress = fraction; };
+  StatusOr<EncodeResult> searched = (*session)->Encode(image, options);
+  REQUIRE(plain.ok());
+  REQUIRE(searched.ok());
+  CHECK(last_progress == 1.0);
+  CHECK(searched->tokens_per_tile == plain->tokens_per_tile);
+  CHECK(searched->t1d != plain->t1d);
+  REQUIRE((*session)->Decode(searched->t1d).ok());
+
+  const uint32_t counts[] = {2, 4};
+  StatusOr<std::vector<EncodeResult>> ladder = (*session)->EncodeTokenLadder(image, counts, 2);
+  REQUIRE(ladder.ok());
+  CHECK(ladder->at(1).t1d == searched->t1d);  // the same search as Encode at 4 tokens
+
+  const uint64_t budgets[] = {plain->t1d.size()};
+  StatusOr<std::vector<EncodeResult>> within =
+      (*session)->EncodeBudgets(image, budgets, Allocation::kUniform, 2);
+  REQUIRE(within.ok());
+  CHECK(within->at(0).t1d.size() <= plain->t1d.size());
+
+  options.effort = kMaxEffort + 1;
+  StatusOr<EncodeResult> refused = (*session)->Encode(image, options);
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.status().code() == StatusCode::kInvalidArgument);
+}
+
 // The API's promise (tok1d.h): a model is shared by any number of threads, each with its own
 // session; results are the same bytes as on one thread.
 // Each session either runs on its caller's thread or has worker threads of its own.
@@ -194,8 +230,14 @@ TEST_CASE("c api: round trip and error codes") {
   tok1d_encode_options options;
   tok1d_encode_options_init(&options);
   options.tokens = 5;
+  options.effort = 12;  // out of range
   uint8_t* t1d = nullptr;
   size_t t1d_size = 0;
+  CHECK(tok1d_encode(session, image.rgb.data(), 30, 30, &options, &t1d, &t1d_size) ==
+        TOK1D_INVALID_ARGUMENT);
+  options.effort = 1;
+  t1d = nullptr;
+  t1d_size = 0;
   REQUIRE(tok1d_encode(session, image.rgb.data(), 30, 30, &options, &t1d, &t1d_size) == TOK1D_OK);
   tok1d_file_info info;
   REQUIRE(tok1d_inspect(t1d, t1d_size, &info) == TOK1D_OK);
