@@ -36,6 +36,7 @@ void OverrideFromEnvironment(SearchOptions* options) {
     if (name == "polish_rounds") options->polish_rounds = whole;
     if (name == "polish_tries") options->polish_tries = whole;
     if (name == "polish_moves") options->polish_moves = whole;
+    if (name == "polish_depth") options->polish_depth = whole;
     if (name == "prefix_weight") options->prefix_weight = static_cast<float>(value);
     if (name == "rate_weight") options->rate_weight = static_cast<float>(value);
   }
@@ -49,16 +50,18 @@ SearchOptions SearchOptionsForEffort(uint32_t effort) {
   // Measured with `tok1d sweep --effort` on held-out training photos (docs/effort.md): single
   // moves tried exactly gain more per CPU-second than groups of moves (polish_moves, whose
   // first-order predictions miss too often) or the descent, which only the top levels add.
+  // Single moves tried exactly converge within about 8 rounds on most tiles; the higher levels
+  // go on to later candidates (polish_depth) and add the descent.
   static constexpr struct {
-    uint32_t descent_steps, polish_rounds, polish_tries, polish_moves;
+    uint32_t descent_steps, polish_rounds, polish_tries, polish_depth;
   } kLevels[kMaxSearchEffort + 1] = {
-      {0, 0, 0, 0},   {0, 2, 8, 0},   {0, 4, 8, 0},   {0, 4, 16, 0},   {0, 8, 16, 0},
-      {0, 12, 16, 0}, {0, 16, 16, 0}, {0, 24, 16, 0}, {10, 24, 16, 0}, {20, 32, 16, 0},
+      {0, 0, 0, 0},   {0, 2, 8, 1},   {0, 4, 8, 1},   {0, 4, 16, 1},   {0, 8, 16, 1},
+      {0, 12, 16, 2}, {0, 16, 16, 3}, {0, 24, 16, 4}, {10, 32, 16, 4}, {20, 48, 16, 6},
   };
   options.descent_steps = kLevels[effort].descent_steps;
   options.polish_rounds = kLevels[effort].polish_rounds;
   options.polish_tries = kLevels[effort].polish_tries;
-  options.polish_moves = kLevels[effort].polish_moves;
+  options.polish_depth = kLevels[effort].polish_depth;
   if (effort > 0) OverrideFromEnvironment(&options);
   return options;
 }
@@ -423,6 +426,9 @@ Status TokenSearch::Optimise(std::span<const uint8_t> tiles, std::span<const Sea
   changes.first_changed.resize(count);
   // A tile whose trials all failed is done: its values, gradient and trials would not change.
   std::vector<uint8_t> active(count, 1);
+  // After a failed round a tile goes on to the next `polish_tries` candidates, until it has
+  // tried polish_depth × polish_tries of them without a success.
+  std::vector<uint32_t> skip(count, 0);
   for (uint32_t round = 0; round < options.polish_rounds; ++round) {
     for (size_t t = 0; t < count; ++t) changes.first_changed[t] = active[t] ? 0 : K_;
     TOK1D_RETURN_IF_ERROR(Distortion(batch, current, error, gradient,
@@ -462,7 +468,8 @@ Status TokenSearch::Optimise(std::span<const uint8_t> tiles, std::span<const Sea
         }
       }
       const size_t ranked = std::min<size_t>(
-          std::max(options.polish_tries, 2 * options.polish_moves), moves[t].size());
+          std::max<size_t>(skip[t] + options.polish_tries, 2 * options.polish_moves),
+          moves[t].size());
       std::partial_sort(moves[t].begin(), moves[t].begin() + static_cast<std::ptrdiff_t>(ranked),
                         moves[t].end(), [](const Move& a, const Move& b) {
                           return a.predicted < b.predicted ||
@@ -478,6 +485,9 @@ Status TokenSearch::Optimise(std::span<const uint8_t> tiles, std::span<const Sea
                         [&](const Move& other) { return other.index == move.index; });
         if (!taken) group_moves[t].push_back(move);
       }
+      moves[t].erase(moves[t].begin(),
+                     moves[t].begin() +
+                         static_cast<std::ptrdiff_t>(std::min<size_t>(skip[t], moves[t].size())));
       moves[t].resize(std::min<size_t>(options.polish_tries, moves[t].size()));
     }
     // Trials: the best `tries` moves each alone, then groups of the best moves (distinct
@@ -539,7 +549,15 @@ Status TokenSearch::Optimise(std::span<const uint8_t> tiles, std::span<const Sea
         }
       }
     }
-    for (size_t t = 0; t < count; ++t) active[t] = active[t] && best_gain[t] > 0;
+    for (size_t t = 0; t < count; ++t) {
+      if (!active[t]) continue;
+      if (best_gain[t] > 0) {
+        skip[t] = 0;
+      } else {
+        skip[t] += options.polish_tries;
+        active[t] = skip[t] < std::max(options.polish_depth, 1u) * options.polish_tries;
+      }
+    }
     if (std::none_of(active.begin(), active.end(), [](uint8_t a) { return a != 0; })) {
       report();
       break;

@@ -40,6 +40,7 @@ struct SearchOptions {
   uint32_t polish_rounds = 0;   // rounds of single-step moves
   uint32_t polish_tries = 16;   // single moves tried exactly per tile and round
   uint32_t polish_moves = 0;    // and groups of the best this many, half, a quarter, … 2
+  uint32_t polish_depth = 1;    // batches of polish_tries candidates a tile goes through
   float prefix_weight = 0.5f;   // weight of keep/2, keep/4, keep/8 together (keep has 1)
   float rate_weight = 1.0f;     // λ as a multiple of the image's slope, 0: distortion only
 
