@@ -115,7 +115,9 @@ TEST_CASE("Gelu and GeluBackward") {
 
 TEST_CASE("LayerNormBackward") {
   auto backend = TestBackend();
-  for (auto [rows, width] : {std::array<size_t, 2>{4, 7}, {3, 192}}) {
+  for (const std::array<size_t, 2>& shape : {std::array<size_t, 2>{4, 7}, {3, 192}}) {
+    // Named copies, not structured bindings: clang 14 cannot capture those in lambdas.
+    const size_t rows = shape[0], width = shape[1];
     const auto x = RandomValues(rows * width, 11, 3.0f), g = RandomValues(rows * width, 12);
     const auto gamma = RandomValues(width, 13), beta = RandomValues(width, 14);
     const float eps = 1e-5f;
@@ -138,8 +140,9 @@ TEST_CASE("LayerNormBackward") {
 
 TEST_CASE("AttentionBackward: every component of q, k and v") {
   auto backend = TestBackend();
-  for (auto [sequences, length, heads, head_dim] :
+  for (const std::array<size_t, 4>& shape :
        {std::array<size_t, 4>{2, 5, 2, 3}, {1, 1, 2, 3}, {1, 37, 1, 17}, {1, 20, 3, 64}}) {
+    const size_t sequences = shape[0], length = shape[1], heads = shape[2], head_dim = shape[3];
     const size_t width = heads * head_dim;
     const auto qkv = RandomValues(sequences * length * 3 * width, 15, 1.5f);
     const auto g = RandomValues(sequences * length * width, 16);
@@ -162,8 +165,9 @@ TEST_CASE("AttentionBackward: the same bits for any thread count and on repeated
   // Each (sequence, head) is computed whole by one thread, so the partition changes nothing;
   // the per-thread scratch is reused across calls and remade when the sizes change.
   auto one = CreateCpuBackend(1), three = TestBackend();
-  for (auto [sequences, length, heads, head_dim] :
+  for (const std::array<size_t, 4>& shape :
        {std::array<size_t, 4>{2, 192, 3, 64}, {3, 37, 2, 17}, {2, 192, 3, 64}}) {
+    const size_t sequences = shape[0], length = shape[1], heads = shape[2], head_dim = shape[3];
     const size_t width = heads * head_dim;
     const auto qkv = RandomValues(sequences * length * 3 * width, 35, 1.5f);
     const auto g = RandomValues(sequences * length * width, 36);
