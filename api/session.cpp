@@ -41,6 +41,14 @@ uint8_t ChosenCoder(Coder coder, const Codec& codec) {
   return codec.default_coder();
 }
 
+// The byte budget of a --bytes or --bpp target (0 for the others).
+uint64_t BudgetBytes(const EncodeOptions& options, const Image& image) {
+  if (options.bpp > 0) {
+    return static_cast<uint64_t>(std::floor(options.bpp * image.width * image.height / 8.0));
+  }
+  return options.bytes;
+}
+
 // The token count of each tile for a byte, bpp or PSNR target, from `full`, the encoding at all
 // K tokens: every smaller count is a trim of it, so sizes are exact and decodes need no encode.
 StatusOr<std::vector<uint32_t>> ChooseTokenCounts(const EncodeOptions& options, Codec& codec,
@@ -48,10 +56,7 @@ StatusOr<std::vector<uint32_t>> ChooseTokenCounts(const EncodeOptions& options, 
                                                   const LayerCoder* coder) {
   const RateControlOptions rate{InternalAllocation(options.allocation, options.psnr > 0), coder};
   if (options.psnr > 0) return TokensReachingPsnr(codec, image, full, options.psnr, rate);
-  uint64_t budget = options.bytes;
-  if (options.bpp > 0) {
-    budget = static_cast<uint64_t>(std::floor(options.bpp * image.width * image.height / 8.0));
-  }
+  const uint64_t budget = BudgetBytes(options, image);
   StatusOr<std::vector<uint32_t>> counts = TokensWithinBytes(codec, image, full, budget, rate);
   if (!counts.ok() && options.bpp > 0) {
     return counts.status().WithContext(FormatFixed(options.bpp, 4) + " bpp is " +
@@ -289,10 +294,7 @@ StatusOr<EncodeResult> Session::Encode(const Image& image, const EncodeOptions& 
     // The counts were chosen at effort 0; the search then spends them better. A PSNR target
     // is met by the effort-0 file; the searched one trades a little error for bits, so it
     // is checked and, should it miss the target, the effort-0 file is kept.
-    uint64_t budget = options.bytes;
-    if (options.bpp > 0) {
-      budget = static_cast<uint64_t>(std::floor(options.bpp * image.width * image.height / 8.0));
-    }
+    const uint64_t budget = BudgetBytes(options, image);
     TOK1D_ASSIGN_OR_RETURN(
         TokenFile searched,
         SearchedFile(codec, image, file, coder, options.effort, budget, options.on_progress));

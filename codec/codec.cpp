@@ -255,7 +255,6 @@ Status Codec::SearchTokens(const Image& image, const TileGrid& grid,
     }
     lambda = TokenSearch::Lambda(error_keep, error_half, bits_keep, bits_half, search.rate_weight);
   }
-  const FsqCodebook codebook = config.codebook();
   for (size_t first = 0; first < grid.count(); first += batch_tiles) {
     const size_t count = std::min(batch_tiles, grid.count() - first);
     tiles.resize(count * tile_bytes);
@@ -270,14 +269,7 @@ Status Codec::SearchTokens(const Image& image, const TileGrid& grid,
                               }));
     // The tokens of the searched values (cell or part centres: no rounding ties).
     for (size_t i = 0; i < count * k; ++i) {
-      std::array<uint32_t, kFsqMaxDims> digits{};
-      for (size_t d = 0; d < dims; ++d) {
-        const float level = std::nearbyint(b[i * dims + d]) +
-                            static_cast<float>(codebook.centre(static_cast<uint32_t>(d)));
-        digits[d] = static_cast<uint32_t>(std::clamp(
-            level, 0.0f, static_cast<float>(codebook.level(static_cast<uint32_t>(d)) - 1)));
-      }
-      tokens[first * k + i] = codebook.Token(std::span<const uint32_t>(digits).first(dims));
+      tokens[first * k + i] = token_search.TokenOf(b.subspan(i / k * k * dims, k * dims), i % k);
     }
   }
   return OkStatus();

@@ -256,12 +256,12 @@ Status TokenSearch::Distortion(const Batch& batch, std::span<const float> values
   return OkStatus();
 }
 
-Status TokenSearch::Measure(std::span<const uint8_t> tiles, std::span<const SearchTile> info,
-                            std::span<const uint32_t> keep, std::span<const float> bounded,
-                            std::span<double> squared_error, std::span<double> bits) {
+TokenSearch::Batch TokenSearch::MakeBatch(std::span<const uint8_t> tiles,
+                                          std::span<const SearchTile> info,
+                                          std::span<const uint32_t> keep,
+                                          float prefix_weight) const {
   Batch batch;
   batch.count = info.size();
-  const size_t per_tile = size_t{K_} * C_;
   batch.target.resize(tiles.size());
   for (size_t i = 0; i < tiles.size(); ++i) batch.target[i] = tiles[i] / 255.0f;
   batch.info.assign(info.begin(), info.end());
@@ -269,8 +269,26 @@ Status TokenSearch::Measure(std::span<const uint8_t> tiles, std::span<const Sear
     batch.keep[p].assign(batch.count, 0);
     batch.weight[p].assign(batch.count, 0.0f);
   }
-  batch.keep[0].assign(keep.begin(), keep.end());
-  batch.weight[0].assign(batch.count, 1.0f);
+  for (size_t t = 0; t < batch.count; ++t) {
+    batch.keep[0][t] = keep[t];
+    batch.weight[0][t] = 1.0f;
+    size_t prefixes = 0;
+    for (size_t p = 1; p < kPrefixes; ++p) prefixes += (keep[t] >> p) >= 1;
+    for (size_t p = 1; p < kPrefixes; ++p) {
+      batch.keep[p][t] = keep[t] >> p;
+      if ((keep[t] >> p) >= 1) {
+        batch.weight[p][t] = prefix_weight / static_cast<float>(prefixes);
+      }
+    }
+  }
+  return batch;
+}
+
+Status TokenSearch::Measure(std::span<const uint8_t> tiles, std::span<const SearchTile> info,
+                            std::span<const uint32_t> keep, std::span<const float> bounded,
+                            std::span<double> squared_error, std::span<double> bits) {
+  const Batch batch = MakeBatch(tiles, info, keep, 0.0f);
+  const size_t per_tile = size_t{K_} * C_;
   std::vector<float> values(batch.count * per_tile);
   for (size_t t = 0; t < batch.count; ++t) {
     QuantizeTile(bounded.subspan(t * per_tile, per_tile), keep[t],
@@ -288,27 +306,9 @@ Status TokenSearch::Optimise(std::span<const uint8_t> tiles, std::span<const Sea
                             " backend has no backward pass for the token search");
   }
   const size_t count = info.size(), per_tile = size_t{K_} * C_;
-  Batch batch;
-  batch.count = count;
-  batch.target.resize(tiles.size());
-  for (size_t i = 0; i < tiles.size(); ++i) batch.target[i] = tiles[i] / 255.0f;
-  batch.info.assign(info.begin(), info.end());
-  for (size_t p = 0; p < kPrefixes; ++p) {
-    batch.keep[p].assign(count, 0);
-    batch.weight[p].assign(count, 0.0f);
-  }
-  for (size_t t = 0; t < count; ++t) {
-    const uint32_t keep = info[t].keep;
-    batch.keep[0][t] = keep;
-    batch.weight[0][t] = 1.0f;
-    size_t prefixes = 0;
-    for (size_t p = 1; p < kPrefixes; ++p) prefixes += (keep >> p) >= 1;
-    for (size_t p = 1; p < kPrefixes; ++p) {
-      batch.keep[p][t] = keep >> p;
-      if ((keep >> p) >= 1)
-        batch.weight[p][t] = options.prefix_weight / static_cast<float>(prefixes);
-    }
-  }
+  std::vector<uint32_t> keeps(count);
+  for (size_t t = 0; t < count; ++t) keeps[t] = info[t].keep;
+  const Batch batch = MakeBatch(tiles, info, keeps, options.prefix_weight);
 
   const EntropyTables* tables = model_.entropy_tables().get();
   if (tables == nullptr) lambda = 0;

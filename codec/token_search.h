@@ -90,6 +90,9 @@ class TokenSearch {
   float Quantize(float b, uint32_t dim, bool refined) const;
   // The refinements a tile keeping `keep` tokens carries (its first tokens).
   uint32_t RefinedTokens(uint32_t keep) const;
+  // The token index of token `token` of `values` (a tile's quantized values, K × C): its
+  // rounded levels as digits.
+  uint32_t TokenOf(std::span<const float> values, size_t token) const;
   // Code length in bits of the first `keep` tokens of one tile's values (already quantized).
   double Bits(std::span<const float> tile_values, uint32_t keep) const;
 
@@ -109,8 +112,10 @@ class TokenSearch {
   Status Distortion(const Batch& batch, std::span<const float> values, std::span<double> error,
                     std::span<float> gradient, const Changes* changes = nullptr,
                     PrefixErrors* record = nullptr);
+  // The batch of `tiles` at counts keep[t], with prefix_weight shared by keep/2, /4, /8.
+  Batch MakeBatch(std::span<const uint8_t> tiles, std::span<const SearchTile> info,
+                  std::span<const uint32_t> keep, float prefix_weight) const;
   void QuantizeTile(std::span<const float> b, uint32_t keep, std::span<float> out) const;
-  uint32_t TokenOf(std::span<const float> values, size_t token) const;
 
   Tokenizer& tokenizer_;
   const Model& model_;
