@@ -5,7 +5,7 @@
 #   2. fit the entropy coder's tables on training-image tokens (stored in the file),
 #   3. evaluate on Kodak (PSNR, MS-SSIM, real .t1d sizes from the C++ encoder) and
 #      record the table in the file's metadata,
-#   4. make the golden vectors the C++ parity tests check, from the final file.
+#   4. make the golden vectors and gradients the C++ parity tests check, from the final file.
 # Every step changes the file, so its SHA-256 (the model's identity) is final only
 # after step 3; .t1d files made before that name an older identity.
 #
@@ -15,20 +15,26 @@ cd "$(dirname "$0")/.."
 RUN=${1:-models/runs/main}
 BUILD=${2:-build}
 MODEL=models/tok1d-default.safetensors
-PY=/usr/bin/python3   # Debian's python3 with python3-torch, not a pyenv one
+PY=${PY:-/usr/bin/python3}   # Debian's python3 with python3-torch (scripts/install-train) or its venv
+CACHE=${CACHE:-data/cache/train512.npz}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 
 $PY models/export.py --run "$RUN" --out "$MODEL" --name tok1d-default
-PLAN=$($PY models/fit_refinement.py --model "$MODEL" --threads "$OMP_NUM_THREADS" |
-       tee models/experiments/refinement-fit.txt | tail -n 1)
+# refinement pays where its bits beat the next tokens': measure what a token costs first
+BITS=$($PY models/fit_entropy.py --model "$MODEL" --out "$MODEL" --cache "$CACHE" |
+       awk '/training crops/ {print $NF}')
+echo "bits per token: $BITS"
+PLAN=$($PY models/fit_refinement.py --model "$MODEL" --cache "$CACHE" --threads "$OMP_NUM_THREADS" \
+       --token-bits "$BITS" | tee models/experiments/refinement-fit.txt | tail -n 1)
 echo "refinement plan: $PLAN"
 $PY models/export.py --run "$RUN" --out "$MODEL" --name tok1d-default --refinement "$PLAN"
-$PY models/fit_entropy.py --model "$MODEL" --out "$MODEL"
+$PY models/fit_entropy.py --model "$MODEL" --out "$MODEL" --cache "$CACHE"
 # The C++ tool embeds the default model at build time: rebuild so it writes files
 # for this model (the evaluation passes --model anyway).
 cmake --build "$BUILD" -j2 --target tok1d
 $PY models/evaluate.py --model "$MODEL" --tok1d "$BUILD/cli/tok1d" --update-model \
     --json models/eval-kodak.json --threads "$OMP_NUM_THREADS"
 $PY models/export.py --golden-from "$MODEL" --golden tests/data/golden/golden.safetensors
+$PY models/golden_gradients.py --model "$MODEL"
 cmake --build "$BUILD" -j2
 sha256sum "$MODEL"
