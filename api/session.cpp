@@ -2,26 +2,16 @@
 // reading assembled once, here, for every caller (the tok1d command, the sweep, programs).
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 
 #include "api/api_internal.h"
 #include "codec/rate_control.h"
+#include "common/text_format.h"
 #include "imageio/metadata.h"
 #include "kernels/backend.h"
 #include "metrics/metrics.h"
 
 namespace tok1d {
 namespace {
-
-std::string FormatFixed(double value, int decimals) {
-  char text[64];
-  std::snprintf(text, sizeof(text), "%.*f", decimals, value);
-  return text;
-}
-
-std::string FormatBytes(uint64_t bytes) {
-  return std::to_string(bytes) + (bytes == 1 ? " byte" : " bytes");
-}
 
 TokenAllocation InternalAllocation(Allocation allocation, bool psnr_target) {
   switch (allocation) {

@@ -66,8 +66,4 @@ StatusOr<T1dHeaderInfo> ReadAndCheckT1d(std::span<const uint8_t> bytes, const st
   return info;
 }
 
-std::string FormatBytes(uint64_t bytes) {
-  return std::to_string(bytes) + (bytes == 1 ? " byte" : " bytes");
-}
-
 }  // namespace tok1d::cli

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/file_util.h"
+#include "common/text_format.h"
 #include "container/t1d.h"  // tok1d info and trim read the format itself
 #include "imageio/image_io.h"
 #include "tok1d/tok1d.h"
@@ -62,8 +63,5 @@ Status WriteOutput(const OutputOptions& output, std::span<const uint8_t> bytes);
 // token as well, so that damage inside a layer is found too. Errors name the file.
 StatusOr<T1dHeaderInfo> ReadAndCheckT1d(std::span<const uint8_t> bytes, const std::string& path,
                                         const ReadOptions& options);
-
-// "1 byte", "12345 bytes": for summaries.
-std::string FormatBytes(uint64_t bytes);
 
 }  // namespace tok1d::cli

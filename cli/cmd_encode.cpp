@@ -23,12 +23,6 @@ struct EncodeCommandOptions {
   EncodeSettings settings;
 };
 
-std::string FormatFixed(double value, int decimals) {
-  char text[64];
-  std::snprintf(text, sizeof(text), "%.*f", decimals, value);
-  return text;
-}
-
 Status RunEncode(const EncodeCommandOptions& options, const Console& console) {
   TOK1D_RETURN_IF_ERROR(CheckOutput(options.input, options.output));
   // The image first, so that a bad input is reported before the model loads.
