@@ -10,6 +10,8 @@ The digit is round(bounded value); its cost is not differentiable in the value, 
 gradient is that of the cost interpolated linearly between the two nearest levels (the
 forward value stays the cost of the rounded digit). The tables themselves learn by maximum
 likelihood of the rounded digits, from their own optimiser."""
+import math
+
 import torch
 import torch.nn as nn
 
@@ -30,7 +32,7 @@ class TokenRate(nn.Module):
         self.logits.copy_(torch.log(counts / counts.sum(-1, keepdim=True)))
 
     def table_bits(self):
-        return -torch.log_softmax(self.logits, -1) / torch.log(torch.tensor(2.0))  # [K, D, L]
+        return -torch.log_softmax(self.logits, -1) / math.log(2)  # [K, D, L]
 
     def digits(self, bounded):
         return torch.round(bounded + self.half).long().clamp(0, self.levels - 1)
