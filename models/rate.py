@@ -27,8 +27,7 @@ class TokenRate(nn.Module):
     @torch.no_grad()
     def fit(self, bounded, prior=0.5):
         """Start the tables from the digit counts of bounded values [N, K, D]."""
-        digits = torch.round(bounded + self.half).long().clamp(0, self.levels - 1)
-        counts = torch.nn.functional.one_hot(digits, self.levels).sum(0).float() + prior
+        counts = torch.nn.functional.one_hot(self.digits(bounded), self.levels).sum(0).float() + prior
         self.logits.copy_(torch.log(counts / counts.sum(-1, keepdim=True)))
 
     def table_bits(self):

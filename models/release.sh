@@ -15,20 +15,11 @@ cd "$(dirname "$0")/.."
 RUN=${1:-models/runs/main}
 BUILD=${2:-build}
 MODEL=models/tok1d-default.safetensors
-PY=${PY:-/usr/bin/python3}   # Debian's python3 with python3-torch (scripts/install-train) or its venv
-CACHE=${CACHE:-data/cache/train512.npz}
+export PY=${PY:-/usr/bin/python3}   # Debian's python3 with python3-torch (scripts/install-train) or its venv
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
+export THREADS=$OMP_NUM_THREADS
 
-$PY models/export.py --run "$RUN" --out "$MODEL" --name tok1d-default
-# refinement pays where its bits beat the next tokens': measure what a token costs first
-BITS=$($PY models/fit_entropy.py --model "$MODEL" --out "$MODEL" --cache "$CACHE" |
-       awk '/training crops/ {print $NF}')
-echo "bits per token: $BITS"
-PLAN=$($PY models/fit_refinement.py --model "$MODEL" --cache "$CACHE" --threads "$OMP_NUM_THREADS" \
-       --token-bits "$BITS" | tee models/experiments/refinement-fit.txt | tail -n 1)
-echo "refinement plan: $PLAN"
-$PY models/export.py --run "$RUN" --out "$MODEL" --name tok1d-default --refinement "$PLAN"
-$PY models/fit_entropy.py --model "$MODEL" --out "$MODEL" --cache "$CACHE"
+bash models/build_model.sh "$RUN" "$MODEL" tok1d-default models/experiments/refinement-fit.txt
 # The C++ tool embeds the default model at build time: rebuild so it writes files
 # for this model (the evaluation passes --model anyway).
 cmake --build "$BUILD" -j2 --target tok1d

@@ -35,21 +35,27 @@ def decoder_codes(model, bounded, keep, plan):
 
 
 @torch.no_grad()
-def evaluate(model, tiles_uint8, device, ks, batch=64, plan=None):
-    """Mean-squared-error PSNR over all tiles (pooled MSE), for each kept count k."""
+def evaluate(model, tiles_uint8, device, ks, batch=64, plan=None, rate=None):
+    """Mean-squared-error PSNR over all tiles (pooled MSE), for each kept count k; with a
+    TokenRate, also "bits": the mean bits a token costs under its tables."""
     model.eval()
     sums = {k: 0.0 for k in ks}
-    n = 0
+    n, bits = 0, 0.0
     for i in range(0, len(tiles_uint8), batch):
         x = torch.tensor(tiles_uint8[i:i + batch], device=device).float() / 255
         bounded = model.fsq.bound(model.encode_latent(x))
+        if rate is not None:
+            bits += rate.nll(bounded).item() * len(x)
         for k in ks:
             keep = torch.full((len(x),), k, device=device)
             y = model.decode_codes(decoder_codes(model, bounded, keep, plan), keep).clamp(0, 1)
             sums[k] += ((y - x) ** 2).mean(dim=(1, 2, 3)).sum().item()
         n += len(x)
     model.train()
-    return {k: psnr(sums[k] / n) for k in ks}
+    scores = {k: psnr(sums[k] / n) for k in ks}
+    if rate is not None:
+        scores["bits"] = bits / n
+    return scores
 
 
 def sample_keep(batch, K, gen, device, full_share=0.0):
@@ -246,11 +252,11 @@ def main():
         for name, tiles in (("val", val_tiles), ("kodak", kodak_tiles)):
             if tiles is None:
                 continue
-            for k, v in evaluate(model, tiles, device, EVAL_K, plan=plan).items():
+            scores = evaluate(model, tiles, device, EVAL_K, plan=plan, rate=rate)
+            bits = scores.pop("bits")
+            for k, v in scores.items():
                 row[f"{name}_k{k}"] = round(v, 3)
-            with torch.no_grad():
-                xs = torch.tensor(tiles, device=device).float() / 255
-                row[f"{name}_bits"] = round(rate.nll(model.fsq.bound(model.encode_latent(xs))).item(), 3)
+            row[f"{name}_bits"] = round(bits, 3)
         new = not os.path.exists(log_path)
         with open(log_path, "a") as f:
             if new:

@@ -1,0 +1,28 @@
+#!/bin/bash
+# Turn a training run into a model file with its entropy tables and refinement plan:
+#   1. export the checkpoint and fit its entropy tables, to measure what a token costs,
+#   2. fit the refinement plan at that cost (refinement pays where its bits beat the next
+#      tokens'), export again with the plan and fit the tables of the final file.
+# Used by release.sh (the default model) and candidate.sh (experiments).
+#
+#   bash models/build_model.sh RUN_DIR MODEL NAME REFINEMENT_LOG
+# Environment: PY (python with PyTorch), CACHE (training-image cache), THREADS.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUN=$1
+MODEL=$2
+NAME=$3
+REFINEMENT_LOG=$4
+PY=${PY:-/usr/bin/python3}
+CACHE=${CACHE:-data/cache/train512.npz}
+THREADS=${THREADS:-2}
+
+$PY models/export.py --run "$RUN" --out "$MODEL" --name "$NAME"
+BITS=$($PY models/fit_entropy.py --model "$MODEL" --out "$MODEL" --cache "$CACHE" |
+       awk '/training crops/ {print $NF}')
+echo "bits per token (training crops, k = K): $BITS"
+PLAN=$($PY models/fit_refinement.py --model "$MODEL" --cache "$CACHE" --threads "$THREADS" \
+       --token-bits "$BITS" | tee "$REFINEMENT_LOG" | tail -n 1)
+echo "refinement plan: $PLAN"
+$PY models/export.py --run "$RUN" --out "$MODEL" --name "$NAME" --refinement "$PLAN"
+$PY models/fit_entropy.py --model "$MODEL" --out "$MODEL" --cache "$CACHE"
