@@ -2,7 +2,7 @@
 # Turn a training run into a model file with its entropy tables and refinement plan:
 #   1. export the checkpoint and fit its entropy tables, to measure what a token costs,
 #   2. fit the refinement plan at that cost (refinement pays where its bits beat the next
-#      tokens'), export again with the plan and fit the tables of the final file.
+#      tokens') and store it in the file (the tables do not depend on the plan).
 # Used by release.sh (the default model) and candidate.sh (experiments).
 #
 #   bash models/build_model.sh RUN_DIR MODEL NAME REFINEMENT_LOG
@@ -24,5 +24,4 @@ echo "bits per token (training crops, k = K): $BITS"
 PLAN=$($PY models/fit_refinement.py --model "$MODEL" --cache "$CACHE" --threads "$THREADS" \
        --token-bits "$BITS" | tee "$REFINEMENT_LOG" | tail -n 1)
 echo "refinement plan: $PLAN"
-$PY models/export.py --run "$RUN" --out "$MODEL" --name "$NAME" --refinement "$PLAN"
-$PY models/fit_entropy.py --model "$MODEL" --out "$MODEL" --cache "$CACHE"
+$PY models/export.py --set-refinement "$MODEL" --refinement "$PLAN"

@@ -100,6 +100,11 @@ def golden_inputs(tile, n_synthetic=2, photos=()):
     return np.stack(tiles)
 
 
+def normalised_plan(plan_json):
+    plan = json.loads(plan_json)
+    return json.dumps({"bits": int(plan["bits"]), "after": [int(a) for a in plan["after"]]})
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--run", help="training run folder (its checkpoint.pt is exported)")
@@ -110,11 +115,22 @@ def main():
     ap.add_argument("--golden-k", default="1,8,32,128")
     ap.add_argument("--refinement", help="refinement plan JSON ({\"bits\": B, \"after\": [...]}, from "
                                          "fit_refinement.py) to store in the model's metadata")
+    ap.add_argument("--set-refinement", metavar="MODEL",
+                    help="store --refinement in this existing model file, keeping its weights and "
+                         "entropy tables (the tables do not depend on the plan)")
     args = ap.parse_args()
     if args.golden_from:
         if not args.golden:
             ap.error("--golden-from needs --golden")
         write_golden(args.golden_from, args.golden, [int(s) for s in args.golden_k.split(",")])
+        return
+    if args.set_refinement:
+        if not args.refinement:
+            ap.error("--set-refinement needs --refinement")
+        tensors, meta = read_safetensors(args.set_refinement)
+        meta["refinement"] = normalised_plan(args.refinement)
+        sha = write_safetensors(args.set_refinement, tensors, meta)
+        print(f"wrote {args.set_refinement} (refinement plan set) sha256 {sha}")
         return
     if not (args.run and args.out):
         ap.error("--run and --out are required to export")
@@ -131,8 +147,7 @@ def main():
     meta = {"format": "tok1d-model", "format_version": "1", "name": args.name,
             "config": json.dumps(cfg, sort_keys=True), "training": json.dumps(training, sort_keys=True)}
     if args.refinement:
-        plan = json.loads(args.refinement)
-        meta["refinement"] = json.dumps({"bits": int(plan["bits"]), "after": [int(a) for a in plan["after"]]})
+        meta["refinement"] = normalised_plan(args.refinement)
     # keep evaluation numbers of a previous export of the same file, if any
     if os.path.exists(args.out):
         _, old = read_safetensors(args.out)
