@@ -36,14 +36,19 @@ StatusOr<std::shared_ptr<const LoadedModel>> LoadChosenModel(const ModelOptions&
   return LoadedModel::LoadFile(options.model_path);
 }
 
+SessionOptions SessionOptionsOf(const ModelOptions& options) {
+  SessionOptions session_options;
+  session_options.device = options.device;
+  session_options.threads = options.threads;
+  session_options.deblock = !options.no_deblock;
+  session_options.refine = !options.no_refine;
+  return session_options;
+}
+
 StatusOr<std::unique_ptr<Session>> OpenSession(std::shared_ptr<const LoadedModel> model,
                                                const ModelOptions& options,
                                                const Console& console) {
-  SessionOptions codec_options;
-  codec_options.device = options.device;
-  codec_options.threads = options.threads;
-  codec_options.deblock = !options.no_deblock;
-  codec_options.refine = !options.no_refine;
+  SessionOptions codec_options = SessionOptionsOf(options);
   // --device auto: a GPU failure after start-up finishes the work on the CPU, with this line.
   codec_options.on_fallback = [console](const std::string& line) { console.Note("note: " + line); };
   std::string note;

@@ -28,6 +28,9 @@ void AddRefineOption(CLI::App* command, ModelOptions* options);
 // Loads the chosen model (errors name the file, or say how to pass one).
 StatusOr<std::shared_ptr<const LoadedModel>> LoadChosenModel(const ModelOptions& options);
 
+// The library's session options for these command-line options (no fallback callback).
+SessionOptions SessionOptionsOf(const ModelOptions& options);
+
 // Starts the codec on the chosen device; prints a note when --device auto fell back, and the
 // backend with -v.
 StatusOr<std::unique_ptr<Session>> OpenSession(std::shared_ptr<const LoadedModel> model,

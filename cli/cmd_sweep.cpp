@@ -228,11 +228,8 @@ StatusOr<std::vector<SweepRow>> SweepAll(const std::vector<NamedImage>& images,
   auto work = [&]() {
     std::unique_ptr<Session> codec;
     if (!settings.tokens.empty()) {
-      SessionOptions codec_options;
-      codec_options.device = options.model.device;
+      SessionOptions codec_options = SessionOptionsOf(options.model);
       codec_options.threads = 1;  // parallel across images instead
-      codec_options.deblock = !options.model.no_deblock;
-      codec_options.refine = !options.model.no_refine;
       StatusOr<std::unique_ptr<Session>> created = Session::Create(model, codec_options);
       if (!created.ok()) return fail(created.status());
       codec = std::move(created).value();
