@@ -18,8 +18,9 @@ CACHE=${CACHE:-data/cache/train512.npz}
 THREADS=${THREADS:-2}
 
 $PY models/export.py --run "$RUN" --out "$MODEL" --name "$NAME"
-BITS=$($PY models/fit_entropy.py --model "$MODEL" --out "$MODEL" --cache "$CACHE" |
-       awk '/training crops/ {print $NF}')
+FIT=$($PY models/fit_entropy.py --model "$MODEL" --out "$MODEL" --cache "$CACHE" | grep -v encoded)
+echo "$FIT"   # bits per token at each k, held-out crops
+BITS=$(echo "$FIT" | awk '/training crops/ {print $NF}')
 echo "bits per token (training crops, k = K): $BITS"
 PLAN=$($PY models/fit_refinement.py --model "$MODEL" --cache "$CACHE" --threads "$THREADS" \
        --token-bits "$BITS" | tee "$REFINEMENT_LOG" | tail -n 1)
