@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "codec/test_models.h"
+#include "temp_dir.h"
 #include "tok1d/tok1d.h"
 #include "tok1d/tok1d_c.h"
 
@@ -209,7 +210,8 @@ TEST_CASE("api: 8 threads sharing one model encode and decode as one thread does
 
 TEST_CASE("c api: round trip and error codes") {
   const std::vector<uint8_t> bytes = testing::MakeModelFile(testing::TinyConfig(), 7);
-  const std::string path = std::string(std::tmpnam(nullptr)) + ".safetensors";
+  const testing::TempDir dir;
+  const std::string path = dir.File("model.safetensors");
   FILE* file = std::fopen(path.c_str(), "wb");
   REQUIRE(file != nullptr);
   REQUIRE(std::fwrite(bytes.data(), 1, bytes.size(), file) == bytes.size());
