@@ -133,6 +133,10 @@ def main():
                     help="rate-distortion training: add c * mse/bits * bits per tile (bits of its kept "
                          "tokens under learned tables, rate.py); c is the slope d ln(MSE) / d ln(bits) "
                          "the model trades at (about 0.26 for today's model: 0.78 dB per doubling)")
+    ap.add_argument("--rate-weight-top", type=float,
+                    help="c at k = K when it should differ from c at k = 1 (--rate-weight): c moves "
+                         "log-linearly in k between them; the model's own slope is lower at the top "
+                         "of the ladder, where a uniform c empties the late tokens")
     ap.add_argument("--rate-lr", type=float, default=1e-2, help="learning rate of the rate tables")
     args = ap.parse_args()
 
@@ -229,6 +233,12 @@ def main():
                 x[n - m:] = synth.batch(m)
         return x
 
+    def rate_weight(keep):
+        if args.rate_weight_top is None:
+            return args.rate_weight
+        position = torch.log(keep.float()) / math.log(K)  # 0 at k = 1, 1 at k = K
+        return args.rate_weight * (args.rate_weight_top / args.rate_weight) ** position
+
     def loss_fn(x, keep):
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.amp == "bf16"):
             bounded = model.fsq.bound(model.encode_latent(x))
@@ -238,7 +248,7 @@ def main():
         bounded = bounded.float()
         if args.rate_weight > 0:
             bits = rate.bits(bounded, keep)
-            loss = loss + args.rate_weight * (mse.detach() / bits.detach().clamp(min=1.0) * bits).mean()
+            loss = loss + (rate_weight(keep) * mse.detach() / bits.detach().clamp(min=1.0) * bits).mean()
         return loss, bounded
 
     if args.compile:
