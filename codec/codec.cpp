@@ -199,13 +199,18 @@ StatusOr<TokenFile> Codec::Encode(const Image& image, std::span<const uint32_t> 
     TOK1D_RETURN_IF_ERROR(WithCpuFallback(
         [&] { return tokenizer_->Encode(tiles, count, batch_tokens, batch_bounded); }));
   }
+  // The search may lower a tile's count (SearchOptions::trim_tails), never raise it.
+  std::vector<uint32_t> counts(tokens_per_tile.begin(), tokens_per_tile.end());
   if (search.enabled()) {
-    TOK1D_RETURN_IF_ERROR(SearchTokens(image, grid, tokens_per_tile, header.refinement, search,
-                                       progress, tokens, bounded));
+    TOK1D_RETURN_IF_ERROR(SearchTokens(image, grid, counts, header.refinement, search, progress,
+                                       tokens, bounded));
+    for (size_t t = 0; t < grid.count(); ++t) {
+      header.layers_per_tile[t] = header.LayersForTokens(counts[t]);
+    }
   }
   for (size_t t = 0; t < grid.count(); ++t) {
     const auto begin = tokens.begin() + static_cast<std::ptrdiff_t>(t * k);
-    file.tokens[t].assign(begin, begin + tokens_per_tile[t]);
+    file.tokens[t].assign(begin, begin + counts[t]);
     const uint32_t refinements = header.RefinementsInLayers(header.layers_per_tile[t]);
     for (uint32_t r = 0; r < refinements; ++r) {
       file.refinements[t].push_back(
@@ -216,7 +221,7 @@ StatusOr<TokenFile> Codec::Encode(const Image& image, std::span<const uint32_t> 
 }
 
 Status Codec::SearchTokens(const Image& image, const TileGrid& grid,
-                           std::span<const uint32_t> tokens_per_tile, const Refinement& refinement,
+                           std::span<uint32_t> tokens_per_tile, const Refinement& refinement,
                            const SearchOptions& search, const std::function<void(double)>& progress,
                            std::span<uint32_t> tokens, std::span<float> bounded) {
   const ModelConfig& config = model_.config();
@@ -271,7 +276,37 @@ Status Codec::SearchTokens(const Image& image, const TileGrid& grid,
     for (size_t i = 0; i < count * k; ++i) {
       tokens[first * k + i] = token_search.TokenOf(b.subspan(i / k * k * dims, k * dims), i % k);
     }
+    if (search.trim_tails) {
+      TOK1D_RETURN_IF_ERROR(TrimTails(token_search, tiles,
+                                      std::span<const SearchTile>(info).subspan(first, count),
+                                      lambda, b, tokens_per_tile.subspan(first, count)));
+    }
   }
+  return OkStatus();
+}
+
+// Each tile's count against 3/4 and 1/2 of it, on the searched values: the one with the least
+// squared error + λ · bits (the count asked for on a tie).
+Status Codec::TrimTails(TokenSearch& token_search, std::span<const uint8_t> tiles,
+                        std::span<const SearchTile> info, double lambda,
+                        std::span<const float> bounded, std::span<uint32_t> tokens_per_tile) {
+  const size_t count = info.size();
+  std::vector<double> best(count), error(count), bits(count);
+  TOK1D_RETURN_IF_ERROR(token_search.Measure(tiles, info, tokens_per_tile, bounded, error, bits));
+  for (size_t t = 0; t < count; ++t) best[t] = error[t] + lambda * bits[t];
+  std::vector<uint32_t> chosen(tokens_per_tile.begin(), tokens_per_tile.end()), shorter(count);
+  for (const uint32_t quarters : {3u, 2u}) {
+    for (size_t t = 0; t < count; ++t) shorter[t] = tokens_per_tile[t] * quarters / 4;
+    TOK1D_RETURN_IF_ERROR(token_search.Measure(tiles, info, shorter, bounded, error, bits));
+    for (size_t t = 0; t < count; ++t) {
+      const double objective = error[t] + lambda * bits[t];
+      if (shorter[t] >= 1 && objective < best[t]) {
+        best[t] = objective;
+        chosen[t] = shorter[t];
+      }
+    }
+  }
+  std::copy(chosen.begin(), chosen.end(), tokens_per_tile.begin());
   return OkStatus();
 }
 

@@ -120,9 +120,14 @@ class Codec {
   // Optimises the tokens (and `bounded`, the FSQ values, for refinement) of every tile of
   // `image` for its count (codec/token_search.h).
   Status SearchTokens(const Image& image, const TileGrid& grid,
-                      std::span<const uint32_t> tokens_per_tile, const Refinement& refinement,
+                      std::span<uint32_t> tokens_per_tile, const Refinement& refinement,
                       const SearchOptions& search, const std::function<void(double)>& progress,
                       std::span<uint32_t> tokens, std::span<float> bounded);
+  // SearchOptions::trim_tails: lowers tokens_per_tile where fewer tokens of the searched values
+  // give a lower squared error + λ · bits.
+  Status TrimTails(TokenSearch& token_search, std::span<const uint8_t> tiles,
+                   std::span<const SearchTile> info, double lambda, std::span<const float> bounded,
+                   std::span<uint32_t> tokens_per_tile);
   // The tokenizer the token search differentiates through: the codec's own, or one on a CPU
   // backend made the first time it is needed when the codec's backend has no backward pass.
   StatusOr<Tokenizer*> SearchTokenizer();

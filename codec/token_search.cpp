@@ -39,6 +39,7 @@ void OverrideFromEnvironment(SearchOptions* options) {
     if (name == "polish_depth") options->polish_depth = whole;
     if (name == "prefix_weight") options->prefix_weight = static_cast<float>(value);
     if (name == "rate_weight") options->rate_weight = static_cast<float>(value);
+    if (name == "trim_tails") options->trim_tails = whole != 0;
   }
 }
 

@@ -17,6 +17,10 @@
 // exchange rate between squared error and bits from keep/2 to keep tokens. Only pixels inside
 // the image count (border tiles are padded). The files are ordinary .t1d files.
 //
+// Last (SearchOptions::trim_tails), each tile's token count may shrink to 3/4 or 1/2 of it
+// where the same objective (without the prefixes) says the last tokens do not pay: the
+// count asked for is the most a tile keeps.
+//
 // models/optimize_tokens.py is the PyTorch prototype the choices were measured with.
 #pragma once
 
@@ -43,6 +47,10 @@ struct SearchOptions {
   uint32_t polish_depth = 1;    // batches of polish_tries candidates a tile goes through
   float prefix_weight = 0.5f;   // weight of keep/2, keep/4, keep/8 together (keep has 1)
   float rate_weight = 1.0f;     // λ as a multiple of the image's slope, 0: distortion only
+  // After the search, a tile may keep fewer tokens (3/4 or 1/2 of its count) where that lowers
+  // its squared error + λ · bits: the last tokens can cost more than they gain (as RDOQ
+  // chooses the last coded coefficient), and on some flat tiles they even add error.
+  bool trim_tails = true;
 
   bool enabled() const { return descent_steps > 0 || polish_rounds > 0; }
 };

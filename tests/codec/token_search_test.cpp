@@ -3,6 +3,7 @@
 // deterministic whatever the thread count, and its quantizer matches the file's rounding.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -151,6 +152,65 @@ TEST_CASE("codec: searched files decode, are deterministic on 1 and 2 threads; e
   const std::vector<uint8_t> plain = encode(1, SearchOptions{});
   CHECK(plain != one);  // the search changed something
   CHECK(plain == encode(1, SearchOptionsForEffort(0)));
+}
+
+TEST_CASE("codec: trimmed tails keep 1/2 to all of the count, and only where the error falls") {
+  const Image image = TestImage(70, 45);
+  CodecOptions options;
+  options.threads = 1;
+  options.deblock = false;  // tiles compared one by one
+  options.refine = false;
+  StatusOr<std::unique_ptr<Codec>> codec = Codec::Create(TinyModel(), options);
+  REQUIRE(codec.ok());
+  const uint32_t tile = (*codec)->model().config().tile;
+  const TileGrid grid = MakeTileGrid(image.width, image.height, tile);
+  const uint32_t k = (*codec)->model().config().tokens;
+  const std::vector<uint32_t> asked(grid.count(), k);
+  SearchOptions search;
+  search.polish_rounds = 1;
+  search.polish_tries = 4;
+  search.rate_weight = 0;  // distortion only: a tail goes only if the tile gets better
+  search.trim_tails = false;
+  StatusOr<TokenFile> whole = (*codec)->Encode(image, asked, {}, search);
+  search.trim_tails = true;
+  StatusOr<TokenFile> trimmed = (*codec)->Encode(image, asked, {}, search);
+  REQUIRE_MESSAGE(whole.ok(), whole.status().message());
+  REQUIRE_MESSAGE(trimmed.ok(), trimmed.status().message());
+  StatusOr<Image> whole_image = (*codec)->Decode(*whole);
+  StatusOr<Image> trimmed_image = (*codec)->Decode(*trimmed);
+  REQUIRE(whole_image.ok());
+  REQUIRE(trimmed_image.ok());
+  auto tile_error = [&](const Image& decoded, size_t t) {
+    double sum = 0;
+    const uint32_t x0 = static_cast<uint32_t>(t % grid.cols) * tile;
+    const uint32_t y0 = static_cast<uint32_t>(t / grid.cols) * tile;
+    for (uint32_t y = y0; y < std::min(y0 + tile, image.height); ++y) {
+      for (uint32_t x = x0; x < std::min(x0 + tile, image.width); ++x) {
+        for (size_t c = 0; c < 3; ++c) {
+          const size_t i = (size_t{y} * image.width + x) * 3 + c;
+          const double d = static_cast<double>(decoded.rgb[i]) - static_cast<double>(image.rgb[i]);
+          sum += d * d;
+        }
+      }
+    }
+    return sum;
+  };
+  size_t trimmed_tiles = 0;
+  for (size_t t = 0; t < grid.count(); ++t) {
+    CAPTURE(t);
+    CHECK(whole->tokens[t].size() == k);
+    const size_t kept = trimmed->tokens[t].size();
+    CHECK((kept == k || kept == k * 3 / 4 || kept == k / 2));
+    // The kept tokens are the whole file's first ones: trimming cuts, it does not re-search.
+    CHECK(std::equal(trimmed->tokens[t].begin(), trimmed->tokens[t].end(),
+                     whole->tokens[t].begin()));
+    // Measured in floats, decoded in 8 bits: a little slack for the rounding.
+    if (kept < k) {
+      ++trimmed_tiles;
+      CHECK(tile_error(*trimmed_image, t) <= tile_error(*whole_image, t) * 1.001 + 16);
+    }
+  }
+  CHECK(trimmed_tiles > 0);  // the test model's last tokens hurt some tiles (seed 11)
 }
 
 TEST_CASE("effort levels: 0 searches nothing, every level above does, and work grows") {
