@@ -113,6 +113,7 @@ static_assert(kMaxEffort == kMaxSearchEffort, "tok1d.h and codec/token_search.h 
 
 // The file of `counts` tokens per tile with the tokens searched at `effort` for those counts,
 // as `like` (effort 0, the same counts) is written: its header settings and extra chunks.
+// Some tiles may keep fewer than `counts` (their last tokens did not pay for their bits).
 // Within `max_bytes` (0: no limit): when the search made it larger, the largest tiles lose
 // tokens (from the end: a trim of the searched file) until it fits.
 StatusOr<TokenFile> SearchedFile(Codec& codec, const Image& image, const TokenFile& like,
@@ -127,7 +128,8 @@ StatusOr<TokenFile> SearchedFile(Codec& codec, const Image& image, const TokenFi
   file.extra_chunks = like.extra_chunks;
   file.header.entropy_coder = like.header.entropy_coder;
   if (max_bytes == 0) return file;
-  std::vector<uint32_t> fitted = counts;
+  // The search may have kept fewer tokens in some tiles (SearchOptions::trim_tails).
+  std::vector<uint32_t> fitted = file.header.tokens_per_tile();
   while (true) {
     TOK1D_ASSIGN_OR_RETURN(const std::vector<uint8_t> bytes, WriteT1d(file, coder));
     if (bytes.size() <= max_bytes) return file;

@@ -34,7 +34,8 @@ Status RunEncode(const EncodeCommandOptions& options, const Console& console) {
                          OpenSession(std::move(model), options.model, console));
   TOK1D_RETURN_IF_ERROR(CheckEncodeSettings(options.settings, *session));
   // A long search (--effort) shows its progress on a terminal.
-  const bool bar = options.settings.effort > 0 && !console.quiet && isatty(STDERR_FILENO) != 0;
+  const bool bar =
+      options.settings.options.effort > 0 && !console.quiet && isatty(STDERR_FILENO) != 0;
   bool drawn = false;
   auto progress = [&](double fraction) {
     constexpr int kWidth = 30;
@@ -56,34 +57,20 @@ Status RunEncode(const EncodeCommandOptions& options, const Console& console) {
   return OkStatus();
 }
 
-// The library's options for the command's settings (metadata and source added by the caller).
-EncodeOptions EncodeOptionsOf(const EncodeSettings& settings) {
-  EncodeOptions options;
-  options.tokens = settings.tokens;
-  options.bytes = settings.bytes;
-  options.bpp = settings.bpp;
-  options.psnr = settings.psnr;
-  options.allocation = settings.allocation;
-  options.coder = settings.coder;
-  options.compute_psnr = settings.stats;
-  options.effort = settings.effort;
-  return options;
-}
-
 }  // namespace
 
 void AddEncodeSettings(CLI::App* command, EncodeSettings* settings) {
   CLI::Option_group* rate =
       command->add_option_group("rate", "exactly one of --tokens, --bytes, --bpp, --psnr");
   CLI::Option* tokens =
-      rate->add_option("-t,--tokens", settings->tokens,
+      rate->add_option("-t,--tokens", settings->options.tokens,
                        "tokens per tile, the same for every tile (1 … the model's K)")
           ->check(CLI::Range(1, 65535));
-  rate->add_option("--bytes", settings->bytes, "largest file size in bytes")
+  rate->add_option("--bytes", settings->options.bytes, "largest file size in bytes")
       ->check(CLI::PositiveNumber);
-  rate->add_option("--bpp", settings->bpp, "largest size in bits per pixel")
+  rate->add_option("--bpp", settings->options.bpp, "largest size in bits per pixel")
       ->check(CLI::PositiveNumber);
-  rate->add_option("--psnr", settings->psnr,
+  rate->add_option("--psnr", settings->options.psnr,
                    "smallest file whose decoding reaches this PSNR (dB, RGB, against the input)")
       ->type_name("DB")
       ->check(CLI::PositiveNumber);
@@ -92,7 +79,8 @@ void AddEncodeSettings(CLI::App* command, EncodeSettings* settings) {
       ->add_option_function<std::string>(
           "--allocation",
           [settings](const std::string& name) {
-            settings->allocation = name == "uniform" ? Allocation::kUniform : Allocation::kAdaptive;
+            settings->options.allocation =
+                name == "uniform" ? Allocation::kUniform : Allocation::kAdaptive;
           },
           "with --bytes, --bpp, --psnr: the same token count for every tile (uniform, faster) "
           "or more tokens for the tiles that gain most per byte (adaptive: about ten decodes "
@@ -103,13 +91,13 @@ void AddEncodeSettings(CLI::App* command, EncodeSettings* settings) {
       ->add_option_function<std::string>(
           "--coder",
           [settings](const std::string& name) {
-            settings->coder = name == "raw" ? Coder::kRaw : Coder::kRange;
+            settings->options.coder = name == "raw" ? Coder::kRaw : Coder::kRange;
           },
           "entropy coder of the tokens: range (smaller; needs a model with entropy "
           "tables) or raw (default: range when the model has tables)")
       ->check(CLI::IsMember({"raw", "range"}));
   command
-      ->add_option("--effort", settings->effort,
+      ->add_option("--effort", settings->options.effort,
                    "0-9: search for better tokens through the decoder at encode time (0: the "
                    "encoder's tokens as they come; higher: smaller files at equal quality, "
                    "slower; see docs/effort.md)")
@@ -118,7 +106,7 @@ void AddEncodeSettings(CLI::App* command, EncodeSettings* settings) {
   command->add_flag("--keep-orientation", settings->keep_orientation,
                     "code the pixels as stored: do not turn the image upright by its EXIF "
                     "orientation tag (default: turned, as image viewers show it)");
-  command->add_flag("--stats", settings->stats,
+  command->add_flag("--stats", settings->options.compute_psnr,
                     "decode the result and print its PSNR against the input");
   command
       ->add_option_function<std::string>(
@@ -134,7 +122,7 @@ void AddEncodeSettings(CLI::App* command, EncodeSettings* settings) {
 }
 
 Status CheckEncodeSettings(const EncodeSettings& settings, const Session& session) {
-  return session.CheckEncodeOptions(EncodeOptionsOf(settings));
+  return session.CheckEncodeOptions(settings.options);
 }
 
 TokenCounts CountTokens(std::span<const uint32_t> tokens_per_tile) {
@@ -182,7 +170,7 @@ StatusOr<InputImage> ReadInputImage(const std::string& path, const MetadataSelec
 StatusOr<EncodedImage> EncodeInputImage(Session& session, const InputImage& input,
                                         const EncodeSettings& settings,
                                         const std::function<void(double)>& progress) {
-  EncodeOptions options = EncodeOptionsOf(settings);
+  EncodeOptions options = settings.options;
   options.on_progress = progress;
   options.alpha_composited = input.info.alpha_composited;
   options.background = ImageReadOptions{}.background;

@@ -37,18 +37,12 @@ std::string DescribeTokenCounts(const TokenCounts& counts);
 // ---- encode ----
 
 struct EncodeSettings {
-  uint32_t tokens = 0;  // exactly one of tokens, bytes, bpp, psnr is set
-  uint64_t bytes = 0;
-  double bpp = 0;
-  double psnr = 0;  // dB: the smallest file whose decoding reaches it
-  // How --bytes, --bpp and --psnr share tokens between tiles; --tokens keeps k everywhere.
-  // Default: the one measured better on Kodak for the kind of rate (tok1d.h, Allocation).
-  Allocation allocation = Allocation::kDefault;
-  Coder coder = Coder::kDefault;
-  bool stats = false;                // also decode, for the PSNR
-  MetadataSelection metadata;        // --metadata: the input's ICC profile and EXIF to keep
-  bool keep_orientation = false;     // code the pixels as stored, ignoring EXIF orientation
-  uint32_t effort = kDefaultEffort;  // --effort: token search through the decoder (tok1d.h)
+  // What the library gets: exactly one of tokens, bytes, bpp, psnr; allocation (how --bytes,
+  // --bpp and --psnr share tokens between tiles: tok1d.h, Allocation), coder, effort, and
+  // --stats as compute_psnr. The input's metadata and source are added per image.
+  EncodeOptions options{.effort = kDefaultEffort};
+  MetadataSelection metadata;     // --metadata: the input's ICC profile and EXIF to keep
+  bool keep_orientation = false;  // code the pixels as stored, ignoring EXIF orientation
 };
 
 // The rate options (--tokens | --bytes | --bpp | --psnr), --allocation, --coder and --stats.

@@ -202,8 +202,8 @@ StatusOr<TokenFile> Codec::Encode(const Image& image, std::span<const uint32_t> 
   // The search may lower a tile's count (SearchOptions::trim_tails), never raise it.
   std::vector<uint32_t> counts(tokens_per_tile.begin(), tokens_per_tile.end());
   if (search.enabled()) {
-    TOK1D_RETURN_IF_ERROR(SearchTokens(image, grid, counts, header.refinement, search, progress,
-                                       tokens, bounded));
+    TOK1D_RETURN_IF_ERROR(
+        SearchTokens(image, grid, counts, header.refinement, search, progress, tokens, bounded));
     for (size_t t = 0; t < grid.count(); ++t) {
       header.layers_per_tile[t] = header.LayersForTokens(counts[t]);
     }
@@ -267,14 +267,16 @@ Status Codec::SearchTokens(const Image& image, const TileGrid& grid,
     const std::span<float> b = bounded.subspan(first * k * dims, count * k * dims);
     const double done = static_cast<double>(first) / static_cast<double>(grid.count());
     const double share = static_cast<double>(count) / static_cast<double>(grid.count());
-    TOK1D_RETURN_IF_ERROR(
-        token_search.Optimise(tiles, std::span<const SearchTile>(info).subspan(first, count),
-                              lambda, search, b, [&](double fraction) {
-                                if (progress) progress(done + share * fraction);
-                              }));
-    // The tokens of the searched values (cell or part centres: no rounding ties).
-    for (size_t i = 0; i < count * k; ++i) {
-      tokens[first * k + i] = token_search.TokenOf(b.subspan(i / k * k * dims, k * dims), i % k);
+    if (search.descent_steps > 0 || search.polish_rounds > 0) {
+      TOK1D_RETURN_IF_ERROR(
+          token_search.Optimise(tiles, std::span<const SearchTile>(info).subspan(first, count),
+                                lambda, search, b, [&](double fraction) {
+                                  if (progress) progress(done + share * fraction);
+                                }));
+      // The tokens of the searched values (cell or part centres: no rounding ties).
+      for (size_t i = 0; i < count * k; ++i) {
+        tokens[first * k + i] = token_search.TokenOf(b.subspan(i / k * k * dims, k * dims), i % k);
+      }
     }
     if (search.trim_tails) {
       TOK1D_RETURN_IF_ERROR(TrimTails(token_search, tiles,

@@ -119,10 +119,10 @@ class Codec {
 
   // Optimises the tokens (and `bounded`, the FSQ values, for refinement) of every tile of
   // `image` for its count (codec/token_search.h).
-  Status SearchTokens(const Image& image, const TileGrid& grid,
-                      std::span<uint32_t> tokens_per_tile, const Refinement& refinement,
-                      const SearchOptions& search, const std::function<void(double)>& progress,
-                      std::span<uint32_t> tokens, std::span<float> bounded);
+  Status SearchTokens(const Image& image, const TileGrid& grid, std::span<uint32_t> tokens_per_tile,
+                      const Refinement& refinement, const SearchOptions& search,
+                      const std::function<void(double)>& progress, std::span<uint32_t> tokens,
+                      std::span<float> bounded);
   // SearchOptions::trim_tails: lowers tokens_per_tile where fewer tokens of the searched values
   // give a lower squared error + λ · bits.
   Status TrimTails(TokenSearch& token_search, std::span<const uint8_t> tiles,

@@ -63,6 +63,7 @@ SearchOptions SearchOptionsForEffort(uint32_t effort) {
   options.polish_rounds = kLevels[effort].polish_rounds;
   options.polish_tries = kLevels[effort].polish_tries;
   options.polish_depth = kLevels[effort].polish_depth;
+  options.trim_tails = effort > 0;
   if (effort > 0) OverrideFromEnvironment(&options);
   return options;
 }

@@ -50,9 +50,9 @@ struct SearchOptions {
   // After the search, a tile may keep fewer tokens (3/4 or 1/2 of its count) where that lowers
   // its squared error + λ · bits: the last tokens can cost more than they gain (as RDOQ
   // chooses the last coded coefficient), and on some flat tiles they even add error.
-  bool trim_tails = true;
+  bool trim_tails = false;
 
-  bool enabled() const { return descent_steps > 0 || polish_rounds > 0; }
+  bool enabled() const { return descent_steps > 0 || polish_rounds > 0 || trim_tails; }
 };
 
 // The search of `tok1d encode --effort N`, 0 (none) … kMaxSearchEffort. For experiments, the

@@ -202,8 +202,8 @@ TEST_CASE("codec: trimmed tails keep 1/2 to all of the count, and only where the
     const size_t kept = trimmed->tokens[t].size();
     CHECK((kept == k || kept == k * 3 / 4 || kept == k / 2));
     // The kept tokens are the whole file's first ones: trimming cuts, it does not re-search.
-    CHECK(std::equal(trimmed->tokens[t].begin(), trimmed->tokens[t].end(),
-                     whole->tokens[t].begin()));
+    CHECK(
+        std::equal(trimmed->tokens[t].begin(), trimmed->tokens[t].end(), whole->tokens[t].begin()));
     // Measured in floats, decoded in 8 bits: a little slack for the rounding.
     if (kept < k) {
       ++trimmed_tiles;
