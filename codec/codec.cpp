@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
+#include <numeric>
 #include <vector>
 
 #include "codec/deblock.h"
@@ -243,6 +245,8 @@ Status Codec::SearchTokens(const Image& image, const TileGrid& grid,
   std::vector<uint32_t> half(grid.count());
   for (size_t t = 0; t < grid.count(); ++t) half[t] = tokens_per_tile[t] / 2;
   const size_t batch_tiles = BatchTiles();
+  std::vector<uint32_t> trimmed(tokens_per_tile.begin(), tokens_per_tile.end());
+  std::vector<double> trim_gain(grid.count(), 0.0);
   double lambda = 0;
   if (search.rate_weight > 0 && model_.entropy_tables() != nullptr) {
     for (size_t first = 0; first < grid.count(); first += batch_tiles) {
@@ -279,23 +283,41 @@ Status Codec::SearchTokens(const Image& image, const TileGrid& grid,
       }
     }
     if (search.trim_tails) {
-      TOK1D_RETURN_IF_ERROR(TrimTails(token_search, tiles,
-                                      std::span<const SearchTile>(info).subspan(first, count),
-                                      lambda, b, tokens_per_tile.subspan(first, count)));
+      TOK1D_RETURN_IF_ERROR(
+          TrimTails(token_search, tiles, std::span<const SearchTile>(info).subspan(first, count),
+                    lambda * search.trim_rate_weight, b, std::span(trimmed).subspan(first, count),
+                    std::span(trim_gain).subspan(first, count)));
+    }
+  }
+  if (search.trim_tails) {
+    // One count for all tiles is one u16 in the header, a count per tile one each
+    // (FORMAT.md, counts_mode): the trims must pay for that too.
+    auto all_equal = [](std::span<const uint32_t> counts) {
+      return std::adjacent_find(counts.begin(), counts.end(), std::not_equal_to<>()) ==
+             counts.end();
+    };
+    const double header_bits = all_equal(tokens_per_tile) && !all_equal(trimmed)
+                                   ? 16.0 * static_cast<double>(grid.count() - 1)
+                                   : 0.0;
+    const double saved = std::accumulate(trim_gain.begin(), trim_gain.end(), 0.0);
+    if (saved > lambda * header_bits) {
+      std::copy(trimmed.begin(), trimmed.end(), tokens_per_tile.begin());
     }
   }
   return OkStatus();
 }
 
 // Each tile's count against 3/4 and 1/2 of it, on the searched values: the one with the least
-// squared error + λ · bits (the count asked for on a tie).
+// squared error + λ · bits (the count asked for on a tie), and how much less that is.
 Status Codec::TrimTails(TokenSearch& token_search, std::span<const uint8_t> tiles,
                         std::span<const SearchTile> info, double lambda,
-                        std::span<const float> bounded, std::span<uint32_t> tokens_per_tile) {
+                        std::span<const float> bounded, std::span<uint32_t> tokens_per_tile,
+                        std::span<double> gain) {
   const size_t count = info.size();
-  std::vector<double> best(count), error(count), bits(count);
-  TOK1D_RETURN_IF_ERROR(token_search.Measure(tiles, info, tokens_per_tile, bounded, error, bits));
-  for (size_t t = 0; t < count; ++t) best[t] = error[t] + lambda * bits[t];
+  std::vector<double> best(count), error(count), bits(count), error_keep(count), bits_keep(count);
+  TOK1D_RETURN_IF_ERROR(
+      token_search.Measure(tiles, info, tokens_per_tile, bounded, error_keep, bits_keep));
+  for (size_t t = 0; t < count; ++t) best[t] = error_keep[t] + lambda * bits_keep[t];
   std::vector<uint32_t> chosen(tokens_per_tile.begin(), tokens_per_tile.end()), shorter(count);
   for (const uint32_t quarters : {3u, 2u}) {
     for (size_t t = 0; t < count; ++t) shorter[t] = tokens_per_tile[t] * quarters / 4;
@@ -307,6 +329,10 @@ Status Codec::TrimTails(TokenSearch& token_search, std::span<const uint8_t> tile
         chosen[t] = shorter[t];
       }
     }
+  }
+  for (size_t t = 0; t < count; ++t) {
+    gain[t] =
+        chosen[t] == tokens_per_tile[t] ? 0.0 : error_keep[t] + lambda * bits_keep[t] - best[t];
   }
   std::copy(chosen.begin(), chosen.end(), tokens_per_tile.begin());
   return OkStatus();

@@ -51,6 +51,7 @@ struct SearchOptions {
   // its squared error + λ · bits: the last tokens can cost more than they gain (as RDOQ
   // chooses the last coded coefficient), and on some flat tiles they even add error.
   bool trim_tails = false;
+  float trim_rate_weight = 0.5f;  // the trim's λ as a multiple of the search's
 
   bool enabled() const { return descent_steps > 0 || polish_rounds > 0 || trim_tails; }
 };
