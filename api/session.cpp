@@ -128,7 +128,6 @@ StatusOr<TokenFile> SearchedFile(Codec& codec, const Image& image, const TokenFi
   file.extra_chunks = like.extra_chunks;
   file.header.entropy_coder = like.header.entropy_coder;
   if (max_bytes == 0) return file;
-  // The search may have kept fewer tokens in some tiles (SearchOptions::trim_tails).
   std::vector<uint32_t> fitted = file.header.tokens_per_tile();
   while (true) {
     TOK1D_ASSIGN_OR_RETURN(const std::vector<uint8_t> bytes, WriteT1d(file, coder));
