@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <functional>
 #include <numeric>
 #include <vector>
 
@@ -173,10 +172,6 @@ StatusOr<TokenFile> Codec::Encode(const Image& image, std::span<const uint32_t> 
   header.max_tokens = config.tokens;
   header.entropy_coder = default_coder();
   if (options_.refine) header.refinement = model_.refinement();
-  header.layers_per_tile.resize(grid.count());
-  for (size_t t = 0; t < grid.count(); ++t) {
-    header.layers_per_tile[t] = header.LayersForTokens(tokens_per_tile[t]);
-  }
   file.tokens.resize(grid.count());
   file.refinements.resize(grid.count());
 
@@ -206,11 +201,10 @@ StatusOr<TokenFile> Codec::Encode(const Image& image, std::span<const uint32_t> 
   if (search.enabled()) {
     TOK1D_RETURN_IF_ERROR(
         SearchTokens(image, grid, counts, header.refinement, search, progress, tokens, bounded));
-    for (size_t t = 0; t < grid.count(); ++t) {
-      header.layers_per_tile[t] = header.LayersForTokens(counts[t]);
-    }
   }
+  header.layers_per_tile.resize(grid.count());
   for (size_t t = 0; t < grid.count(); ++t) {
+    header.layers_per_tile[t] = header.LayersForTokens(counts[t]);
     const auto begin = tokens.begin() + static_cast<std::ptrdiff_t>(t * k);
     file.tokens[t].assign(begin, begin + counts[t]);
     const uint32_t refinements = header.RefinementsInLayers(header.layers_per_tile[t]);
@@ -290,15 +284,9 @@ Status Codec::SearchTokens(const Image& image, const TileGrid& grid,
     }
   }
   if (search.trim_tails) {
-    // One count for all tiles is one u16 in the header, a count per tile one each
-    // (FORMAT.md, counts_mode): the trims must pay for that too.
-    auto all_equal = [](std::span<const uint32_t> counts) {
-      return std::adjacent_find(counts.begin(), counts.end(), std::not_equal_to<>()) ==
-             counts.end();
-    };
-    const double header_bits = all_equal(tokens_per_tile) && !all_equal(trimmed)
-                                   ? 16.0 * static_cast<double>(grid.count() - 1)
-                                   : 0.0;
+    // Unequal counts cost the header a count per tile: the trims must pay for that too.
+    const size_t before = LayerCountsBytes(tokens_per_tile), after = LayerCountsBytes(trimmed);
+    const double header_bits = after > before ? 8.0 * static_cast<double>(after - before) : 0.0;
     const double saved = std::accumulate(trim_gain.begin(), trim_gain.end(), 0.0);
     if (saved > lambda * header_bits) {
       std::copy(trimmed.begin(), trimmed.end(), tokens_per_tile.begin());

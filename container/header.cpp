@@ -86,7 +86,7 @@ Status CheckModelAndCounts(const T1dHeader& h) {
   return OkStatus();
 }
 
-bool AllEqual(const std::vector<uint32_t>& v) {
+bool AllEqual(std::span<const uint32_t> v) {
   return std::adjacent_find(v.begin(), v.end(), std::not_equal_to<>()) == v.end();
 }
 
@@ -245,6 +245,10 @@ Status ParseRefinement(const ChunkView& chunk, T1dHeader* header) {
 }
 
 }  // namespace t1d_internal
+
+size_t LayerCountsBytes(std::span<const uint32_t> layers_per_tile) {
+  return t1d_internal::AllEqual(layers_per_tile) ? 2 : 2 * layers_per_tile.size();
+}
 
 std::string EntropyCoderName(uint8_t id) {
   if (id == kRawCoderId) return "raw";

@@ -226,6 +226,10 @@ StatusOr<TokenFile> TrimTokens(TokenFile file, uint32_t k);
 // tile's current token count.
 StatusOr<TokenFile> TrimTokens(TokenFile file, std::span<const uint32_t> counts);
 
+// Bytes HEAD spends on these per-tile layer counts (FORMAT.md, counts_mode): one u16 when all
+// are equal, one per tile otherwise. Token counts give the same (equal tokens, equal layers).
+size_t LayerCountsBytes(std::span<const uint32_t> layers_per_tile);
+
 // Trim to k layers per tile (header.LayersForTokens for a token count) on the bytes: rewrites HEAD
 // and DONE, copies layers 0..k-1 and ancillary chunks verbatim (LAYR chunks whole; LAYS spans whole
 // before layer k, the span holding layer k-1 cut down to its first layers, payload bytes
