@@ -16,6 +16,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from rate import TokenRate  # noqa: E402
+from structural import ms_ssim  # noqa: E402
 from data import CropSampler, fixed_crops, load_dataset, kodak_images, tile_image  # noqa: E402
 from tok1d_model import DEFAULT_CONFIG, Tok1d, pca_init, refined_codes  # noqa: E402
 
@@ -137,6 +138,9 @@ def main():
                     help="c at k = K when it should differ from c at k = 1 (--rate-weight): c moves "
                          "log-linearly in k between them; the model's own slope is lower at the top "
                          "of the ladder, where a uniform c empties the late tokens")
+    ap.add_argument("--msssim-weight", type=float, default=0.0,
+                    help="add a structural term, 1 - MS-SSIM (models/structural.py), weighted "
+                    "relative to the squared error as --rate-weight is")
     ap.add_argument("--rate-lr", type=float, default=1e-2, help="learning rate of the rate tables")
     args = ap.parse_args()
 
@@ -245,6 +249,10 @@ def main():
             y = model.decode_codes(decoder_codes(model, bounded, keep, plan), keep)
         mse = ((y.float() - x) ** 2).mean((1, 2, 3))
         loss = mse.mean()
+        if args.msssim_weight > 0:
+            dissimilarity = 1 - ms_ssim(y.float().permute(0, 3, 1, 2), x.permute(0, 3, 1, 2))
+            loss = loss + (args.msssim_weight * mse.detach() / dissimilarity.detach().clamp(min=1e-6)
+                           * dissimilarity).mean()
         bounded = bounded.float()
         if args.rate_weight > 0:
             bits = rate.bits(bounded, keep)
