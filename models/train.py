@@ -106,7 +106,8 @@ def main():
     ap.add_argument("--linear-minutes", type=float, default=0.0,
                     help="warm-up: train the code-space shortcuts alone (cheap) for this long first")
     ap.add_argument("--linear-batch", type=int, default=256)
-    ap.add_argument("--config", default="{}", help="JSON overrides of the model config")
+    ap.add_argument("--config", default="{}", help="JSON overrides of the model config (with "
+                    "--init-from: parts to add to the exported model, e.g. a conv head)")
     ap.add_argument("--no-pca-init", action="store_true")
     ap.add_argument("--init-from", help="a new run starts from this exported model's weights (its "
                                         "architecture; fp16 -> fp32) instead of a PCA init")
@@ -189,7 +190,16 @@ def main():
                 json.dump(record, f, indent=1)
     elif args.init_from:  # fine-tuning, e.g. the default model on a GPU (scripts/gpu-train)
         from export import load_model
-        model = load_model(args.init_from)[0].train().to(device)
+        model = load_model(args.init_from)[0]
+        overrides = json.loads(args.config)
+        if overrides:  # graft: new parts (e.g. a zero-initialised conv head) start as in a new model
+            grafted = Tok1d({**model.cfg, **overrides})
+            missing, unexpected = grafted.load_state_dict(model.state_dict(), strict=False)
+            if unexpected:
+                raise SystemExit(f"--config {args.config} drops trained weights: {unexpected}")
+            print(f"grafted onto {args.init_from}: new {sorted({k.split('.')[0] for k in missing})}", flush=True)
+            model = grafted
+        model = model.train().to(device)
         opt = make_optimizer(model, args)
         step, elapsed, linear_steps = 0, 0.0, 0
         with open(os.path.join(args.run, "config.json"), "w") as f:
