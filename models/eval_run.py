@@ -70,6 +70,11 @@ def chart_bars(im, min_pixels=2000):
     return masks
 
 
+def bar_errors(chart, decoded, masks):
+    """For each bar mask, the largest error of the decoded bar's mean colour in any channel."""
+    return [np.abs(decoded[m].astype(float).mean(0) - chart[m].astype(float).mean(0)).max() for m in masks]
+
+
 def decode_cost(model, threads=1, reps=3):
     torch.set_num_threads(threads)
     b, K, C = 24, model.cfg["tokens"], model.code_dim
@@ -170,7 +175,7 @@ def main():
         masks = chart_bars(chart)
         for k, y in reconstruct_image(model, chart, [32, 128]).items():
             res[f"chart_psnr_k{k}"] = round(metrics(chart, y)["psnr"], 3)
-            err = [np.abs(y[m].astype(float).mean(0) - chart[m].astype(float).mean(0)).max() for m in masks]
+            err = bar_errors(chart, y, masks)
             res[f"chart_bar_maxerr_k{k}"] = round(float(max(err)), 1) if err else None
             res[f"chart_bars_within6_k{k}"] = f"{sum(e <= 6 for e in err)}/{len(err)}"
     res.update(decode_cost(model))

@@ -7,13 +7,12 @@ same values unrounded, and prints each flat bar's worst channel error of its mea
 import os
 import sys
 
-import numpy as np
 import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 from data import load_rgb, tile_image, untile_image  # noqa: E402
-from eval_run import chart_bars  # noqa: E402
+from eval_run import bar_errors, chart_bars  # noqa: E402
 from export import load_model  # noqa: E402
 
 torch.set_num_threads(1)
@@ -26,7 +25,7 @@ bars = chart_bars(chart)
 
 def report(name, y):
     image = untile_image((y.clamp(0, 1) * 255).round().byte().numpy(), rows, cols, *chart.shape[:2])
-    errors = [np.abs(chart[m].mean(0) - image[m].astype(float).mean(0)).max() for m in bars]
+    errors = bar_errors(chart, image, bars)
     print(f"{name}: worst {max(errors):.1f}, bars " + " ".join(f"{e:.0f}" for e in errors))
 
 
