@@ -38,7 +38,6 @@ namespace {
 
 }  // namespace
 
-void Backend::Gelu(const float*, size_t, float*) { NoBackward(*this, "Gelu"); }
 
 void Backend::EmbedValues(const float*, const uint32_t*, size_t, size_t, size_t, const float*,
                           const float*, const float*, size_t, float*, float*) {
@@ -74,6 +73,20 @@ void Backend::PatchifyBackward(const float*, size_t, uint32_t, uint32_t, float*,
 
 void Backend::AssembleTilesBackward(const float*, size_t, const TileGeometry&, float*, float*) {
   NoBackward(*this, "AssembleTilesBackward");
+}
+
+void Backend::UnpatchifyBackward(const float*, size_t, uint32_t, uint32_t, uint32_t, float*) {
+  NoBackward(*this, "UnpatchifyBackward");
+}
+
+void Backend::Conv3x3BackwardInput(const float*, size_t, uint32_t, uint32_t, uint32_t,
+                                   const float*, uint32_t, float*, bool) {
+  NoBackward(*this, "Conv3x3BackwardInput");
+}
+
+void Backend::PixelShuffleAddBackward(const float*, size_t, uint32_t, uint32_t, uint32_t,
+                                      uint32_t, float*) {
+  NoBackward(*this, "PixelShuffleAddBackward");
 }
 
 void Backend::EmbedValuesBackward(const float*, const uint32_t*, size_t, size_t, size_t,

@@ -173,6 +173,33 @@ class Backend {
   virtual void AssembleTiles(const float* detail, const float* coarse, size_t count,
                              const TileGeometry& geometry, float* pixels) = 0;
 
+  // ---- the convolutional pixel head (models/tok1d_model.py, config "conv_head") ----
+  // Feature maps are channels-last: [count, height, width, channels], row-major.
+
+  // The inverse of Patchify for `channels` channels: images[count, side, side, channels] from
+  // patches[count · (side/patch)², patch²·channels] in (py, px, c) order, patches in raster
+  // order (side % patch == 0).
+  virtual void Unpatchify(const float* patches, size_t count, uint32_t side, uint32_t patch,
+                          uint32_t channels, float* images) = 0;
+
+  // y[count, height, width, out] = conv3x3(x[count, height, width, in]) + b[out], stride 1,
+  // zero padding 1 (nn.Conv2d(in, out, 3, padding=1)), with `epilogue` as in Linear. w is
+  // [out, 3, 3, in] (PyTorch's [out, in, 3, 3] with the input channel last: codec/model.cpp
+  // reorders it when loading). y must not alias x.
+  virtual void Conv3x3(const float* x, size_t count, uint32_t height, uint32_t width, uint32_t in,
+                       const float* w, const float* b, uint32_t out, float* y,
+                       Epilogue epilogue) = 0;
+
+  // y[count, f·height, f·width, channels] += pixel_shuffle(x, f) for x[count, height, width,
+  // channels·f²]: y[n, f·i + a, f·j + b, c] += x[n, i, j, c·f² + a·f + b] (F.pixel_shuffle's
+  // channel order).
+  virtual void PixelShuffleAdd(const float* x, size_t count, uint32_t height, uint32_t width,
+                               uint32_t channels, uint32_t factor, float* y) = 0;
+
+  // Gelu: y[count] = gelu(x), exact (erf) GELU, as Linear's kGelu epilogue applies it (fc1 with
+  // kStore, then Gelu, equals fc1 with kGelu). y may alias x.
+  virtual void Gelu(const float* x, size_t count, float* y) = 0;
+
   // ---- gradients (the decoder's backward pass, codec/tokenizer.h DecodeValuesBackward) ----
   // Gradients with respect to the operations' inputs only, never their weights. A backend that
   // implements every operation of this section returns true here; the defaults below are
@@ -182,10 +209,6 @@ class Backend {
 
   // Forward operations the backward pass needs besides those above.
   //
-  // Gelu: y[count] = gelu(x), exact (erf) GELU, as Linear's kGelu epilogue applies it (fc1 with
-  // kStore, then Gelu, equals fc1 with kGelu). y may alias x.
-  virtual void Gelu(const float* x, size_t count, float* y);
-
   // EmbedValues, EmbedTokens for continuous codes: values[count · tokens, code_dim], of which the
   // first keep[t] rows of tile t are kept (keep: `count` values in backend memory, each ≤ tokens).
   // codes = values for kept rows, 0 for the others; embedded = code_w·codes + code_b for kept
@@ -229,6 +252,23 @@ class Backend {
   // = the adjoint of the bilinear upsampling applied to dpixels (both stored).
   virtual void AssembleTilesBackward(const float* dpixels, size_t count,
                                      const TileGeometry& geometry, float* ddetail, float* dcoarse);
+
+  // Unpatchify: dpatches (stored) = patchify(dimages) for `channels` channels.
+  virtual void UnpatchifyBackward(const float* dimages, size_t count, uint32_t side,
+                                  uint32_t patch, uint32_t channels, float* dpatches);
+
+  // Conv3x3: dx[count, height, width, in] (+)= the adjoint of the convolution applied to
+  // dy[count, height, width, out] (a transposed convolution; the bias plays no part).
+  // dx must not alias dy.
+  virtual void Conv3x3BackwardInput(const float* dy, size_t count, uint32_t height,
+                                    uint32_t width, uint32_t out, const float* w, uint32_t in,
+                                    float* dx, bool accumulate);
+
+  // PixelShuffleAdd: dx[count, height, width, channels·f²] (stored) gathers dy[count,
+  // f·height, f·width, channels] by the same index map.
+  virtual void PixelShuffleAddBackward(const float* dy, size_t count, uint32_t height,
+                                       uint32_t width, uint32_t channels, uint32_t factor,
+                                       float* dx);
 
   // EmbedValues: dvalues[count · tokens, code_dim] (+)= code_wᵀ·dembedded for kept rows; rows
   // of dropped tokens become 0 either way (their codes do not depend on the values, so this
