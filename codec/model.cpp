@@ -109,6 +109,25 @@ class WeightBinder {
     return std::optional<LinearWeights>(linear);
   }
 
+  // A Conv2d(in, out, 3, padding=1): the weight is stored [out, in, 3, 3] and reordered in the
+  // arena to [out, 3, 3, in], the layout the backends' Conv3x3 reads.
+  StatusOr<ConvWeights> Conv3x3(const std::string& name, uint32_t in, uint32_t out) {
+    ConvWeights conv;
+    conv.in = in;
+    conv.out = out;
+    TOK1D_ASSIGN_OR_RETURN(conv.weight, Tensor(name + ".weight", {out, in, 3, 3}));
+    TOK1D_ASSIGN_OR_RETURN(conv.bias, Tensor(name + ".bias", {out}));
+    float* w = arena_->data() + conv.weight.offset;
+    const std::vector<float> pytorch(w, w + conv.weight.size);
+    for (size_t o = 0; o < out; ++o) {
+      for (size_t i = 0; i < in; ++i) {
+        for (size_t tap = 0; tap < 9; ++tap)
+          w[(o * 9 + tap) * in + i] = pytorch[(o * in + i) * 9 + tap];
+      }
+    }
+    return conv;
+  }
+
   StatusOr<LayerNormWeights> LayerNorm(const std::string& name, uint32_t width) {
     LayerNormWeights norm;
     TOK1D_ASSIGN_OR_RETURN(norm.gamma, Tensor(name + ".weight", {width}));
@@ -175,6 +194,22 @@ StatusOr<ModelWeights> BindWeights(const ModelConfig& c, WeightBinder& binder) {
                          binder.OptionalLinear("coarse_embed", coarse_patch * coarse_patch * 3, d));
   if (w.coarse_embed && (coarse_patch == 0 || c.patch * c.pool % c.tile != 0)) {
     return CorruptError("model has coarse_embed, but patch · pool / tile is not a whole number");
+  }
+  if (c.conv_head) {
+    ConvHeadWeights head;
+    const uint32_t half = c.head_patch();
+    TOK1D_ASSIGN_OR_RETURN(head.head_in, binder.Linear("head_in", d, half * half * c.conv_head));
+    for (uint32_t i = 0; i < c.conv_blocks; ++i) {
+      const std::string name = "head_blocks." + std::to_string(i);
+      ConvBlockWeights block;
+      TOK1D_ASSIGN_OR_RETURN(block.conv1,
+                             binder.Conv3x3(name + ".conv1", c.conv_head, c.conv_head));
+      TOK1D_ASSIGN_OR_RETURN(block.conv2,
+                             binder.Conv3x3(name + ".conv2", c.conv_head, c.conv_head));
+      head.blocks.push_back(block);
+    }
+    TOK1D_ASSIGN_OR_RETURN(head.head_out, binder.Conv3x3("head_out", c.conv_head, 12));
+    w.conv_head = std::move(head);
   }
   TOK1D_RETURN_IF_ERROR(binder.CheckAllBound());
   return w;
@@ -244,6 +279,17 @@ StatusOr<ModelConfig> ParseModelConfig(std::string_view json) {
   TOK1D_RETURN_IF_ERROR(CheckDivides(c.patch, "patch", c.tile, "tile"));
   TOK1D_RETURN_IF_ERROR(CheckDivides(c.pool, "pool", c.tile, "tile"));
   TOK1D_RETURN_IF_ERROR(CheckDivides(c.heads, "heads", c.width, "width"));
+  // The conv head (optional; models/tok1d_model.py's conv_blocks defaults to 2).
+  if (config.contains("conv_head") && config["conv_head"] != 0) {
+    TOK1D_RETURN_IF_ERROR(GetPositive(config, "conv_head", 4096, &c.conv_head));
+    c.conv_blocks = 2;
+    if (config.contains("conv_blocks") && config["conv_blocks"] != 0) {
+      TOK1D_RETURN_IF_ERROR(GetPositive(config, "conv_blocks", kMaxDepth, &c.conv_blocks));
+    } else if (config.contains("conv_blocks")) {
+      c.conv_blocks = 0;
+    }
+    TOK1D_RETURN_IF_ERROR(CheckDivides(2, "2", c.patch, "patch (with a conv head)"));
+  }
   return c;
 }
 

@@ -38,6 +38,10 @@ struct ModelConfig {
   uint32_t pool = 0;    // side of the pooled thumbnail the linear shortcuts see
   std::vector<uint32_t> fsq_levels;
   float ln_eps = 0;
+  // Optional convolutional pixel head: channels of its half-resolution feature map (0: none)
+  // and its residual blocks.
+  uint32_t conv_head = 0;
+  uint32_t conv_blocks = 0;
 
   uint32_t patches_per_side() const { return tile / patch; }
   uint32_t patch_count() const { return patches_per_side() * patches_per_side(); }  // N
@@ -50,6 +54,9 @@ struct ModelConfig {
   uint32_t decoder_sequence() const { return patch_count() + tokens; }
   // Side of the coarse image's patch that lines up with an image patch.
   uint32_t coarse_patch() const { return patch * pool / tile; }
+  // The conv head's feature map: side tile/2, one (patch/2)² block per patch.
+  uint32_t head_side() const { return tile / 2; }
+  uint32_t head_patch() const { return patch / 2; }
   FsqCodebook codebook() const { return FsqCodebook(fsq_levels); }
   uint64_t codebook_size() const { return codebook().size(); }
 };
@@ -73,6 +80,30 @@ struct LinearWeights {
 struct LayerNormWeights {
   WeightSpan gamma;
   WeightSpan beta;
+};
+
+// A 3x3 convolution's weights, [out, 3, 3, in] (reordered from PyTorch's [out, in, 3, 3] on
+// load; kernels/backend.h Conv3x3), and bias [out].
+struct ConvWeights {
+  WeightSpan weight;
+  WeightSpan bias;
+  uint32_t in = 0;
+  uint32_t out = 0;
+};
+
+// models/tok1d_model.py ConvBlock: x + conv2(gelu(conv1(x))).
+struct ConvBlockWeights {
+  ConvWeights conv1;
+  ConvWeights conv2;
+};
+
+// The optional convolutional pixel head: each patch's normed decoder output → a (patch/2)² ×
+// channels block of a half-resolution feature map (head_in), residual conv blocks, then
+// head_out(gelu(·)) to 12 channels, pixel-shuffled ×2 and added to the pixels.
+struct ConvHeadWeights {
+  LinearWeights head_in;  // d → (patch/2)²·channels
+  std::vector<ConvBlockWeights> blocks;
+  ConvWeights head_out;  // channels → 12
 };
 
 struct BlockWeights {
@@ -108,6 +139,8 @@ struct ModelWeights {
   // Optional (present in later models): patch query i also sees its part of the coarse
   // image, a (patch·pool/tile)² × 3 patch → d.
   std::optional<LinearWeights> coarse_embed;
+  // Optional (config "conv_head" > 0).
+  std::optional<ConvHeadWeights> conv_head;
 };
 
 class Model {

@@ -22,6 +22,10 @@ struct Tokenizer::Workspace {
   DeviceBuffer bounded;    // [tiles·K, C]
   DeviceBuffer tokens;     // [tiles·K] int32
   DeviceBuffer output;     // [tiles, tile, tile, 3] decoded pixels
+  // The conv head's half-resolution maps, [tiles, tile/2, tile/2, max(channels, 12)] each
+  // (none without a conv head).
+  DeviceBuffer head_features;
+  DeviceBuffer head_scratch;
 };
 
 // What DecodeValues keeps for DecodeValuesBackward, per decoder block b: its input
@@ -33,6 +37,9 @@ struct Tokenizer::Tape {
   DeviceBuffer keep;
   std::vector<DeviceBuffer> stream, mid, qkv, pre;
   DeviceBuffer sliced;
+  // The conv head: each block's conv1 pre-activation and the last block's output.
+  std::vector<DeviceBuffer> head_pre;
+  DeviceBuffer head_final;
 };
 
 namespace {
@@ -98,6 +105,11 @@ Status Tokenizer::Reserve(size_t tiles) {
   TOK1D_RETURN_IF_ERROR(allocate(&w.bounded, tiles * k * c.code_dim() * f));
   TOK1D_RETURN_IF_ERROR(allocate(&w.tokens, tiles * k * sizeof(int32_t)));
   TOK1D_RETURN_IF_ERROR(allocate(&w.output, tiles * tile_values * f));
+  if (c.conv_head) {
+    const size_t map = size_t{c.head_side()} * c.head_side() * std::max<size_t>(c.conv_head, 12);
+    TOK1D_RETURN_IF_ERROR(allocate(&w.head_features, tiles * map * f));
+    TOK1D_RETURN_IF_ERROR(allocate(&w.head_scratch, tiles * map * f));
+  }
   w.tiles = tiles;
   return OkStatus();
 }
@@ -106,6 +118,72 @@ void Tokenizer::RunLinear(const float* x, size_t rows, const LinearWeights& line
                           Epilogue epilogue) {
   backend_.Linear(x, rows, linear.in, Weight(linear.weight), Weight(linear.bias), linear.out, y,
                   epilogue);
+}
+
+void Tokenizer::RunConv(const float* x, size_t count, const ConvWeights& conv, float* y,
+                        Epilogue epilogue) {
+  const uint32_t side = model_.config().head_side();
+  backend_.Conv3x3(x, count, side, side, conv.in, Weight(conv.weight), Weight(conv.bias), conv.out,
+                   y, epilogue);
+}
+
+// models/tok1d_model.py decode_codes, the conv head: from workspace.normed (the normed
+// patch-query rows) it adds its residual to workspace.output. With `save`, keeps what
+// RunConvHeadBackward needs in the tape (fc1-style: conv1 stored, then Gelu, the same values).
+void Tokenizer::RunConvHead(size_t count, bool save) {
+  const ModelConfig& c = model_.config();
+  const ConvHeadWeights& head = *model_.layout().conv_head;
+  Workspace& w = *workspace_;
+  const size_t n = c.patch_count();
+  float* features = save ? tape_->head_final.as<float>() : w.head_features.as<float>();
+  float* scratch = w.head_scratch.as<float>();
+  RunLinear(w.normed.as<float>(), count * n, head.head_in, scratch, Epilogue::kStore);
+  backend_.Unpatchify(scratch, count, c.head_side(), c.head_patch(), c.conv_head, features);
+  for (size_t b = 0; b < head.blocks.size(); ++b) {
+    const ConvBlockWeights& block = head.blocks[b];
+    if (save) {
+      float* pre = tape_->head_pre[b].as<float>();
+      RunConv(features, count, block.conv1, pre, Epilogue::kStore);
+      backend_.Gelu(pre, count * size_t{c.head_side()} * c.head_side() * c.conv_head, scratch);
+    } else {
+      RunConv(features, count, block.conv1, scratch, Epilogue::kGelu);
+    }
+    RunConv(scratch, count, block.conv2, features, Epilogue::kAccumulate);
+  }
+  backend_.Gelu(features, count * size_t{c.head_side()} * c.head_side() * c.conv_head, scratch);
+  float* residual = save ? w.head_features.as<float>() : features;
+  RunConv(scratch, count, head.head_out, residual, Epilogue::kStore);
+  backend_.PixelShuffleAdd(residual, count, c.head_side(), c.head_side(), 3, 2,
+                           w.output.as<float>());
+}
+
+// The conv head's backward pass: workspace.output holds the gradient of the pixels; the
+// gradient of workspace.normed is added to grad_normed.
+void Tokenizer::RunConvHeadBackward(size_t count) {
+  const ModelConfig& c = model_.config();
+  const ConvHeadWeights& head = *model_.layout().conv_head;
+  Workspace& w = *workspace_;
+  Tape& tape = *tape_;
+  const size_t n = c.patch_count(), side = c.head_side();
+  const size_t map_values = count * side * side * c.conv_head;
+  float* grad = w.head_scratch.as<float>();  // of the feature map
+  float* other = w.head_features.as<float>();
+  backend_.PixelShuffleAddBackward(w.output.as<float>(), count, c.head_side(), c.head_side(), 3, 2,
+                                   other);
+  backend_.Conv3x3BackwardInput(other, count, c.head_side(), c.head_side(), head.head_out.out,
+                                Weight(head.head_out.weight), head.head_out.in, grad, false);
+  backend_.GeluBackward(tape.head_final.as<float>(), grad, map_values, grad);
+  for (size_t b = head.blocks.size(); b-- > 0;) {  // f_out = f_in + conv2(gelu(conv1(f_in)))
+    const ConvBlockWeights& block = head.blocks[b];
+    backend_.Conv3x3BackwardInput(grad, count, c.head_side(), c.head_side(), block.conv2.out,
+                                  Weight(block.conv2.weight), block.conv2.in, other, false);
+    backend_.GeluBackward(tape.head_pre[b].as<float>(), other, map_values, other);
+    backend_.Conv3x3BackwardInput(other, count, c.head_side(), c.head_side(), block.conv1.out,
+                                  Weight(block.conv1.weight), block.conv1.in, grad, true);
+  }
+  backend_.UnpatchifyBackward(grad, count, c.head_side(), c.head_patch(), c.conv_head, other);
+  backend_.LinearBackwardInput(other, count * n, head.head_in.out, Weight(head.head_in.weight),
+                               head.head_in.in, w.normed.as<float>(), true);
 }
 
 // A pre-LN transformer block on workspace.hidden (models/tok1d_model.py Block.forward).
@@ -269,6 +347,7 @@ Status Tokenizer::DecodeBatch(std::span<const int32_t> tokens, std::span<const f
   RunLinear(w.normed.as<float>(), count * n, m.to_pixels, w.patches.as<float>(), Epilogue::kStore);
   backend_.AssembleTiles(w.patches.as<float>(), w.pooled.as<float>(), count, ToGeometry(c),
                          w.output.as<float>());
+  if (m.conv_head) RunConvHead(count, false);
   return backend_.CopyToHost(pixels.data(), w.output.as<void>(), pixels.size_bytes());
 }
 
@@ -392,6 +471,12 @@ Status Tokenizer::DecodeValues(std::span<const float> values, std::span<const ui
       TOK1D_RETURN_IF_ERROR(allocate(&tape.pre[b], rows * c.mlp_width()));
     }
     TOK1D_RETURN_IF_ERROR(allocate(&tape.sliced, count * n * d));
+    if (c.conv_head) {
+      const size_t map = count * size_t{c.head_side()} * c.head_side() * c.conv_head;
+      tape.head_pre.resize(m.conv_head->blocks.size());
+      for (DeviceBuffer& pre : tape.head_pre) TOK1D_RETURN_IF_ERROR(allocate(&pre, map));
+      TOK1D_RETURN_IF_ERROR(allocate(&tape.head_final, map));
+    }
     tape.tiles = count;
   }
   Workspace& w = *workspace_;
@@ -421,6 +506,7 @@ Status Tokenizer::DecodeValues(std::span<const float> values, std::span<const ui
   RunLinear(w.normed.as<float>(), count * n, m.to_pixels, w.patches.as<float>(), Epilogue::kStore);
   backend_.AssembleTiles(w.patches.as<float>(), w.pooled.as<float>(), count, ToGeometry(c),
                          w.output.as<float>());
+  if (m.conv_head) RunConvHead(count, true);
   TOK1D_RETURN_IF_ERROR(
       backend_.CopyToHost(pixels.data(), w.output.as<void>(), pixels.size_bytes()));
   tape.count = count;
@@ -456,6 +542,7 @@ Status Tokenizer::DecodeValuesBackward(std::span<const float> grad_pixels,
                                  grad_coarse);
   backend_.LinearBackwardInput(grad_detail, count * n, m.to_pixels.out, Weight(m.to_pixels.weight),
                                d, grad_normed, false);
+  if (m.conv_head) RunConvHeadBackward(count);  // adds the head's part to grad_normed
   backend_.LayerNormBackward(tape.sliced.as<float>(), grad_normed, count * n, d,
                              Weight(m.dec_norm.gamma), c.ln_eps, w.rows.as<float>(), false);
   backend_.SliceSequencesBackward(w.rows.as<float>(), count, length, 0, n, d, grad_sequence);

@@ -74,6 +74,9 @@ class Tokenizer {
   void RunBlockBackward(size_t index, size_t sequences, size_t length);
   void RunLinear(const float* x, size_t rows, const LinearWeights& linear, float* y,
                  Epilogue epilogue);
+  void RunConv(const float* x, size_t count, const ConvWeights& conv, float* y, Epilogue epilogue);
+  void RunConvHead(size_t count, bool save);
+  void RunConvHeadBackward(size_t count);
   Status EncodeBatch(std::span<const uint8_t> tiles, size_t count, std::span<uint32_t> tokens,
                      std::span<float> bounded);
   Status DecodeBatch(std::span<const int32_t> tokens, std::span<const float> offsets, size_t count,

@@ -38,7 +38,6 @@ namespace {
 
 }  // namespace
 
-
 void Backend::EmbedValues(const float*, const uint32_t*, size_t, size_t, size_t, const float*,
                           const float*, const float*, size_t, float*, float*) {
   NoBackward(*this, "EmbedValues");
@@ -79,13 +78,13 @@ void Backend::UnpatchifyBackward(const float*, size_t, uint32_t, uint32_t, uint3
   NoBackward(*this, "UnpatchifyBackward");
 }
 
-void Backend::Conv3x3BackwardInput(const float*, size_t, uint32_t, uint32_t, uint32_t,
-                                   const float*, uint32_t, float*, bool) {
+void Backend::Conv3x3BackwardInput(const float*, size_t, uint32_t, uint32_t, uint32_t, const float*,
+                                   uint32_t, float*, bool) {
   NoBackward(*this, "Conv3x3BackwardInput");
 }
 
-void Backend::PixelShuffleAddBackward(const float*, size_t, uint32_t, uint32_t, uint32_t,
-                                      uint32_t, float*) {
+void Backend::PixelShuffleAddBackward(const float*, size_t, uint32_t, uint32_t, uint32_t, uint32_t,
+                                      float*) {
   NoBackward(*this, "PixelShuffleAddBackward");
 }
 

@@ -254,15 +254,15 @@ class Backend {
                                      const TileGeometry& geometry, float* ddetail, float* dcoarse);
 
   // Unpatchify: dpatches (stored) = patchify(dimages) for `channels` channels.
-  virtual void UnpatchifyBackward(const float* dimages, size_t count, uint32_t side,
-                                  uint32_t patch, uint32_t channels, float* dpatches);
+  virtual void UnpatchifyBackward(const float* dimages, size_t count, uint32_t side, uint32_t patch,
+                                  uint32_t channels, float* dpatches);
 
   // Conv3x3: dx[count, height, width, in] (+)= the adjoint of the convolution applied to
   // dy[count, height, width, out] (a transposed convolution; the bias plays no part).
   // dx must not alias dy.
-  virtual void Conv3x3BackwardInput(const float* dy, size_t count, uint32_t height,
-                                    uint32_t width, uint32_t out, const float* w, uint32_t in,
-                                    float* dx, bool accumulate);
+  virtual void Conv3x3BackwardInput(const float* dy, size_t count, uint32_t height, uint32_t width,
+                                    uint32_t out, const float* w, uint32_t in, float* dx,
+                                    bool accumulate);
 
   // PixelShuffleAdd: dx[count, height, width, channels·f²] (stored) gathers dy[count,
   // f·height, f·width, channels] by the same index map.

@@ -61,7 +61,12 @@ def main():
                                                      "golden.safetensors"))
     ap.add_argument("--out", default=os.path.join(HERE, "..", "tests", "data", "golden",
                                                   "gradients.safetensors"))
+    ap.add_argument("--keep", default=",".join(map(str, KEEP)),
+                    help="tokens kept in each of the three tiles (at most the model's K)")
     args = ap.parse_args()
+    keep_list = [int(s) for s in args.keep.split(",")]
+    if len(keep_list) != len(TILES):
+        ap.error(f"--keep needs {len(TILES)} values")
 
     model, meta, _ = load_model(args.model)
     with open(args.model, "rb") as f:
@@ -75,7 +80,7 @@ def main():
     rng = np.random.default_rng(17)
     offsets = rng.uniform(-0.45, 0.45, size=tokens.shape + (len(cfg["fsq_levels"]),)).astype(np.float32)
     values = decoder_values(cfg["fsq_levels"], tokens, offsets)
-    keep = np.array(KEEP, dtype=np.int32)
+    keep = np.array(keep_list, dtype=np.int32)
     target = inputs.astype(np.float32) / np.float32(255)
 
     pixels, loss, grad = loss_and_gradient(model, values, keep, target, torch.float64)
@@ -85,7 +90,7 @@ def main():
     print(f"float32 autograd vs float64: max |grad diff| {np.abs(grad32 - grad).max():.3g} "
           f"({np.abs(grad32 - grad).max() / scale:.3g} of max |grad|), "
           f"max |loss diff| {np.abs(loss32 - loss).max():.3g}")
-    for t, k in enumerate(KEEP):
+    for t, k in enumerate(keep_list):
         assert np.all(grad[t, k:] == 0), "dropped tokens must have no gradient"
 
     out = {

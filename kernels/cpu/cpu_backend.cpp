@@ -182,29 +182,85 @@ TOK1D_VECTORIZED void CopyRowsAdding(const float* rows, const float* add, size_t
 }
 
 // One [side, side, 3] image → its (side/patch)² patches of patch²·3 values, (py, px, c) order.
-void PatchifyImage(const float* image, size_t side, size_t patch, float* patches) {
-  const size_t per_side = side / patch, patch_dim = patch * patch * 3;
+void PatchifyImage(const float* image, size_t side, size_t patch, float* patches,
+                   size_t channels = 3) {
+  const size_t per_side = side / patch, patch_dim = patch * patch * channels;
+  const size_t run = patch * channels;  // one row of a patch
   for (size_t y = 0; y < side; ++y) {
     for (size_t px = 0; px < per_side; ++px) {
-      std::memcpy(patches + ((y / patch) * per_side + px) * patch_dim + (y % patch) * patch * 3,
-                  image + (y * side + px * patch) * 3, patch * 3 * sizeof(float));
+      std::memcpy(patches + ((y / patch) * per_side + px) * patch_dim + (y % patch) * run,
+                  image + (y * side + px * patch) * channels, run * sizeof(float));
     }
   }
 }
 
 // The inverse of PatchifyImage (its adjoint: a permutation), adding when `accumulate`.
-void UnpatchifyImage(const float* patches, size_t side, size_t patch, float* image,
-                     bool accumulate) {
-  const size_t per_side = side / patch, patch_dim = patch * patch * 3;
+void UnpatchifyImage(const float* patches, size_t side, size_t patch, float* image, bool accumulate,
+                     size_t channels = 3) {
+  const size_t per_side = side / patch, patch_dim = patch * patch * channels;
+  const size_t run = patch * channels;
   for (size_t y = 0; y < side; ++y) {
     for (size_t px = 0; px < per_side; ++px) {
-      const float* src =
-          patches + ((y / patch) * per_side + px) * patch_dim + (y % patch) * patch * 3;
-      float* dst = image + (y * side + px * patch) * 3;
+      const float* src = patches + ((y / patch) * per_side + px) * patch_dim + (y % patch) * run;
+      float* dst = image + (y * side + px * patch) * channels;
       if (accumulate) {
-        for (size_t i = 0; i < patch * 3; ++i) dst[i] += src[i];
+        for (size_t i = 0; i < run; ++i) dst[i] += src[i];
       } else {
-        std::memcpy(dst, src, patch * 3 * sizeof(float));
+        std::memcpy(dst, src, run * sizeof(float));
+      }
+    }
+  }
+}
+
+// ---- 3x3 convolution (channels-last) as im2col + matrix product ----
+
+// Images per chunk of Conv3x3's im2col: about 8k pixels (a 9 MB scratch for 32 channels),
+// whole images so the backward pass can gather within one chunk.
+size_t ConvChunkImages(size_t height, size_t width) {
+  return std::max<size_t>(1, 8192 / std::max<size_t>(1, height * width));
+}
+
+// cols[p, (ky·3 + kx)·in + i] = x[y + ky − 1, x + kx − 1, i] (0 outside the image) for the
+// pixels p of rows y0 … y1 − 1 of one image.
+void Im2Col3x3(const float* image, size_t height, size_t width, size_t in, size_t y0, size_t y1,
+               float* cols) {
+  const size_t row = 9 * in;
+  for (size_t y = y0; y < y1; ++y) {
+    for (size_t x = 0; x < width; ++x) {
+      float* dst = cols + ((y - y0) * width + x) * row;
+      for (size_t ky = 0; ky < 3; ++ky) {
+        const size_t sy = y + ky;  // source row + 1
+        for (size_t kx = 0; kx < 3; ++kx, dst += in) {
+          const size_t sx = x + kx;
+          if (sy == 0 || sy > height || sx == 0 || sx > width) {
+            std::fill(dst, dst + in, 0.0f);
+          } else {
+            std::memcpy(dst, image + ((sy - 1) * width + (sx - 1)) * in, in * sizeof(float));
+          }
+        }
+      }
+    }
+  }
+}
+
+// The adjoint of Im2Col3x3 for rows y0 … y1 − 1 of one image: dx[s, i] (+)= Σ over the taps
+// of g[p, tap·in + i], p the pixel that tap reads s from (a gather, so rows are independent).
+TOK1D_VECTORIZED void Col2Im3x3(const float* g, size_t height, size_t width, size_t in, size_t y0,
+                                size_t y1, float* dx, bool accumulate) {
+  const size_t row = 9 * in;
+  for (size_t y = y0; y < y1; ++y) {
+    for (size_t x = 0; x < width; ++x) {
+      float* dst = dx + (y * width + x) * in;
+      if (!accumulate) std::fill(dst, dst + in, 0.0f);
+      for (size_t ky = 0; ky < 3; ++ky) {
+        // output pixel row py reads y through tap ky when py + ky − 1 = y
+        if (y + 1 < ky || y + 1 - ky >= height) continue;
+        const size_t py = y + 1 - ky;
+        for (size_t kx = 0; kx < 3; ++kx) {
+          if (x + 1 < kx || x + 1 - kx >= width) continue;
+          const float* src = g + (py * width + (x + 1 - kx)) * row + (ky * 3 + kx) * in;
+          for (size_t i = 0; i < in; ++i) dst[i] += src[i];
+        }
       }
     }
   }
@@ -620,14 +676,73 @@ class CpuBackend final : public Backend {
     });
   }
 
-  // ---- gradients ----
-  bool supports_backward() const override { return true; }
+  void Unpatchify(const float* patches, size_t count, uint32_t side, uint32_t patch,
+                  uint32_t channels, float* images) override {
+    const size_t image_values = size_t{side} * side * channels;
+    pool_.ParallelFor(count, 1, [&](size_t begin, size_t end) {
+      for (size_t i = begin; i < end; ++i) {
+        UnpatchifyImage(patches + i * image_values, side, patch, images + i * image_values, false,
+                        channels);
+      }
+    });
+  }
+
+  void Conv3x3(const float* x, size_t count, uint32_t height, uint32_t width, uint32_t in,
+               const float* w, const float* b, uint32_t out, float* y, Epilogue epilogue) override {
+    const size_t pixels = size_t{height} * width, chunk = ConvChunkImages(height, width);
+    const size_t row = 9 * size_t{in};
+    std::vector<float> cols(std::min(chunk, count) * pixels * row);
+    for (size_t first = 0; first < count; first += chunk) {
+      const size_t images = std::min(chunk, count - first);
+      pool_.ParallelFor(images * height, 4, [&](size_t begin, size_t end) {
+        for (size_t r = begin; r < end;) {  // rows of one image at a time
+          const size_t image = r / height, y0 = r % height;
+          const size_t y1 = std::min<size_t>(height, y0 + (end - r));
+          Im2Col3x3(x + (first + image) * pixels * in, height, width, in, y0, y1,
+                    cols.data() + (image * pixels + y0 * width) * row);
+          r += y1 - y0;
+        }
+      });
+      float* y_chunk = y + first * pixels * out;
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int(images * pixels), Int(out), Int(row),
+                  1.0f, cols.data(), Int(row), w, Int(row),
+                  epilogue == Epilogue::kAccumulate ? 1.0f : 0.0f, y_chunk, Int(out));
+      const bool gelu = epilogue == Epilogue::kGelu;
+      pool_.ParallelFor(images * pixels, RowsPerTask(out), [&](size_t begin, size_t end) {
+        AddBiasRows(y_chunk + begin * out, end - begin, out, b, gelu);
+      });
+    }
+  }
+
+  void PixelShuffleAdd(const float* x, size_t count, uint32_t height, uint32_t width,
+                       uint32_t channels, uint32_t factor, float* y) override {
+    const size_t f = factor, out_width = size_t{width} * f, in_channels = channels * f * f;
+    pool_.ParallelFor(count * height, 4, [&](size_t begin, size_t end) {
+      for (size_t r = begin; r < end; ++r) {  // r = image · height + i
+        const size_t image = r / height, i = r % height;
+        for (size_t j = 0; j < width; ++j) {
+          const float* src = x + (r * width + j) * in_channels;
+          for (size_t a = 0; a < f; ++a) {
+            float* dst = y + ((image * height * f + i * f + a) * out_width + j * f) * channels;
+            for (size_t bx = 0; bx < f; ++bx) {
+              for (size_t c = 0; c < channels; ++c) {
+                dst[bx * channels + c] += src[c * f * f + a * f + bx];
+              }
+            }
+          }
+        }
+      }
+    });
+  }
 
   void Gelu(const float* x, size_t count, float* y) override {
     pool_.ParallelFor(count, 16384, [&](size_t begin, size_t end) {
       GeluRows(x + begin, end - begin, y + begin);
     });
   }
+
+  // ---- gradients ----
+  bool supports_backward() const override { return true; }
 
   void EmbedValues(const float* values, const uint32_t* keep, size_t count, size_t tokens,
                    size_t code_dim, const float* code_w, const float* code_b, const float* mask,
@@ -709,6 +824,64 @@ class CpuBackend final : public Backend {
       for (size_t i = begin; i < end; ++i) {
         UnpatchifyImage(dpatches + i * image_values, side, patch, dimages + i * image_values,
                         accumulate);
+      }
+    });
+  }
+
+  void UnpatchifyBackward(const float* dimages, size_t count, uint32_t side, uint32_t patch,
+                          uint32_t channels, float* dpatches) override {
+    const size_t image_values = size_t{side} * side * channels;
+    pool_.ParallelFor(count, 1, [&](size_t begin, size_t end) {
+      for (size_t i = begin; i < end; ++i) {
+        PatchifyImage(dimages + i * image_values, side, patch, dpatches + i * image_values,
+                      channels);
+      }
+    });
+  }
+
+  // g = dy·w ([pixels, out]·[out, 9·in]) holds every tap's contribution; Col2Im3x3 gathers
+  // them into dx.
+  void Conv3x3BackwardInput(const float* dy, size_t count, uint32_t height, uint32_t width,
+                            uint32_t out, const float* w, uint32_t in, float* dx,
+                            bool accumulate) override {
+    const size_t pixels = size_t{height} * width, chunk = ConvChunkImages(height, width);
+    const size_t row = 9 * size_t{in};
+    std::vector<float> g(std::min(chunk, count) * pixels * row);
+    for (size_t first = 0; first < count; first += chunk) {
+      const size_t images = std::min(chunk, count - first);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int(images * pixels), Int(row),
+                  Int(out), 1.0f, dy + first * pixels * out, Int(out), w, Int(row), 0.0f, g.data(),
+                  Int(row));
+      pool_.ParallelFor(images * height, 4, [&](size_t begin, size_t end) {
+        for (size_t r = begin; r < end;) {
+          const size_t image = r / height, y0 = r % height;
+          const size_t y1 = std::min<size_t>(height, y0 + (end - r));
+          Col2Im3x3(g.data() + image * pixels * row, height, width, in, y0, y1,
+                    dx + (first + image) * pixels * in, accumulate);
+          r += y1 - y0;
+        }
+      });
+    }
+  }
+
+  void PixelShuffleAddBackward(const float* dy, size_t count, uint32_t height, uint32_t width,
+                               uint32_t channels, uint32_t factor, float* dx) override {
+    const size_t f = factor, out_width = size_t{width} * f, in_channels = channels * f * f;
+    pool_.ParallelFor(count * height, 4, [&](size_t begin, size_t end) {
+      for (size_t r = begin; r < end; ++r) {
+        const size_t image = r / height, i = r % height;
+        for (size_t j = 0; j < width; ++j) {
+          float* dst = dx + (r * width + j) * in_channels;
+          for (size_t a = 0; a < f; ++a) {
+            const float* src =
+                dy + ((image * height * f + i * f + a) * out_width + j * f) * channels;
+            for (size_t bx = 0; bx < f; ++bx) {
+              for (size_t c = 0; c < channels; ++c) {
+                dst[c * f * f + a * f + bx] = src[bx * channels + c];
+              }
+            }
+          }
+        }
       }
     });
   }

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cmath>
 #include <random>
@@ -88,6 +89,89 @@ TEST_CASE("Linear: store, GELU and accumulate epilogues") {
         if (epilogue == Epilogue::kAccumulate) expected[i] += residual[i];
       }
       CHECK(MaxError(y, expected) < 1e-5);
+    }
+  }
+}
+
+TEST_CASE("Conv3x3: zero padding, [out, 3, 3, in] weights, epilogues, chunks of images") {
+  auto backend = TestBackend();
+  // (count, height, width, in, out): ragged; model-sized with 3 images (two im2col chunks).
+  for (auto [count, height, width, in, out] :
+       {std::array<uint32_t, 5>{2, 3, 5, 3, 4}, {3, 64, 64, 32, 12}}) {
+    const size_t pixels = size_t{height} * width;
+    const auto x = RandomValues(count * pixels * in, 5), w = RandomValues(out * 9 * in, 6),
+               b = RandomValues(out, 7);
+    const auto residual = RandomValues(count * pixels * out, 8);
+    std::vector<double> conv(count * pixels * out);
+    for (size_t n = 0; n < count; ++n) {
+      for (size_t y = 0; y < height; ++y) {
+        for (size_t xx = 0; xx < width; ++xx) {
+          for (size_t o = 0; o < out; ++o) {
+            double sum = b[o];
+            for (size_t ky = 0; ky < 3; ++ky) {
+              for (size_t kx = 0; kx < 3; ++kx) {
+                const long sy = long(y + ky) - 1, sx = long(xx + kx) - 1;
+                if (sy < 0 || sx < 0 || sy >= long(height) || sx >= long(width)) continue;
+                for (size_t i = 0; i < in; ++i) {
+                  sum += double{w[(o * 9 + ky * 3 + kx) * in + i]} *
+                         x[((n * height + size_t(sy)) * width + size_t(sx)) * in + i];
+                }
+              }
+            }
+            conv[((n * height + y) * width + xx) * out + o] = sum;
+          }
+        }
+      }
+    }
+    for (Epilogue epilogue : {Epilogue::kStore, Epilogue::kGelu, Epilogue::kAccumulate}) {
+      std::vector<float> y =
+          epilogue == Epilogue::kAccumulate ? residual : std::vector<float>(conv.size(), NAN);
+      backend->Conv3x3(x.data(), count, height, width, in, w.data(), b.data(), out, y.data(),
+                       epilogue);
+      std::vector<double> expected = conv;
+      for (size_t i = 0; i < expected.size(); ++i) {
+        if (epilogue == Epilogue::kGelu) expected[i] = Gelu(expected[i]);
+        if (epilogue == Epilogue::kAccumulate) expected[i] += residual[i];
+      }
+      CHECK(MaxError(y, expected) < 1e-5);
+    }
+  }
+}
+
+TEST_CASE("Unpatchify and PixelShuffleAdd move values exactly") {
+  auto backend = TestBackend();
+  const size_t count = 2, side = 8, patch = 4, channels = 5, per_side = side / patch;
+  const auto patches = RandomValues(count * side * side * channels, 9);
+  std::vector<float> images(patches.size(), NAN);
+  backend->Unpatchify(patches.data(), count, side, patch, channels, images.data());
+  for (size_t n = 0; n < count; ++n) {
+    for (size_t y = 0; y < side; ++y) {
+      for (size_t x = 0; x < side; ++x) {
+        for (size_t c = 0; c < channels; ++c) {
+          const size_t p = n * per_side * per_side + (y / patch) * per_side + x / patch;
+          const float expected = patches[p * patch * patch * channels +
+                                         ((y % patch) * patch + x % patch) * channels + c];
+          CHECK(images[((n * side + y) * side + x) * channels + c] == expected);
+        }
+      }
+    }
+  }
+  // pixel shuffle ×2 of a 3×4 map with 3·4 channels onto a 6×8 image of 3 channels
+  const size_t height = 3, width = 4, out_channels = 3, f = 2;
+  const auto x = RandomValues(count * height * width * out_channels * f * f, 10);
+  const auto base = RandomValues(count * height * f * width * f * out_channels, 11);
+  std::vector<float> y = base;
+  backend->PixelShuffleAdd(x.data(), count, height, width, out_channels, f, y.data());
+  for (size_t n = 0; n < count; ++n) {
+    for (size_t i = 0; i < height * f; ++i) {
+      for (size_t j = 0; j < width * f; ++j) {
+        for (size_t c = 0; c < out_channels; ++c) {
+          const size_t at = ((n * height * f + i) * width * f + j) * out_channels + c;
+          const float shuffled = x[((n * height + i / f) * width + j / f) * out_channels * f * f +
+                                   c * f * f + (i % f) * f + j % f];
+          CHECK(y[at] == base[at] + shuffled);
+        }
+      }
     }
   }
 }

@@ -9,6 +9,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdio>
 #include <functional>
@@ -239,6 +240,61 @@ TEST_CASE("PatchifyBackward") {
   std::vector<float> accumulated(images.size(), 2.0f);
   backend->PatchifyBackward(g.data(), count, side, patch, accumulated.data(), true);
   for (size_t i = 0; i < dx.size(); ++i) CHECK(accumulated[i] == 2.0f + dx[i]);
+}
+
+TEST_CASE("UnpatchifyBackward") {
+  auto backend = TestBackend();
+  const size_t count = 2, side = 8, patch = 4, channels = 5;
+  const auto patches = RandomValues(count * side * side * channels, 25);
+  const auto g = RandomValues(patches.size(), 26);
+  const Forward forward = [&](const std::vector<float>& input) {
+    std::vector<float> out(input.size());
+    backend->Unpatchify(input.data(), count, side, patch, channels, out.data());
+    return out;
+  };
+  std::vector<float> dx(patches.size(), NAN);
+  backend->UnpatchifyBackward(g.data(), count, side, patch, channels, dx.data());
+  CheckAgainstDifferences("UnpatchifyBackward", forward, patches, g, dx);
+}
+
+TEST_CASE("Conv3x3BackwardInput: stored and accumulated, borders, several images") {
+  auto backend = TestBackend();
+  // (count, height, width, in, out): a ragged map, and one where the 9 taps cross every border.
+  for (auto [count, height, width, in, out] :
+       {std::array<uint32_t, 5>{2, 3, 5, 3, 4}, {3, 6, 4, 5, 2}}) {
+    const auto x = RandomValues(count * height * width * in, 27);
+    const auto w = RandomValues(out * 9 * in, 28), b = RandomValues(out, 29);
+    const auto g = RandomValues(count * height * width * out, 30);
+    const Forward forward = [&](const std::vector<float>& input) {
+      std::vector<float> y(count * height * width * out);
+      backend->Conv3x3(input.data(), count, height, width, in, w.data(), b.data(), out, y.data(),
+                       Epilogue::kStore);
+      return y;
+    };
+    std::vector<float> dx(x.size(), NAN);
+    backend->Conv3x3BackwardInput(g.data(), count, height, width, out, w.data(), in, dx.data(),
+                                  false);
+    CheckAgainstDifferences("Conv3x3BackwardInput", forward, x, g, dx);
+    std::vector<float> accumulated(x.size(), 2.0f);
+    backend->Conv3x3BackwardInput(g.data(), count, height, width, out, w.data(), in,
+                                  accumulated.data(), true);
+    for (size_t i = 0; i < dx.size(); ++i) CHECK(accumulated[i] == doctest::Approx(2.0f + dx[i]));
+  }
+}
+
+TEST_CASE("PixelShuffleAddBackward") {
+  auto backend = TestBackend();
+  const size_t count = 2, height = 3, width = 4, channels = 3, f = 2;
+  const auto x = RandomValues(count * height * width * channels * f * f, 31);
+  const auto g = RandomValues(x.size(), 32);
+  const Forward forward = [&](const std::vector<float>& input) {
+    std::vector<float> y(input.size(), 0.0f);
+    backend->PixelShuffleAdd(input.data(), count, height, width, channels, f, y.data());
+    return y;
+  };
+  std::vector<float> dx(x.size(), NAN);
+  backend->PixelShuffleAddBackward(g.data(), count, height, width, channels, f, dx.data());
+  CheckAgainstDifferences("PixelShuffleAddBackward", forward, x, g, dx);
 }
 
 TEST_CASE("AssembleTilesBackward: detail and the bilinear adjoint for coarse") {
