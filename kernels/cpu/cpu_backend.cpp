@@ -214,37 +214,88 @@ void UnpatchifyImage(const float* patches, size_t side, size_t patch, float* ima
 
 // ---- 3x3 convolution (channels-last) as im2col + matrix product ----
 
-// Images per chunk of Conv3x3's im2col: about 8k pixels (a 9 MB scratch for 32 channels),
-// whole images so the backward pass can gather within one chunk.
+// Images per chunk of Conv3x3's scratch (padded images; the backward pass's products): about
+// 8k pixels, whole images so the backward pass can gather within one chunk.
 size_t ConvChunkImages(size_t height, size_t width) {
   return std::max<size_t>(1, 8192 / std::max<size_t>(1, height * width));
 }
 
-// cols[p, (ky·3 + kx)·in + i] = x[y + ky − 1, x + kx − 1, i] (0 outside the image) for the
-// pixels p of rows y0 … y1 − 1 of one image.
-void Im2Col3x3(const float* image, size_t height, size_t width, size_t in, size_t y0, size_t y1,
-               float* cols) {
-  const size_t row = 9 * in;
-  for (size_t y = y0; y < y1; ++y) {
-    for (size_t x = 0; x < width; ++x) {
-      float* dst = cols + ((y - y0) * width + x) * row;
+// The image with a border of one zero pixel: padded[(height + 2) × (width + 2), channels].
+void PadImage(const float* image, size_t height, size_t width, size_t channels, float* padded) {
+  const size_t padded_width = width + 2;
+  std::fill(padded, padded + padded_width * channels, 0.0f);
+  for (size_t y = 0; y < height; ++y) {
+    float* row = padded + (y + 1) * padded_width * channels;
+    std::fill(row, row + channels, 0.0f);
+    std::memcpy(row + channels, image + y * width * channels, width * channels * sizeof(float));
+    std::fill(row + (width + 1) * channels, row + padded_width * channels, 0.0f);
+  }
+  float* last = padded + (height + 1) * padded_width * channels;
+  std::fill(last, last + padded_width * channels, 0.0f);
+}
+
+// Row y of a direct 3x3 convolution, channels-last: row[x, n] = bias[n] + Σ over ky, kx, i of
+// padded[(y + ky)·(width + 2) + x + kx, i] · wt[(ky·3 + kx)·in + i, n], then the epilogue.
+// wt is [9·in, ldb] and bias [ldb], both zero beyond `out` (ldb a multiple of kLaneBlock).
+// Blocked as BlockedProduct: kQueryBlock pixels against kLaneBlock output channels in
+// registers, no im2col copy.
+TOK1D_VECTORIZED void ConvRow(const float* padded, size_t width, size_t in, size_t y,
+                              const float* wt, size_t ldb, const float* bias, size_t out,
+                              Epilogue epilogue, float* row) {
+  const size_t padded_width = width + 2;
+  for (size_t x0 = 0; x0 < width; x0 += kQueryBlock) {
+    // A short last block repeats the last pixel; its extra results are not stored.
+    const float* pixel[kQueryBlock];
+    for (size_t q = 0; q < kQueryBlock; ++q) {
+      pixel[q] = padded + (y * padded_width + std::min(x0 + q, width - 1)) * in;
+    }
+    for (size_t n0 = 0; n0 < out; n0 += kLaneBlock) {
+      Vec8 bias_lo, bias_hi;
+      LoadVec8(bias_lo, bias + n0);
+      LoadVec8(bias_hi, bias + n0 + 8);
+      Vec8 acc[kQueryBlock][2];
+      for (size_t q = 0; q < kQueryBlock; ++q) {
+        acc[q][0] = bias_lo;
+        acc[q][1] = bias_hi;
+      }
       for (size_t ky = 0; ky < 3; ++ky) {
-        const size_t sy = y + ky;  // source row + 1
-        for (size_t kx = 0; kx < 3; ++kx, dst += in) {
-          const size_t sx = x + kx;
-          if (sy == 0 || sy > height || sx == 0 || sx > width) {
-            std::fill(dst, dst + in, 0.0f);
-          } else {
-            std::memcpy(dst, image + ((sy - 1) * width + (sx - 1)) * in, in * sizeof(float));
+        for (size_t kx = 0; kx < 3; ++kx) {
+          const size_t offset = (ky * padded_width + kx) * in;
+          const float* w = wt + (ky * 3 + kx) * in * ldb + n0;
+          for (size_t i = 0; i < in; ++i, w += ldb) {
+            Vec8 lo, hi;
+            LoadVec8(lo, w);
+            LoadVec8(hi, w + 8);
+#pragma GCC unroll 4
+            for (size_t q = 0; q < kQueryBlock; ++q) {
+              const float v = pixel[q][offset + i];
+              acc[q][0] += v * lo;
+              acc[q][1] += v * hi;
+            }
           }
+        }
+      }
+      const size_t lanes_used = std::min(kLaneBlock, out - n0);
+      for (size_t q = 0; q < kQueryBlock && x0 + q < width; ++q) {
+        float lanes[kLaneBlock];
+        StoreVec8(lanes, acc[q][0]);
+        StoreVec8(lanes + 8, acc[q][1]);
+        float* dst = row + (x0 + q) * out + n0;
+        if (epilogue == Epilogue::kAccumulate) {
+          for (size_t n = 0; n < lanes_used; ++n) dst[n] += lanes[n];
+        } else if (epilogue == Epilogue::kGelu) {
+          for (size_t n = 0; n < lanes_used; ++n) dst[n] = GeluApprox(lanes[n]);
+        } else {
+          std::memcpy(dst, lanes, lanes_used * sizeof(float));
         }
       }
     }
   }
 }
 
-// The adjoint of Im2Col3x3 for rows y0 … y1 − 1 of one image: dx[s, i] (+)= Σ over the taps
-// of g[p, tap·in + i], p the pixel that tap reads s from (a gather, so rows are independent).
+// The adjoint of the convolution's tap reads for rows y0 … y1 − 1 of one image, from
+// g[p, tap·in + i] = Σ_n dy[p, n]·w[n, tap, i]: dx[s, i] (+)= Σ over the taps of g[p, tap·in + i],
+// p the pixel that tap reads s from (a gather, so rows are independent).
 TOK1D_VECTORIZED void Col2Im3x3(const float* g, size_t height, size_t width, size_t in, size_t y0,
                                 size_t y1, float* dx, bool accumulate) {
   const size_t row = 9 * in;
@@ -689,27 +740,30 @@ class CpuBackend final : public Backend {
 
   void Conv3x3(const float* x, size_t count, uint32_t height, uint32_t width, uint32_t in,
                const float* w, const float* b, uint32_t out, float* y, Epilogue epilogue) override {
+    // The weights as [9·in, ldb] (a row per tap and input channel) and the bias padded to ldb.
+    const size_t ldb = RoundUp(out, kLaneBlock), taps_in = 9 * size_t{in};
+    std::vector<float> wt(taps_in * ldb, 0.0f), bias(ldb, 0.0f);
+    for (size_t n = 0; n < out; ++n) {
+      for (size_t k = 0; k < taps_in; ++k) wt[k * ldb + n] = w[n * taps_in + k];
+      bias[n] = b[n];
+    }
     const size_t pixels = size_t{height} * width, chunk = ConvChunkImages(height, width);
-    const size_t row = 9 * size_t{in};
-    std::vector<float> cols(std::min(chunk, count) * pixels * row);
+    const size_t padded_values = (size_t{height} + 2) * (size_t{width} + 2) * in;
+    std::vector<float> padded(std::min(chunk, count) * padded_values);
     for (size_t first = 0; first < count; first += chunk) {
       const size_t images = std::min(chunk, count - first);
-      pool_.ParallelFor(images * height, 4, [&](size_t begin, size_t end) {
-        for (size_t r = begin; r < end;) {  // rows of one image at a time
-          const size_t image = r / height, y0 = r % height;
-          const size_t y1 = std::min<size_t>(height, y0 + (end - r));
-          Im2Col3x3(x + (first + image) * pixels * in, height, width, in, y0, y1,
-                    cols.data() + (image * pixels + y0 * width) * row);
-          r += y1 - y0;
+      pool_.ParallelFor(images, 1, [&](size_t begin, size_t end) {
+        for (size_t i = begin; i < end; ++i) {
+          PadImage(x + (first + i) * pixels * in, height, width, in,
+                   padded.data() + i * padded_values);
         }
       });
-      float* y_chunk = y + first * pixels * out;
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int(images * pixels), Int(out), Int(row),
-                  1.0f, cols.data(), Int(row), w, Int(row),
-                  epilogue == Epilogue::kAccumulate ? 1.0f : 0.0f, y_chunk, Int(out));
-      const bool gelu = epilogue == Epilogue::kGelu;
-      pool_.ParallelFor(images * pixels, RowsPerTask(out), [&](size_t begin, size_t end) {
-        AddBiasRows(y_chunk + begin * out, end - begin, out, b, gelu);
+      pool_.ParallelFor(images * height, 2, [&](size_t begin, size_t end) {
+        for (size_t r = begin; r < end; ++r) {
+          const size_t image = r / height, row = r % height;
+          ConvRow(padded.data() + image * padded_values, width, in, row, wt.data(), ldb,
+                  bias.data(), out, epilogue, y + ((first + image) * pixels + row * width) * out);
+        }
       });
     }
   }
