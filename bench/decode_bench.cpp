@@ -48,6 +48,13 @@ double DecoderFlopsPerTile(const Model& model) {
   }
   flops += LinearFlops(n, m.to_pixels) + LinearFlops(1, m.shortcut_dec);
   if (m.coarse_embed) flops += LinearFlops(n, *m.coarse_embed);
+  if (m.conv_head) {
+    const double map = static_cast<double>(c.head_side()) * c.head_side();
+    auto conv = [&](const ConvWeights& w) { return 2.0 * map * 9.0 * w.in * w.out; };
+    flops += LinearFlops(n, m.conv_head->head_in) + conv(m.conv_head->head_out);
+    for (const ConvBlockWeights& block : m.conv_head->blocks)
+      flops += conv(block.conv1) + conv(block.conv2);
+  }
   return flops;
 }
 

@@ -152,6 +152,40 @@ TEST_CASE("model: a valid file loads with the right layout and identity") {
   CHECK(std::equal(loaded.begin(), loaded.end(), expected.begin(), expected.end()));
 }
 
+TEST_CASE("model: a conv head loads, its 3x3 weights reordered to [out, 3, 3, in]") {
+  const ModelConfig config = testing::TinyConvHeadConfig();
+  const std::vector<uint8_t> bytes = MakeModelFile(config, 4, "tiny-conv");
+  StatusOr<Model> model = LoadModel(bytes);
+  REQUIRE_MESSAGE(model.ok(), model.status().message());
+  CHECK(model->config().conv_head == 4);
+  CHECK(model->config().conv_blocks == 2);
+  REQUIRE(model->layout().conv_head.has_value());
+  const ConvHeadWeights& head = *model->layout().conv_head;
+  CHECK(head.head_in.out == 2 * 2 * 4);  // (patch/2)² · channels
+  CHECK(head.blocks.size() == 2);
+  CHECK(head.head_out.out == 12);
+  const StatusOr<SafetensorsFile> parsed = ParseSafetensors(bytes);
+  const SafetensorsTensor* source = parsed->Find("head_blocks.1.conv2.weight");
+  std::vector<float> pytorch(source->element_count());
+  REQUIRE(TensorToFloat(*source, pytorch).ok());
+  const std::span<const float> loaded = model->weights(head.blocks[1].conv2.weight);
+  for (size_t o = 0; o < 4; ++o) {
+    for (size_t i = 0; i < 4; ++i) {
+      for (size_t tap = 0; tap < 9; ++tap) {
+        CHECK(loaded[(o * 9 + tap) * 4 + i] == pytorch[(o * 4 + i) * 9 + tap]);
+      }
+    }
+  }
+  // A conv-head model without the config key is a model this runtime cannot read as such.
+  auto tensors = RandomModelTensors(config, 4);
+  CheckError(LoadModel(WriteSafetensors(tensors, ModelMetadata(TinyConfig()))).status(),
+             StatusCode::kUnsupported,
+             "a tensor this tok1d does not know: 'head_blocks.0.conv1.bias'");
+  tensors.erase("head_out.bias");
+  CheckError(LoadModel(WriteSafetensors(tensors, ModelMetadata(config))).status(),
+             StatusCode::kCorrupt, "no tensor 'head_out.bias'");
+}
+
 TEST_CASE("model: SHA-256 matches the standard test vector") {
   const std::string abc = "abc";
   CHECK(HexString(Sha256(std::span(reinterpret_cast<const uint8_t*>(abc.data()), abc.size()))) ==

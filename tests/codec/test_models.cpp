@@ -65,6 +65,13 @@ ModelConfig TinyConfig() {
   return c;
 }
 
+ModelConfig TinyConvHeadConfig() {
+  ModelConfig c = TinyConfig();
+  c.conv_head = 4;
+  c.conv_blocks = 2;
+  return c;
+}
+
 std::string ConfigJson(const ModelConfig& c) {
   nlohmann::json json = {{"tile", c.tile},           {"patch", c.patch},
                          {"width", c.width},         {"enc_depth", c.enc_depth},
@@ -72,6 +79,10 @@ std::string ConfigJson(const ModelConfig& c) {
                          {"mlp_ratio", c.mlp_ratio}, {"tokens", c.tokens},
                          {"pool", c.pool},           {"fsq_levels", c.fsq_levels},
                          {"ln_eps", c.ln_eps}};
+  if (c.conv_head) {
+    json["conv_head"] = c.conv_head;
+    json["conv_blocks"] = c.conv_blocks;
+  }
   return json.dump();
 }
 
@@ -148,6 +159,19 @@ std::map<std::string, TestTensor> RandomModelTensors(const ModelConfig& c, uint3
   if (architecture == Architecture::kRefined) {
     linear("code_in_embed", code, d);
     linear("coarse_embed", uint64_t{c.coarse_patch()} * c.coarse_patch() * 3, d);
+  }
+  if (c.conv_head) {
+    const uint64_t ch = c.conv_head, half = c.head_patch();
+    auto conv = [&](const std::string& name, uint64_t in, uint64_t out) {
+      add(name + ".weight", {out, in, 3, 3}, 1.0f / std::sqrt(9.0f * static_cast<float>(in)));
+      add(name + ".bias", {out}, 0.1f);
+    };
+    linear("head_in", d, half * half * ch);
+    for (uint32_t i = 0; i < c.conv_blocks; ++i) {
+      conv("head_blocks." + std::to_string(i) + ".conv1", ch, ch);
+      conv("head_blocks." + std::to_string(i) + ".conv2", ch, ch);
+    }
+    conv("head_out", ch, 12);
   }
   return tensors;
 }

@@ -27,6 +27,8 @@ std::vector<float> RandomValues(size_t count, uint32_t seed, float scale = 1.0f)
 
 // A tiny model: tile 16, patch 4, width 8, two heads, 6 tokens, FSQ 3×4×5, pool 4.
 ModelConfig TinyConfig();
+// TinyConfig with a convolutional pixel head of 4 channels and 2 blocks.
+ModelConfig TinyConvHeadConfig();
 std::string ConfigJson(const ModelConfig& config);
 
 // Which generation of models/tok1d_model.py: the first had no code_in_embed / coarse_embed.
