@@ -225,6 +225,55 @@ class GpuBackend final : public Backend {
     CheckLaunch("AssembleTiles");
   }
 
+  void Unpatchify(const float* patches, size_t count, uint32_t side, uint32_t patch,
+                  uint32_t channels, float* images) override {
+    if (!pending_.ok()) return;
+    LaunchKernel(UnpatchifyKernel, dim3(ElementwiseBlocks(count * side * side * channels)),
+                 dim3(kElementwiseThreads), stream_, patches, static_cast<unsigned>(count), side,
+                 patch, channels, images);
+    CheckLaunch("Unpatchify");
+  }
+
+  void Conv3x3(const float* x, size_t count, uint32_t height, uint32_t width, uint32_t in,
+               const float* w, const float* b, uint32_t out, float* y, Epilogue epilogue) override {
+    if (!pending_.ok() || count == 0 || height == 0 || width == 0 || out == 0) return;
+    const size_t blocks =
+        count * CeilDiv(height, conv3x3::kSide) * size_t{CeilDiv(width, conv3x3::kSide)};
+    const dim3 grid(static_cast<unsigned>(blocks), CeilDiv(out, conv3x3::kOutputs));
+    const dim3 block(conv3x3::kThreads);
+    switch (epilogue) {
+      case Epilogue::kStore:
+        LaunchKernel(Conv3x3Kernel<Epilogue::kStore>, grid, block, stream_, x, height, width, in, w,
+                     b, out, y);
+        break;
+      case Epilogue::kGelu:
+        LaunchKernel(Conv3x3Kernel<Epilogue::kGelu>, grid, block, stream_, x, height, width, in, w,
+                     b, out, y);
+        break;
+      case Epilogue::kAccumulate:
+        LaunchKernel(Conv3x3Kernel<Epilogue::kAccumulate>, grid, block, stream_, x, height, width,
+                     in, w, b, out, y);
+        break;
+    }
+    CheckLaunch("Conv3x3");
+  }
+
+  void PixelShuffleAdd(const float* x, size_t count, uint32_t height, uint32_t width,
+                       uint32_t channels, uint32_t factor, float* y) override {
+    if (!pending_.ok()) return;
+    const size_t values = count * height * width * size_t{channels} * factor * factor;
+    LaunchKernel(PixelShuffleAddKernel, dim3(ElementwiseBlocks(values)), dim3(kElementwiseThreads),
+                 stream_, x, static_cast<unsigned>(count), height, width, channels, factor, y);
+    CheckLaunch("PixelShuffleAdd");
+  }
+
+  void Gelu(const float* x, size_t count, float* y) override {
+    if (!pending_.ok()) return;
+    LaunchKernel(GeluKernel, dim3(ElementwiseBlocks(count)), dim3(kElementwiseThreads), stream_, x,
+                 count, y);
+    CheckLaunch("Gelu");
+  }
+
  protected:
   // A failure here would be a sticky error from earlier work, which Synchronize has reported.
   void Free(void* data) override { static_cast<void>(cudaFree(data)); }

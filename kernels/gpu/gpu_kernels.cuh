@@ -448,7 +448,128 @@ __global__ void AssembleTilesKernel(const float* __restrict__ detail,
   }
 }
 
+// ---- the convolutional pixel head ----
+
+// images[i, y, x, c] (channels-last, `channels` channels) from patch (y/patch, x/patch) of
+// image i, value ((y % patch)·patch + x % patch)·channels + c: the inverse of PatchesKernel.
+__global__ void UnpatchifyKernel(const float* __restrict__ patches, unsigned count, unsigned side,
+                                 unsigned patch, unsigned channels, float* __restrict__ images) {
+  const unsigned per_side = side / patch;
+  const size_t patch_dim = size_t{patch} * patch * channels;
+  const size_t image_values = size_t{side} * side * channels;
+  TOK1D_GRID_STRIDE_LOOP(index, count * image_values) {
+    const size_t i = index / image_values, c = index % channels;
+    const size_t y = index % image_values / channels / side;
+    const size_t x = index % image_values / channels % side;
+    const size_t p = (i * per_side + y / patch) * per_side + x / patch;
+    images[index] = patches[p * patch_dim + ((y % patch) * patch + x % patch) * channels + c];
+  }
+}
+
+// y[n, f·i + a, f·j + b, c] += x[n, i, j, c·f² + a·f + b]: one thread per value of y.
+__global__ void PixelShuffleAddKernel(const float* __restrict__ x, unsigned count, unsigned height,
+                                      unsigned width, unsigned channels, unsigned factor,
+                                      float* __restrict__ y) {
+  const size_t out_width = size_t{width} * factor;
+  const size_t image_values = size_t{height} * factor * out_width * channels;
+  const size_t in_channels = size_t{channels} * factor * factor;
+  TOK1D_GRID_STRIDE_LOOP(index, count * image_values) {
+    const size_t n = index / image_values, c = index % channels;
+    const size_t row = index % image_values / channels / out_width;
+    const size_t col = index % image_values / channels % out_width;
+    const size_t pixel = (n * height + row / factor) * width + col / factor;
+    y[index] += x[pixel * in_channels + (c * factor + row % factor) * factor + col % factor];
+  }
+}
+
+// Exact GELU, element-wise; y may alias x (each thread reads its value before writing it).
+__global__ void GeluKernel(const float* x, size_t count, float* y) {
+  TOK1D_GRID_STRIDE_LOOP(index, count) { y[index] = GeluExact(x[index]); }
+}
+
 #undef TOK1D_GRID_STRIDE_LOOP
+
+// ---- Conv3x3: y = conv3x3(x) + b, zero padding 1, with an epilogue ----
+//
+// One block per (kSide × kSide pixels of one image, kOutputs output channels), one thread per
+// pixel holding its kOutputs sums in registers. The input channels pass through shared memory
+// in chunks of kChunk: the block's pixels with a one-pixel halo (zeros outside the image and
+// past `in`), stored channel-major so that neighbouring threads read neighbouring words, and
+// the chunk's weights for the block's output channels, stored [tap][channel][output] so that a
+// thread reads its kOutputs weights as consecutive (broadcast) words. Each output sums its
+// 9 · in products chunk by chunk, within a chunk tap by tap (ky, kx) and input channel by input
+// channel (another order than the CPU's: results agree to rounding), then adds the bias.
+namespace conv3x3 {
+constexpr unsigned kSide = 16;
+constexpr unsigned kThreads = kSide * kSide;
+constexpr unsigned kHalo = kSide + 2;
+constexpr unsigned kChunk = 8;
+constexpr unsigned kOutputs = 16;
+// A thread's weights for one tap and input channel, aligned so that a GPU reads them as float4s.
+struct alignas(16) WeightRow {
+  float v[kOutputs];
+};
+}  // namespace conv3x3
+
+template <Epilogue kEpilogue>
+__global__ void __launch_bounds__(conv3x3::kThreads)
+    Conv3x3Kernel(const float* __restrict__ x, unsigned height, unsigned width, unsigned in,
+                  const float* __restrict__ w, const float* __restrict__ b, unsigned out,
+                  float* __restrict__ y) {
+  using namespace conv3x3;
+  __shared__ float pixels[kChunk][kHalo][kHalo];
+  __shared__ WeightRow weights[9][kChunk];
+
+  const unsigned tiles_across = (width + kSide - 1) / kSide;
+  const unsigned tiles_down = (height + kSide - 1) / kSide;
+  const unsigned image = blockIdx.x / (tiles_across * tiles_down);
+  const unsigned tile = blockIdx.x % (tiles_across * tiles_down);
+  const unsigned row0 = tile / tiles_across * kSide, col0 = tile % tiles_across * kSide;
+  const unsigned o0 = blockIdx.y * kOutputs;
+  const unsigned thread = threadIdx.x, ty = thread / kSide, tx = thread % kSide;
+  const float* source = x + size_t{image} * height * width * in;
+
+  float acc[kOutputs] = {};
+  for (unsigned c0 = 0; c0 < in; c0 += kChunk) {
+    __syncthreads();  // the previous chunk is no longer read
+    // Element e of the halo is (pixel e / kChunk, channel e % kChunk): consecutive threads
+    // read consecutive channels of a pixel.
+    for (unsigned e = thread; e < kHalo * kHalo * kChunk; e += kThreads) {
+      const unsigned c = e % kChunk, hy = e / kChunk / kHalo, hx = e / kChunk % kHalo;
+      const unsigned r = row0 + hy, q = col0 + hx;  // the image's (r − 1, q − 1)
+      const bool inside = r >= 1 && r <= height && q >= 1 && q <= width && c0 + c < in;
+      pixels[c][hy][hx] = inside ? source[(size_t{r - 1} * width + q - 1) * in + c0 + c] : 0.0f;
+    }
+    for (unsigned e = thread; e < kOutputs * 9 * kChunk; e += kThreads) {
+      const unsigned c = e % kChunk, tap = e / kChunk % 9, o = e / kChunk / 9;
+      weights[tap][c].v[o] =
+          o0 + o < out && c0 + c < in ? w[(size_t{o0 + o} * 9 + tap) * in + c0 + c] : 0.0f;
+    }
+    __syncthreads();
+    for (unsigned ky = 0; ky < 3; ++ky) {
+      for (unsigned kx = 0; kx < 3; ++kx) {
+#pragma unroll
+        for (unsigned c = 0; c < kChunk; ++c) {
+          const float v = pixels[c][ty + ky][tx + kx];
+          const float* tap_weights = weights[ky * 3 + kx][c].v;
+#pragma unroll
+          for (unsigned o = 0; o < kOutputs; ++o) acc[o] += v * tap_weights[o];
+        }
+      }
+    }
+  }
+
+  const unsigned row = row0 + ty, col = col0 + tx;
+  if (row < height && col < width) {
+    float* target = y + ((size_t{image} * height + row) * width + col) * out;
+    for (unsigned o = 0; o < kOutputs && o0 + o < out; ++o) {
+      const float value = acc[o] + b[o0 + o];
+      if constexpr (kEpilogue == Epilogue::kStore) target[o0 + o] = value;
+      if constexpr (kEpilogue == Epilogue::kGelu) target[o0 + o] = GeluExact(value);
+      if constexpr (kEpilogue == Epilogue::kAccumulate) target[o0 + o] += value;
+    }
+  }
+}
 
 // Writes `value` so that Create can check the device runs this binary's kernels at all.
 __global__ void ProbeKernel(int* flag, int value) { *flag = value; }

@@ -9,7 +9,8 @@
 //
 // Tolerances, as normalised mean squared error NMSE = Σ(gpu − cpu)² / Σ cpu² (docs/gpu.md):
 //  - single operations: NMSE ≤ 1e-10 (fp32 with another summation order gives ~1e-13;
-//    index shuffling, FSQ codes, patches and pooling must match exactly);
+//    index shuffling, FSQ codes, patches, unpatchify, the pixel-shuffle add and pooling must
+//    match exactly);
 //  - whole tiles decoded by the tokenizer: NMSE ≤ 1e-8 and max |gpu − cpu| ≤ 1e-3 (a quarter
 //    of an 8-bit level) on the [0, 1] pixel scale;
 //  - encoding: tokens equal except where PyTorch-style rounding sits within 1e-4 of a tie.
@@ -326,6 +327,222 @@ TEST_CASE("AssembleTiles: unpatchify plus bilinear upsampling") {
   }
 }
 
+TEST_CASE("Unpatchify matches exactly, and inverts Patchify") {
+  FOR_EACH_BACKEND_UNDER_TEST(backend) {
+    // (count, side, patch, channels): the conv head's 64 × 64 maps of 32 channels from 8 × 8
+    // patches; odd channel counts; one patch per image; 1 × 1 patches.
+    for (const auto& shape :
+         {std::array<uint32_t, 4>{2, 64, 8, 32}, {3, 12, 4, 5}, {2, 6, 6, 3}, {1, 5, 1, 7}}) {
+      const uint32_t count = shape[0], side = shape[1], patch = shape[2], channels = shape[3];
+      CAPTURE(side);
+      CAPTURE(patch);
+      CAPTURE(channels);
+      const size_t values = size_t{count} * side * side * channels;
+      PairedRun run(backend);
+      const auto patches = run.Input(RandomValues(values, 30));
+      const auto images = run.Output<float>(values);
+      run.cpu().Unpatchify(patches.first, count, side, patch, channels, images.first);
+      run.gpu().Unpatchify(patches.second, count, side, patch, channels, images.second);
+      auto [expected, actual] = run.Results(images, values);
+      CHECK(actual == expected);
+    }
+
+    // Patchify then Unpatchify (3 channels) gives the images back, exactly.
+    const uint32_t count = 2, side = 12, patch = 4;
+    const size_t values = size_t{count} * side * side * 3;
+    const std::vector<float> original = RandomValues(values, 31);
+    PairedRun run(backend);
+    const auto images = run.Input(original);
+    const auto patches = run.Output<float>(values);
+    const auto back = run.Output<float>(values);
+    run.gpu().Patchify(images.second, count, side, patch, patches.second);
+    run.gpu().Unpatchify(patches.second, count, side, patch, 3, back.second);
+    run.cpu().Patchify(images.first, count, side, patch, patches.first);
+    run.cpu().Unpatchify(patches.first, count, side, patch, 3, back.first);
+    auto [back_cpu, back_gpu] = run.Results(back, values);
+    CHECK(back_gpu == original);
+    CHECK(back_cpu == original);
+  }
+}
+
+TEST_CASE("Conv3x3: store, GELU and accumulate epilogues, ragged and model sizes") {
+  FOR_EACH_BACKEND_UNDER_TEST(backend) {
+    // (count, height, width, in, out): the conv head's 32 → 32 and 32 → 12 layers on 64 × 64
+    // maps; an image smaller than a kernel block; one that ends inside blocks in both
+    // directions, with a partial chunk of input channels and a partial group of outputs.
+    for (const auto& shape : {std::array<uint32_t, 5>{2, 64, 64, 32, 32},
+                              {2, 64, 64, 32, 12},
+                              {1, 3, 5, 3, 4},
+                              {2, 19, 33, 9, 17},
+                              {1, 1, 1, 2, 3}}) {
+      const uint32_t count = shape[0], height = shape[1], width = shape[2], in = shape[3],
+                     out = shape[4];
+      for (Epilogue epilogue : {Epilogue::kStore, Epilogue::kGelu, Epilogue::kAccumulate}) {
+        CAPTURE(height);
+        CAPTURE(width);
+        CAPTURE(in);
+        CAPTURE(out);
+        CAPTURE(static_cast<int>(epilogue));
+        const size_t pixels = size_t{count} * height * width;
+        PairedRun run(backend);
+        const auto x = run.Input(RandomValues(pixels * in, 32));
+        const auto w = run.Input(RandomValues(size_t{out} * 9 * in, 33, 0.1f));
+        const auto b = run.Input(RandomValues(out, 34));
+        const auto y = run.Input(RandomValues(pixels * out, 35));
+        run.cpu().Conv3x3(x.first, count, height, width, in, w.first, b.first, out, y.first,
+                          epilogue);
+        run.gpu().Conv3x3(x.second, count, height, width, in, w.second, b.second, out, y.second,
+                          epilogue);
+        auto [expected, actual] = run.Results(y, pixels * out);
+        CHECK(Nmse(actual, expected) <= kOperationNmse);
+      }
+    }
+  }
+}
+
+// Conv3x3 on `backend` of a 2 × 3 image with 2 channels in and 3 out, weights 1, 2, 3, … in
+// their memory order and bias 0, one input value set to 1 at a time: each output is then one
+// weight, or 0 where the tap falls outside the image, which this checks against the index map
+// written out here (the CPU and the GPU backends could agree on a wrong one).
+void CheckConv3x3Taps(Backend& backend) {
+  const uint32_t height = 2, width = 3, in = 2, out = 3;
+  const size_t pixels = size_t{height} * width;
+  std::vector<DeviceBuffer> buffers;
+  auto upload = [&](const std::vector<float>& values) {
+    StatusOr<DeviceBuffer> buffer = backend.Allocate(values.size() * sizeof(float));
+    REQUIRE(buffer.ok());
+    REQUIRE(backend.CopyToDevice(buffer->as<void>(), values.data(), values.size() * sizeof(float))
+                .ok());
+    buffers.push_back(std::move(buffer).value());
+    return buffers.back().as<float>();
+  };
+  std::vector<float> weights(size_t{out} * 9 * in);
+  for (size_t i = 0; i < weights.size(); ++i) weights[i] = static_cast<float>(i + 1);
+  const float* w = upload(weights);
+  const float* b = upload(std::vector<float>(out, 0.0f));
+  float* x = upload(std::vector<float>(pixels * in));
+  float* y = upload(std::vector<float>(pixels * out));
+  for (uint32_t py = 0; py < height; ++py) {
+    for (uint32_t px = 0; px < width; ++px) {
+      for (uint32_t pc = 0; pc < in; ++pc) {
+        CAPTURE(py);
+        CAPTURE(px);
+        CAPTURE(pc);
+        std::vector<float> image(pixels * in, 0.0f);
+        image[(py * width + px) * in + pc] = 1.0f;
+        std::vector<float> expected(pixels * out, 0.0f);
+        for (uint32_t yy = 0; yy < height; ++yy) {
+          for (uint32_t xx = 0; xx < width; ++xx) {
+            // Output (yy, xx) reads input (yy + ky − 1, xx + kx − 1) with weight [o, ky, kx, c].
+            const int ky = static_cast<int>(py) - static_cast<int>(yy) + 1;
+            const int kx = static_cast<int>(px) - static_cast<int>(xx) + 1;
+            if (ky < 0 || ky > 2 || kx < 0 || kx > 2) continue;
+            const auto tap = static_cast<uint32_t>(ky * 3 + kx);
+            for (uint32_t o = 0; o < out; ++o) {
+              expected[(yy * width + xx) * out + o] = weights[(o * 9 + tap) * in + pc];
+            }
+          }
+        }
+        const std::vector<float> stale(pixels * out, 7.0f);
+        REQUIRE(backend.CopyToDevice(x, image.data(), image.size() * sizeof(float)).ok());
+        REQUIRE(backend.CopyToDevice(y, stale.data(), stale.size() * sizeof(float)).ok());
+        backend.Conv3x3(x, 1, height, width, in, w, b, out, y, Epilogue::kStore);
+        std::vector<float> actual(expected.size());
+        const Status status = backend.CopyToHost(actual.data(), y, actual.size() * sizeof(float));
+        REQUIRE_MESSAGE(status.ok(), status.message());
+        CHECK(actual == expected);
+      }
+    }
+  }
+}
+
+TEST_CASE("Conv3x3: zero padding at the borders, the weight layout [out, 3, 3, in]") {
+  SUBCASE("cpu") { CheckConv3x3Taps(*CreateCpuBackend(2)); }
+  FOR_EACH_BACKEND_UNDER_TEST(backend) { CheckConv3x3Taps(*CreateBackendUnderTest(backend)); }
+}
+
+TEST_CASE("PixelShuffleAdd adds exactly, in F.pixel_shuffle's channel order") {
+  FOR_EACH_BACKEND_UNDER_TEST(backend) {
+    // (count, height, width, channels, factor): the conv head's 12 = 3 · 2² channels to RGB at
+    // twice the size; a factor of 3 on a non-square map; factor 1 (a plain add).
+    for (const auto& shape :
+         {std::array<uint32_t, 5>{2, 32, 32, 3, 2}, {3, 5, 7, 4, 3}, {1, 4, 3, 2, 1}}) {
+      const uint32_t count = shape[0], height = shape[1], width = shape[2], channels = shape[3],
+                     factor = shape[4];
+      CAPTURE(height);
+      CAPTURE(width);
+      CAPTURE(channels);
+      CAPTURE(factor);
+      const size_t values = size_t{count} * height * width * channels * factor * factor;
+      PairedRun run(backend);
+      const std::vector<float> x_values = RandomValues(values, 36);
+      const std::vector<float> y_values = RandomValues(values, 37);
+      const auto x = run.Input(x_values);
+      const auto y = run.Input(y_values);
+      run.cpu().PixelShuffleAdd(x.first, count, height, width, channels, factor, y.first);
+      run.gpu().PixelShuffleAdd(x.second, count, height, width, channels, factor, y.second);
+      auto [expected, actual] = run.Results(y, values);
+      CHECK(actual == expected);
+
+      // The index map itself, y[n, f·i + a, f·j + b, c] += x[n, i, j, c·f² + a·f + b], written
+      // out here: the two backends could agree on a wrong order.
+      bool all_match = true;
+      const size_t out_width = size_t{width} * factor;
+      for (size_t n = 0; n < count; ++n) {
+        for (size_t i = 0; i < height; ++i) {
+          for (size_t j = 0; j < width; ++j) {
+            for (size_t a = 0; a < factor; ++a) {
+              for (size_t bb = 0; bb < factor; ++bb) {
+                for (size_t c = 0; c < channels; ++c) {
+                  const size_t target =
+                      ((n * height * factor + factor * i + a) * out_width + factor * j + bb) *
+                          channels +
+                      c;
+                  const size_t source =
+                      ((n * height + i) * width + j) * channels * factor * factor +
+                      (c * factor + a) * factor + bb;
+                  all_match &= actual[target] == y_values[target] + x_values[source];
+                }
+              }
+            }
+          }
+        }
+      }
+      CHECK(all_match);
+    }
+  }
+}
+
+TEST_CASE("Gelu: as the CPU, in place, and as Linear's GELU epilogue") {
+  FOR_EACH_BACKEND_UNDER_TEST(backend) {
+    const size_t count = 5000;
+    PairedRun run(backend);
+    const auto x = run.Input(RandomValues(count, 38, 4.0f));
+    const auto y = run.Output<float>(count);
+    run.cpu().Gelu(x.first, count, y.first);
+    run.gpu().Gelu(x.second, count, y.second);
+    auto [expected, actual] = run.Results(y, count);
+    CHECK(Nmse(actual, expected) <= kOperationNmse);
+
+    // In place (y aliasing x) gives the same values.
+    const auto z = run.Input(RandomValues(count, 38, 4.0f));
+    run.gpu().Gelu(z.second, count, z.second);
+    CHECK(run.Results(z, count).second == actual);
+
+    // Linear with kStore then Gelu equals Linear with kGelu on the same backend.
+    const size_t rows = 37, in = 19, out = 23;
+    const auto a = run.Input(RandomValues(rows * in, 39));
+    const auto w = run.Input(RandomValues(out * in, 40, 0.3f));
+    const auto b = run.Input(RandomValues(out, 41));
+    const auto stored = run.Output<float>(rows * out);
+    const auto fused = run.Output<float>(rows * out);
+    run.gpu().Linear(a.second, rows, in, w.second, b.second, out, stored.second, Epilogue::kStore);
+    run.gpu().Gelu(stored.second, rows * out, stored.second);
+    run.gpu().Linear(a.second, rows, in, w.second, b.second, out, fused.second, Epilogue::kGelu);
+    CHECK(run.Results(stored, rows * out).second == run.Results(fused, rows * out).second);
+  }
+}
+
 // Decodes `count` tiles with random tokens and random kept counts (0 … K) on both backends.
 void CheckTileDecode(const Model& model, const std::string& backend, size_t count, size_t batch) {
   const ModelConfig& config = model.config();
@@ -390,6 +607,15 @@ TEST_CASE("whole tiles: decode and encode with a tiny random model") {
       }
       if (!near_tie) CHECK(actual[r] == expected[r]);
     }
+  }
+}
+
+TEST_CASE("whole tiles: decode with a tiny random conv-head model") {
+  StatusOr<Model> model = LoadModel(testing::MakeModelFile(testing::TinyConvHeadConfig(), 6));
+  REQUIRE_MESSAGE(model.ok(), model.status().message());
+  REQUIRE(model->layout().conv_head.has_value());
+  FOR_EACH_BACKEND_UNDER_TEST(backend) {
+    CheckTileDecode(*model, backend, 5, 2);  // batches of 2, 2 and 1 tiles
   }
 }
 
