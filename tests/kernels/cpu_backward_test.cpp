@@ -260,8 +260,10 @@ TEST_CASE("UnpatchifyBackward") {
 TEST_CASE("Conv3x3BackwardInput: stored and accumulated, borders, several images") {
   auto backend = TestBackend();
   // (count, height, width, in, out): a ragged map, and one where the 9 taps cross every border.
-  for (auto [count, height, width, in, out] :
-       {std::array<uint32_t, 5>{2, 3, 5, 3, 4}, {3, 6, 4, 5, 2}}) {
+  for (const auto& shape : {std::array<uint32_t, 5>{2, 3, 5, 3, 4}, {3, 6, 4, 5, 2}}) {
+    // named copies, not a structured binding: the lambda below captures them
+    const uint32_t count = shape[0], height = shape[1], width = shape[2], in = shape[3],
+                   out = shape[4];
     const auto x = RandomValues(count * height * width * in, 27);
     const auto w = RandomValues(out * 9 * in, 28), b = RandomValues(out, 29);
     const auto g = RandomValues(count * height * width * out, 30);
