@@ -181,7 +181,7 @@ class GpuBackend final : public Backend {
     const auto tiles_count = static_cast<unsigned>(count);
     LaunchKernel(PatchesKernel<uint8_t>, dim3(ElementwiseBlocks(count * tile_values)),
                  dim3(kElementwiseThreads), stream_, tiles, tiles_count, geometry.tile,
-                 geometry.patch, patches);
+                 geometry.patch, 3u, patches);
     CheckLaunch("PatchifyTiles");
     LaunchKernel(PoolKernel, dim3(ElementwiseBlocks(count * pooled_values)),
                  dim3(kElementwiseThreads), stream_, tiles, tiles_count, geometry, pooled);
@@ -193,7 +193,7 @@ class GpuBackend final : public Backend {
     if (!pending_.ok()) return;
     LaunchKernel(PatchesKernel<float>, dim3(ElementwiseBlocks(count * side * side * 3)),
                  dim3(kElementwiseThreads), stream_, images, static_cast<unsigned>(count), side,
-                 patch, patches);
+                 patch, 3u, patches);
     CheckLaunch("Patchify");
   }
 
@@ -230,7 +230,7 @@ class GpuBackend final : public Backend {
     if (!pending_.ok()) return;
     LaunchKernel(UnpatchifyKernel, dim3(ElementwiseBlocks(count * side * side * channels)),
                  dim3(kElementwiseThreads), stream_, patches, static_cast<unsigned>(count), side,
-                 patch, channels, images);
+                 patch, channels, false, images);
     CheckLaunch("Unpatchify");
   }
 
@@ -272,6 +272,183 @@ class GpuBackend final : public Backend {
     LaunchKernel(GeluKernel, dim3(ElementwiseBlocks(count)), dim3(kElementwiseThreads), stream_, x,
                  count, y);
     CheckLaunch("Gelu");
+  }
+
+  // ---- gradients ----
+  bool supports_backward() const override { return true; }
+
+  void EmbedValues(const float* values, const uint32_t* keep, size_t count, size_t tokens,
+                   size_t code_dim, const float* code_w, const float* code_b, const float* mask,
+                   size_t width, float* embedded, float* codes) override {
+    if (!pending_.ok() || count == 0 || tokens == 0) return;
+    const size_t rows = count * tokens;
+    LaunchKernel(EmbedValuesKernel, dim3(ElementwiseBlocks(rows * width)),
+                 dim3(kElementwiseThreads), stream_, values, keep, static_cast<unsigned>(rows),
+                 static_cast<unsigned>(tokens), static_cast<unsigned>(code_dim), code_w, code_b,
+                 mask, static_cast<unsigned>(width), embedded, codes);
+    CheckLaunch("EmbedValues");
+  }
+
+  // The Linear kernel with the weights read along their rows (WeightLayout::kReductionMajor):
+  // dx[rows, in] = dy[rows, out]·w[out, in], no bias.
+  void LinearBackwardInput(const float* dy, size_t rows, size_t out, const float* w, size_t in,
+                           float* dx, bool accumulate) override {
+    if (!pending_.ok() || rows == 0 || in == 0) return;
+    const dim3 grid(CeilDiv(in, linear::kTileCols), CeilDiv(rows, linear::kTileRows));
+    const dim3 block(linear::kThreads);
+    const auto r = static_cast<unsigned>(rows), k = static_cast<unsigned>(out),
+               n = static_cast<unsigned>(in);
+    const float* no_bias = nullptr;
+    if (accumulate) {
+      LaunchKernel(LinearKernel<Epilogue::kAccumulate, WeightLayout::kReductionMajor>, grid, block,
+                   stream_, dy, r, k, w, no_bias, n, dx);
+    } else {
+      LaunchKernel(LinearKernel<Epilogue::kStore, WeightLayout::kReductionMajor>, grid, block,
+                   stream_, dy, r, k, w, no_bias, n, dx);
+    }
+    CheckLaunch("LinearBackwardInput");
+  }
+
+  void GeluBackward(const float* x, const float* dy, size_t count, float* dx) override {
+    if (!pending_.ok() || count == 0) return;
+    LaunchKernel(GeluBackwardKernel, dim3(ElementwiseBlocks(count)), dim3(kElementwiseThreads),
+                 stream_, x, dy, count, dx);
+    CheckLaunch("GeluBackward");
+  }
+
+  void LayerNormBackward(const float* x, const float* dy, size_t rows, size_t width,
+                         const float* gamma, float eps, float* dx, bool accumulate) override {
+    if (!pending_.ok() || rows == 0) return;
+    LaunchKernel(LayerNormBackwardKernel, dim3(CeilDiv(rows, kNormRowsPerBlock)),
+                 dim3(kNormThreadsPerRow * kNormRowsPerBlock), stream_, x, dy,
+                 static_cast<unsigned>(rows), static_cast<unsigned>(width), gamma, eps, accumulate,
+                 dx);
+    CheckLaunch("LayerNormBackward");
+  }
+
+  // Two kernels (gpu_kernels.cuh): dQ with each query's softmax statistics, kept in
+  // attention_stats_, then dK and dV from them.
+  void AttentionBackward(const float* qkv, const float* dout, size_t sequences, size_t length,
+                         size_t heads, size_t head_dim, float* dqkv) override {
+    if (!pending_.ok() || sequences == 0 || length == 0 || heads == 0) return;
+    if (head_dim > attention::kMaxHeadDim) {
+      Fail(UnsupportedError("the " + std::string(name()) +
+                            " attention kernel handles heads of up to " +
+                            std::to_string(attention::kMaxHeadDim) +
+                            " dimensions; this model's have " + std::to_string(head_dim)));
+      return;
+    }
+    const size_t stats_bytes = sequences * heads * length * attention::kStats * sizeof(float);
+    if (attention_stats_.bytes() < stats_bytes) {
+      // The smaller one first, once the kernels that may still read it have finished.
+      if (attention_stats_.bytes() > 0 && !Synchronize().ok()) return;
+      attention_stats_ = DeviceBuffer();
+      StatusOr<DeviceBuffer> buffer = Allocate(stats_bytes);
+      if (!buffer.ok()) {
+        Fail(buffer.status());
+        return;
+      }
+      attention_stats_ = std::move(buffer).value();
+    }
+    float* stats = attention_stats_.as<float>();
+    const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
+    const auto l = static_cast<unsigned>(length), h = static_cast<unsigned>(heads),
+               d = static_cast<unsigned>(head_dim);
+    LaunchKernel(AttentionBackwardQueriesKernel,
+                 dim3(CeilDiv(length, attention::kQueries), h, static_cast<unsigned>(sequences)),
+                 dim3(attention::kThreads), stream_, qkv, dout, l, h, d, scale, stats, dqkv);
+    CheckLaunch("AttentionBackward (queries)");
+    if (!pending_.ok()) return;
+    const float* read_stats = stats;
+    LaunchKernel(AttentionBackwardKeysKernel,
+                 dim3(CeilDiv(length, attention::kKeys), h, static_cast<unsigned>(sequences)),
+                 dim3(attention::kThreads), stream_, qkv, dout, l, h, d, scale, read_stats, dqkv);
+    CheckLaunch("AttentionBackward (keys)");
+  }
+
+  void SliceSequencesBackward(const float* dout, size_t sequences, size_t length, size_t first,
+                              size_t count, size_t width, float* din) override {
+    if (!pending_.ok()) return;
+    LaunchKernel(SliceSequencesBackwardKernel, dim3(ElementwiseBlocks(sequences * length * width)),
+                 dim3(kElementwiseThreads), stream_, dout, static_cast<unsigned>(sequences),
+                 static_cast<unsigned>(length), static_cast<unsigned>(first),
+                 static_cast<unsigned>(count), static_cast<unsigned>(width), din);
+    CheckLaunch("SliceSequencesBackward");
+  }
+
+  void PatchifyBackward(const float* dpatches, size_t count, uint32_t side, uint32_t patch,
+                        float* dimages, bool accumulate) override {
+    if (!pending_.ok()) return;
+    LaunchKernel(UnpatchifyKernel, dim3(ElementwiseBlocks(count * side * side * 3)),
+                 dim3(kElementwiseThreads), stream_, dpatches, static_cast<unsigned>(count), side,
+                 patch, 3u, accumulate, dimages);
+    CheckLaunch("PatchifyBackward");
+  }
+
+  void AssembleTilesBackward(const float* dpixels, size_t count, const TileGeometry& geometry,
+                             float* ddetail, float* dcoarse) override {
+    if (!pending_.ok()) return;
+    const size_t tile_values = size_t{geometry.tile} * geometry.tile * 3;
+    const size_t pooled_values = size_t{geometry.pool} * geometry.pool * 3;
+    const auto tiles_count = static_cast<unsigned>(count);
+    LaunchKernel(PatchesKernel<float>, dim3(ElementwiseBlocks(count * tile_values)),
+                 dim3(kElementwiseThreads), stream_, dpixels, tiles_count, geometry.tile,
+                 geometry.patch, 3u, ddetail);
+    CheckLaunch("AssembleTilesBackward (detail)");
+    LaunchKernel(UpsampleBackwardKernel, dim3(ElementwiseBlocks(count * pooled_values)),
+                 dim3(kElementwiseThreads), stream_, dpixels, tiles_count, geometry, dcoarse);
+    CheckLaunch("AssembleTilesBackward (coarse)");
+  }
+
+  void UnpatchifyBackward(const float* dimages, size_t count, uint32_t side, uint32_t patch,
+                          uint32_t channels, float* dpatches) override {
+    if (!pending_.ok()) return;
+    LaunchKernel(PatchesKernel<float>, dim3(ElementwiseBlocks(count * side * side * channels)),
+                 dim3(kElementwiseThreads), stream_, dimages, static_cast<unsigned>(count), side,
+                 patch, channels, dpatches);
+    CheckLaunch("UnpatchifyBackward");
+  }
+
+  // The convolution kernel as a transposed convolution (Conv3x3Kernel's kAdjoint).
+  void Conv3x3BackwardInput(const float* dy, size_t count, uint32_t height, uint32_t width,
+                            uint32_t out, const float* w, uint32_t in, float* dx,
+                            bool accumulate) override {
+    if (!pending_.ok() || count == 0 || height == 0 || width == 0 || in == 0) return;
+    const size_t blocks =
+        count * CeilDiv(height, conv3x3::kSide) * size_t{CeilDiv(width, conv3x3::kSide)};
+    const dim3 grid(static_cast<unsigned>(blocks), CeilDiv(in, conv3x3::kOutputs));
+    const dim3 block(conv3x3::kThreads);
+    const float* no_bias = nullptr;
+    if (accumulate) {
+      LaunchKernel(Conv3x3Kernel<Epilogue::kAccumulate, true>, grid, block, stream_, dy, height,
+                   width, out, w, no_bias, in, dx);
+    } else {
+      LaunchKernel(Conv3x3Kernel<Epilogue::kStore, true>, grid, block, stream_, dy, height, width,
+                   out, w, no_bias, in, dx);
+    }
+    CheckLaunch("Conv3x3BackwardInput");
+  }
+
+  void PixelShuffleAddBackward(const float* dy, size_t count, uint32_t height, uint32_t width,
+                               uint32_t channels, uint32_t factor, float* dx) override {
+    if (!pending_.ok()) return;
+    const size_t values = count * height * width * size_t{channels} * factor * factor;
+    LaunchKernel(PixelShuffleAddBackwardKernel, dim3(ElementwiseBlocks(values)),
+                 dim3(kElementwiseThreads), stream_, dy, static_cast<unsigned>(count), height,
+                 width, channels, factor, dx);
+    CheckLaunch("PixelShuffleAddBackward");
+  }
+
+  void EmbedValuesBackward(const float* dembedded, const uint32_t* keep, size_t count,
+                           size_t tokens, size_t code_dim, const float* code_w, size_t width,
+                           float* dvalues, bool accumulate) override {
+    if (!pending_.ok() || count == 0 || tokens == 0) return;
+    const size_t rows = count * tokens;
+    LaunchKernel(EmbedValuesBackwardKernel, dim3(ElementwiseBlocks(rows * code_dim)),
+                 dim3(kElementwiseThreads), stream_, dembedded, keep, static_cast<unsigned>(rows),
+                 static_cast<unsigned>(tokens), static_cast<unsigned>(code_dim), code_w,
+                 static_cast<unsigned>(width), accumulate, dvalues);
+    CheckLaunch("EmbedValuesBackward");
   }
 
  protected:
@@ -346,6 +523,8 @@ class GpuBackend final : public Backend {
   bool stream_open_ = false;
   std::string description_;
   Status pending_;
+  // AttentionBackward's softmax statistics (3 floats per query row and head), grown as needed.
+  DeviceBuffer attention_stats_;
 };
 
 }  // namespace

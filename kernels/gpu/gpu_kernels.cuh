@@ -31,6 +31,9 @@ __device__ __forceinline__ T Min(T a, T b) {
 // step's operands are fetched into registers while the current step computes. Tiles are
 // stored k-major (transposed) so the inner loop reads rows of 8 and 4 consecutive floats.
 // 64 output columns divide every width of the default model (192, 576, 768, 3072).
+//
+// The same kernel computes LinearBackwardInput's dx = dy·w ("NN": the weights [out, in] read
+// along their rows, WeightLayout::kReductionMajor), with no bias.
 namespace linear {
 constexpr unsigned kTileRows = 128;
 constexpr unsigned kTileCols = 64;
@@ -50,7 +53,13 @@ __device__ __forceinline__ float GeluExact(float v) {
   return 0.5f * v * (1.0f + erff(v * 0.70710678118654752f));
 }
 
-template <Epilogue kEpilogue>
+// How LinearKernel's second operand holds W(c, k) (c: output column, k: reduction index):
+// kOutputMajor, w[c·in + k] (Linear's weights [out, in]); kReductionMajor, w[k·out + c] (the
+// weights of the forward operation as LinearBackwardInput reads them).
+enum class WeightLayout { kOutputMajor, kReductionMajor };
+
+// y[rows, out] (epilogue)= x[rows, in]·Wᵀ (+ b[out] unless b is null).
+template <Epilogue kEpilogue, WeightLayout kLayout = WeightLayout::kOutputMajor>
 __global__ void __launch_bounds__(linear::kThreads)
     LinearKernel(const float* __restrict__ x, unsigned rows, unsigned in,
                  const float* __restrict__ w, const float* __restrict__ b, unsigned out,
@@ -73,8 +82,14 @@ __global__ void __launch_bounds__(linear::kThreads)
       x_next[i] = r < rows && k < in ? x[size_t{r} * in + k] : 0.0f;
     }
     for (unsigned i = 0; i < kWLoads; ++i) {
-      const unsigned e = thread + i * kThreads, c = col0 + e / kTileDepth, k = k0 + e % kTileDepth;
-      w_next[i] = c < out && k < in ? w[size_t{c} * in + k] : 0.0f;
+      const unsigned e = thread + i * kThreads;
+      if constexpr (kLayout == WeightLayout::kOutputMajor) {
+        const unsigned c = col0 + e / kTileDepth, k = k0 + e % kTileDepth;
+        w_next[i] = c < out && k < in ? w[size_t{c} * in + k] : 0.0f;
+      } else {  // consecutive threads read consecutive columns of a row of w
+        const unsigned c = col0 + e % kTileCols, k = k0 + e / kTileCols;
+        w_next[i] = c < out && k < in ? w[size_t{k} * out + c] : 0.0f;
+      }
     }
   };
   auto store = [&]() {
@@ -84,7 +99,11 @@ __global__ void __launch_bounds__(linear::kThreads)
     }
     for (unsigned i = 0; i < kWLoads; ++i) {
       const unsigned e = thread + i * kThreads;
-      w_tile[e % kTileDepth][e / kTileDepth] = w_next[i];
+      if constexpr (kLayout == WeightLayout::kOutputMajor) {
+        w_tile[e % kTileDepth][e / kTileDepth] = w_next[i];
+      } else {
+        w_tile[e / kTileCols][e % kTileCols] = w_next[i];
+      }
     }
   };
 
@@ -122,7 +141,7 @@ __global__ void __launch_bounds__(linear::kThreads)
       const unsigned c = col0 + thread_col + j;
       if (c >= out) break;
       float& target = y[size_t{r} * out + c];
-      const float value = acc[i][j] + b[c];
+      const float value = b != nullptr ? acc[i][j] + b[c] : acc[i][j];
       if constexpr (kEpilogue == Epilogue::kStore) target = value;
       if constexpr (kEpilogue == Epilogue::kGelu) target = GeluExact(value);
       if constexpr (kEpilogue == Epilogue::kAccumulate) target += value;
@@ -177,6 +196,52 @@ __global__ void __launch_bounds__(kNormThreadsPerRow* kNormRowsPerBlock)
     float* result = y + size_t{row} * width;
     for (unsigned i = lane; i < width; i += kNormThreadsPerRow) {
       result[i] = (in[i] - mean) * rstd * gamma[i] + beta[i];
+    }
+  }
+}
+
+// LayerNorm's backward pass, laid out as LayerNormKernel:
+// dx (+)= rstd·(g − mean(g) − x̂·mean(g·x̂)) with g = dy·gamma and x̂ = (x − mean)·rstd, the
+// mean and variance computed as the forward pass computes them.
+__global__ void __launch_bounds__(kNormThreadsPerRow* kNormRowsPerBlock)
+    LayerNormBackwardKernel(const float* __restrict__ x, const float* __restrict__ dy,
+                            unsigned rows, unsigned width, const float* __restrict__ gamma,
+                            float eps, bool accumulate, float* __restrict__ dx) {
+  __shared__ float partial[kNormRowsPerBlock][kNormThreadsPerRow];
+  const unsigned lane = threadIdx.x % kNormThreadsPerRow, slot = threadIdx.x / kNormThreadsPerRow;
+  const unsigned row = blockIdx.x * kNormRowsPerBlock + slot;
+  const bool active = row < rows;
+  const float* in = x + size_t{active ? row : 0} * width;
+  const float* grad = dy + size_t{active ? row : 0} * width;
+  const float inv_width = 1.0f / static_cast<float>(width);
+
+  float sum = 0.0f;
+  if (active) {
+    for (unsigned i = lane; i < width; i += kNormThreadsPerRow) sum += in[i];
+  }
+  const float mean = GroupSum<kNormThreadsPerRow>(sum, partial[slot], lane) * inv_width;
+  float squares = 0.0f;
+  if (active) {
+    for (unsigned i = lane; i < width; i += kNormThreadsPerRow)
+      squares += (in[i] - mean) * (in[i] - mean);
+  }
+  const float variance = GroupSum<kNormThreadsPerRow>(squares, partial[slot], lane) * inv_width;
+  const float rstd = 1.0f / sqrtf(variance + eps);
+  float g_sum = 0.0f, gx_sum = 0.0f;
+  if (active) {
+    for (unsigned i = lane; i < width; i += kNormThreadsPerRow) {
+      const float g = grad[i] * gamma[i];
+      g_sum += g;
+      gx_sum += g * (in[i] - mean) * rstd;
+    }
+  }
+  const float g_mean = GroupSum<kNormThreadsPerRow>(g_sum, partial[slot], lane) * inv_width;
+  const float gx_mean = GroupSum<kNormThreadsPerRow>(gx_sum, partial[slot], lane) * inv_width;
+  if (active) {
+    float* result = dx + size_t{row} * width;
+    for (unsigned i = lane; i < width; i += kNormThreadsPerRow) {
+      const float value = rstd * (grad[i] * gamma[i] - g_mean - (in[i] - mean) * rstd * gx_mean);
+      result[i] = accumulate ? result[i] + value : value;
     }
   }
 }
@@ -289,6 +354,228 @@ __global__ void __launch_bounds__(attention::kThreads)
   }
 }
 
+// ---- Attention's backward pass: two kernels laid out as AttentionKernel ----
+//
+// With P = softmax(s·QKᵀ) (s = 1/sqrt(head_dim)), dP = dO·Vᵀ and D_i = Σ_j P_ij·dP_ij:
+// dS = P ∘ (dP − D), dQ = s·dS·K, dK = s·dSᵀ·Q, dV = Pᵀ·dO. Neither P nor dP reaches memory.
+// AttentionBackwardQueriesKernel (one block per 32 queries, head, sequence) passes over the keys
+// twice: first for each query's softmax maximum and sum and D (online, as the forward pass),
+// which it stores in `stats` (3 floats per query of each head), then for dQ. Then
+// AttentionBackwardKeysKernel (one block per 32 keys, head, sequence) passes over the queries
+// once, recomputing P and dS from `stats`, for dK and dV. Heads of up to kMaxHeadDim dimensions.
+namespace attention {
+constexpr unsigned kStats = 3;  // per query: the scores' maximum, 1 / Σ exp, D
+}  // namespace attention
+
+__global__ void __launch_bounds__(attention::kThreads)
+    AttentionBackwardQueriesKernel(const float* __restrict__ qkv, const float* __restrict__ dout,
+                                   unsigned length, unsigned heads, unsigned head_dim, float scale,
+                                   float* __restrict__ stats, float* __restrict__ dqkv) {
+  using namespace attention;
+  __shared__ float queries[kQueries][kPitch];  // scaled by s
+  __shared__ float grads[kQueries][kPitch];    // dO
+  __shared__ float keys[kKeys][kPitch];
+  __shared__ float values[kKeys][kPitch];
+  __shared__ float scores[kQueries][kKeys + 1];
+  __shared__ float sums[kQueries][kLanesPerQuery][2];
+
+  const unsigned thread = threadIdx.x, query = thread / kLanesPerQuery,
+                 lane = thread % kLanesPerQuery;
+  const unsigned q0 = blockIdx.x * kQueries, head = blockIdx.y, sequence = blockIdx.z;
+  const size_t width = size_t{heads} * head_dim, row_stride = 3 * width;
+  const float* base = qkv + size_t{sequence} * length * row_stride + size_t{head} * head_dim;
+  const float* grad_base = dout + size_t{sequence} * length * width + size_t{head} * head_dim;
+
+  for (unsigned e = thread; e < kQueries * head_dim; e += kThreads) {
+    const unsigned r = e / head_dim, d = e % head_dim;
+    const bool valid = q0 + r < length;
+    queries[r][d] = valid ? base[(q0 + r) * row_stride + d] * scale : 0.0f;
+    grads[r][d] = valid ? grad_base[(q0 + r) * width + d] : 0.0f;
+  }
+
+  // Loads keys and values k0 … k0 + chunk − 1 (zeros after them), then computes the scores
+  // and dP of this thread's query against its kKeysPerLane keys of the chunk.
+  float dots[kKeysPerLane], dps[kKeysPerLane];
+  auto chunk_products = [&](unsigned k0, unsigned chunk) {
+    __syncthreads();  // the previous chunk is no longer read; the queries are stored
+    for (unsigned e = thread; e < kKeys * head_dim; e += kThreads) {
+      const unsigned r = e / head_dim, d = e % head_dim;
+      const float* row = base + (k0 + r) * row_stride;
+      keys[r][d] = r < chunk ? row[width + d] : 0.0f;
+      values[r][d] = r < chunk ? row[2 * width + d] : 0.0f;
+    }
+    __syncthreads();
+#pragma unroll
+    for (unsigned m = 0; m < kKeysPerLane; ++m) dots[m] = dps[m] = 0.0f;
+    for (unsigned d = 0; d < head_dim; ++d) {
+      const float q = queries[query][d], g = grads[query][d];
+#pragma unroll
+      for (unsigned m = 0; m < kKeysPerLane; ++m) {
+        dots[m] += q * keys[lane + m * kLanesPerQuery][d];
+        dps[m] += g * values[lane + m * kLanesPerQuery][d];
+      }
+    }
+  };
+
+  // Pass 1: the maximum, Σ exp(score − max) and Σ exp(score − max)·dP, online.
+  float running_max = -INFINITY, running_sum = 0.0f, running_dot = 0.0f;
+  for (unsigned k0 = 0; k0 < length; k0 += kKeys) {
+    const unsigned chunk = Min(kKeys, length - k0);
+    chunk_products(k0, chunk);
+#pragma unroll
+    for (unsigned m = 0; m < kKeysPerLane; ++m) {
+      const unsigned j = lane + m * kLanesPerQuery;
+      scores[query][j] = j < chunk ? dots[m] : -INFINITY;
+    }
+    __syncthreads();
+    float chunk_max = -INFINITY;
+    for (unsigned j = 0; j < chunk; ++j) chunk_max = fmaxf(chunk_max, scores[query][j]);
+    const float new_max = fmaxf(running_max, chunk_max);
+    const float correction = expf(running_max - new_max);  // 0 on the first chunk
+    running_max = new_max;
+    running_sum *= correction;
+    running_dot *= correction;
+#pragma unroll
+    for (unsigned m = 0; m < kKeysPerLane; ++m) {
+      if (lane + m * kLanesPerQuery < chunk) {
+        const float p = expf(dots[m] - new_max);
+        running_sum += p;
+        running_dot += p * dps[m];
+      }
+    }
+    // The next chunk_products' barrier keeps the scores until every lane has read them.
+  }
+  sums[query][lane][0] = running_sum;
+  sums[query][lane][1] = running_dot;
+  __syncthreads();
+  float total = 0.0f, total_dot = 0.0f;
+  for (unsigned l = 0; l < kLanesPerQuery; ++l) {
+    total += sums[query][l][0];
+    total_dot += sums[query][l][1];
+  }
+  const float inv_sum = 1.0f / total, d_term = total_dot * inv_sum;
+  const bool valid = q0 + query < length;
+  if (valid && lane == 0) {
+    float* row_stats = stats + ((size_t{sequence} * heads + head) * length + q0 + query) * kStats;
+    row_stats[0] = running_max;
+    row_stats[1] = inv_sum;
+    row_stats[2] = d_term;
+  }
+
+  // Pass 2: dQ = s·Σ_j dS_ij·K_j.
+  float acc[kDimsPerLane] = {};
+  for (unsigned k0 = 0; k0 < length; k0 += kKeys) {
+    const unsigned chunk = Min(kKeys, length - k0);
+    chunk_products(k0, chunk);
+#pragma unroll
+    for (unsigned m = 0; m < kKeysPerLane; ++m) {
+      const unsigned j = lane + m * kLanesPerQuery;
+      scores[query][j] =
+          j < chunk ? expf(dots[m] - running_max) * inv_sum * (dps[m] - d_term) : 0.0f;
+    }
+    __syncthreads();
+    for (unsigned j = 0; j < chunk; ++j) {
+      const float ds = scores[query][j];
+#pragma unroll
+      for (unsigned i = 0; i < kDimsPerLane; ++i) acc[i] += ds * keys[j][lane + i * kLanesPerQuery];
+    }
+  }
+  if (valid) {
+    float* result =
+        dqkv + (size_t{sequence} * length + q0 + query) * row_stride + size_t{head} * head_dim;
+    for (unsigned i = 0; i < kDimsPerLane; ++i) {
+      const unsigned d = lane + i * kLanesPerQuery;
+      if (d < head_dim) result[d] = acc[i] * scale;
+    }
+  }
+}
+
+// dK and dV of kKeys keys: each thread has a key (thread / kLanesPerQuery) and, of each chunk
+// of kQueries queries, every kLanesPerQuery-th one for the products, and every
+// kLanesPerQuery-th dimension of the key's gradients.
+__global__ void __launch_bounds__(attention::kThreads)
+    AttentionBackwardKeysKernel(const float* __restrict__ qkv, const float* __restrict__ dout,
+                                unsigned length, unsigned heads, unsigned head_dim, float scale,
+                                const float* __restrict__ stats, float* __restrict__ dqkv) {
+  using namespace attention;
+  constexpr unsigned kQueriesPerLane = kQueries / kLanesPerQuery;
+  __shared__ float keys[kKeys][kPitch];
+  __shared__ float values[kKeys][kPitch];
+  __shared__ float queries[kQueries][kPitch];  // scaled by s
+  __shared__ float grads[kQueries][kPitch];    // dO
+  __shared__ float probs[kKeys][kQueries + 1];
+  __shared__ float dscores[kKeys][kQueries + 1];
+  __shared__ float row_stats[kQueries][kStats];
+
+  const unsigned thread = threadIdx.x, key = thread / kLanesPerQuery,
+                 lane = thread % kLanesPerQuery;
+  const unsigned k0 = blockIdx.x * kKeys, head = blockIdx.y, sequence = blockIdx.z;
+  const size_t width = size_t{heads} * head_dim, row_stride = 3 * width;
+  const float* base = qkv + size_t{sequence} * length * row_stride + size_t{head} * head_dim;
+  const float* grad_base = dout + size_t{sequence} * length * width + size_t{head} * head_dim;
+  const float* head_stats = stats + (size_t{sequence} * heads + head) * length * kStats;
+
+  for (unsigned e = thread; e < kKeys * head_dim; e += kThreads) {
+    const unsigned r = e / head_dim, d = e % head_dim;
+    const bool inside = k0 + r < length;
+    keys[r][d] = inside ? base[(k0 + r) * row_stride + width + d] : 0.0f;
+    values[r][d] = inside ? base[(k0 + r) * row_stride + 2 * width + d] : 0.0f;
+  }
+
+  float grad_key[kDimsPerLane] = {}, grad_value[kDimsPerLane] = {};
+  for (unsigned q0 = 0; q0 < length; q0 += kQueries) {
+    const unsigned chunk = Min(kQueries, length - q0);
+    __syncthreads();  // the previous chunk is no longer read; the keys are stored
+    for (unsigned e = thread; e < kQueries * head_dim; e += kThreads) {
+      const unsigned r = e / head_dim, d = e % head_dim;
+      const bool inside = r < chunk;
+      queries[r][d] = inside ? base[(q0 + r) * row_stride + d] * scale : 0.0f;
+      grads[r][d] = inside ? grad_base[(q0 + r) * width + d] : 0.0f;
+    }
+    for (unsigned e = thread; e < kQueries * kStats; e += kThreads) {
+      row_stats[e / kStats][e % kStats] = e / kStats < chunk ? head_stats[q0 * kStats + e] : 0.0f;
+    }
+    __syncthreads();
+    float dots[kQueriesPerLane] = {}, dps[kQueriesPerLane] = {};
+    for (unsigned d = 0; d < head_dim; ++d) {
+      const float k = keys[key][d], v = values[key][d];
+#pragma unroll
+      for (unsigned m = 0; m < kQueriesPerLane; ++m) {
+        dots[m] += queries[lane + m * kLanesPerQuery][d] * k;
+        dps[m] += grads[lane + m * kLanesPerQuery][d] * v;
+      }
+    }
+#pragma unroll
+    for (unsigned m = 0; m < kQueriesPerLane; ++m) {
+      const unsigned i = lane + m * kLanesPerQuery;
+      const float p = i < chunk ? expf(dots[m] - row_stats[i][0]) * row_stats[i][1] : 0.0f;
+      probs[key][i] = p;
+      dscores[key][i] = p * (dps[m] - row_stats[i][2]);
+    }
+    __syncthreads();
+    for (unsigned i = 0; i < chunk; ++i) {
+      const float p = probs[key][i], ds = dscores[key][i];
+#pragma unroll
+      for (unsigned n = 0; n < kDimsPerLane; ++n) {
+        const unsigned d = lane + n * kLanesPerQuery;
+        grad_value[n] += p * grads[i][d];
+        grad_key[n] += ds * queries[i][d];  // s·dS·Q, the queries being scaled
+      }
+    }
+  }
+  if (k0 + key < length) {
+    float* result =
+        dqkv + (size_t{sequence} * length + k0 + key) * row_stride + size_t{head} * head_dim;
+    for (unsigned n = 0; n < kDimsPerLane; ++n) {
+      const unsigned d = lane + n * kLanesPerQuery;
+      if (d < head_dim) {
+        result[width + d] = grad_key[n];
+        result[2 * width + d] = grad_value[n];
+      }
+    }
+  }
+}
+
 // ---- element-wise kernels: one thread per output value, grid-stride loops ----
 
 #define TOK1D_GRID_STRIDE_LOOP(index, count)                                          \
@@ -327,18 +614,18 @@ __device__ __forceinline__ float PixelValue(uint8_t v) {
 }
 __device__ __forceinline__ float PixelValue(float v) { return v; }
 
-// patches[i·N + p, (py, px, c)] = patch p of image i ([side, side, 3]), N = (side/patch)².
+// patches[i·N + p, (py, px, c)] = patch p of image i ([side, side, channels]), N = (side/patch)².
 template <typename Pixel>
 __global__ void PatchesKernel(const Pixel* __restrict__ images, unsigned count, unsigned side,
-                              unsigned patch, float* __restrict__ patches) {
-  const unsigned per_side = side / patch, patch_row = patch * 3;
+                              unsigned patch, unsigned channels, float* __restrict__ patches) {
+  const unsigned per_side = side / patch, patch_row = patch * channels;
   const size_t patch_dim = size_t{patch} * patch_row, image_patches = size_t{per_side} * per_side;
   TOK1D_GRID_STRIDE_LOOP(index, count * image_patches * patch_dim) {
     const size_t i = index / (image_patches * patch_dim), p = index / patch_dim % image_patches;
     const size_t within = index % patch_dim;
     const size_t y = p / per_side * patch + within / patch_row;
-    const size_t x = p % per_side * patch + within % patch_row / 3;
-    patches[index] = PixelValue(images[((i * side + y) * side + x) * 3 + within % 3]);
+    const size_t x = p % per_side * patch + within % patch_row / channels;
+    patches[index] = PixelValue(images[((i * side + y) * side + x) * channels + within % channels]);
   }
 }
 
@@ -450,10 +737,11 @@ __global__ void AssembleTilesKernel(const float* __restrict__ detail,
 
 // ---- the convolutional pixel head ----
 
-// images[i, y, x, c] (channels-last, `channels` channels) from patch (y/patch, x/patch) of
+// images[i, y, x, c] (channels-last, `channels` channels) (+)= patch (y/patch, x/patch) of
 // image i, value ((y % patch)·patch + x % patch)·channels + c: the inverse of PatchesKernel.
 __global__ void UnpatchifyKernel(const float* __restrict__ patches, unsigned count, unsigned side,
-                                 unsigned patch, unsigned channels, float* __restrict__ images) {
+                                 unsigned patch, unsigned channels, bool accumulate,
+                                 float* __restrict__ images) {
   const unsigned per_side = side / patch;
   const size_t patch_dim = size_t{patch} * patch * channels;
   const size_t image_values = size_t{side} * side * channels;
@@ -462,7 +750,8 @@ __global__ void UnpatchifyKernel(const float* __restrict__ patches, unsigned cou
     const size_t y = index % image_values / channels / side;
     const size_t x = index % image_values / channels % side;
     const size_t p = (i * per_side + y / patch) * per_side + x / patch;
-    images[index] = patches[p * patch_dim + ((y % patch) * patch + x % patch) * channels + c];
+    const float value = patches[p * patch_dim + ((y % patch) * patch + x % patch) * channels + c];
+    images[index] = accumulate ? images[index] + value : value;
   }
 }
 
@@ -487,6 +776,132 @@ __global__ void GeluKernel(const float* x, size_t count, float* y) {
   TOK1D_GRID_STRIDE_LOOP(index, count) { y[index] = GeluExact(x[index]); }
 }
 
+// ---- element-wise kernels of the backward pass ----
+
+// EmbedValues: EmbedTokensKernel with the codes given (rows past keep[tile] are dropped).
+__global__ void EmbedValuesKernel(const float* __restrict__ values,
+                                  const uint32_t* __restrict__ keep, unsigned rows, unsigned tokens,
+                                  unsigned code_dim, const float* __restrict__ code_w,
+                                  const float* __restrict__ code_b, const float* __restrict__ mask,
+                                  unsigned width, float* __restrict__ embedded,
+                                  float* __restrict__ codes) {
+  TOK1D_GRID_STRIDE_LOOP(index, size_t{rows} * width) {
+    const size_t r = index / width, i = index % width;
+    float* code = codes + r * code_dim;
+    if (r % tokens >= keep[r / tokens]) {
+      embedded[index] = mask[i];
+      if (i == 0) {
+        for (unsigned d = 0; d < code_dim; ++d) code[d] = 0.0f;
+      }
+      continue;
+    }
+    const float* value = values + r * code_dim;
+    float sum = 0.0f;
+    for (unsigned d = 0; d < code_dim; ++d) {
+      if (i == 0) code[d] = value[d];
+      sum += value[d] * code_w[i * code_dim + d];
+    }
+    embedded[index] = sum + code_b[i];
+  }
+}
+
+// dvalues[r, d] (+)= Σ_i dembedded[r, i]·code_w[i, d] for kept rows, 0 for dropped ones.
+__global__ void EmbedValuesBackwardKernel(const float* __restrict__ dembedded,
+                                          const uint32_t* __restrict__ keep, unsigned rows,
+                                          unsigned tokens, unsigned code_dim,
+                                          const float* __restrict__ code_w, unsigned width,
+                                          bool accumulate, float* __restrict__ dvalues) {
+  TOK1D_GRID_STRIDE_LOOP(index, size_t{rows} * code_dim) {
+    const size_t r = index / code_dim, d = index % code_dim;
+    if (r % tokens >= keep[r / tokens]) {
+      dvalues[index] = 0.0f;
+      continue;
+    }
+    const float* grad = dembedded + r * width;
+    float sum = accumulate ? dvalues[index] : 0.0f;
+    for (unsigned i = 0; i < width; ++i) sum += grad[i] * code_w[i * code_dim + d];
+    dvalues[index] = sum;
+  }
+}
+
+// dx = dy·gelu′(x), gelu′(x) = Φ(x) + x·φ(x); dx may alias dy (each thread reads its values
+// before writing).
+__global__ void GeluBackwardKernel(const float* x, const float* dy, size_t count, float* dx) {
+  constexpr float kInvSqrt2 = 0.70710678118654752f, kInvSqrt2Pi = 0.39894228040143268f;
+  TOK1D_GRID_STRIDE_LOOP(index, count) {
+    const float v = x[index];
+    const float u = v * kInvSqrt2;
+    const float cdf = 0.5f * (1.0f + erff(u));
+    const float pdf = kInvSqrt2Pi * expf(-u * u);
+    dx[index] = dy[index] * (cdf + v * pdf);
+  }
+}
+
+// din[s] (sequences × length rows): rows first … first + count − 1 from dout[s], the rest 0.
+__global__ void SliceSequencesBackwardKernel(const float* __restrict__ dout, unsigned sequences,
+                                             unsigned length, unsigned first, unsigned count,
+                                             unsigned width, float* __restrict__ din) {
+  const size_t sequence_values = size_t{length} * width;
+  TOK1D_GRID_STRIDE_LOOP(index, sequences * sequence_values) {
+    const size_t s = index / sequence_values, row = index % sequence_values / width,
+                 col = index % width;
+    din[index] =
+        row >= first && row < first + count ? dout[(s * count + row - first) * width + col] : 0.0f;
+  }
+}
+
+// dx[n, i, j, c·f² + a·f + b] = dy[n, f·i + a, f·j + b, c]: one thread per value of dx.
+__global__ void PixelShuffleAddBackwardKernel(const float* __restrict__ dy, unsigned count,
+                                              unsigned height, unsigned width, unsigned channels,
+                                              unsigned factor, float* __restrict__ dx) {
+  const size_t out_width = size_t{width} * factor;
+  const size_t in_channels = size_t{channels} * factor * factor;
+  TOK1D_GRID_STRIDE_LOOP(index, size_t{count} * height * width * in_channels) {
+    const size_t pixel = index / in_channels, k = index % in_channels;
+    const size_t c = k / (factor * factor), a = k / factor % factor, b = k % factor;
+    const size_t n = pixel / (size_t{height} * width), i = pixel / width % height,
+                 j = pixel % width;
+    dx[index] =
+        dy[((n * height * factor + i * factor + a) * out_width + j * factor + b) * channels + c];
+  }
+}
+
+// dcoarse[t, py, px, c] = Σ over the tile's pixels of their bilinear weight for (py, px) times
+// dpixels: the adjoint of AssembleTilesKernel's upsampling. Summed as the CPU sums it, along x
+// within a row, then the rows in order; only the pixels within two coarse cells are visited.
+__global__ void UpsampleBackwardKernel(const float* __restrict__ dpixels, unsigned count,
+                                       TileGeometry g, float* __restrict__ dcoarse) {
+  const unsigned pool = g.pool, factor = g.tile / g.pool;
+  const size_t pooled_dim = size_t{pool} * pool * 3, tile_values = size_t{g.tile} * g.tile * 3;
+  const float scale = static_cast<float>(pool) / static_cast<float>(g.tile);
+  TOK1D_GRID_STRIDE_LOOP(index, count * pooled_dim) {
+    const size_t t = index / pooled_dim, c = index % 3;
+    const auto py = static_cast<unsigned>(index % pooled_dim / 3 / pool);
+    const auto px = static_cast<unsigned>(index % pooled_dim / 3 % pool);
+    const float* grad = dpixels + t * tile_values;
+    // Pixels whose taps reach cell p lie within [(p − 2)·factor, (p + 3)·factor).
+    const unsigned y_begin = py >= 2 ? (py - 2) * factor : 0,
+                   y_end = Min(g.tile, (py + 3) * factor);
+    const unsigned x_begin = px >= 2 ? (px - 2) * factor : 0,
+                   x_end = Min(g.tile, (px + 3) * factor);
+    float sum = 0.0f;
+    for (unsigned y = y_begin; y < y_end; ++y) {
+      const BilinearTap ty = MakeTap(y, pool, scale);
+      if (ty.i0 != py && ty.i1 != py) continue;
+      float column = 0.0f;
+      for (unsigned x = x_begin; x < x_end; ++x) {
+        const BilinearTap tx = MakeTap(x, pool, scale);
+        const float v = grad[(size_t{y} * g.tile + x) * 3 + c];
+        if (tx.i0 == px) column += tx.w0 * v;
+        if (tx.i1 == px) column += tx.w1 * v;
+      }
+      if (ty.i0 == py) sum += ty.w0 * column;
+      if (ty.i1 == py) sum += ty.w1 * column;
+    }
+    dcoarse[index] = sum;
+  }
+}
+
 #undef TOK1D_GRID_STRIDE_LOOP
 
 // ---- Conv3x3: y = conv3x3(x) + b, zero padding 1, with an epilogue ----
@@ -499,6 +914,11 @@ __global__ void GeluKernel(const float* x, size_t count, float* y) {
 // thread reads its kOutputs weights as consecutive (broadcast) words. Each output sums its
 // 9 · in products chunk by chunk, within a chunk tap by tap (ky, kx) and input channel by input
 // channel (another order than the CPU's: results agree to rounding), then adds the bias.
+//
+// With kAdjoint the same kernel computes Conv3x3BackwardInput's transposed convolution: x is
+// dy (`in` = the forward operation's out channels), y is dx (`out` = its in channels), and
+// dx[q, i] = Σ over the taps (ky, kx) and channels o of dy[q + (ky − 1, kx − 1), o] ·
+// w[o, 2 − ky, 2 − kx, i] (the kernel flipped, its channels swapped), with no bias.
 namespace conv3x3 {
 constexpr unsigned kSide = 16;
 constexpr unsigned kThreads = kSide * kSide;
@@ -511,7 +931,7 @@ struct alignas(16) WeightRow {
 };
 }  // namespace conv3x3
 
-template <Epilogue kEpilogue>
+template <Epilogue kEpilogue, bool kAdjoint = false>
 __global__ void __launch_bounds__(conv3x3::kThreads)
     Conv3x3Kernel(const float* __restrict__ x, unsigned height, unsigned width, unsigned in,
                   const float* __restrict__ w, const float* __restrict__ b, unsigned out,
@@ -542,8 +962,12 @@ __global__ void __launch_bounds__(conv3x3::kThreads)
     }
     for (unsigned e = thread; e < kOutputs * 9 * kChunk; e += kThreads) {
       const unsigned c = e % kChunk, tap = e / kChunk % 9, o = e / kChunk / 9;
-      weights[tap][c].v[o] =
-          o0 + o < out && c0 + c < in ? w[(size_t{o0 + o} * 9 + tap) * in + c0 + c] : 0.0f;
+      const bool inside = o0 + o < out && c0 + c < in;
+      if constexpr (kAdjoint) {
+        weights[tap][c].v[o] = inside ? w[(size_t{c0 + c} * 9 + 8 - tap) * out + o0 + o] : 0.0f;
+      } else {
+        weights[tap][c].v[o] = inside ? w[(size_t{o0 + o} * 9 + tap) * in + c0 + c] : 0.0f;
+      }
     }
     __syncthreads();
     for (unsigned ky = 0; ky < 3; ++ky) {
@@ -563,7 +987,7 @@ __global__ void __launch_bounds__(conv3x3::kThreads)
   if (row < height && col < width) {
     float* target = y + ((size_t{image} * height + row) * width + col) * out;
     for (unsigned o = 0; o < kOutputs && o0 + o < out; ++o) {
-      const float value = acc[o] + b[o0 + o];
+      const float value = b != nullptr ? acc[o] + b[o0 + o] : acc[o];
       if constexpr (kEpilogue == Epilogue::kStore) target[o0 + o] = value;
       if constexpr (kEpilogue == Epilogue::kGelu) target[o0 + o] = GeluExact(value);
       if constexpr (kEpilogue == Epilogue::kAccumulate) target[o0 + o] += value;

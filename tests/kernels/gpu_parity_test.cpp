@@ -13,7 +13,10 @@
 //    match exactly);
 //  - whole tiles decoded by the tokenizer: NMSE ≤ 1e-8 and max |gpu − cpu| ≤ 1e-3 (a quarter
 //    of an 8-bit level) on the [0, 1] pixel scale;
-//  - encoding: tokens equal except where PyTorch-style rounding sits within 1e-4 of a tie.
+//  - encoding: tokens equal except where PyTorch-style rounding sits within 1e-4 of a tie;
+//  - the backward operations as single operations above (moving values, including
+//    AssembleTilesBackward's detail gradient, exactly); the whole decoder's gradient
+//    (DecodeValuesBackward): NMSE ≤ 1e-8 and max |gpu − cpu| ≤ 1e-4 × max |cpu gradient|.
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <doctest/doctest.h>
 
@@ -31,6 +34,8 @@
 #include "codec/codec.h"
 #include "codec/model.h"
 #include "codec/test_models.h"
+#include "codec/tiling.h"
+#include "codec/token_search.h"
 #include "codec/tokenizer.h"
 #include "kernels/backend.h"
 #include "kernels/cpu/cpu_backend.h"
@@ -48,6 +53,8 @@ using testing::RandomValues;
 constexpr double kOperationNmse = 1e-10;
 constexpr double kDecodeNmse = 1e-8;
 constexpr double kDecodeMaxError = 1e-3;
+constexpr double kGradientNmse = 1e-8;
+constexpr double kGradientMaxError = 1e-4;  // of the largest |gradient|
 
 std::unique_ptr<Backend> CreateBackendUnderTest(const std::string& name) {
   StatusOr<std::unique_ptr<Backend>> backend =
@@ -619,19 +626,413 @@ TEST_CASE("whole tiles: decode with a tiny random conv-head model") {
   }
 }
 
-// The GPU backends have no backward operations yet (issue 17): they say so, and the tokenizer's
-// DecodeValues refuses them with kUnsupported instead of reaching the aborting defaults.
-TEST_CASE("backward: not on the GPU backends yet; DecodeValues reports it") {
-  const Model model = TinyModel();
+// ---- the decoder's backward pass (kernels/backend.h, "gradients") ----
+
+TEST_CASE("backward: the GPU backends support it") {
   FOR_EACH_BACKEND_UNDER_TEST(backend) {
+    CHECK(CreateBackendUnderTest(backend)->supports_backward());
+  }
+}
+
+TEST_CASE("backward: LinearBackwardInput, stored and accumulated, ragged and model sizes") {
+  FOR_EACH_BACKEND_UNDER_TEST(backend) {
+    // (rows, out, in): nothing a multiple of the tile sizes; the decoder's qkv and fc2.
+    for (const auto& shape : {std::array<size_t, 3>{7, 5, 13}, {200, 576, 192}, {130, 192, 768}}) {
+      const size_t rows = shape[0], out = shape[1], in = shape[2];
+      for (const bool accumulate : {false, true}) {
+        CAPTURE(rows);
+        CAPTURE(out);
+        CAPTURE(in);
+        CAPTURE(accumulate);
+        PairedRun run(backend);
+        const auto dy = run.Input(RandomValues(rows * out, 50));
+        const auto w = run.Input(RandomValues(out * in, 51, 0.1f));
+        const auto dx = run.Input(RandomValues(rows * in, 52));
+        run.cpu().LinearBackwardInput(dy.first, rows, out, w.first, in, dx.first, accumulate);
+        run.gpu().LinearBackwardInput(dy.second, rows, out, w.second, in, dx.second, accumulate);
+        auto [expected, actual] = run.Results(dx, rows * in);
+        CHECK(Nmse(actual, expected) <= kOperationNmse);
+      }
+    }
+  }
+}
+
+TEST_CASE("backward: GeluBackward, also in place") {
+  FOR_EACH_BACKEND_UNDER_TEST(backend) {
+    const size_t count = 5000;
+    PairedRun run(backend);
+    const std::vector<float> grads = RandomValues(count, 54);
+    const auto x = run.Input(RandomValues(count, 53, 4.0f));
+    const auto dy = run.Input(grads);
+    const auto dx = run.Output<float>(count);
+    run.cpu().GeluBackward(x.first, dy.first, count, dx.first);
+    run.gpu().GeluBackward(x.second, dy.second, count, dx.second);
+    auto [expected, actual] = run.Results(dx, count);
+    CHECK(Nmse(actual, expected) <= kOperationNmse);
+    // dx aliasing dy gives the same values.
+    const auto in_place = run.Input(grads);
+    run.gpu().GeluBackward(x.second, in_place.second, count, in_place.second);
+    CHECK(run.Results(in_place, count).second == actual);
+  }
+}
+
+TEST_CASE("backward: LayerNormBackward, stored and accumulated") {
+  FOR_EACH_BACKEND_UNDER_TEST(backend) {
+    for (const auto& shape : {std::array<size_t, 2>{13, 192}, {9, 40}, {1, 3}}) {
+      const size_t rows = shape[0], width = shape[1];  // CAPTURE cannot take a binding
+      for (const bool accumulate : {false, true}) {
+        CAPTURE(width);
+        CAPTURE(accumulate);
+        PairedRun run(backend);
+        std::vector<float> values = RandomValues(rows * width, 55, 3.0f);
+        for (float& v : values) v += 1.5f;  // a mean far from 0
+        const auto x = run.Input(values);
+        const auto dy = run.Input(RandomValues(rows * width, 56));
+        const auto gamma = run.Input(RandomValues(width, 57));
+        const auto dx = run.Input(RandomValues(rows * width, 58));
+        run.cpu().LayerNormBackward(x.first, dy.first, rows, width, gamma.first, 1e-5f, dx.first,
+                                    accumulate);
+        run.gpu().LayerNormBackward(x.second, dy.second, rows, width, gamma.second, 1e-5f,
+                                    dx.second, accumulate);
+        auto [expected, actual] = run.Results(dx, rows * width);
+        CHECK(Nmse(actual, expected) <= kOperationNmse);
+      }
+    }
+  }
+}
+
+TEST_CASE("backward: AttentionBackward, model sizes, ragged lengths and small heads") {
+  FOR_EACH_BACKEND_UNDER_TEST(backend) {
+    // As the forward test: the default model's decoder; lengths that leave a partial query
+    // block and key chunk; one row; the tiny test model's heads.
+    for (const auto& shape :
+         {std::array<size_t, 4>{2, 192, 3, 64}, {3, 45, 2, 24}, {1, 1, 1, 64}, {2, 22, 2, 4}}) {
+      const size_t sequences = shape[0], length = shape[1], heads = shape[2], head_dim = shape[3];
+      CAPTURE(length);
+      CAPTURE(head_dim);
+      PairedRun run(backend);
+      const size_t rows = sequences * length, width = heads * head_dim;
+      const auto qkv = run.Input(RandomValues(rows * 3 * width, 59, 2.0f));
+      const auto dout = run.Input(RandomValues(rows * width, 60));
+      const auto dqkv = run.Output<float>(rows * 3 * width, NAN);  // every value is stored
+      run.cpu().AttentionBackward(qkv.first, dout.first, sequences, length, heads, head_dim,
+                                  dqkv.first);
+      run.gpu().AttentionBackward(qkv.second, dout.second, sequences, length, heads, head_dim,
+                                  dqkv.second);
+      auto [expected, actual] = run.Results(dqkv, rows * 3 * width);
+      const double nmse = Nmse(actual, expected);
+      MESSAGE(backend << ": AttentionBackward, length " << length << ", head_dim " << head_dim
+                      << ": NMSE " << nmse);
+      CHECK(nmse <= kOperationNmse);
+    }
+
+    // Heads wider than the kernels' shared memory: an error, as for the forward pass.
     std::unique_ptr<Backend> gpu = CreateBackendUnderTest(backend);
-    CHECK_FALSE(gpu->supports_backward());
-    auto tokenizer = Tokenizer::Create(model, *gpu);
-    REQUIRE(tokenizer.ok());
-    const ModelConfig& c = model.config();
-    std::vector<float> values(size_t{c.tokens} * c.code_dim()), pixels(size_t{c.tile} * c.tile * 3);
-    CHECK((*tokenizer)->DecodeValues(values, std::vector<uint32_t>{1}, 1, pixels).code() ==
-          StatusCode::kUnsupported);
+    StatusOr<DeviceBuffer> qkv = gpu->Allocate(3 * 128 * sizeof(float));
+    StatusOr<DeviceBuffer> grads = gpu->Allocate(3 * 128 * sizeof(float));
+    REQUIRE((qkv.ok() && grads.ok()));
+    gpu->AttentionBackward(qkv->as<float>(), grads->as<float>(), 1, 1, 1, 128, grads->as<float>());
+    const Status status = gpu->Synchronize();
+    CHECK(status.code() == StatusCode::kUnsupported);
+  }
+}
+
+TEST_CASE("backward: SliceSequencesBackward, PixelShuffleAddBackward move values exactly") {
+  FOR_EACH_BACKEND_UNDER_TEST(backend) {
+    const size_t sequences = 3, length = 7, row_width = 5;
+    for (const auto& slice : {std::array<size_t, 2>{0, 4}, {4, 3}, {2, 3}}) {
+      const size_t first = slice[0], count = slice[1];  // CAPTURE cannot take a binding
+      CAPTURE(first);
+      PairedRun run(backend);
+      const auto dout = run.Input(RandomValues(sequences * count * row_width, 61));
+      const auto din = run.Output<float>(sequences * length * row_width, NAN);
+      run.cpu().SliceSequencesBackward(dout.first, sequences, length, first, count, row_width,
+                                       din.first);
+      run.gpu().SliceSequencesBackward(dout.second, sequences, length, first, count, row_width,
+                                       din.second);
+      auto [expected, actual] = run.Results(din, sequences * length * row_width);
+      CHECK(actual == expected);
+    }
+
+    for (const auto& shape :
+         {std::array<uint32_t, 5>{2, 32, 32, 3, 2}, {3, 5, 7, 4, 3}, {1, 4, 3, 2, 1}}) {
+      const uint32_t count = shape[0], height = shape[1], width = shape[2], channels = shape[3],
+                     factor = shape[4];
+      CAPTURE(factor);
+      const size_t values = size_t{count} * height * width * channels * factor * factor;
+      PairedRun run(backend);
+      const auto dy = run.Input(RandomValues(values, 62));
+      const auto dx = run.Output<float>(values, NAN);
+      run.cpu().PixelShuffleAddBackward(dy.first, count, height, width, channels, factor, dx.first);
+      run.gpu().PixelShuffleAddBackward(dy.second, count, height, width, channels, factor,
+                                        dx.second);
+      auto [expected, actual] = run.Results(dx, values);
+      CHECK(actual == expected);
+    }
+  }
+}
+
+TEST_CASE("backward: PatchifyBackward and UnpatchifyBackward move values exactly") {
+  FOR_EACH_BACKEND_UNDER_TEST(backend) {
+    for (const bool accumulate : {false, true}) {
+      CAPTURE(accumulate);
+      const uint32_t count = 2, side = 12, patch = 4;
+      const size_t values = size_t{count} * side * side * 3;
+      PairedRun run(backend);
+      const auto dpatches = run.Input(RandomValues(values, 63));
+      const auto dimages = run.Input(RandomValues(values, 64));
+      run.cpu().PatchifyBackward(dpatches.first, count, side, patch, dimages.first, accumulate);
+      run.gpu().PatchifyBackward(dpatches.second, count, side, patch, dimages.second, accumulate);
+      auto [expected, actual] = run.Results(dimages, values);
+      CHECK(actual == expected);
+    }
+    // As the Unpatchify test's shapes.
+    for (const auto& shape :
+         {std::array<uint32_t, 4>{2, 64, 8, 32}, {3, 12, 4, 5}, {2, 6, 6, 3}, {1, 5, 1, 7}}) {
+      const uint32_t count = shape[0], side = shape[1], patch = shape[2], channels = shape[3];
+      CAPTURE(side);
+      CAPTURE(channels);
+      const size_t values = size_t{count} * side * side * channels;
+      PairedRun run(backend);
+      const auto dimages = run.Input(RandomValues(values, 65));
+      const auto dpatches = run.Output<float>(values, NAN);
+      run.cpu().UnpatchifyBackward(dimages.first, count, side, patch, channels, dpatches.first);
+      run.gpu().UnpatchifyBackward(dimages.second, count, side, patch, channels, dpatches.second);
+      auto [expected, actual] = run.Results(dpatches, values);
+      CHECK(actual == expected);
+    }
+  }
+}
+
+TEST_CASE("backward: AssembleTilesBackward, and it is AssembleTiles' adjoint") {
+  FOR_EACH_BACKEND_UNDER_TEST(backend) {
+    // As the forward test, plus a pool as fine as the tile and one of 2 × 2 cells.
+    for (const TileGeometry geometry :
+         {TileGeometry{32, 8, 8}, TileGeometry{16, 4, 4}, TileGeometry{24, 4, 6},
+          TileGeometry{8, 4, 8}, TileGeometry{32, 8, 2}}) {
+      CAPTURE(geometry.tile);
+      CAPTURE(geometry.pool);
+      const size_t count = 3, tile_values = size_t{geometry.tile} * geometry.tile * 3;
+      const size_t pooled_values = size_t{geometry.pool} * geometry.pool * 3;
+      PairedRun run(backend);
+      const std::vector<float> grads = RandomValues(count * tile_values, 66);
+      const auto dpixels = run.Input(grads);
+      const auto ddetail = run.Output<float>(count * tile_values, NAN);
+      const auto dcoarse = run.Output<float>(count * pooled_values, NAN);
+      run.cpu().AssembleTilesBackward(dpixels.first, count, geometry, ddetail.first, dcoarse.first);
+      run.gpu().AssembleTilesBackward(dpixels.second, count, geometry, ddetail.second,
+                                      dcoarse.second);
+      auto [detail_cpu, detail_gpu] = run.Results(ddetail, count * tile_values);
+      CHECK(detail_gpu == detail_cpu);
+      auto [coarse_cpu, coarse_gpu] = run.Results(dcoarse, count * pooled_values);
+      CHECK(Nmse(coarse_gpu, coarse_cpu) <= kOperationNmse);
+
+      // <AssembleTiles(detail, coarse) − 0.5, dpixels> = <detail, ddetail> + <coarse, dcoarse>
+      // on the backend under test: the index map itself, not only the agreement of two.
+      const std::vector<float> detail_values = RandomValues(count * tile_values, 67);
+      const std::vector<float> coarse_values = RandomValues(count * pooled_values, 68);
+      const auto detail = run.Input(detail_values);
+      const auto coarse = run.Input(coarse_values);
+      const auto pixels = run.Output<float>(count * tile_values);
+      run.gpu().AssembleTiles(detail.second, coarse.second, count, geometry, pixels.second);
+      const std::vector<float> assembled = run.Results(pixels, count * tile_values).second;
+      double forward = 0, adjoint = 0, scale = 0;
+      for (size_t i = 0; i < assembled.size(); ++i) {
+        forward += (double{assembled[i]} - 0.5) * grads[i];
+        adjoint += double{detail_values[i]} * detail_gpu[i];
+        scale += std::abs((double{assembled[i]} - 0.5) * grads[i]);
+      }
+      for (size_t i = 0; i < coarse_values.size(); ++i)
+        adjoint += double{coarse_values[i]} * coarse_gpu[i];
+      CHECK(std::abs(forward - adjoint) <= 1e-5 * scale);
+    }
+  }
+}
+
+TEST_CASE("backward: Conv3x3BackwardInput, and it is Conv3x3's adjoint") {
+  FOR_EACH_BACKEND_UNDER_TEST(backend) {
+    // (count, height, width, in, out) as the forward test.
+    for (const auto& shape : {std::array<uint32_t, 5>{2, 64, 64, 32, 32},
+                              {2, 64, 64, 32, 12},
+                              {1, 3, 5, 3, 4},
+                              {2, 19, 33, 9, 17},
+                              {1, 1, 1, 2, 3}}) {
+      const uint32_t count = shape[0], height = shape[1], width = shape[2], in = shape[3],
+                     out = shape[4];
+      for (const bool accumulate : {false, true}) {
+        CAPTURE(height);
+        CAPTURE(width);
+        CAPTURE(in);
+        CAPTURE(out);
+        CAPTURE(accumulate);
+        const size_t pixels = size_t{count} * height * width;
+        PairedRun run(backend);
+        const std::vector<float> grads = RandomValues(pixels * out, 69);
+        const std::vector<float> weights = RandomValues(size_t{out} * 9 * in, 70, 0.1f);
+        const auto dy = run.Input(grads);
+        const auto w = run.Input(weights);
+        const auto dx = run.Input(RandomValues(pixels * in, 71));
+        run.cpu().Conv3x3BackwardInput(dy.first, count, height, width, out, w.first, in, dx.first,
+                                       accumulate);
+        run.gpu().Conv3x3BackwardInput(dy.second, count, height, width, out, w.second, in,
+                                       dx.second, accumulate);
+        auto [expected, actual] = run.Results(dx, pixels * in);
+        CHECK(Nmse(actual, expected) <= kOperationNmse);
+        if (accumulate) continue;
+
+        // <Conv3x3(x) with bias 0, dy> = <x, dx> on the backend under test.
+        const std::vector<float> x_values = RandomValues(pixels * in, 72);
+        const auto x = run.Input(x_values);
+        const auto zero = run.Output<float>(out);
+        const auto y = run.Output<float>(pixels * out);
+        run.gpu().Conv3x3(x.second, count, height, width, in, w.second, zero.second, out, y.second,
+                          Epilogue::kStore);
+        const std::vector<float> convolved = run.Results(y, pixels * out).second;
+        double forward = 0, adjoint = 0, scale = 0;
+        for (size_t i = 0; i < convolved.size(); ++i) {
+          forward += double{convolved[i]} * grads[i];
+          scale += std::abs(double{convolved[i]} * grads[i]);
+        }
+        for (size_t i = 0; i < x_values.size(); ++i) adjoint += double{x_values[i]} * actual[i];
+        CHECK(std::abs(forward - adjoint) <= 1e-5 * scale);
+      }
+    }
+  }
+}
+
+TEST_CASE("backward: EmbedValues and EmbedValuesBackward, dropped rows") {
+  FOR_EACH_BACKEND_UNDER_TEST(backend) {
+    const size_t count = 4, tokens = 9, code_dim = 5, width = 24, rows = count * tokens;
+    const std::vector<uint32_t> keep_values{9, 4, 0, 1};
+    PairedRun run(backend);
+    const auto keep = run.Input(keep_values);
+    const auto values = run.Input(RandomValues(rows * code_dim, 73));
+    const auto code_w = run.Input(RandomValues(width * code_dim, 74));
+    const auto code_b = run.Input(RandomValues(width, 75));
+    const auto mask = run.Input(RandomValues(width, 76));
+    const auto embedded = run.Output<float>(rows * width, NAN);
+    const auto codes = run.Output<float>(rows * code_dim, NAN);
+    run.cpu().EmbedValues(values.first, keep.first, count, tokens, code_dim, code_w.first,
+                          code_b.first, mask.first, width, embedded.first, codes.first);
+    run.gpu().EmbedValues(values.second, keep.second, count, tokens, code_dim, code_w.second,
+                          code_b.second, mask.second, width, embedded.second, codes.second);
+    auto [codes_cpu, codes_gpu] = run.Results(codes, rows * code_dim);
+    CHECK(codes_gpu == codes_cpu);
+    auto [embedded_cpu, embedded_gpu] = run.Results(embedded, rows * width);
+    CHECK(Nmse(embedded_gpu, embedded_cpu) <= kOperationNmse);
+
+    const auto dembedded = run.Input(RandomValues(rows * width, 77));
+    for (const bool accumulate : {false, true}) {
+      CAPTURE(accumulate);
+      const auto dvalues = run.Input(RandomValues(rows * code_dim, 78));
+      run.cpu().EmbedValuesBackward(dembedded.first, keep.first, count, tokens, code_dim,
+                                    code_w.first, width, dvalues.first, accumulate);
+      run.gpu().EmbedValuesBackward(dembedded.second, keep.second, count, tokens, code_dim,
+                                    code_w.second, width, dvalues.second, accumulate);
+      auto [expected, actual] = run.Results(dvalues, rows * code_dim);
+      CHECK(Nmse(actual, expected) <= kOperationNmse);
+      bool dropped_zero = true;  // whatever was there before, accumulated or not
+      for (size_t r = 0; r < rows; ++r) {
+        if (r % tokens < keep_values[r / tokens]) continue;
+        for (size_t d = 0; d < code_dim; ++d) dropped_zero &= actual[r * code_dim + d] == 0.0f;
+      }
+      CHECK(dropped_zero);
+    }
+  }
+}
+
+// DecodeValues then DecodeValuesBackward (the whole decoder's gradient, as the encode-time
+// token search uses it) for `count` tiles on both backends: the pixels as whole-tile decodes,
+// the gradients to within NMSE kGradientNmse and max |gpu − cpu| ≤ kGradientMaxError × max
+// |cpu gradient|; dropped tokens' gradients exactly 0.
+void CheckDecodeValuesBackward(const Model& model, const std::string& backend,
+                               const std::vector<uint32_t>& keep) {
+  const ModelConfig& c = model.config();
+  const size_t count = keep.size(), tile_values = size_t{c.tile} * c.tile * 3;
+  const size_t per_tile = size_t{c.tokens} * c.code_dim();
+  const std::vector<float> values = RandomValues(count * per_tile, 80, 0.9f);
+  const std::vector<float> grad_pixels = RandomValues(count * tile_values, 81);
+  std::unique_ptr<Backend> cpu = CreateCpuBackend(2);
+  std::unique_ptr<Backend> gpu = CreateBackendUnderTest(backend);
+  StatusOr<std::unique_ptr<Tokenizer>> reference = Tokenizer::Create(model, *cpu, {count});
+  StatusOr<std::unique_ptr<Tokenizer>> tested = Tokenizer::Create(model, *gpu, {count});
+  REQUIRE((reference.ok() && tested.ok()));
+  std::vector<float> expected_pixels(count * tile_values), actual_pixels(expected_pixels.size());
+  REQUIRE((*reference)->DecodeValues(values, keep, count, expected_pixels).ok());
+  Status status = (*tested)->DecodeValues(values, keep, count, actual_pixels);
+  REQUIRE_MESSAGE(status.ok(), status.message());
+  CHECK(Nmse(actual_pixels, expected_pixels) <= kDecodeNmse);
+  CHECK(MaxError(actual_pixels, expected_pixels) <= kDecodeMaxError);
+
+  std::vector<float> expected(values.size()), actual(values.size(), NAN);
+  REQUIRE((*reference)->DecodeValuesBackward(grad_pixels, expected).ok());
+  status = (*tested)->DecodeValuesBackward(grad_pixels, actual);
+  REQUIRE_MESSAGE(status.ok(), status.message());
+  double largest = 0;
+  for (float g : expected) largest = std::max(largest, std::abs(double{g}));
+  const double nmse = Nmse(actual, expected), max_error = MaxError(actual, expected);
+  MESSAGE(backend << ": DecodeValuesBackward, " << count << " tiles of " << c.tile << "x" << c.tile
+                  << std::string(c.conv_head ? " (conv head)" : "") << ": gradient NMSE " << nmse
+                  << ", max |error| " << max_error << " of max |gradient| " << largest);
+  CHECK(largest > 0);
+  CHECK(nmse <= kGradientNmse);
+  CHECK(max_error <= kGradientMaxError * largest);
+  bool dropped_zero = true;
+  for (size_t i = 0; i < actual.size(); ++i) {
+    if (i / c.code_dim() % c.tokens >= keep[i / per_tile]) dropped_zero &= actual[i] == 0.0f;
+  }
+  CHECK(dropped_zero);
+}
+
+TEST_CASE("backward: DecodeValues and DecodeValuesBackward through the whole decoder") {
+  const Model model = TinyModel();
+  StatusOr<Model> first = LoadModel(
+      testing::MakeModelFile(testing::TinyConfig(), 25, "tiny", testing::Architecture::kFirst));
+  StatusOr<Model> conv_head = LoadModel(testing::MakeModelFile(testing::TinyConvHeadConfig(), 26));
+  REQUIRE((first.ok() && conv_head.ok()));
+  REQUIRE(conv_head->layout().conv_head.has_value());
+  FOR_EACH_BACKEND_UNDER_TEST(backend) {
+    const std::vector<uint32_t> keep{6, 3, 0, 1};
+    CheckDecodeValuesBackward(model, backend, keep);
+    CheckDecodeValuesBackward(*first, backend, keep);
+    CheckDecodeValuesBackward(*conv_head, backend, keep);
+  }
+}
+
+// tok1d encode --effort N on a GPU backend: the token search runs on it (it has the backward
+// pass now) and gives a file that decodes; the CPU codec's search, whose gradients and decodes
+// agree to rounding, is reported beside it (their choices may differ where two tries tie).
+TEST_CASE("codec: the encode-time token search runs on the GPU backend") {
+  CodecOptions options;
+  options.threads = 2;
+  Image image;
+  image.width = 40;
+  image.height = 24;
+  image.rgb.resize(size_t{image.width} * image.height * 3);
+  std::mt19937 random(27);
+  for (uint8_t& v : image.rgb) v = static_cast<uint8_t>(random());
+  const SearchOptions search = SearchOptionsForEffort(1);
+  StatusOr<std::unique_ptr<Codec>> cpu = Codec::Create(TinyModel(), options);
+  REQUIRE(cpu.ok());
+  const TileGrid grid = MakeTileGrid(image.width, image.height, (*cpu)->model().config().tile);
+  const std::vector<uint32_t> counts(grid.count(), 4);
+  StatusOr<TokenFile> expected = (*cpu)->Encode(image, counts, {}, search);
+  REQUIRE(expected.ok());
+  FOR_EACH_BACKEND_UNDER_TEST(backend) {
+    StatusOr<std::unique_ptr<Codec>> gpu =
+        Codec::Create(TinyModel(), CreateBackendUnderTest(backend), options);
+    REQUIRE(gpu.ok());
+    StatusOr<TokenFile> plain = (*gpu)->Encode(image, counts, {}, SearchOptions{});
+    StatusOr<TokenFile> searched = (*gpu)->Encode(image, counts, {}, search);
+    REQUIRE_MESSAGE(searched.ok(), searched.status().message());
+    REQUIRE(plain.ok());
+    CHECK((*gpu)->backend().name() == backend);
+    CHECK(searched->tokens != plain->tokens);  // the search changed something
+    StatusOr<Image> decoded = (*gpu)->Decode(*searched);
+    REQUIRE(decoded.ok());
+    CHECK(decoded->rgb.size() == image.rgb.size());
+    MESSAGE(backend << ": effort 1 gives the CPU codec's tokens: "
+                    << std::string(searched->tokens == expected->tokens ? "yes" : "no"));
   }
 }
 
@@ -706,6 +1107,13 @@ TEST_CASE("whole tiles: decode with the real model") {
     // One tile on the emulation (it is slow); a Kodak image's worth on a device.
     const size_t count = backend == "gpu-emulator" ? 1 : 24;
     CheckTileDecode(*model, backend, count, count);
+    // The gradient the token search uses: one tile with every token kept on the emulation;
+    // on a device 24, keeping 1 … K tokens.
+    std::vector<uint32_t> keep(count, model->config().tokens);
+    for (size_t t = 1; t < count; ++t) {
+      keep[t] = static_cast<uint32_t>(1 + t * 7 % model->config().tokens);
+    }
+    CheckDecodeValuesBackward(*model, backend, keep);
   }
 }
 
