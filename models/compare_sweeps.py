@@ -112,7 +112,9 @@ def main():
             if not sel:
                 cols.append("-")
                 continue
-            cols.append(" ".join(f"{np.mean([float(r[m]) for r in sel]):.4f}" for m in ("bpp", "psnr", "msssim")))
+            # a metric the sweep did not measure is an empty column: shown as "-"
+            cols.append(" ".join(f"{np.mean([float(r[m]) for r in sel]):.4f}" if all(r.get(m) for r in sel)
+                                 else "-" for m in ("bpp", "psnr", "msssim")))
         print(f"{s} | {cols[0]} | {cols[1]}")
 
 
