@@ -57,6 +57,8 @@ struct ModelConfig {
   // The conv head's feature map: side tile/2, one (patch/2)² block per patch.
   uint32_t head_side() const { return tile / 2; }
   uint32_t head_patch() const { return patch / 2; }
+  // Values in a tile's feature map.
+  size_t head_map_values() const { return size_t{head_side()} * head_side() * conv_head; }
   FsqCodebook codebook() const { return FsqCodebook(fsq_levels); }
   uint64_t codebook_size() const { return codebook().size(); }
 };

@@ -144,13 +144,13 @@ void Tokenizer::RunConvHead(size_t count, bool save) {
     if (save) {
       float* pre = tape_->head_pre[b].as<float>();
       RunConv(features, count, block.conv1, pre, Epilogue::kStore);
-      backend_.Gelu(pre, count * size_t{c.head_side()} * c.head_side() * c.conv_head, scratch);
+      backend_.Gelu(pre, count * c.head_map_values(), scratch);
     } else {
       RunConv(features, count, block.conv1, scratch, Epilogue::kGelu);
     }
     RunConv(scratch, count, block.conv2, features, Epilogue::kAccumulate);
   }
-  backend_.Gelu(features, count * size_t{c.head_side()} * c.head_side() * c.conv_head, scratch);
+  backend_.Gelu(features, count * c.head_map_values(), scratch);
   float* residual = save ? w.head_features.as<float>() : features;
   RunConv(scratch, count, head.head_out, residual, Epilogue::kStore);
   backend_.PixelShuffleAdd(residual, count, c.head_side(), c.head_side(), 3, 2,
@@ -164,24 +164,23 @@ void Tokenizer::RunConvHeadBackward(size_t count) {
   const ConvHeadWeights& head = *model_.layout().conv_head;
   Workspace& w = *workspace_;
   Tape& tape = *tape_;
-  const size_t n = c.patch_count(), side = c.head_side();
-  const size_t map_values = count * side * side * c.conv_head;
+  const size_t n = c.patch_count(), map_values = count * c.head_map_values();
+  const uint32_t side = c.head_side();
   float* grad = w.head_scratch.as<float>();  // of the feature map
   float* other = w.head_features.as<float>();
-  backend_.PixelShuffleAddBackward(w.output.as<float>(), count, c.head_side(), c.head_side(), 3, 2,
-                                   other);
-  backend_.Conv3x3BackwardInput(other, count, c.head_side(), c.head_side(), head.head_out.out,
+  backend_.PixelShuffleAddBackward(w.output.as<float>(), count, side, side, 3, 2, other);
+  backend_.Conv3x3BackwardInput(other, count, side, side, head.head_out.out,
                                 Weight(head.head_out.weight), head.head_out.in, grad, false);
   backend_.GeluBackward(tape.head_final.as<float>(), grad, map_values, grad);
   for (size_t b = head.blocks.size(); b-- > 0;) {  // f_out = f_in + conv2(gelu(conv1(f_in)))
     const ConvBlockWeights& block = head.blocks[b];
-    backend_.Conv3x3BackwardInput(grad, count, c.head_side(), c.head_side(), block.conv2.out,
+    backend_.Conv3x3BackwardInput(grad, count, side, side, block.conv2.out,
                                   Weight(block.conv2.weight), block.conv2.in, other, false);
     backend_.GeluBackward(tape.head_pre[b].as<float>(), other, map_values, other);
-    backend_.Conv3x3BackwardInput(other, count, c.head_side(), c.head_side(), block.conv1.out,
+    backend_.Conv3x3BackwardInput(other, count, side, side, block.conv1.out,
                                   Weight(block.conv1.weight), block.conv1.in, grad, true);
   }
-  backend_.UnpatchifyBackward(grad, count, c.head_side(), c.head_patch(), c.conv_head, other);
+  backend_.UnpatchifyBackward(grad, count, side, c.head_patch(), c.conv_head, other);
   backend_.LinearBackwardInput(other, count * n, head.head_in.out, Weight(head.head_in.weight),
                                head.head_in.in, w.normed.as<float>(), true);
 }
@@ -472,7 +471,7 @@ Status Tokenizer::DecodeValues(std::span<const float> values, std::span<const ui
     }
     TOK1D_RETURN_IF_ERROR(allocate(&tape.sliced, count * n * d));
     if (c.conv_head) {
-      const size_t map = count * size_t{c.head_side()} * c.head_side() * c.conv_head;
+      const size_t map = count * c.head_map_values();
       tape.head_pre.resize(m.conv_head->blocks.size());
       for (DeviceBuffer& pre : tape.head_pre) TOK1D_RETURN_IF_ERROR(allocate(&pre, map));
       TOK1D_RETURN_IF_ERROR(allocate(&tape.head_final, map));

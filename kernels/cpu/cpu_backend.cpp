@@ -212,7 +212,7 @@ void UnpatchifyImage(const float* patches, size_t side, size_t patch, float* ima
   }
 }
 
-// ---- 3x3 convolution (channels-last) as im2col + matrix product ----
+// ---- 3x3 convolution (channels-last): a direct kernel forward; a product and a gather back ----
 
 // Images per chunk of Conv3x3's scratch (padded images; the backward pass's products): about
 // 8k pixels, whole images so the backward pass can gather within one chunk.
@@ -640,12 +640,7 @@ class CpuBackend final : public Backend {
 
   void Patchify(const float* images, size_t count, uint32_t side, uint32_t patch,
                 float* patches) override {
-    const size_t image_values = size_t{side} * side * 3;
-    pool_.ParallelFor(count, 1, [&](size_t begin, size_t end) {
-      for (size_t i = begin; i < end; ++i) {
-        PatchifyImage(images + i * image_values, side, patch, patches + i * image_values);
-      }
-    });
+    PatchifyImages(images, count, side, patch, 3, patches);
   }
 
   void FsqQuantize(const float* z, size_t rows, const FsqLevels& levels, float* bounded,
@@ -729,13 +724,7 @@ class CpuBackend final : public Backend {
 
   void Unpatchify(const float* patches, size_t count, uint32_t side, uint32_t patch,
                   uint32_t channels, float* images) override {
-    const size_t image_values = size_t{side} * side * channels;
-    pool_.ParallelFor(count, 1, [&](size_t begin, size_t end) {
-      for (size_t i = begin; i < end; ++i) {
-        UnpatchifyImage(patches + i * image_values, side, patch, images + i * image_values, false,
-                        channels);
-      }
-    });
+    UnpatchifyImages(patches, count, side, patch, channels, false, images);
   }
 
   void Conv3x3(const float* x, size_t count, uint32_t height, uint32_t width, uint32_t in,
@@ -873,24 +862,12 @@ class CpuBackend final : public Backend {
 
   void PatchifyBackward(const float* dpatches, size_t count, uint32_t side, uint32_t patch,
                         float* dimages, bool accumulate) override {
-    const size_t image_values = size_t{side} * side * 3;
-    pool_.ParallelFor(count, 1, [&](size_t begin, size_t end) {
-      for (size_t i = begin; i < end; ++i) {
-        UnpatchifyImage(dpatches + i * image_values, side, patch, dimages + i * image_values,
-                        accumulate);
-      }
-    });
+    UnpatchifyImages(dpatches, count, side, patch, 3, accumulate, dimages);
   }
 
   void UnpatchifyBackward(const float* dimages, size_t count, uint32_t side, uint32_t patch,
                           uint32_t channels, float* dpatches) override {
-    const size_t image_values = size_t{side} * side * channels;
-    pool_.ParallelFor(count, 1, [&](size_t begin, size_t end) {
-      for (size_t i = begin; i < end; ++i) {
-        PatchifyImage(dimages + i * image_values, side, patch, dpatches + i * image_values,
-                      channels);
-      }
-    });
+    PatchifyImages(dimages, count, side, patch, channels, dpatches);
   }
 
   // g = dy·w ([pixels, out]·[out, 9·in]) holds every tap's contribution; Col2Im3x3 gathers
@@ -998,6 +975,28 @@ class CpuBackend final : public Backend {
 
  private:
   static blasint Int(size_t value) { return static_cast<blasint>(value); }
+  // PatchifyImage / UnpatchifyImage over `count` images, an image per task: the data movement
+  // of Patchify, Unpatchify and their backward passes.
+  void PatchifyImages(const float* images, size_t count, size_t side, size_t patch, size_t channels,
+                      float* patches) {
+    const size_t image_values = side * side * channels;
+    pool_.ParallelFor(count, 1, [&](size_t begin, size_t end) {
+      for (size_t i = begin; i < end; ++i) {
+        PatchifyImage(images + i * image_values, side, patch, patches + i * image_values, channels);
+      }
+    });
+  }
+  void UnpatchifyImages(const float* patches, size_t count, size_t side, size_t patch,
+                        size_t channels, bool accumulate, float* images) {
+    const size_t image_values = side * side * channels;
+    pool_.ParallelFor(count, 1, [&](size_t begin, size_t end) {
+      for (size_t i = begin; i < end; ++i) {
+        UnpatchifyImage(patches + i * image_values, side, patch, images + i * image_values,
+                        accumulate, channels);
+      }
+    });
+  }
+
   // About 16k floats per task: enough work to pay for the hand-off.
   static size_t RowsPerTask(size_t width) {
     return std::max<size_t>(1, 16384 / std::max<size_t>(width, 1));

@@ -191,10 +191,7 @@ class GpuBackend final : public Backend {
   void Patchify(const float* images, size_t count, uint32_t side, uint32_t patch,
                 float* patches) override {
     if (!pending_.ok()) return;
-    LaunchKernel(PatchesKernel<float>, dim3(ElementwiseBlocks(count * side * side * 3)),
-                 dim3(kElementwiseThreads), stream_, images, static_cast<unsigned>(count), side,
-                 patch, 3u, patches);
-    CheckLaunch("Patchify");
+    LaunchPatchify(images, count, side, patch, 3, patches, "Patchify");
   }
 
   void FsqQuantize(const float* z, size_t rows, const FsqLevels& levels, float* bounded,
@@ -228,10 +225,7 @@ class GpuBackend final : public Backend {
   void Unpatchify(const float* patches, size_t count, uint32_t side, uint32_t patch,
                   uint32_t channels, float* images) override {
     if (!pending_.ok()) return;
-    LaunchKernel(UnpatchifyKernel, dim3(ElementwiseBlocks(count * side * side * channels)),
-                 dim3(kElementwiseThreads), stream_, patches, static_cast<unsigned>(count), side,
-                 patch, channels, false, images);
-    CheckLaunch("Unpatchify");
+    LaunchUnpatchify(patches, count, side, patch, channels, false, images, "Unpatchify");
   }
 
   void Conv3x3(const float* x, size_t count, uint32_t height, uint32_t width, uint32_t in,
@@ -379,34 +373,25 @@ class GpuBackend final : public Backend {
   void PatchifyBackward(const float* dpatches, size_t count, uint32_t side, uint32_t patch,
                         float* dimages, bool accumulate) override {
     if (!pending_.ok()) return;
-    LaunchKernel(UnpatchifyKernel, dim3(ElementwiseBlocks(count * side * side * 3)),
-                 dim3(kElementwiseThreads), stream_, dpatches, static_cast<unsigned>(count), side,
-                 patch, 3u, accumulate, dimages);
-    CheckLaunch("PatchifyBackward");
+    LaunchUnpatchify(dpatches, count, side, patch, 3, accumulate, dimages, "PatchifyBackward");
   }
 
   void AssembleTilesBackward(const float* dpixels, size_t count, const TileGeometry& geometry,
                              float* ddetail, float* dcoarse) override {
     if (!pending_.ok()) return;
-    const size_t tile_values = size_t{geometry.tile} * geometry.tile * 3;
     const size_t pooled_values = size_t{geometry.pool} * geometry.pool * 3;
-    const auto tiles_count = static_cast<unsigned>(count);
-    LaunchKernel(PatchesKernel<float>, dim3(ElementwiseBlocks(count * tile_values)),
-                 dim3(kElementwiseThreads), stream_, dpixels, tiles_count, geometry.tile,
-                 geometry.patch, 3u, ddetail);
-    CheckLaunch("AssembleTilesBackward (detail)");
+    LaunchPatchify(dpixels, count, geometry.tile, geometry.patch, 3, ddetail,
+                   "AssembleTilesBackward (detail)");
     LaunchKernel(UpsampleBackwardKernel, dim3(ElementwiseBlocks(count * pooled_values)),
-                 dim3(kElementwiseThreads), stream_, dpixels, tiles_count, geometry, dcoarse);
+                 dim3(kElementwiseThreads), stream_, dpixels, static_cast<unsigned>(count),
+                 geometry, dcoarse);
     CheckLaunch("AssembleTilesBackward (coarse)");
   }
 
   void UnpatchifyBackward(const float* dimages, size_t count, uint32_t side, uint32_t patch,
                           uint32_t channels, float* dpatches) override {
     if (!pending_.ok()) return;
-    LaunchKernel(PatchesKernel<float>, dim3(ElementwiseBlocks(count * side * side * channels)),
-                 dim3(kElementwiseThreads), stream_, dimages, static_cast<unsigned>(count), side,
-                 patch, channels, dpatches);
-    CheckLaunch("UnpatchifyBackward");
+    LaunchPatchify(dimages, count, side, patch, channels, dpatches, "UnpatchifyBackward");
   }
 
   // The convolution kernel as a transposed convolution (Conv3x3Kernel's kAdjoint).
@@ -517,6 +502,23 @@ class GpuBackend final : public Backend {
 
   void CheckLaunch(const char* operation) {
     Record(cudaGetLastError(), (std::string("launching ") + operation).c_str());
+  }
+
+  // images[count, side, side, channels] → (py, px, c) patches, and back (added when
+  // `accumulate`): the data movement of Patchify, Unpatchify and their backward passes.
+  void LaunchPatchify(const float* images, size_t count, uint32_t side, uint32_t patch,
+                      uint32_t channels, float* patches, const char* operation) {
+    LaunchKernel(PatchesKernel<float>, dim3(ElementwiseBlocks(count * side * side * channels)),
+                 dim3(kElementwiseThreads), stream_, images, static_cast<unsigned>(count), side,
+                 patch, channels, patches);
+    CheckLaunch(operation);
+  }
+  void LaunchUnpatchify(const float* patches, size_t count, uint32_t side, uint32_t patch,
+                        uint32_t channels, bool accumulate, float* images, const char* operation) {
+    LaunchKernel(UnpatchifyKernel, dim3(ElementwiseBlocks(count * side * side * channels)),
+                 dim3(kElementwiseThreads), stream_, patches, static_cast<unsigned>(count), side,
+                 patch, channels, accumulate, images);
+    CheckLaunch(operation);
   }
 
   cudaStream_t stream_{};

@@ -169,6 +169,31 @@ __device__ __forceinline__ float GroupSum(float value, float* scratch, unsigned 
   return total;
 }
 
+// The mean and 1/sqrt(variance + eps) of the row `in` (biased variance, two passes as the CPU),
+// for the kNormThreadsPerRow threads of one row; `active` false for a row past the end (its
+// threads still take part in the reductions). Every thread of the block must call it.
+struct RowStatistics {
+  float mean;
+  float rstd;
+};
+__device__ __forceinline__ RowStatistics NormStatistics(const float* in, bool active,
+                                                        unsigned width, float eps, float* scratch,
+                                                        unsigned lane) {
+  const float inv_width = 1.0f / static_cast<float>(width);
+  float sum = 0.0f;
+  if (active) {
+    for (unsigned i = lane; i < width; i += kNormThreadsPerRow) sum += in[i];
+  }
+  const float mean = GroupSum<kNormThreadsPerRow>(sum, scratch, lane) * inv_width;
+  float squares = 0.0f;
+  if (active) {
+    for (unsigned i = lane; i < width; i += kNormThreadsPerRow)
+      squares += (in[i] - mean) * (in[i] - mean);
+  }
+  const float variance = GroupSum<kNormThreadsPerRow>(squares, scratch, lane) * inv_width;
+  return {mean, 1.0f / sqrtf(variance + eps)};
+}
+
 __global__ void __launch_bounds__(kNormThreadsPerRow* kNormRowsPerBlock)
     LayerNormKernel(const float* __restrict__ x, unsigned rows, unsigned width,
                     const float* __restrict__ gamma, const float* __restrict__ beta, float eps,
@@ -178,20 +203,7 @@ __global__ void __launch_bounds__(kNormThreadsPerRow* kNormRowsPerBlock)
   const unsigned row = blockIdx.x * kNormRowsPerBlock + slot;
   const bool active = row < rows;
   const float* in = x + size_t{active ? row : 0} * width;
-  const float inv_width = 1.0f / static_cast<float>(width);
-
-  float sum = 0.0f;
-  if (active) {
-    for (unsigned i = lane; i < width; i += kNormThreadsPerRow) sum += in[i];
-  }
-  const float mean = GroupSum<kNormThreadsPerRow>(sum, partial[slot], lane) * inv_width;
-  float squares = 0.0f;
-  if (active) {
-    for (unsigned i = lane; i < width; i += kNormThreadsPerRow)
-      squares += (in[i] - mean) * (in[i] - mean);
-  }
-  const float variance = GroupSum<kNormThreadsPerRow>(squares, partial[slot], lane) * inv_width;
-  const float rstd = 1.0f / sqrtf(variance + eps);
+  const auto [mean, rstd] = NormStatistics(in, active, width, eps, partial[slot], lane);
   if (active) {
     float* result = y + size_t{row} * width;
     for (unsigned i = lane; i < width; i += kNormThreadsPerRow) {
@@ -214,19 +226,7 @@ __global__ void __launch_bounds__(kNormThreadsPerRow* kNormRowsPerBlock)
   const float* in = x + size_t{active ? row : 0} * width;
   const float* grad = dy + size_t{active ? row : 0} * width;
   const float inv_width = 1.0f / static_cast<float>(width);
-
-  float sum = 0.0f;
-  if (active) {
-    for (unsigned i = lane; i < width; i += kNormThreadsPerRow) sum += in[i];
-  }
-  const float mean = GroupSum<kNormThreadsPerRow>(sum, partial[slot], lane) * inv_width;
-  float squares = 0.0f;
-  if (active) {
-    for (unsigned i = lane; i < width; i += kNormThreadsPerRow)
-      squares += (in[i] - mean) * (in[i] - mean);
-  }
-  const float variance = GroupSum<kNormThreadsPerRow>(squares, partial[slot], lane) * inv_width;
-  const float rstd = 1.0f / sqrtf(variance + eps);
+  const auto [mean, rstd] = NormStatistics(in, active, width, eps, partial[slot], lane);
   float g_sum = 0.0f, gx_sum = 0.0f;
   if (active) {
     for (unsigned i = lane; i < width; i += kNormThreadsPerRow) {
@@ -265,6 +265,22 @@ constexpr unsigned kPitch =
     kMaxHeadDim + 1;  // odd: lanes reading different rows hit different banks
 }  // namespace attention
 
+// Keys and values k0 … k0 + chunk − 1 of one head into shared memory (zeros after them), by
+// all kThreads threads of the block; `base` points at the head's part of the sequence's first
+// qkv row.
+__device__ __forceinline__ void LoadKeysValues(const float* base, size_t row_stride, size_t width,
+                                               unsigned head_dim, unsigned k0, unsigned chunk,
+                                               float (*keys)[attention::kPitch],
+                                               float (*values)[attention::kPitch]) {
+  using namespace attention;
+  for (unsigned e = threadIdx.x; e < kKeys * head_dim; e += kThreads) {
+    const unsigned r = e / head_dim, d = e % head_dim;
+    const float* row = base + (k0 + r) * row_stride;
+    keys[r][d] = r < chunk ? row[width + d] : 0.0f;
+    values[r][d] = r < chunk ? row[2 * width + d] : 0.0f;
+  }
+}
+
 __global__ void __launch_bounds__(attention::kThreads)
     AttentionKernel(const float* __restrict__ qkv, unsigned length, unsigned heads,
                     unsigned head_dim, float scale, float* __restrict__ out) {
@@ -292,12 +308,7 @@ __global__ void __launch_bounds__(attention::kThreads)
   for (unsigned k0 = 0; k0 < length; k0 += kKeys) {
     const unsigned chunk = Min(kKeys, length - k0);
     __syncthreads();  // the previous chunk is no longer read; the queries are stored
-    for (unsigned e = thread; e < kKeys * head_dim; e += kThreads) {
-      const unsigned r = e / head_dim, d = e % head_dim;
-      const float* row = base + (k0 + r) * row_stride;
-      keys[r][d] = r < chunk ? row[width + d] : 0.0f;
-      values[r][d] = r < chunk ? row[2 * width + d] : 0.0f;
-    }
+    LoadKeysValues(base, row_stride, width, head_dim, k0, chunk, keys, values);
     __syncthreads();
 
     float dots[kKeysPerLane] = {};
@@ -398,12 +409,7 @@ __global__ void __launch_bounds__(attention::kThreads)
   float dots[kKeysPerLane], dps[kKeysPerLane];
   auto chunk_products = [&](unsigned k0, unsigned chunk) {
     __syncthreads();  // the previous chunk is no longer read; the queries are stored
-    for (unsigned e = thread; e < kKeys * head_dim; e += kThreads) {
-      const unsigned r = e / head_dim, d = e % head_dim;
-      const float* row = base + (k0 + r) * row_stride;
-      keys[r][d] = r < chunk ? row[width + d] : 0.0f;
-      values[r][d] = r < chunk ? row[2 * width + d] : 0.0f;
-    }
+    LoadKeysValues(base, row_stride, width, head_dim, k0, chunk, keys, values);
     __syncthreads();
 #pragma unroll
     for (unsigned m = 0; m < kKeysPerLane; ++m) dots[m] = dps[m] = 0.0f;
@@ -515,12 +521,7 @@ __global__ void __launch_bounds__(attention::kThreads)
   const float* grad_base = dout + size_t{sequence} * length * width + size_t{head} * head_dim;
   const float* head_stats = stats + (size_t{sequence} * heads + head) * length * kStats;
 
-  for (unsigned e = thread; e < kKeys * head_dim; e += kThreads) {
-    const unsigned r = e / head_dim, d = e % head_dim;
-    const bool inside = k0 + r < length;
-    keys[r][d] = inside ? base[(k0 + r) * row_stride + width + d] : 0.0f;
-    values[r][d] = inside ? base[(k0 + r) * row_stride + 2 * width + d] : 0.0f;
-  }
+  LoadKeysValues(base, row_stride, width, head_dim, k0, Min(kKeys, length - k0), keys, values);
 
   float grad_key[kDimsPerLane] = {}, grad_value[kDimsPerLane] = {};
   for (unsigned q0 = 0; q0 < length; q0 += kQueries) {

@@ -31,6 +31,17 @@ double MaxError(const std::vector<float>& actual, const std::vector<double>& exp
 
 double Gelu(double x) { return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0))); }
 
+// What an operation with `epilogue` writes, given its result before the epilogue and, for
+// kAccumulate, the values y held.
+std::vector<double> WithEpilogue(std::vector<double> result, const std::vector<float>& residual,
+                                 Epilogue epilogue) {
+  for (size_t i = 0; i < result.size(); ++i) {
+    if (epilogue == Epilogue::kGelu) result[i] = Gelu(result[i]);
+    if (epilogue == Epilogue::kAccumulate) result[i] += residual[i];
+  }
+  return result;
+}
+
 // The CPU backend with 3 threads (more than the rows of some inputs, fewer than others).
 std::unique_ptr<Backend> TestBackend() { return CreateCpuBackend(3); }
 
@@ -83,19 +94,14 @@ TEST_CASE("Linear: store, GELU and accumulate epilogues") {
       std::vector<float> y =
           epilogue == Epilogue::kAccumulate ? residual : std::vector<float>(rows * out, NAN);
       backend->Linear(x.data(), rows, in, w.data(), b.data(), out, y.data(), epilogue);
-      std::vector<double> expected = product;
-      for (size_t i = 0; i < expected.size(); ++i) {
-        if (epilogue == Epilogue::kGelu) expected[i] = Gelu(expected[i]);
-        if (epilogue == Epilogue::kAccumulate) expected[i] += residual[i];
-      }
-      CHECK(MaxError(y, expected) < 1e-5);
+      CHECK(MaxError(y, WithEpilogue(product, residual, epilogue)) < 1e-5);
     }
   }
 }
 
 TEST_CASE("Conv3x3: zero padding, [out, 3, 3, in] weights, epilogues, chunks of images") {
   auto backend = TestBackend();
-  // (count, height, width, in, out): ragged; model-sized with 3 images (two im2col chunks).
+  // (count, height, width, in, out): ragged; model-sized with 3 images (two chunks of images).
   for (auto [count, height, width, in, out] :
        {std::array<uint32_t, 5>{2, 3, 5, 3, 4}, {3, 64, 64, 32, 12}}) {
     const size_t pixels = size_t{height} * width;
@@ -128,12 +134,7 @@ TEST_CASE("Conv3x3: zero padding, [out, 3, 3, in] weights, epilogues, chunks of 
           epilogue == Epilogue::kAccumulate ? residual : std::vector<float>(conv.size(), NAN);
       backend->Conv3x3(x.data(), count, height, width, in, w.data(), b.data(), out, y.data(),
                        epilogue);
-      std::vector<double> expected = conv;
-      for (size_t i = 0; i < expected.size(); ++i) {
-        if (epilogue == Epilogue::kGelu) expected[i] = Gelu(expected[i]);
-        if (epilogue == Epilogue::kAccumulate) expected[i] += residual[i];
-      }
-      CHECK(MaxError(y, expected) < 1e-5);
+      CHECK(MaxError(y, WithEpilogue(conv, residual, epilogue)) < 1e-5);
     }
   }
 }

@@ -173,12 +173,14 @@ TEST_CASE("LayerNorm") {
   }
 }
 
+// (sequences, length, heads, head_dim) of the attention tests: the default model's decoder;
+// lengths that leave a partial query block and key chunk; one row; the tiny test model's heads.
+constexpr std::array<std::array<size_t, 4>, 4> kAttentionShapes = {
+    {{2, 192, 3, 64}, {3, 45, 2, 24}, {1, 1, 1, 64}, {2, 22, 2, 4}}};
+
 TEST_CASE("Attention: model sizes, ragged lengths and small heads") {
   FOR_EACH_BACKEND_UNDER_TEST(backend) {
-    // (sequences, length, heads, head_dim): the default model's decoder; lengths that leave a
-    // partial query block and key chunk; the tiny test model's heads.
-    for (const auto& shape :
-         {std::array<size_t, 4>{2, 192, 3, 64}, {3, 45, 2, 24}, {1, 1, 1, 64}, {2, 22, 2, 4}}) {
+    for (const auto& shape : kAttentionShapes) {
       // Not a structured binding: CAPTURE cannot take one (clang 14).
       const size_t sequences = shape[0], length = shape[1], heads = shape[2], head_dim = shape[3];
       CAPTURE(length);
@@ -703,10 +705,7 @@ TEST_CASE("backward: LayerNormBackward, stored and accumulated") {
 
 TEST_CASE("backward: AttentionBackward, model sizes, ragged lengths and small heads") {
   FOR_EACH_BACKEND_UNDER_TEST(backend) {
-    // As the forward test: the default model's decoder; lengths that leave a partial query
-    // block and key chunk; one row; the tiny test model's heads.
-    for (const auto& shape :
-         {std::array<size_t, 4>{2, 192, 3, 64}, {3, 45, 2, 24}, {1, 1, 1, 64}, {2, 22, 2, 4}}) {
+    for (const auto& shape : kAttentionShapes) {  // as the forward test's
       const size_t sequences = shape[0], length = shape[1], heads = shape[2], head_dim = shape[3];
       CAPTURE(length);
       CAPTURE(head_dim);
