@@ -210,6 +210,8 @@ std::vector<std::string> CompiledDevices() {
   return devices;
 }
 
+std::vector<QuantizerStep> DefaultQuantizerSteps() { return {}; }
+
 // ---- Session ----
 
 Session::Session(std::unique_ptr<SessionImpl> impl) : impl_(std::move(impl)) {}
@@ -224,6 +226,9 @@ StatusOr<std::unique_ptr<Session>> Session::Create(std::shared_ptr<const LoadedM
   codec_options.threads = options.threads;
   codec_options.deblock = options.deblock;
   codec_options.refine = options.refine;
+  for (const QuantizerStep& step : options.steps.value_or(DefaultQuantizerSteps())) {
+    codec_options.steps.runs.push_back({step.first, step.step});
+  }
   codec_options.max_batch_tiles = options.max_batch_tiles;
   codec_options.on_fallback = options.on_fallback;
   TOK1D_ASSIGN_OR_RETURN(std::unique_ptr<Codec> codec,

@@ -1,6 +1,9 @@
 #include "cli/cli_codec.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <optional>
+#include <vector>
 
 namespace tok1d::cli {
 
@@ -29,6 +32,37 @@ void AddRefineOption(CLI::App* command, ModelOptions* options) {
   command->add_flag("--no-refine", options->no_refine,
                     "leave out the model's refinement layers (finer values of the first tokens): "
                     "slightly smaller, lower quality files that tok1d before 1.3 files can read");
+  command
+      ->add_option("--steps", options->steps,
+                   "quantiser steps: from token FIRST on, round values to STEP levels, as "
+                   "FIRST:STEP[,FIRST:STEP...], or none (default: the built-in plan, "
+                   "docs/steps.md)")
+      ->check([](const std::string& text) {
+        std::string error;
+        return ParseSteps(text, &error) ? std::string() : error;
+      });
+}
+
+std::optional<std::vector<QuantizerStep>> ParseSteps(const std::string& text, std::string* error) {
+  std::vector<QuantizerStep> steps;
+  if (text == "none") return steps;
+  size_t begin = 0;
+  while (begin <= text.size()) {
+    const size_t end = std::min(text.find(',', begin), text.size());
+    const std::string item = text.substr(begin, end - begin);
+    unsigned first = 0, step = 0;
+    int used = 0;
+    if (std::sscanf(item.c_str(), "%u:%u%n", &first, &step, &used) != 2 ||
+        used != static_cast<int>(item.size()) || step < 1 || step > 255 ||
+        (!steps.empty() && first <= steps.back().first)) {
+      *error = "--steps wants FIRST:STEP pairs with increasing FIRST and STEP 1..255, "
+               "e.g. 16:2,48:3, or none; got '" + item + "'";
+      return std::nullopt;
+    }
+    steps.push_back({first, step});
+    begin = end + 1;
+  }
+  return steps;
 }
 
 StatusOr<std::shared_ptr<const LoadedModel>> LoadChosenModel(const ModelOptions& options) {
@@ -42,6 +76,10 @@ SessionOptions SessionOptionsOf(const ModelOptions& options) {
   session_options.threads = options.threads;
   session_options.deblock = !options.no_deblock;
   session_options.refine = !options.no_refine;
+  if (!options.steps.empty()) {
+    std::string error;
+    session_options.steps = ParseSteps(options.steps, &error);  // checked when parsed
+  }
   return session_options;
 }
 

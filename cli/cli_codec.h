@@ -16,14 +16,18 @@ struct ModelOptions {
   std::string device = "auto";
   bool no_deblock = false;
   bool no_refine = false;  // encoders only (--no-refine)
+  std::string steps;       // encoders only (--steps): empty = the default plan
 };
 
 void AddModelOptions(CLI::App* command, ModelOptions* options);
 // The same without -j/--threads: for `tok1d batch`, whose -j counts files converted at once.
 void AddModelChoiceOptions(CLI::App* command, ModelOptions* options);
 
-// --no-refine, for the commands that encode.
+// --no-refine and --steps, for the commands that encode.
 void AddRefineOption(CLI::App* command, ModelOptions* options);
+
+// --steps "FIRST:STEP[,FIRST:STEP…]" or "none" → the plan; nullopt with *error set if malformed.
+std::optional<std::vector<QuantizerStep>> ParseSteps(const std::string& text, std::string* error);
 
 // Loads the chosen model (errors name the file, or say how to pass one).
 StatusOr<std::shared_ptr<const LoadedModel>> LoadChosenModel(const ModelOptions& options);

@@ -52,6 +52,9 @@ StatusOr<std::unique_ptr<Codec>> Codec::Create(Model model, const CodecOptions& 
 StatusOr<std::unique_ptr<Codec>> Codec::Create(Model model, std::unique_ptr<Backend> backend,
                                                const CodecOptions& options) {
   if (backend == nullptr) return InvalidArgumentError("Codec::Create: no backend");
+  if (const Status steps = CheckQuantizerSteps(options.steps, model.config().tokens); !steps.ok()) {
+    return InvalidArgumentError("quantiser steps: " + steps.message());
+  }
   std::unique_ptr<Codec> codec(new Codec(std::move(model), std::move(backend)));
   codec->max_batch_tiles_ = options.max_batch_tiles != 0 ? options.max_batch_tiles
                                                          : codec->backend_->preferred_batch_tiles();
@@ -172,6 +175,7 @@ StatusOr<TokenFile> Codec::Encode(const Image& image, std::span<const uint32_t> 
   header.max_tokens = config.tokens;
   header.entropy_coder = default_coder();
   if (options_.refine) header.refinement = model_.refinement();
+  header.steps = options_.steps;
   file.tokens.resize(grid.count());
   file.refinements.resize(grid.count());
 
@@ -179,8 +183,9 @@ StatusOr<TokenFile> Codec::Encode(const Image& image, std::span<const uint32_t> 
   const size_t k = config.tokens, dims = codebook.dims();
   const size_t tile_bytes = size_t{config.tile} * config.tile * 3;
   const bool refine = header.refinement.bits != 0;
-  // The FSQ values before rounding: refinement needs them, and the search starts from them.
-  const bool keep_bounded = refine || search.enabled();
+  // The FSQ values before rounding: refinement and quantiser steps need them, and the search
+  // starts from them.
+  const bool keep_bounded = refine || search.enabled() || !options_.steps.empty();
   std::vector<uint8_t> tiles;
   std::vector<uint32_t> tokens(grid.count() * k);
   std::vector<float> bounded(keep_bounded ? grid.count() * k * dims : 0);
@@ -206,11 +211,20 @@ StatusOr<TokenFile> Codec::Encode(const Image& image, std::span<const uint32_t> 
   for (size_t t = 0; t < grid.count(); ++t) {
     header.layers_per_tile[t] = header.LayersForTokens(counts[t]);
     const auto begin = tokens.begin() + static_cast<std::ptrdiff_t>(t * k);
+    for (uint32_t i = 0; i < counts[t]; ++i) {
+      const uint32_t step = options_.steps.StepOf(i);
+      if (step == 1) continue;
+      uint32_t token = 0;
+      for (uint32_t d = 0; d < dims; ++d) {
+        token += codebook.StepDigit(bounded[(t * k + i) * dims + d], d, step) * codebook.radix(d);
+      }
+      begin[i] = token;
+    }
     file.tokens[t].assign(begin, begin + counts[t]);
     const uint32_t refinements = header.RefinementsInLayers(header.layers_per_tile[t]);
     for (uint32_t r = 0; r < refinements; ++r) {
-      file.refinements[t].push_back(
-          codebook.RefinementValue(begin[r], &bounded[(t * k + r) * dims], header.refinement.bits));
+      file.refinements[t].push_back(codebook.RefinementValue(
+          begin[r], &bounded[(t * k + r) * dims], header.refinement.bits, options_.steps.StepOf(r)));
     }
   }
   return file;
@@ -469,7 +483,8 @@ std::vector<StatusOr<Image>> Codec::DecodeMany(std::span<const TokenFile* const>
         if (refined > 0 && offsets.empty()) offsets.assign(count * k * dims, 0.0f);
         for (size_t r = 0; r < refined; ++r) {
           codebook.RefinementOffsets(tile_refinements[r], refinement.bits,
-                                     &offsets[(tile * k + r) * dims]);
+                                     &offsets[(tile * k + r) * dims],
+                                     file.header.steps.StepOf(static_cast<uint32_t>(r)));
         }
       }
     }

@@ -35,6 +35,10 @@ struct CodecOptions {
   // Encode with the model's refinement plan (Model::refinement; FORMAT.md, REFN chunk) when it
   // has one: finer values for the first tokens, as extra layers. Off: plain 1.2 files.
   bool refine = true;
+  // The quantiser steps of the files Encode writes (FORMAT.md, QSTP chunk; docs/steps.md): the
+  // values of a token whose step is above 1 are rounded to multiples of that many levels.
+  // Empty: every step is 1 (no QSTP chunk). Create checks them against the model.
+  QuantizerSteps steps;
   // When a GPU backend fails after start-up (out of memory, a failed kernel, a lost device):
   // with cpu_fallback the codec moves to the CPU backend for good and redoes the failed batch
   // there, so the result is the CPU's, never the failed batch's output; without it the call

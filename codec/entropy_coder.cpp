@@ -177,6 +177,25 @@ uint32_t EntropyTables::Context(uint32_t position, std::span<const uint32_t> pre
   return static_cast<uint32_t>(std::upper_bound(row.begin(), row.end(), activity) - row.begin());
 }
 
+std::span<const uint32_t> EntropyTables::StepDistribution(uint32_t position, uint32_t dim,
+                                                          uint32_t context, uint32_t step,
+                                                          std::span<uint32_t> out,
+                                                          uint32_t* first) const {
+  const std::span<const uint32_t> fine = Distribution(position, dim, context);
+  const uint32_t levels = codebook_.level(dim), centre = codebook_.centre(dim);
+  *first = centre - centre / step * step;
+  const uint32_t last = centre + (levels - 1 - centre) / step * step;
+  uint32_t symbols = 0;
+  out[symbols++] = 0;
+  for (uint32_t previous = *first; previous < last; previous += step) {
+    // The first level nearer to the next grid digit (a tie goes towards the centre).
+    const uint32_t boundary = previous + step / 2 + ((step % 2 == 1 || previous >= centre) ? 1 : 0);
+    out[symbols++] = fine[boundary];
+  }
+  out[symbols] = fine[levels];
+  return out.first(symbols + 1);
+}
+
 Status RangeLayerCoder::CheckHeader(const T1dHeader& header) const {
   if (header.model.sha256 != model_sha256_) {
     return ModelMismatchError("the file's tokens are entropy-coded with the tables of model '" +
@@ -198,11 +217,23 @@ StatusOr<std::vector<uint8_t>> RangeLayerCoder::EncodeLayer(
     const LayerContext& context, std::span<const uint32_t> layer_tokens) const {
   const EntropyTables& tables = *tables_;
   const uint32_t j = context.layer;
+  const uint32_t step = context.header.steps.StepOf(j);
   RangeEncoder encoder(tables.prob_bits());
+  CumulativeBuffer buffer;
   for (size_t i = 0; i < layer_tokens.size(); ++i) {
     const uint32_t tile_context = tables.Context(j, context.tokens[context.tiles[i]]);
+    if (!tables.codebook().OnStepGrid(layer_tokens[i], step)) {
+      return InvalidArgumentError("a token of layer " + std::to_string(j) +
+                                  " is not on its quantiser step " + std::to_string(step));
+    }
     tables.codebook().ForEachDigit(layer_tokens[i], [&](uint32_t d, uint32_t digit) {
-      EncodeSymbol(encoder, tables.Distribution(j, d, tile_context), digit);
+      if (step == 1) {
+        EncodeSymbol(encoder, tables.Distribution(j, d, tile_context), digit);
+        return;
+      }
+      uint32_t first = 0;
+      const auto cumulative = tables.StepDistribution(j, d, tile_context, step, buffer, &first);
+      EncodeSymbol(encoder, cumulative, (digit - first) / step);
     });
   }
   return encoder.Finish();
@@ -213,15 +244,22 @@ Status RangeLayerCoder::DecodeLayer(const LayerContext& context, std::span<const
   const EntropyTables& tables = *tables_;
   const uint32_t j = context.layer;
   const FsqCodebook& codebook = tables.codebook();
+  const uint32_t step = context.header.steps.StepOf(j);
   RangeDecoder decoder(coded, tables.prob_bits());
+  CumulativeBuffer buffer;
   for (size_t i = 0; i < layer_tokens.size(); ++i) {
     const uint32_t tile_context = tables.Context(j, context.tokens[context.tiles[i]]);
     uint32_t token = 0;
     for (uint32_t d = 0; d < codebook.dims(); ++d) {
-      uint32_t digit = 0;
-      if (!DecodeSymbol(decoder, tables.Distribution(j, d, tile_context), &digit)) {
+      uint32_t first = 0;
+      const std::span<const uint32_t> cumulative =
+          step == 1 ? tables.Distribution(j, d, tile_context)
+                    : tables.StepDistribution(j, d, tile_context, step, buffer, &first);
+      uint32_t symbol = 0;
+      if (!DecodeSymbol(decoder, cumulative, &symbol)) {
         return CorruptError("the range-coded tokens are damaged");
       }
+      const uint32_t digit = first + symbol * step;
       token += digit * codebook.radix(d);
     }
     layer_tokens[i] = token;

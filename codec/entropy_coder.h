@@ -31,6 +31,8 @@ namespace tok1d {
 
 inline constexpr uint32_t kEntropyTablesVersion = 1;
 inline constexpr uint32_t kMaxEntropyContexts = 256;
+// Room for any distribution's cumulative frequencies (levels + 1).
+using CumulativeBuffer = std::array<uint32_t, kFsqMaxLevel + 2>;
 
 class EntropyTables {
  public:
@@ -57,6 +59,14 @@ class EntropyTables {
     return std::span<const uint32_t>(cumulative_)
         .subspan(row * row_stride_, codebook_.level(dim) + 1);
   }
+
+  // The distribution of digit `dim` of a token quantised with `step` (FORMAT.md, QSTP): its
+  // symbols are the digits on the step grid, lowest first (the first is returned in *first),
+  // each with the frequencies of the levels nearest to it, ties towards the centre, so the
+  // totals stay 2^P. Writes symbols + 1 cumulative frequencies into `out` and returns them.
+  std::span<const uint32_t> StepDistribution(uint32_t position, uint32_t dim, uint32_t context,
+                                             uint32_t step, std::span<uint32_t> out,
+                                             uint32_t* first) const;
 
  private:
   // Sum over the token's digits of |2 digit - (L - 1)|: 0 at the centre of every level.

@@ -30,24 +30,45 @@ uint32_t FsqCodebook::Token(std::span<const uint32_t> digits) const {
   return token;
 }
 
-uint32_t FsqCodebook::RefinementValue(uint32_t token, const float* bounded, uint32_t bits) const {
+bool FsqCodebook::OnStepGrid(uint32_t token, uint32_t step) const {
+  bool on = true;
+  ForEachDigit(token, [&](uint32_t d, uint32_t digit) {
+    on = on && (digit > centre(d) ? digit - centre(d) : centre(d) - digit) % step == 0;
+  });
+  return on;
+}
+
+uint32_t FsqCodebook::StepDigit(float bounded, uint32_t d, uint32_t step) const {
+  const auto s = static_cast<float>(step);
+  // The multiples of the step that are levels: −below·s … above·s around the centre.
+  const auto below = static_cast<float>(centre(d) / step);
+  const auto above = static_cast<float>((levels_[d] - 1 - centre(d)) / step);
+  const float multiple = std::clamp(std::round(bounded / s), -below, above);
+  return static_cast<uint32_t>(static_cast<int32_t>(centre(d)) + static_cast<int32_t>(multiple * s));
+}
+
+uint32_t FsqCodebook::RefinementValue(uint32_t token, const float* bounded, uint32_t bits,
+                                      uint32_t step) const {
   const auto parts = static_cast<float>(1u << bits);
+  const auto s = static_cast<float>(step);
   uint32_t value = 0;
   ForEachDigit(token, [&](uint32_t d, uint32_t digit) {
     const auto rounded = static_cast<float>(digit) - static_cast<float>(centre(d));
     // Which of the cell's 2^bits parts holds the value (models/tok1d_model.py refine_parts).
-    const float part = std::floor((bounded[d] - rounded + 0.5f) * parts);
+    const float part = std::floor(((bounded[d] - rounded) / s + 0.5f) * parts);
     const auto index = static_cast<uint32_t>(std::clamp(part, 0.0f, parts - 1.0f));
     value |= index << (bits * d);
   });
   return value;
 }
 
-void FsqCodebook::RefinementOffsets(uint32_t value, uint32_t bits, float* offsets) const {
+void FsqCodebook::RefinementOffsets(uint32_t value, uint32_t bits, float* offsets,
+                                    uint32_t step) const {
   const uint32_t mask = (1u << bits) - 1;
   const auto parts = static_cast<float>(1u << bits);
+  const auto s = static_cast<float>(step);
   for (uint32_t d = 0; d < dims(); ++d) {
-    offsets[d] = (static_cast<float>((value >> (bits * d)) & mask) + 0.5f) / parts - 0.5f;
+    offsets[d] = s * ((static_cast<float>((value >> (bits * d)) & mask) + 0.5f) / parts - 0.5f);
   }
 }
 

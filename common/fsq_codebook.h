@@ -60,16 +60,24 @@ class FsqCodebook {
     return static_cast<int32_t>(Digit(token, d)) - static_cast<int32_t>(centre(d));
   }
 
+  // ---- quantiser steps (FORMAT.md, QSTP chunk) ----
+  // Whether every digit of `token` is a multiple of `step` levels from its centre.
+  bool OnStepGrid(uint32_t token, uint32_t step) const;
+  // The digit of dimension d for FSQ value `bounded` (in levels from the centre, before
+  // rounding) rounded to the nearest multiple of `step` that is a level.
+  uint32_t StepDigit(float bounded, uint32_t d, uint32_t step) const;
+
   // ---- refinement (FORMAT.md, REFN chunk) ----
   // The bits of one refinement value: `bits` per dimension.
   uint32_t refinement_value_bits(uint32_t bits) const { return bits * dims(); }
   // Token `token`'s refinement value from its FSQ values before rounding, bounded[d] for each
   // dimension: per dimension, which of the cell's 2^bits parts holds the value
-  // (models/tok1d_model.py refine_parts).
-  uint32_t RefinementValue(uint32_t token, const float* bounded, uint32_t bits) const;
+  // (models/tok1d_model.py refine_parts). A token quantised with step s has cells s levels wide.
+  uint32_t RefinementValue(uint32_t token, const float* bounded, uint32_t bits,
+                           uint32_t step = 1) const;
   // The inverse as the decoder uses it: per dimension (dims() of them), the centre of the
-  // value's part of its cell, as an offset in levels from the rounded value (−½ < offset < ½).
-  void RefinementOffsets(uint32_t value, uint32_t bits, float* offsets) const;
+  // value's part of its cell, as an offset in levels from the rounded value (−s/2 < offset < s/2).
+  void RefinementOffsets(uint32_t value, uint32_t bits, float* offsets, uint32_t step = 1) const;
 
   bool operator==(const FsqCodebook& other) const { return levels_ == other.levels_; }
 

@@ -244,6 +244,40 @@ Status ParseRefinement(const ChunkView& chunk, T1dHeader* header) {
   return CheckCounts(*header);  // the plan itself, then the counts it allows
 }
 
+std::vector<uint8_t> SerializeSteps(const QuantizerSteps& steps) {
+  std::vector<uint8_t> data;
+  ByteWriter w(&data);
+  w.Varint(steps.runs.size());
+  for (const StepRun& run : steps.runs) {
+    w.Varint(run.first);
+    w.U8(static_cast<uint8_t>(run.step));
+  }
+  return data;
+}
+
+Status ParseSteps(const ChunkView& chunk, T1dHeader* header) {
+  if (header->minor_version < kStepsMinorVersion) {
+    return CorruptError("quantiser step chunk in a version 1." +
+                        std::to_string(header->minor_version) + " file (steps need 1.4)");
+  }
+  ByteReader r(chunk.data);
+  uint32_t count = 0;
+  if (!r.Varint(&count)) return CorruptError("quantiser step chunk is malformed");
+  if (count == 0 || count > header->max_tokens) {
+    return CorruptError("quantiser steps in " + std::to_string(count) + " runs; 1.." +
+                        std::to_string(header->max_tokens) + " are allowed");
+  }
+  header->steps.runs.resize(count);  // count <= K <= 65535
+  for (StepRun& run : header->steps.runs) {
+    if (!r.Varint(&run.first) || r.remaining() == 0) {
+      return CorruptError("quantiser step chunk is malformed");
+    }
+    run.step = r.U8();
+  }
+  if (r.remaining() != 0) return CorruptError("quantiser step chunk has unexpected trailing bytes");
+  return CheckQuantizerSteps(header->steps, header->max_tokens);
+}
+
 }  // namespace t1d_internal
 
 size_t LayerCountsBytes(std::span<const uint32_t> layers_per_tile) {

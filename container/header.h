@@ -28,4 +28,8 @@ std::vector<uint8_t> SerializeRefinement(const Refinement& refinement);
 // Fills header->refinement from a REFN chunk and checks it and the counts it allows.
 Status ParseRefinement(const ChunkView& chunk, T1dHeader* header);
 
+std::vector<uint8_t> SerializeSteps(const QuantizerSteps& steps);
+// Fills header->steps from a QSTP chunk and checks them.
+Status ParseSteps(const ChunkView& chunk, T1dHeader* header);
+
 }  // namespace tok1d::t1d_internal

@@ -32,6 +32,26 @@ Status CheckRefinement(const Refinement& refinement, uint32_t max_tokens, uint32
   return OkStatus();
 }
 
+Status CheckQuantizerSteps(const QuantizerSteps& steps, uint32_t max_tokens) {
+  if (steps.runs.size() > max_tokens) {
+    return CorruptError("quantiser steps in " + std::to_string(steps.runs.size()) +
+                        " runs; at most one per token (" + std::to_string(max_tokens) + ")");
+  }
+  for (size_t i = 0; i < steps.runs.size(); ++i) {
+    const StepRun& run = steps.runs[i];
+    if (run.first >= max_tokens || (i > 0 && run.first <= steps.runs[i - 1].first)) {
+      return CorruptError("a quantiser step run starts at token " + std::to_string(run.first) +
+                          "; runs must start in increasing order below token " +
+                          std::to_string(max_tokens));
+    }
+    if (run.step < 1 || run.step > kMaxQuantizerStep) {
+      return CorruptError("quantiser step " + std::to_string(run.step) + " is outside 1.." +
+                          std::to_string(kMaxQuantizerStep));
+    }
+  }
+  return OkStatus();
+}
+
 std::vector<LayerRole> LayerPlan::Roles() const {
   std::vector<LayerRole> roles;
   roles.reserve(max_layers());

@@ -3,6 +3,7 @@
 // own placed between them. Tokens ↔ layers ↔ refinements.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <span>
 #include <vector>
@@ -28,6 +29,46 @@ struct Refinement {
 // token, 1..K refined tokens, each placed after its own token layer and the previous
 // refinement. kCorrupt naming the broken rule.
 Status CheckRefinement(const Refinement& refinement, uint32_t max_tokens, uint32_t fsq_dims);
+
+// Quantiser steps (FORMAT.md, QSTP chunk): from token `first` on, up to the next run, every
+// FSQ value of a token is rounded to a multiple of `step` levels from the centre of its levels
+// (digit − ⌊L/2⌋ divisible by step), so the late tokens, which refine detail, cost fewer bits
+// each. The plan is per file and not per token count, so a trimmed file keeps its steps.
+inline constexpr uint32_t kMaxQuantizerStep = 255;
+
+struct StepRun {
+  uint32_t first = 0;  // the first token of the run
+  uint32_t step = 1;   // 1 … kMaxQuantizerStep
+  bool operator==(const StepRun&) const = default;
+};
+
+struct QuantizerSteps {
+  std::vector<StepRun> runs;  // `first` strictly increasing; empty: step 1 everywhere
+
+  // The step of token `token` (1 before the first run).
+  uint32_t StepOf(uint32_t token) const {
+    uint32_t step = 1;
+    for (const StepRun& run : runs) {
+      if (run.first > token) break;
+      step = run.step;
+    }
+    return step;
+  }
+  // The largest step among the first `tokens` tokens.
+  uint32_t MaxStepIn(uint32_t tokens) const {
+    uint32_t step = 1;
+    for (const StepRun& run : runs) {
+      if (run.first < tokens) step = std::max(step, run.step);
+    }
+    return step;
+  }
+  bool empty() const { return runs.empty(); }
+  bool operator==(const QuantizerSteps&) const = default;
+};
+
+// The rules FORMAT.md sets for a QSTP chunk of a model with `max_tokens` tokens: 1 … K runs,
+// first tokens strictly increasing and below K, steps 1 … 255. kCorrupt naming the broken rule.
+Status CheckQuantizerSteps(const QuantizerSteps& steps, uint32_t max_tokens);
 
 // What layer j of a file holds: token `index` of each tile, or the refinement of token `index`.
 struct LayerRole {

@@ -105,6 +105,16 @@ StatusOr<ParsedFile> ParseFile(std::span<const uint8_t> bytes, const ReadOptions
     }
   }
 
+  {  // then an optional QSTP chunk
+    ChunkView steps;
+    TOK1D_ASSIGN_OR_RETURN(ChunkRead read, ReadChunk(bytes, offset, offset, &steps));
+    if (read == ChunkRead::kOk && steps.type == kStepsType) {
+      TOK1D_RETURN_IF_ERROR(ParseSteps(steps, &file.header));
+      offset += steps.size;
+      file.layout.header_bytes += steps.size;
+    }
+  }
+
   const uint32_t layer_count = file.header.layer_count();
   file.report.layers_declared = layer_count;
   for (;;) {
@@ -156,6 +166,9 @@ StatusOr<ParsedFile> ParseFile(std::span<const uint8_t> bytes, const ReadOptions
     } else if (chunk.type == kRefinementType) {
       return CorruptError("refinement chunk at byte " + std::to_string(chunk.offset) +
                           " does not directly follow HEAD");
+    } else if (chunk.type == kStepsType) {
+      return CorruptError("quantiser step chunk at byte " + std::to_string(chunk.offset) +
+                          " does not directly follow HEAD or REFN");
     } else if ((chunk.type[0] & 0x20) != 0) {
       file.extras.push_back(chunk);
       file.layout.extra_bytes += chunk.size;

@@ -55,6 +55,7 @@ StatusOr<TokenFile> ReadT1d(std::span<const uint8_t> bytes, const ReadOptions& o
   const auto present = static_cast<uint32_t>(parsed.layers.size());
   const std::vector<LayerRole> roles = file.header.LayerRoles();
   const uint64_t codebook = file.header.codebook_size();
+  const FsqCodebook grid = file.header.codebook();
   std::vector<uint32_t> layer_values;
   const Status decoded = ForEachLayer(
       file.header.layers_per_tile, present,
@@ -77,6 +78,10 @@ StatusOr<TokenFile> ReadT1d(std::span<const uint8_t> bytes, const ReadOptions& o
           if (layer_values[i] >= codebook) {
             return CorruptError("token layer " + std::to_string(j) +
                                 " holds a token outside the codebook");
+          }
+          if (!grid.OnStepGrid(layer_values[i], file.header.steps.StepOf(role.index))) {
+            return CorruptError("token layer " + std::to_string(j) +
+                                " holds a token off its quantiser step");
           }
           file.tokens[tiles[i]].push_back(layer_values[i]);
         }

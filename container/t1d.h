@@ -19,9 +19,11 @@
 namespace tok1d {
 
 inline constexpr uint8_t kT1dMajorVersion = 1;
-inline constexpr uint8_t kT1dMinorVersion = 3;  // 1.1 range coder, 1.2 layer spans, 1.3 refinement
+// 1.1 range coder, 1.2 layer spans, 1.3 refinement, 1.4 quantiser steps
+inline constexpr uint8_t kT1dMinorVersion = 4;
 inline constexpr uint8_t kLayerSpanMinorVersion = 2;   // LAYS chunks need a 1.2 file
 inline constexpr uint8_t kRefinementMinorVersion = 3;  // a REFN chunk needs a 1.3 file
+inline constexpr uint8_t kStepsMinorVersion = 4;       // a QSTP chunk needs a 1.4 file
 inline constexpr uint32_t kT1dMinTileSize = 16;
 inline constexpr uint32_t kT1dMaxTileSize = 4096;
 inline constexpr uint32_t kT1dMaxFsqDims = kFsqMaxDims;
@@ -51,7 +53,7 @@ struct ModelIdentity {
   std::array<uint8_t, 32> sha256{};  // of the weights file
 };
 
-// Everything in the HEAD chunk (and the preamble's version), and the REFN chunk.
+// Everything in the HEAD chunk (and the preamble's version), and the REFN and QSTP chunks.
 struct T1dHeader {
   uint8_t major_version = kT1dMajorVersion;
   uint8_t minor_version = 0;  // raised on writing to what the file uses (MinorVersionForCoder)
@@ -72,6 +74,7 @@ struct T1dHeader {
   std::vector<uint32_t> layers_per_tile;
   std::vector<uint8_t> head_extension;  // HEAD bytes of a newer minor version, kept verbatim
   Refinement refinement;                // from the REFN chunk
+  QuantizerSteps steps;                 // from the QSTP chunk
 
   uint64_t tile_count() const { return uint64_t{tile_cols} * tile_rows; }
   FsqCodebook codebook() const { return FsqCodebook(fsq_levels); }

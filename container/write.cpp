@@ -51,6 +51,7 @@ std::vector<uint8_t> AssembleFile(const T1dHeader& header, std::span<const T1dCh
   uint8_t minor = std::max(header.minor_version, MinorVersionForCoder(header.entropy_coder));
   if (spans != nullptr) minor = std::max(minor, kLayerSpanMinorVersion);
   if (header.refinement.bits != 0) minor = std::max(minor, kRefinementMinorVersion);
+  if (!header.steps.empty()) minor = std::max(minor, kStepsMinorVersion);
   writer.U8(minor);
   writer.U16(0);  // reserved
   AppendChunk(kHeadType, SerializeHeadData(header), 0, &out);
@@ -58,6 +59,10 @@ std::vector<uint8_t> AssembleFile(const T1dHeader& header, std::span<const T1dCh
   // (FORMAT.md): the file stays 1.3, which keeps encode at k and trim to k byte-identical.
   if (header.refinement.bits != 0 && header.RefinementsInLayers(header.layer_count()) > 0) {
     AppendChunk(kRefinementType, SerializeRefinement(header.refinement), out.size(), &out);
+  }
+  // Likewise steps that no kept token uses (the file stays 1.4).
+  if (header.steps.MaxStepIn(header.TokensInLayers(header.layer_count())) > 1) {
+    AppendChunk(kStepsType, SerializeSteps(header.steps), out.size(), &out);
   }
   for (const T1dChunk& chunk : extras) AppendChunk(chunk.type, chunk.data, out.size(), &out);
   std::vector<uint8_t> data;
@@ -116,6 +121,7 @@ StatusOr<std::vector<uint8_t>> WriteT1d(const TokenFile& file, const LayerCoder*
                                 " tiles, but the grid has " + std::to_string(header.tile_count()));
   }
   const uint64_t codebook = header.codebook_size();
+  const FsqCodebook grid = header.codebook();
   const uint32_t refinement_bits = header.refinement_value_bits();
   for (size_t t = 0; t < file.tokens.size(); ++t) {
     const uint32_t layers = header.layers_per_tile[t];
@@ -134,11 +140,17 @@ StatusOr<std::vector<uint8_t>> WriteT1d(const TokenFile& file, const LayerCoder*
                                     std::to_string(refinement_bits) + " bits");
       }
     }
-    for (uint32_t token : file.tokens[t]) {
+    for (uint32_t i = 0; i < file.tokens[t].size(); ++i) {
+      const uint32_t token = file.tokens[t][i];
       if (token >= codebook) {
         return InvalidArgumentError("token " + std::to_string(token) + " of tile " +
                                     std::to_string(t) + " is outside the codebook of " +
                                     std::to_string(codebook));
+      }
+      if (!grid.OnStepGrid(token, header.steps.StepOf(i))) {
+        return InvalidArgumentError("token " + std::to_string(i) + " of tile " + std::to_string(t) +
+                                    " is not on its quantiser step " +
+                                    std::to_string(header.steps.StepOf(i)));
       }
     }
   }

@@ -62,6 +62,17 @@ class LoadedModel {
 
 // ---- session: a model on a device ----
 
+// Coarser rounding for the late tokens (docs/steps.md): from token `first` on (up to the next
+// entry's first), every FSQ value is rounded to a multiple of `step` levels.
+struct QuantizerStep {
+  uint32_t first = 0;
+  uint32_t step = 1;
+  bool operator==(const QuantizerStep&) const = default;
+};
+
+// The plan files are written with unless SessionOptions::steps says otherwise.
+std::vector<QuantizerStep> DefaultQuantizerSteps();
+
 struct SessionOptions {
   // "cpu", "auto" (a GPU backend when one works, else the CPU), or a compiled GPU backend
   // ("cuda", "hip"); CompiledDevices() lists them.
@@ -69,6 +80,9 @@ struct SessionOptions {
   unsigned threads = 0;        // CPU threads; 0: all cores
   bool deblock = true;         // smooth tile seams after decoding
   bool refine = true;          // write refinement layers when the model has a plan
+  // Quantiser steps of the files written; nullopt: DefaultQuantizerSteps(); empty: step 1 for
+  // every token (files tok1d before 1.4 can read).
+  std::optional<std::vector<QuantizerStep>> steps = std::nullopt;
   size_t max_batch_tiles = 0;  // tiles per batch; 0: the backend's choice
   // Receives one line for the user when a GPU failed after start-up and the session moved to
   // the CPU (device "auto" only); the work is redone there.

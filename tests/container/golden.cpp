@@ -134,7 +134,7 @@ std::vector<GoldenFile> MakeGoldenFiles() {
   if (!trimmed.ok()) throw std::runtime_error(trimmed.status().message());
 
   TokenFile future = MakeTokenFile(minimal_spec, 3);
-  future.header.minor_version = 4;
+  future.header.minor_version = kT1dMinorVersion + 1;
   future.header.head_extension = {0xAB, 0xCD};
   future.extra_chunks.push_back({{'z', 'z', 'F', 'u'}, {1, 2, 3}});
 
@@ -188,6 +188,12 @@ std::vector<GoldenFile> MakeGoldenFiles() {
   auto refined_token_only = TrimT1dBytes(refined, 1);
   if (!refined_token_only.ok()) throw std::runtime_error(refined_token_only.status().message());
 
+  // Version 1.4: the refined file with quantiser steps 2 from token 3 and 3 from token 6.
+  TokenFile stepped_file = MakeTokenFile(refined_spec, 6);
+  stepped_file.header.steps = {{{3, 2}, {6, 3}}};
+  SnapToSteps(&stepped_file);
+  const std::vector<uint8_t> stepped = Write(stepped_file, nullptr, {});
+
   const auto ok = StatusCode::kOk;
   std::vector<GoldenFile> files = {
       {"valid_minimal.t1d", minimal, ok, "", "one tile, 4 of 8 tokens, raw coder"},
@@ -195,7 +201,7 @@ std::vector<GoldenFile> MakeGoldenFiles() {
        "3x2 tiles with counts 5 0 3 1 5 2, alpha composited, ancillary chunk 'noTe'"},
       {"valid_trimmed_to_2.t1d", *trimmed, ok, "", "valid_per_tile_counts trimmed to 2 tokens"},
       {"valid_future_minor.t1d", Write(future), ok, "",
-       "minor version 4: HEAD extension bytes and an unknown ancillary chunk, both skipped"},
+       "minor version 5: HEAD extension bytes and an unknown ancillary chunk, both skipped"},
       {"valid_other_coder.t1d", Write(other_coder, &FakeCoder()), StatusCode::kUnsupported,
        "entropy coder 'coder-7'", "entropy coder 7: structure readable, tokens need the coder"},
       {"truncated_in_layer_3.t1d", truncated, StatusCode::kTruncated, "truncated after 3 of 5",
@@ -341,6 +347,15 @@ std::vector<GoldenFile> MakeGoldenFiles() {
       {"invalid_refinement_not_after_head.t1d",
        Mutate(refined, [](Framed& f) { std::swap(f.chunks[1], f.chunks[2]); }),
        StatusCode::kCorrupt, "more than the", "REFN after the ancillary chunk: counts exceed K"},
+      {"valid_steps.t1d", stepped, ok, "",
+       "valid_refinement's layout, QSTP: FSQ values of tokens 3-5 on every 2nd level, 6- on "
+       "every 3rd"},
+      {"invalid_steps_in_version_1_3.t1d",
+       Mutate(stepped, [](Framed& f) { f.preamble[9] = 3; }), StatusCode::kCorrupt,
+       "steps need 1.4", "valid_steps with minor version 3"},
+      {"invalid_token_off_step.t1d",
+       Mutate(stepped, [](Framed& f) { f.chunks[2].data = {1, 3, 5}; }), StatusCode::kCorrupt,
+       "off its quantiser step", "valid_steps with step 5 from token 3"},
   };
   return files;
 }

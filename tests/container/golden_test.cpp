@@ -65,7 +65,7 @@ TEST_CASE("Golden files: trim, future minor version, other coder, truncation") {
 
   auto future = ReadT1d(ReadGolden("valid_future_minor.t1d"));
   REQUIRE(future.ok());
-  CHECK(future->header.minor_version == 4);
+  CHECK(future->header.minor_version == kT1dMinorVersion + 1);
   CHECK(future->header.head_extension == std::vector<uint8_t>{0xAB, 0xCD});
   // Trimming keeps the newer minor version's extension and chunks.
   auto future_trimmed = ReadT1d(*TrimT1dBytes(ReadGolden("valid_future_minor.t1d"), 1));

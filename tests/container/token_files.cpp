@@ -43,4 +43,20 @@ std::vector<uint32_t> RandomCounts(const TokenFileSpec& spec, Rng& rng) {
   return counts;
 }
 
+// Every token of `file` moved to the nearest digits on its step's grid.
+void SnapToSteps(TokenFile* file) {
+  const FsqCodebook codebook = file->header.codebook();
+  std::vector<uint32_t> digits(codebook.dims());
+  for (std::vector<uint32_t>& tile : file->tokens) {
+    for (uint32_t i = 0; i < tile.size(); ++i) {
+      codebook.Digits(tile[i], digits);
+      for (uint32_t d = 0; d < codebook.dims(); ++d) {
+        const float centred = static_cast<float>(digits[d]) - static_cast<float>(codebook.centre(d));
+        digits[d] = codebook.StepDigit(centred, d, file->header.steps.StepOf(i));
+      }
+      tile[i] = codebook.Token(digits);
+    }
+  }
+}
+
 }  // namespace tok1d::testing

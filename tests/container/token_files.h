@@ -39,6 +39,10 @@ struct TokenFileSpec {
 // from `seed`.
 TokenFile MakeTokenFile(const TokenFileSpec& spec, uint64_t seed);
 
+// Every token of `file` moved to the nearest digits on the grid of its quantiser step
+// (header.steps).
+void SnapToSteps(TokenFile* file);
+
 // Random counts in [0, max_tokens] for every tile of `spec`.
 std::vector<uint32_t> RandomCounts(const TokenFileSpec& spec, Rng& rng);
 

@@ -126,6 +126,68 @@ TEST_CASE("Range LayerCoder: random token files round trip exactly") {
   }
 }
 
+TEST_CASE("Range LayerCoder: quantiser steps merge each level into its nearest grid digit") {
+  Rng rng(23);
+  for (int trial = 0; trial < 200; ++trial) {
+    EntropyTableSpec spec;
+    spec.tokens = 2 + rng.Below(8);
+    spec.fsq_levels = {2 + rng.Below(16), 2 + rng.Below(16), 2 + rng.Below(6)};
+    const Fixture fixture(spec, static_cast<uint64_t>(trial));
+    const EntropyTables& tables = *fixture.tables;
+    const FsqCodebook& codebook = tables.codebook();
+    // The merged distribution of every step: its cells are the levels nearest to each grid
+    // digit (ties towards the centre), so it sums the tables' frequencies over them.
+    for (uint32_t step = 1; step <= 9; ++step) {
+      for (uint32_t d = 0; d < codebook.dims(); ++d) {
+        CAPTURE(step);
+        CAPTURE(spec.fsq_levels[d]);
+        const auto fine = tables.Distribution(1, d, 0);
+        CumulativeBuffer buffer;
+        uint32_t first = 0;
+        const auto merged = tables.StepDistribution(1, d, 0, step, buffer, &first);
+        const int centre = static_cast<int>(codebook.centre(d));
+        const int levels = static_cast<int>(spec.fsq_levels[d]);
+        const auto grid_digit = [&](size_t m) { return static_cast<int>(first + m * step); };
+        std::vector<uint32_t> expected(merged.size() - 1, 0);
+        for (int level = 0; level < levels; ++level) {
+          // The grid digit nearest to the level, the one nearer the centre on a tie.
+          size_t best = 0;
+          for (size_t m = 1; m + 1 < merged.size(); ++m) {
+            const int distance = std::abs(grid_digit(m) - level);
+            const int best_distance = std::abs(grid_digit(best) - level);
+            if (distance < best_distance ||
+                (distance == best_distance &&
+                 std::abs(grid_digit(m) - centre) < std::abs(grid_digit(best) - centre))) {
+              best = m;
+            }
+          }
+          const auto l = static_cast<size_t>(level);
+          expected[best] += fine[l + 1] - fine[l];
+        }
+        CHECK(merged.front() == 0);
+        CHECK(merged.back() == (1u << spec.prob_bits));
+        CHECK((first + (merged.size() - 2) * step) < spec.fsq_levels[d]);
+        CHECK((static_cast<int>(first) - static_cast<int>(step)) < 0);
+        CHECK((first + (merged.size() - 1) * step) >= spec.fsq_levels[d]);
+        for (size_t m = 0; m + 1 < merged.size(); ++m) {
+          CHECK(merged[m + 1] - merged[m] == expected[m]);
+          CHECK(merged[m + 1] > merged[m]);
+        }
+      }
+    }
+    // Files whose tokens follow random steps round trip, and a token off its step is refused.
+    TokenFile file = RandomFile(tables, rng, static_cast<uint64_t>(trial));
+    const uint32_t first_run = rng.Below(spec.tokens);
+    file.header.steps.runs = {{first_run, 1 + rng.Below(5)}};
+    if (first_run + 1 < spec.tokens) file.header.steps.runs.push_back({first_run + 1, 1 + rng.Below(9)});
+    testing::SnapToSteps(&file);
+    const std::vector<uint8_t> bytes = fixture.Write(file);
+    auto read = fixture.Read(bytes);
+    REQUIRE_MESSAGE(read.ok(), read.status().message());
+    CHECK(read->tokens == file.tokens);
+  }
+}
+
 TEST_CASE("Range LayerCoder: tokens that the tables call unlikely still round trip") {
   const Fixture fixture(EntropyTableSpec{});
   testing::TokenFileSpec spec;
