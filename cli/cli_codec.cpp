@@ -55,8 +55,10 @@ std::optional<std::vector<QuantizerStep>> ParseSteps(const std::string& text, st
     if (std::sscanf(item.c_str(), "%u:%u%n", &first, &step, &used) != 2 ||
         used != static_cast<int>(item.size()) || step < 1 || step > 255 ||
         (!steps.empty() && first <= steps.back().first)) {
-      *error = "--steps wants FIRST:STEP pairs with increasing FIRST and STEP 1..255, "
-               "e.g. 16:2,48:3, or none; got '" + item + "'";
+      *error =
+          "--steps wants FIRST:STEP pairs with increasing FIRST and STEP 1..255, "
+          "e.g. 16:2,48:3, or none; got '" +
+          item + "'";
       return std::nullopt;
     }
     steps.push_back({first, step});

@@ -223,8 +223,9 @@ StatusOr<TokenFile> Codec::Encode(const Image& image, std::span<const uint32_t> 
     file.tokens[t].assign(begin, begin + counts[t]);
     const uint32_t refinements = header.RefinementsInLayers(header.layers_per_tile[t]);
     for (uint32_t r = 0; r < refinements; ++r) {
-      file.refinements[t].push_back(codebook.RefinementValue(
-          begin[r], &bounded[(t * k + r) * dims], header.refinement.bits, options_.steps.StepOf(r)));
+      file.refinements[t].push_back(codebook.RefinementValue(begin[r], &bounded[(t * k + r) * dims],
+                                                             header.refinement.bits,
+                                                             options_.steps.StepOf(r)));
     }
   }
   return file;

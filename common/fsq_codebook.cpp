@@ -44,7 +44,8 @@ uint32_t FsqCodebook::StepDigit(float bounded, uint32_t d, uint32_t step) const 
   const auto below = static_cast<float>(centre(d) / step);
   const auto above = static_cast<float>((levels_[d] - 1 - centre(d)) / step);
   const float multiple = std::clamp(std::round(bounded / s), -below, above);
-  return static_cast<uint32_t>(static_cast<int32_t>(centre(d)) + static_cast<int32_t>(multiple * s));
+  return static_cast<uint32_t>(static_cast<int32_t>(centre(d)) +
+                               static_cast<int32_t>(multiple * s));
 }
 
 uint32_t FsqCodebook::RefinementValue(uint32_t token, const float* bounded, uint32_t bits,

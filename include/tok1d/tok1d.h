@@ -77,9 +77,9 @@ struct SessionOptions {
   // "cpu", "auto" (a GPU backend when one works, else the CPU), or a compiled GPU backend
   // ("cuda", "hip"); CompiledDevices() lists them.
   std::string device = "cpu";
-  unsigned threads = 0;        // CPU threads; 0: all cores
-  bool deblock = true;         // smooth tile seams after decoding
-  bool refine = true;          // write refinement layers when the model has a plan
+  unsigned threads = 0;  // CPU threads; 0: all cores
+  bool deblock = true;   // smooth tile seams after decoding
+  bool refine = true;    // write refinement layers when the model has a plan
   // Quantiser steps of the files written; nullopt: DefaultQuantizerSteps(); empty: step 1 for
   // every token (files tok1d before 1.4 can read).
   std::optional<std::vector<QuantizerStep>> steps = std::nullopt;

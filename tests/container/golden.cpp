@@ -350,12 +350,14 @@ std::vector<GoldenFile> MakeGoldenFiles() {
       {"valid_steps.t1d", stepped, ok, "",
        "valid_refinement's layout, QSTP: FSQ values of tokens 3-5 on every 2nd level, 6- on "
        "every 3rd"},
-      {"invalid_steps_in_version_1_3.t1d",
-       Mutate(stepped, [](Framed& f) { f.preamble[9] = 3; }), StatusCode::kCorrupt,
-       "steps need 1.4", "valid_steps with minor version 3"},
+      {"invalid_steps_in_version_1_3.t1d", Mutate(stepped, [](Framed& f) { f.preamble[9] = 3; }),
+       StatusCode::kCorrupt, "steps need 1.4", "valid_steps with minor version 3"},
       {"invalid_token_off_step.t1d",
-       Mutate(stepped, [](Framed& f) { f.chunks[2].data = {1, 3, 5}; }), StatusCode::kCorrupt,
-       "off its quantiser step", "valid_steps with step 5 from token 3"},
+       Mutate(stepped,
+              [](Framed& f) {
+                f.chunks[2].data = {1, 3, 5};
+              }),
+       StatusCode::kCorrupt, "off its quantiser step", "valid_steps with step 5 from token 3"},
   };
   return files;
 }

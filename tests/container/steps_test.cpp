@@ -57,7 +57,7 @@ TEST_CASE("QuantizerSteps: the step of each token and the format's rules") {
   CHECK(steps.MaxStepIn(2) == 1);
   CHECK(steps.MaxStepIn(3) == 3);
   CHECK(CheckQuantizerSteps(steps, 6).ok());
-  CHECK(CheckQuantizerSteps(steps, 5).code() == StatusCode::kCorrupt);          // first >= K
+  CHECK(CheckQuantizerSteps(steps, 5).code() == StatusCode::kCorrupt);               // first >= K
   CHECK(CheckQuantizerSteps({{{3, 2}, {3, 3}}}, 9).code() == StatusCode::kCorrupt);  // order
   CHECK(CheckQuantizerSteps({{{3, 0}}}, 9).code() == StatusCode::kCorrupt);          // step 0
   CHECK(CheckQuantizerSteps({}, 9).ok());
@@ -125,8 +125,7 @@ TEST_CASE("QSTP: the writer refuses tokens off their step; readers refuse damage
     CheckCorrupt(testing::JoinChunks(framed), "steps need 1.4");
   }
   SUBCASE("runs out of order, a step of 0, a run past K, trailing bytes, cut short") {
-    for (const auto& [data, message] :
-         std::vector<std::pair<std::vector<uint8_t>, std::string>>{
+    for (const auto& [data, message] : std::vector<std::pair<std::vector<uint8_t>, std::string>>{
              {{2, 3, 2, 3, 2}, "increasing order"},
              {{1, 1, 0}, "outside 1..255"},
              {{1, 9, 2}, "below token 9"},

@@ -51,7 +51,8 @@ void SnapToSteps(TokenFile* file) {
     for (uint32_t i = 0; i < tile.size(); ++i) {
       codebook.Digits(tile[i], digits);
       for (uint32_t d = 0; d < codebook.dims(); ++d) {
-        const float centred = static_cast<float>(digits[d]) - static_cast<float>(codebook.centre(d));
+        const float centred =
+            static_cast<float>(digits[d]) - static_cast<float>(codebook.centre(d));
         digits[d] = codebook.StepDigit(centred, d, file->header.steps.StepOf(i));
       }
       tile[i] = codebook.Token(digits);

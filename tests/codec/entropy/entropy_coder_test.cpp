@@ -179,7 +179,8 @@ TEST_CASE("Range LayerCoder: quantiser steps merge each level into its nearest g
     TokenFile file = RandomFile(tables, rng, static_cast<uint64_t>(trial));
     const uint32_t first_run = rng.Below(spec.tokens);
     file.header.steps.runs = {{first_run, 1 + rng.Below(5)}};
-    if (first_run + 1 < spec.tokens) file.header.steps.runs.push_back({first_run + 1, 1 + rng.Below(9)});
+    if (first_run + 1 < spec.tokens)
+      file.header.steps.runs.push_back({first_run + 1, 1 + rng.Below(9)});
     testing::SnapToSteps(&file);
     const std::vector<uint8_t> bytes = fixture.Write(file);
     auto read = fixture.Read(bytes);
