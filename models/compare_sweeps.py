@@ -16,6 +16,9 @@ import math
 import numpy as np
 
 
+# numpy 2 renamed trapz to trapezoid; Debian 12 has numpy 1.24.
+_trapezoid = getattr(np, "trapezoid", None) or np.trapz
+
 def pareto(points):
     pts = sorted((p for p in points if p[0] > 0 and math.isfinite(p[1])), key=lambda p: (p[0], -p[1]))
     front = []
@@ -69,7 +72,7 @@ def bd_rate(reference, test):
     fb = pchip([p[1] for p in b], [math.log(p[0]) for p in b])
     q = np.linspace(low, high, 4001)
     diff = np.array([fb(v) - fa(v) for v in q])
-    return (math.exp(np.trapezoid(diff, q) / (high - low)) - 1) * 100
+    return (math.exp(_trapezoid(diff, q) / (high - low)) - 1) * 100
 
 
 def read(path, codec):
