@@ -63,6 +63,9 @@ nlohmann::ordered_json InfoJson(const T1dHeaderInfo& info, const std::string& in
   json["layers_per_tile"] = h.layers_per_tile;
   json["refinement"] = {
       {"bits", h.refinement.bits}, {"tokens", h.refinement.count()}, {"after", h.refinement.after}};
+  json["steps"] = nlohmann::ordered_json::array();
+  for (const StepRun& run : h.steps.runs)
+    json["steps"].push_back({{"first", run.first}, {"step", run.step}});
   json["fsq_levels"] = h.fsq_levels;
   json["codebook_size"] = h.codebook_size();
   json["entropy_coder"] = EntropyCoderName(h.entropy_coder);
@@ -135,6 +138,14 @@ void PrintInfoText(const T1dHeaderInfo& info, const std::string& input, const Co
     std::cout << "refinement:    tokens 0.." << h.refinement.count() - 1 << " to 1/"
               << (1u << h.refinement.bits) << " of a level (" << h.refinement_value_bits()
               << " bits each), layers after tokens " << Join(h.refinement.after, " ") << "\n";
+  }
+  if (!h.steps.empty()) {
+    std::cout << "steps:         ";
+    for (size_t i = 0; i < h.steps.runs.size(); ++i) {
+      std::cout << (i == 0 ? "" : ", ") << "from token " << h.steps.runs[i].first << " every "
+                << h.steps.runs[i].step << (h.steps.runs[i].step == 1 ? " level" : " levels");
+    }
+    std::cout << "\n";
   }
   std::cout << "entropy coder: " << EntropyCoderName(h.entropy_coder) << "\n";
   std::cout << "model:         " << h.model.name << " sha256:" << Hex(h.model.sha256) << "\n";

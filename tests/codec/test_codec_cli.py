@@ -440,6 +440,29 @@ class CodecCliTest(unittest.TestCase):
         self.ok(self.encode(image, zero, "--tokens", "4", "--effort", "0"))
         self.assertEqual(self.read(zero), self.read(plain))
 
+    def test_steps_round_trip_trim_and_usage_errors(self):
+        image = self.image(40, 24)
+        stepped, trimmed, direct = self.out("s.t1d"), self.out("t.t1d"), self.out("d.t1d")
+        self.ok(self.encode(image, stepped, "--tokens", "4", "--steps", "1:2,3:3"))
+        info = json.loads(self.ok(run("info", stepped, "--json")).stdout)
+        self.assertEqual(info["format_version"], "1.4")
+        self.assertEqual(info["steps"], [{"first": 1, "step": 2}, {"first": 3, "step": 3}])
+        self.ok(self.decode(stepped, self.out("s.ppm")))
+        # The plan is per file: a trim to 1 token is the file encoded for 1 token, and keeps no
+        # stepped token, so the plan is left out.
+        self.ok(run("trim", stepped, "-o", trimmed, "--tokens", "1"))
+        self.ok(self.encode(image, direct, "--tokens", "1", "--steps", "1:2,3:3"))
+        self.assertEqual(self.read(trimmed), self.read(direct))
+        self.assertEqual(json.loads(self.ok(run("info", trimmed, "--json")).stdout)["steps"], [])
+        for name in ("s.t1d", "s.ppm", "t.t1d", "d.t1d"):
+            os.remove(self.out(name))
+        for steps in ("x", "2", "2:0", "2:256", "3:2,1:2", "2:2,", ""):
+            with self.subTest(steps=steps):
+                self.assert_error(self.encode(image, self.out("e.t1d"), "--tokens", "2", "--steps", steps),
+                                  2, "--steps")
+        self.assert_error(self.encode(image, self.out("e.t1d"), "--tokens", "2", "--steps", "9:2"),
+                          1, "quantiser steps")
+
     def test_effort_out_of_range_is_a_usage_error(self):
         image = self.image(20, 20)
         for effort in ("10", "-1", "x"):
