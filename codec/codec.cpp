@@ -146,6 +146,10 @@ StatusOr<TokenFile> Codec::Encode(const Image& image, std::span<const uint32_t> 
                                   const SourceInfo& source, const SearchOptions& search,
                                   const std::function<void(double)>& progress) {
   const ModelConfig& config = model_.config();
+  if (search.enabled() && !options_.steps.empty()) {
+    // The search moves values one level at a time and prices them with the full tables.
+    return InvalidArgumentError("--effort above 0 does not take quantiser steps yet (--steps)");
+  }
   if (image.width == 0 || image.height == 0 ||
       image.rgb.size() != size_t{image.width} * image.height * 3) {
     return InvalidArgumentError("cannot encode an empty or malformed image");

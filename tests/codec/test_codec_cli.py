@@ -462,6 +462,8 @@ class CodecCliTest(unittest.TestCase):
                                   2, "--steps")
         self.assert_error(self.encode(image, self.out("e.t1d"), "--tokens", "2", "--steps", "9:2"),
                           1, "quantiser steps")
+        self.assert_error(self.encode(image, self.out("e.t1d"), "--tokens", "2", "--steps", "1:2",
+                                      "--effort", "1"), 1, "--steps")
 
     def test_effort_out_of_range_is_a_usage_error(self):
         image = self.image(20, 20)
