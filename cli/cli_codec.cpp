@@ -35,8 +35,7 @@ void AddRefineOption(CLI::App* command, ModelOptions* options) {
   command
       ->add_option("--steps", options->steps,
                    "quantiser steps: from token FIRST on, round values to STEP levels, as "
-                   "FIRST:STEP[,FIRST:STEP...], or none (default: the built-in plan, "
-                   "docs/steps.md)")
+                   "FIRST:STEP[,FIRST:STEP...], or none (the default; docs/steps.md)")
       ->check([](const std::string& text) {
         std::string error;
         return ParseSteps(text, &error) ? std::string() : error;
@@ -52,7 +51,8 @@ std::optional<std::vector<QuantizerStep>> ParseSteps(const std::string& text, st
     const std::string item = text.substr(begin, end - begin);
     unsigned first = 0, step = 0;
     int used = 0;
-    if (std::sscanf(item.c_str(), "%u:%u%n", &first, &step, &used) != 2 ||
+    if (item.find_first_not_of("0123456789:") != std::string::npos ||
+        std::sscanf(item.c_str(), "%u:%u%n", &first, &step, &used) != 2 ||
         used != static_cast<int>(item.size()) || step < 1 || step > 255 ||
         (!steps.empty() && first <= steps.back().first)) {
       *error =

@@ -182,6 +182,10 @@ std::span<const uint32_t> EntropyTables::StepDistribution(uint32_t position, uin
                                                           std::span<uint32_t> out,
                                                           uint32_t* first) const {
   const std::span<const uint32_t> fine = Distribution(position, dim, context);
+  if (step == 1) {
+    *first = 0;
+    return fine;
+  }
   const uint32_t levels = codebook_.level(dim), centre = codebook_.centre(dim);
   *first = centre - centre / step * step;
   const uint32_t last = centre + (levels - 1 - centre) / step * step;
@@ -227,10 +231,6 @@ StatusOr<std::vector<uint8_t>> RangeLayerCoder::EncodeLayer(
                                   " is not on its quantiser step " + std::to_string(step));
     }
     tables.codebook().ForEachDigit(layer_tokens[i], [&](uint32_t d, uint32_t digit) {
-      if (step == 1) {
-        EncodeSymbol(encoder, tables.Distribution(j, d, tile_context), digit);
-        return;
-      }
       uint32_t first = 0;
       const auto cumulative = tables.StepDistribution(j, d, tile_context, step, buffer, &first);
       EncodeSymbol(encoder, cumulative, (digit - first) / step);
@@ -253,8 +253,7 @@ Status RangeLayerCoder::DecodeLayer(const LayerContext& context, std::span<const
     for (uint32_t d = 0; d < codebook.dims(); ++d) {
       uint32_t first = 0;
       const std::span<const uint32_t> cumulative =
-          step == 1 ? tables.Distribution(j, d, tile_context)
-                    : tables.StepDistribution(j, d, tile_context, step, buffer, &first);
+          tables.StepDistribution(j, d, tile_context, step, buffer, &first);
       uint32_t symbol = 0;
       if (!DecodeSymbol(decoder, cumulative, &symbol)) {
         return CorruptError("the range-coded tokens are damaged");

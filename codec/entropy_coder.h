@@ -63,7 +63,8 @@ class EntropyTables {
   // The distribution of digit `dim` of a token quantised with `step` (FORMAT.md, QSTP): its
   // symbols are the digits on the step grid, lowest first (the first is returned in *first),
   // each with the frequencies of the levels nearest to it, ties towards the centre, so the
-  // totals stay 2^P. Writes symbols + 1 cumulative frequencies into `out` and returns them.
+  // totals stay 2^P. Writes symbols + 1 cumulative frequencies into `out` and returns them;
+  // step 1 returns Distribution itself (first 0).
   std::span<const uint32_t> StepDistribution(uint32_t position, uint32_t dim, uint32_t context,
                                              uint32_t step, std::span<uint32_t> out,
                                              uint32_t* first) const;

@@ -456,7 +456,7 @@ class CodecCliTest(unittest.TestCase):
         self.assertEqual(json.loads(self.ok(run("info", trimmed, "--json")).stdout)["steps"], [])
         for name in ("s.t1d", "s.ppm", "t.t1d", "d.t1d"):
             os.remove(self.out(name))
-        for steps in ("x", "2", "2:0", "2:256", "3:2,1:2", "2:2,", ""):
+        for steps in ("x", "2", "2:0", "2:256", "3:2,1:2", "2:2,", "", "-1:2", " 2:2"):
             with self.subTest(steps=steps):
                 self.assert_error(self.encode(image, self.out("e.t1d"), "--tokens", "2", "--steps", steps),
                                   2, "--steps")

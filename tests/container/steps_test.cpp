@@ -110,7 +110,7 @@ TEST_CASE("QSTP: files with steps round trip, and trims keep or drop the chunk")
   CHECK(HasChunk(*coarse, "QSTP"));
 }
 
-TEST_CASE("QSTP: the writer refuses tokens off their step; readers refuse damaged plans") {
+TEST_CASE("QSTP: the writer refuses tokens off their step, and readers damaged plans") {
   TokenFile file = SteppedFile({{{1, 2}}}, 5);
   // Digit 0 of 15 levels is not on step 2's grid (1, 3, …, 13).
   file.tokens[0][1] = 0;
