@@ -31,6 +31,7 @@ uint32_t FsqCodebook::Token(std::span<const uint32_t> digits) const {
 }
 
 bool FsqCodebook::OnStepGrid(uint32_t token, uint32_t step) const {
+  if (step == 1) return true;
   bool on = true;
   ForEachDigit(token, [&](uint32_t d, uint32_t digit) {
     on = on && (digit > centre(d) ? digit - centre(d) : centre(d) - digit) % step == 0;
