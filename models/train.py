@@ -27,12 +27,31 @@ def psnr(mse):
     return 10 * math.log10(1.0 / max(mse, 1e-12))
 
 
-def decoder_codes(model, bounded, keep, plan):
+def decoder_codes(model, bounded, keep, plan, steps=None):
     """The decoder's input for kept counts `keep`: the rounded FSQ values, and with a refinement
-    plan the refined values of the tokens it refines (as the codec sends them); the gradient
-    passes straight through to the bounded values."""
+    plan the refined values of the tokens it refines (as the codec sends them); with `steps`
+    (first [B], step [B]) tokens from first[b] on rounded to every step[b]-th level, as the
+    codec's quantiser steps do (container/FORMAT.md, QSTP). The gradient passes straight
+    through to the bounded values."""
     plain = bounded / model.fsq.half_width
-    return plain + (refined_codes(model.fsq, bounded.detach(), keep, plan) - plain).detach()
+    codes = refined_codes(model.fsq, bounded.detach(), keep, plan)
+    if steps is not None:
+        first, step = steps[0].view(-1, 1, 1), steps[1].view(-1, 1, 1).to(bounded.dtype)
+        half = model.fsq.half_width
+        limit = step * torch.floor(half / step)
+        coarse = torch.maximum(torch.minimum(step * torch.round(bounded.detach() / step), limit), -limit)
+        position = torch.arange(bounded.shape[1], device=bounded.device).view(1, -1, 1)
+        codes = torch.where(position >= first, coarse / half, codes)
+    return plain + (codes - plain).detach()
+
+
+def sample_steps(batch, K, gen, device, share):
+    """Quantiser steps for a share of the samples: from token 16, 32 or 48 on, every 2nd or
+    3rd level (the others: first = K, no step)."""
+    on = torch.rand(batch, generator=gen) < share
+    first = torch.tensor([16, 32, 48])[torch.randint(0, 3, (batch,), generator=gen)].clamp(max=K)
+    step = torch.randint(2, 4, (batch,), generator=gen)
+    return torch.where(on, first, torch.full_like(first, K)).to(device), step.to(device)
 
 
 @torch.no_grad()
@@ -112,6 +131,8 @@ def main():
     ap.add_argument("--init-from", help="a new run starts from this exported model's weights (its "
                                         "architecture; fp16 -> fp32) instead of a PCA init")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--steps-share", type=float, default=0.0,
+                    help="share of samples decoded with random quantiser steps (docs/steps.md)")
     ap.add_argument("--full-share", type=float, default=0.0,
                     help="share of samples that keep all K tokens (the rest: k uniform in 1..K)")
     ap.add_argument("--amp", choices=["auto", "fp32", "bf16"], default="auto",
@@ -253,10 +274,10 @@ def main():
         position = torch.log(keep.float()) / math.log(K)  # 0 at k = 1, 1 at k = K
         return args.rate_weight * (args.rate_weight_top / args.rate_weight) ** position
 
-    def loss_fn(x, keep):
+    def loss_fn(x, keep, steps=None):
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.amp == "bf16"):
             bounded = model.fsq.bound(model.encode_latent(x))
-            y = model.decode_codes(decoder_codes(model, bounded, keep, plan), keep)
+            y = model.decode_codes(decoder_codes(model, bounded, keep, plan, steps), keep)
         mse = ((y.float() - x) ** 2).mean((1, 2, 3))
         loss = mse.mean()
         if args.msssim_weight > 0:
@@ -331,7 +352,8 @@ def main():
             g["lr"] = lr * g["lr_scale"]
         x = torch.tensor(train_batch(args.batch), device=device).float() / 255
         keep = sample_keep(args.batch, K, gen, device, args.full_share)
-        loss, bounded = loss_fn(x, keep)
+        steps = sample_steps(args.batch, K, gen, device, args.steps_share) if args.steps_share > 0 else None
+        loss, bounded = loss_fn(x, keep, steps)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
