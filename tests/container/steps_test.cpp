@@ -125,15 +125,17 @@ TEST_CASE("QSTP: the writer refuses tokens off their step, and readers damaged p
     CheckCorrupt(testing::JoinChunks(framed), "steps need 1.4");
   }
   SUBCASE("runs out of order, a step of 0, a run past K, trailing bytes, cut short") {
-    for (const auto& [data, message] : std::vector<std::pair<std::vector<uint8_t>, std::string>>{
+    for (const auto& damage : std::vector<std::pair<std::vector<uint8_t>, std::string>>{
              {{2, 3, 2, 3, 2}, "increasing order"},
              {{1, 1, 0}, "outside 1..255"},
              {{1, 9, 2}, "below token 9"},
              {{1, 1, 2, 0}, "trailing bytes"},
              {{2, 1, 2}, "malformed"},
              {{0}, "in 0 runs"}}) {
+      // (no structured binding: clang 14 cannot capture one in CAPTURE's lambda)
+      const std::string& message = damage.second;
       CAPTURE(message);
-      framed.chunks[1].data = data;
+      framed.chunks[1].data = damage.first;
       CheckCorrupt(testing::JoinChunks(framed), message);
     }
   }
