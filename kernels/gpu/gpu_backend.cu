@@ -106,20 +106,15 @@ class GpuBackend final : public Backend {
   void Linear(const float* x, size_t rows, size_t in, const float* w, const float* b, size_t out,
               float* y, Epilogue epilogue) override {
     if (!pending_.ok() || rows == 0 || out == 0) return;
-    const dim3 grid(CeilDiv(out, linear::kTileCols), CeilDiv(rows, linear::kTileRows));
-    const dim3 block(linear::kThreads);
-    const auto r = static_cast<unsigned>(rows), i = static_cast<unsigned>(in),
-               o = static_cast<unsigned>(out);
     switch (epilogue) {
       case Epilogue::kStore:
-        LaunchKernel(LinearKernel<Epilogue::kStore>, grid, block, stream_, x, r, i, w, b, o, y);
+        LaunchLinear<Epilogue::kStore>(x, rows, in, w, b, out, y);
         break;
       case Epilogue::kGelu:
-        LaunchKernel(LinearKernel<Epilogue::kGelu>, grid, block, stream_, x, r, i, w, b, o, y);
+        LaunchLinear<Epilogue::kGelu>(x, rows, in, w, b, out, y);
         break;
       case Epilogue::kAccumulate:
-        LaunchKernel(LinearKernel<Epilogue::kAccumulate>, grid, block, stream_, x, r, i, w, b, o,
-                     y);
+        LaunchLinear<Epilogue::kAccumulate>(x, rows, in, w, b, out, y);
         break;
     }
     CheckLaunch("Linear");
@@ -288,17 +283,13 @@ class GpuBackend final : public Backend {
   void LinearBackwardInput(const float* dy, size_t rows, size_t out, const float* w, size_t in,
                            float* dx, bool accumulate) override {
     if (!pending_.ok() || rows == 0 || in == 0) return;
-    const dim3 grid(CeilDiv(in, linear::kTileCols), CeilDiv(rows, linear::kTileRows));
-    const dim3 block(linear::kThreads);
-    const auto r = static_cast<unsigned>(rows), k = static_cast<unsigned>(out),
-               n = static_cast<unsigned>(in);
     const float* no_bias = nullptr;
     if (accumulate) {
-      LaunchKernel(LinearKernel<Epilogue::kAccumulate, WeightLayout::kReductionMajor>, grid, block,
-                   stream_, dy, r, k, w, no_bias, n, dx);
+      LaunchLinear<Epilogue::kAccumulate, WeightLayout::kReductionMajor>(dy, rows, out, w, no_bias,
+                                                                         in, dx);
     } else {
-      LaunchKernel(LinearKernel<Epilogue::kStore, WeightLayout::kReductionMajor>, grid, block,
-                   stream_, dy, r, k, w, no_bias, n, dx);
+      LaunchLinear<Epilogue::kStore, WeightLayout::kReductionMajor>(dy, rows, out, w, no_bias, in,
+                                                                    dx);
     }
     CheckLaunch("LinearBackwardInput");
   }
@@ -502,6 +493,17 @@ class GpuBackend final : public Backend {
 
   void CheckLaunch(const char* operation) {
     Record(cudaGetLastError(), (std::string("launching ") + operation).c_str());
+  }
+
+  // LinearKernel: y[rows, out] (epilogue)= x[rows, in]·Wᵀ (+ b unless null), W held as
+  // `kLayout` says (gpu_kernels.cuh); for Linear and LinearBackwardInput.
+  template <Epilogue kEpilogue, WeightLayout kLayout = WeightLayout::kOutputMajor>
+  void LaunchLinear(const float* x, size_t rows, size_t in, const float* w, const float* b,
+                    size_t out, float* y) {
+    LaunchKernel(LinearKernel<kEpilogue, kLayout>,
+                 dim3(CeilDiv(out, linear::kTileCols), CeilDiv(rows, linear::kTileRows)),
+                 dim3(linear::kThreads), stream_, x, static_cast<unsigned>(rows),
+                 static_cast<unsigned>(in), w, b, static_cast<unsigned>(out), y);
   }
 
   // images[count, side, side, channels] → (py, px, c) patches, and back (added when

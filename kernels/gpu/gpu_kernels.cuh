@@ -281,6 +281,28 @@ __device__ __forceinline__ void LoadKeysValues(const float* base, size_t row_str
   }
 }
 
+// Online softmax over one chunk of keys, called by every thread of the block (it holds a
+// barrier): this lane's kKeysPerLane scores go into its query's row of the scores (−∞ past
+// the chunk); once every lane has written, the row's maximum joins `running_max`. Returns
+// exp(old maximum − new maximum), the factor the running sums take (0 on the first chunk).
+__device__ __forceinline__ float ChunkMaximum(const float (&dots)[attention::kKeysPerLane],
+                                              unsigned lane, unsigned chunk, float* row,
+                                              float* running_max) {
+  using namespace attention;
+#pragma unroll
+  for (unsigned m = 0; m < kKeysPerLane; ++m) {
+    const unsigned j = lane + m * kLanesPerQuery;
+    row[j] = j < chunk ? dots[m] : -INFINITY;
+  }
+  __syncthreads();
+  float chunk_max = -INFINITY;
+  for (unsigned j = 0; j < chunk; ++j) chunk_max = fmaxf(chunk_max, row[j]);
+  const float new_max = fmaxf(*running_max, chunk_max);
+  const float correction = expf(*running_max - new_max);
+  *running_max = new_max;
+  return correction;
+}
+
 __global__ void __launch_bounds__(attention::kThreads)
     AttentionKernel(const float* __restrict__ qkv, unsigned length, unsigned heads,
                     unsigned head_dim, float scale, float* __restrict__ out) {
@@ -317,18 +339,8 @@ __global__ void __launch_bounds__(attention::kThreads)
 #pragma unroll
       for (unsigned m = 0; m < kKeysPerLane; ++m) dots[m] += q * keys[lane + m * kLanesPerQuery][d];
     }
-#pragma unroll
-    for (unsigned m = 0; m < kKeysPerLane; ++m) {
-      const unsigned j = lane + m * kLanesPerQuery;
-      scores[query][j] = j < chunk ? dots[m] : -INFINITY;
-    }
-    __syncthreads();
-
-    float chunk_max = -INFINITY;
-    for (unsigned j = 0; j < chunk; ++j) chunk_max = fmaxf(chunk_max, scores[query][j]);
-    const float new_max = fmaxf(running_max, chunk_max);
-    const float correction = expf(running_max - new_max);  // 0 on the first chunk
-    running_max = new_max;
+    const float correction = ChunkMaximum(dots, lane, chunk, scores[query], &running_max);
+    const float new_max = running_max;
     __syncthreads();  // every lane has read the scores before they become probabilities
     running_sum *= correction;
 #pragma unroll
@@ -428,17 +440,8 @@ __global__ void __launch_bounds__(attention::kThreads)
   for (unsigned k0 = 0; k0 < length; k0 += kKeys) {
     const unsigned chunk = Min(kKeys, length - k0);
     chunk_products(k0, chunk);
-#pragma unroll
-    for (unsigned m = 0; m < kKeysPerLane; ++m) {
-      const unsigned j = lane + m * kLanesPerQuery;
-      scores[query][j] = j < chunk ? dots[m] : -INFINITY;
-    }
-    __syncthreads();
-    float chunk_max = -INFINITY;
-    for (unsigned j = 0; j < chunk; ++j) chunk_max = fmaxf(chunk_max, scores[query][j]);
-    const float new_max = fmaxf(running_max, chunk_max);
-    const float correction = expf(running_max - new_max);  // 0 on the first chunk
-    running_max = new_max;
+    const float correction = ChunkMaximum(dots, lane, chunk, scores[query], &running_max);
+    const float new_max = running_max;
     running_sum *= correction;
     running_dot *= correction;
 #pragma unroll

@@ -374,16 +374,18 @@ TEST_CASE("Unpatchify matches exactly, and inverts Patchify") {
   }
 }
 
+// Conv3x3 shapes (count, height, width, in, out): the conv head's 32 → 32 and 32 → 12 layers on
+// 64 × 64 maps; an image smaller than a kernel block; one that ends inside blocks in both
+// directions, with a partial chunk of input channels and a partial group of outputs.
+constexpr std::array<std::array<uint32_t, 5>, 5> kConvShapes = {{{2, 64, 64, 32, 32},
+                                                                 {2, 64, 64, 32, 12},
+                                                                 {1, 3, 5, 3, 4},
+                                                                 {2, 19, 33, 9, 17},
+                                                                 {1, 1, 1, 2, 3}}};
+
 TEST_CASE("Conv3x3: store, GELU and accumulate epilogues, ragged and model sizes") {
   FOR_EACH_BACKEND_UNDER_TEST(backend) {
-    // (count, height, width, in, out): the conv head's 32 → 32 and 32 → 12 layers on 64 × 64
-    // maps; an image smaller than a kernel block; one that ends inside blocks in both
-    // directions, with a partial chunk of input channels and a partial group of outputs.
-    for (const auto& shape : {std::array<uint32_t, 5>{2, 64, 64, 32, 32},
-                              {2, 64, 64, 32, 12},
-                              {1, 3, 5, 3, 4},
-                              {2, 19, 33, 9, 17},
-                              {1, 1, 1, 2, 3}}) {
+    for (const auto& shape : kConvShapes) {
       const uint32_t count = shape[0], height = shape[1], width = shape[2], in = shape[3],
                      out = shape[4];
       for (Epilogue epilogue : {Epilogue::kStore, Epilogue::kGelu, Epilogue::kAccumulate}) {
@@ -850,12 +852,7 @@ TEST_CASE("backward: AssembleTilesBackward, and it is AssembleTiles' adjoint") {
 
 TEST_CASE("backward: Conv3x3BackwardInput, and it is Conv3x3's adjoint") {
   FOR_EACH_BACKEND_UNDER_TEST(backend) {
-    // (count, height, width, in, out) as the forward test.
-    for (const auto& shape : {std::array<uint32_t, 5>{2, 64, 64, 32, 32},
-                              {2, 64, 64, 32, 12},
-                              {1, 3, 5, 3, 4},
-                              {2, 19, 33, 9, 17},
-                              {1, 1, 1, 2, 3}}) {
+    for (const auto& shape : kConvShapes) {  // as the forward test's
       const uint32_t count = shape[0], height = shape[1], width = shape[2], in = shape[3],
                      out = shape[4];
       for (const bool accumulate : {false, true}) {
