@@ -37,6 +37,7 @@ void OverrideFromEnvironment(SearchOptions* options) {
     if (name == "polish_tries") options->polish_tries = whole;
     if (name == "polish_moves") options->polish_moves = whole;
     if (name == "polish_depth") options->polish_depth = whole;
+    if (name == "curvature_probes") options->curvature_probes = whole;
     if (name == "prefix_weight") options->prefix_weight = static_cast<float>(value);
     if (name == "rate_weight") options->rate_weight = static_cast<float>(value);
     if (name == "trim_tails") options->trim_tails = whole != 0;
@@ -182,7 +183,7 @@ double TokenSearch::Lambda(std::span<const double> error_keep, std::span<const d
 
 Status TokenSearch::Distortion(const Batch& batch, std::span<const float> values,
                                std::span<double> error, std::span<float> gradient,
-                               const Changes* changes, PrefixErrors* record) {
+                               const Changes* changes, PrefixErrors* record, int64_t probe) {
   const size_t count = batch.count, per_tile = size_t{K_} * C_;
   const size_t tile_values = size_t{tile_} * tile_ * 3;
   std::fill(error.begin(), error.end(), 0.0);
@@ -228,6 +229,7 @@ Status TokenSearch::Distortion(const Batch& batch, std::span<const float> values
     for (size_t i = 0; i < n; ++i) {
       const size_t t = tiles[i];
       const float w = batch.weight[p][t];
+      const float probe_scale = std::sqrt(w);
       const SearchTile& info = batch.info[t];
       const float* target = batch.target.data() + t * tile_values;
       const float* out = pixels.data() + i * tile_values;
@@ -240,7 +242,14 @@ Status TokenSearch::Distortion(const Batch& batch, std::span<const float> values
           const float v = std::clamp(out[at], 0.0f, 1.0f);
           const float e = v - target[at];
           sum += double{e} * e;
-          if (grad != nullptr && v == out[at]) grad[at] = 2.0f * w * e;
+          if (grad == nullptr || v != out[at]) continue;
+          if (probe < 0) {
+            grad[at] = 2.0f * w * e;
+          } else {
+            const bool up =
+                Noise(static_cast<uint64_t>(probe) * kPrefixes + p, t * tile_values + at) >= 0;
+            grad[at] = up ? probe_scale : -probe_scale;
+          }
         }
       }
       error[t] += w * sum;
@@ -253,6 +262,41 @@ Status TokenSearch::Distortion(const Batch& batch, std::span<const float> values
         for (size_t v = 0; v < per_tile; ++v) {
           gradient[t * per_tile + v] += grad_codes[i * per_tile + v] * code_scale_[v % C_];
         }
+      }
+    }
+  }
+  return OkStatus();
+}
+
+Status TokenSearch::Curvature(const Batch& batch, std::span<const float> values, uint32_t probes,
+                              std::span<float> curvature) {
+  const size_t count = batch.count, per_tile = size_t{K_} * C_;
+  std::fill(curvature.begin(), curvature.end(), 0.0f);
+  std::vector<double> error(count);
+  std::vector<float> gradient(count * per_tile);
+  for (uint32_t probe = 0; probe < probes; ++probe) {
+    TOK1D_RETURN_IF_ERROR(Distortion(batch, values, error, gradient, nullptr, nullptr, probe));
+    for (size_t i = 0; i < gradient.size(); ++i) curvature[i] += gradient[i] * gradient[i];
+  }
+  // Pool per pixel over the tiles with the same count: E[(Jᵀv)²] = ‖J‖² for v of random signs.
+  std::vector<uint8_t> pooled(count, 0);
+  std::vector<double> sum(per_tile);
+  for (size_t t = 0; t < count; ++t) {
+    if (pooled[t]) continue;
+    std::fill(sum.begin(), sum.end(), 0.0);
+    double pixels = 0;
+    for (size_t u = t; u < count; ++u) {
+      if (batch.keep[0][u] != batch.keep[0][t]) continue;
+      for (size_t v = 0; v < per_tile; ++v) sum[v] += curvature[u * per_tile + v];
+      pixels += static_cast<double>(batch.info[u].cols) * batch.info[u].rows;
+    }
+    for (size_t u = t; u < count; ++u) {
+      if (batch.keep[0][u] != batch.keep[0][t]) continue;
+      pooled[u] = 1;
+      const double scale = static_cast<double>(batch.info[u].cols) * batch.info[u].rows /
+                           (std::max(pixels, 1.0) * std::max(probes, 1u));
+      for (size_t v = 0; v < per_tile; ++v) {
+        curvature[u * per_tile + v] = static_cast<float>(sum[v] * scale);
       }
     }
   }
@@ -285,6 +329,14 @@ TokenSearch::Batch TokenSearch::MakeBatch(std::span<const uint8_t> tiles,
     }
   }
   return batch;
+}
+
+Status TokenSearch::Curvature(std::span<const uint8_t> tiles, std::span<const SearchTile> info,
+                              std::span<const float> values, float prefix_weight, uint32_t probes,
+                              std::span<float> curvature) {
+  std::vector<uint32_t> keeps(info.size());
+  for (size_t t = 0; t < info.size(); ++t) keeps[t] = info[t].keep;
+  return Curvature(MakeBatch(tiles, info, keeps, prefix_weight), values, probes, curvature);
 }
 
 Status TokenSearch::Measure(std::span<const uint8_t> tiles, std::span<const SearchTile> info,
@@ -432,6 +484,10 @@ Status TokenSearch::Optimise(std::span<const uint8_t> tiles, std::span<const Sea
   // After a failed round a tile goes on to the next `polish_tries` candidates, until it has
   // tried polish_depth × polish_tries of them without a success.
   std::vector<uint32_t> skip(count, 0);
+  std::vector<float> curvature(count * per_tile, 0.0f);
+  if (options.polish_rounds > 0 && options.curvature_probes > 0) {
+    TOK1D_RETURN_IF_ERROR(Curvature(batch, current, options.curvature_probes, curvature));
+  }
   for (uint32_t round = 0; round < options.polish_rounds; ++round) {
     for (size_t t = 0; t < count; ++t) changes.first_changed[t] = active[t] ? 0 : K_;
     TOK1D_RETURN_IF_ERROR(Distortion(batch, current, error, gradient,
@@ -456,7 +512,8 @@ Status TokenSearch::Optimise(std::span<const uint8_t> tiles, std::span<const Sea
           for (const float sign : {1.0f, -1.0f}) {
             const float moved = values[index] + sign * step;
             if (moved < low_[d] - 0.5f || moved > high_[d] + 0.5f) continue;
-            float predicted = gradient[t * per_tile + index] * sign * step;
+            float predicted = gradient[t * per_tile + index] * sign * step +
+                              curvature[t * per_tile + index] * step * step;
             const float from = std::nearbyint(values[index]), to = std::nearbyint(moved);
             if (lambda > 0 && to != from) {
               const std::span<const uint32_t> c = tables->Distribution(j, d, context);

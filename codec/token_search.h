@@ -45,8 +45,12 @@ struct SearchOptions {
   uint32_t polish_tries = 16;   // single moves tried exactly per tile and round
   uint32_t polish_moves = 0;    // and groups of the best this many, half, a quarter, … 2
   uint32_t polish_depth = 1;    // batches of polish_tries candidates a tile goes through
-  float prefix_weight = 0.5f;   // weight of keep/2, keep/4, keep/8 together (keep has 1)
-  float rate_weight = 1.0f;     // λ as a multiple of the image's slope, 0: distortion only
+  // Random probes of the decoder's curvature per value, ‖∂tile/∂value‖², averaged over the
+  // tiles that keep as many tokens: a level is a large step, and the polish ranks its moves
+  // by gradient + curvature (Gauss-Newton) instead of the gradient alone. 0: first order.
+  uint32_t curvature_probes = 0;
+  float prefix_weight = 0.5f;  // weight of keep/2, keep/4, keep/8 together (keep has 1)
+  float rate_weight = 1.0f;    // λ as a multiple of the image's slope, 0: distortion only
   // After the search, a tile may keep fewer tokens (3/4 or 1/2 of its count) where that lowers
   // its squared error + λ · bits: the last tokens can cost more than they gain (as RDOQ
   // chooses the last coded coefficient), and on some flat tiles they even add error.
@@ -88,6 +92,16 @@ class TokenSearch {
                   const SearchOptions& options, std::span<float> bounded,
                   const std::function<void(double)>& progress = {});
 
+  // Per value of `values` (quantized, levels; count × K × C), the coefficient of step² in the
+  // change of the search's squared error (Gauss-Newton: Σ weight · ‖∂prefix tile/∂value‖²
+  // over the prefixes keep, keep/2, … weighted as Optimise weights them, pixels inside the
+  // image and not clamped), estimated from `probes` random ±1 probes of the decoded pixels per
+  // tile and pooled, per pixel, over the tiles that keep as many tokens: it varies far less
+  // between tiles than between values (models/experiments/h1_move_ranking.py).
+  Status Curvature(std::span<const uint8_t> tiles, std::span<const SearchTile> info,
+                   std::span<const float> values, float prefix_weight, uint32_t probes,
+                   std::span<float> curvature);
+
   // λ from Measure's numbers at keep and at keep/2 (SearchOptions::rate_weight times the
   // squared error saved per bit spent between them; 0 when there is nothing to go by).
   static double Lambda(std::span<const double> error_keep, std::span<const double> error_half,
@@ -117,10 +131,13 @@ class TokenSearch {
   };
   // The weighted squared error over the prefixes of each tile of `values` (quantized, levels),
   // and with `gradient` its gradient with respect to them (levels); `record` (optional) gets
-  // the errors per prefix of the tiles decoded.
+  // the errors per prefix of the tiles decoded. With `probe` ≥ 0, `gradient` is instead that
+  // of a random ±1 (times √weight) combination of the decoded pixels, numbered by `probe`.
   Status Distortion(const Batch& batch, std::span<const float> values, std::span<double> error,
                     std::span<float> gradient, const Changes* changes = nullptr,
-                    PrefixErrors* record = nullptr);
+                    PrefixErrors* record = nullptr, int64_t probe = -1);
+  Status Curvature(const Batch& batch, std::span<const float> values, uint32_t probes,
+                   std::span<float> curvature);
   // The batch of `tiles` at counts keep[t], with prefix_weight shared by keep/2, /4, /8.
   Batch MakeBatch(std::span<const uint8_t> tiles, std::span<const SearchTile> info,
                   std::span<const uint32_t> keep, float prefix_weight) const;

@@ -114,6 +114,66 @@ TEST_CASE("token search: no tile's squared error grows (distortion only, no pref
   }
 }
 
+TEST_CASE("token search: the curvature's random probes match finite differences of the decoder") {
+  const Model model = TinyModel();
+  const ModelConfig& config = model.config();
+  const std::unique_ptr<Backend> backend = CreateCpuBackend(1);
+  StatusOr<std::unique_ptr<Tokenizer>> tokenizer = Tokenizer::Create(model, *backend);
+  REQUIRE(tokenizer.ok());
+  TokenSearch search(**tokenizer, model, Refinement{});
+  const FsqCodebook codebook = config.codebook();
+  const uint32_t K = config.tokens, C = codebook.dims(), tile = config.tile;
+
+  const Image image = TestImage(tile, tile);
+  std::vector<uint8_t> pixels8(image.rgb);
+  std::vector<uint32_t> tokens(K);
+  std::vector<float> bounded(size_t{K} * C);
+  REQUIRE((*tokenizer)->Encode(pixels8, 1, tokens, bounded).ok());
+  std::vector<float> values(bounded.size());
+  for (size_t i = 0; i < values.size(); ++i) {
+    values[i] = search.Quantize(bounded[i], static_cast<uint32_t>(i % C), false);
+  }
+  const std::vector<SearchTile> info = {SearchTile{K, tile, tile}};
+  std::vector<float> curvature(values.size());
+  REQUIRE(search.Curvature(pixels8, info, values, 0.0f, 2048, curvature).ok());
+
+  // ‖∂tile/∂value‖² by central differences, over the pixels the codec does not clamp.
+  const std::vector<uint32_t> keep = {K};
+  auto decode = [&](const std::vector<float>& v) {
+    std::vector<float> codes(v.size()), out(size_t{tile} * tile * 3);
+    for (size_t i = 0; i < v.size(); ++i) {
+      codes[i] = v[i] / static_cast<float>(codebook.centre(static_cast<uint32_t>(i % C)));
+    }
+    REQUIRE((*tokenizer)->DecodeValues(codes, keep, 1, out).ok());
+    return out;
+  };
+  const std::vector<float> base = decode(values);
+  constexpr float kStep = 1e-2f;
+  double estimated = 0, measured = 0;
+  size_t close = 0;
+  for (size_t i = 0; i < values.size(); ++i) {
+    std::vector<float> up = values, down = values;
+    up[i] += kStep;
+    down[i] -= kStep;
+    const std::vector<float> a = decode(up), b = decode(down);
+    double norm = 0;
+    for (size_t p = 0; p < base.size(); ++p) {
+      if (base[p] <= 0 || base[p] >= 1) continue;
+      const double d = (a[p] - b[p]) / (2.0 * kStep);
+      norm += d * d;
+    }
+    estimated += curvature[i];
+    measured += norm;
+    close += std::abs(curvature[i] - norm) <= 0.2 * norm;
+  }
+  CAPTURE(estimated);
+  CAPTURE(measured);
+  CHECK(measured > 0);
+  CHECK(estimated == doctest::Approx(measured).epsilon(0.05));
+  // 2048 probes: a relative spread of at most √(2/2048) ≈ 3 % for each value.
+  CHECK(close >= values.size() * 95 / 100);
+}
+
 TEST_CASE("token search: λ from the slope between keep/2 and keep") {
   const std::vector<double> keep_error = {1.0, 2.0}, half_error = {3.0, 6.0};
   const std::vector<double> keep_bits = {100, 100}, half_bits = {50, 50};
