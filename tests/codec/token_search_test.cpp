@@ -275,11 +275,13 @@ TEST_CASE("codec: trimmed tails keep 1/2 to all of the count, and only where the
 
 TEST_CASE("effort levels: 0 searches nothing, every level above does, and work grows") {
   CHECK_FALSE(SearchOptionsForEffort(0).enabled());
+  CHECK(SearchOptionsForEffort(0).curvature_probes == 0);
   uint32_t last_work = 0;
   for (uint32_t effort = 1; effort <= kMaxSearchEffort; ++effort) {
     CAPTURE(effort);
     const SearchOptions options = SearchOptionsForEffort(effort);
     CHECK(options.enabled());
+    CHECK(options.curvature_probes > 0);
     const uint32_t work =
         options.descent_steps * 2 + options.polish_rounds * (options.polish_tries + 2);
     CHECK(work >= last_work);
