@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <limits>
+#include <map>
 #include <numeric>
 #include <string>
 
@@ -282,25 +283,25 @@ Status TokenSearch::Curvature(const Batch& batch, std::span<const float> values,
     for (size_t i = 0; i < gradient.size(); ++i) curvature[i] += gradient[i] * gradient[i];
   }
   // Pool per pixel over the tiles with the same count: E[(Jᵀv)²] = ‖J‖² for v of random signs.
-  std::vector<uint8_t> pooled(count, 0);
-  std::vector<double> sum(per_tile);
-  for (size_t t = 0; t < count; ++t) {
-    if (pooled[t]) continue;
-    std::fill(sum.begin(), sum.end(), 0.0);
+  struct Pool {
+    std::vector<double> sum;
     double pixels = 0;
-    for (size_t u = t; u < count; ++u) {
-      if (batch.keep[0][u] != batch.keep[0][t]) continue;
-      for (size_t v = 0; v < per_tile; ++v) sum[v] += curvature[u * per_tile + v];
-      pixels += static_cast<double>(batch.info[u].cols) * batch.info[u].rows;
-    }
-    for (size_t u = t; u < count; ++u) {
-      if (batch.keep[0][u] != batch.keep[0][t]) continue;
-      pooled[u] = 1;
-      const double scale = static_cast<double>(batch.info[u].cols) * batch.info[u].rows /
-                           (std::max(pixels, 1.0) * std::max(probes, 1u));
-      for (size_t v = 0; v < per_tile; ++v) {
-        curvature[u * per_tile + v] = static_cast<float>(sum[v] * scale);
-      }
+  };
+  std::map<uint32_t, Pool> pools;  // by count
+  auto pixels_of = [&](size_t t) {
+    return static_cast<double>(batch.info[t].cols) * batch.info[t].rows;
+  };
+  for (size_t t = 0; t < count; ++t) {
+    Pool& pool = pools[batch.keep[0][t]];
+    pool.sum.resize(per_tile, 0.0);
+    for (size_t v = 0; v < per_tile; ++v) pool.sum[v] += curvature[t * per_tile + v];
+    pool.pixels += pixels_of(t);
+  }
+  for (size_t t = 0; t < count; ++t) {
+    const Pool& pool = pools[batch.keep[0][t]];
+    const double scale = pixels_of(t) / (std::max(pool.pixels, 1.0) * std::max(probes, 1u));
+    for (size_t v = 0; v < per_tile; ++v) {
+      curvature[t * per_tile + v] = static_cast<float>(pool.sum[v] * scale);
     }
   }
   return OkStatus();

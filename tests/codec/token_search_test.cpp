@@ -23,6 +23,12 @@ Model TinyModel() {
   return std::move(model).value();
 }
 
+std::unique_ptr<Tokenizer> MakeTokenizer(const Model& model, Backend& backend) {
+  StatusOr<std::unique_ptr<Tokenizer>> tokenizer = Tokenizer::Create(model, backend);
+  REQUIRE(tokenizer.ok());
+  return std::move(tokenizer).value();
+}
+
 // A smooth image with an edge: something for the decoder to get right or wrong.
 Image TestImage(uint32_t width, uint32_t height) {
   Image image;
@@ -43,12 +49,11 @@ Image TestImage(uint32_t width, uint32_t height) {
 TEST_CASE("token search: the quantizer rounds as the file does, refined tokens to part centres") {
   const Model model = TinyModel();
   const std::unique_ptr<Backend> backend = CreateCpuBackend(1);
-  StatusOr<std::unique_ptr<Tokenizer>> tokenizer = Tokenizer::Create(model, *backend);
-  REQUIRE(tokenizer.ok());
+  const std::unique_ptr<Tokenizer> tokenizer = MakeTokenizer(model, *backend);
   Refinement refinement;
   refinement.bits = 2;
   refinement.after = {0, 2};
-  const TokenSearch search(**tokenizer, model, refinement);
+  const TokenSearch search(*tokenizer, model, refinement);
   CHECK(search.RefinedTokens(1) == 1);  // token 0's refinement follows token layer 0
   CHECK(search.RefinedTokens(2) == 1);
   CHECK(search.RefinedTokens(3) == 2);
@@ -70,9 +75,8 @@ TEST_CASE("token search: no tile's squared error grows (distortion only, no pref
   const Model model = TinyModel();
   const ModelConfig& config = model.config();
   const std::unique_ptr<Backend> backend = CreateCpuBackend(1);
-  StatusOr<std::unique_ptr<Tokenizer>> tokenizer = Tokenizer::Create(model, *backend);
-  REQUIRE(tokenizer.ok());
-  TokenSearch search(**tokenizer, model, Refinement{});
+  const std::unique_ptr<Tokenizer> tokenizer = MakeTokenizer(model, *backend);
+  TokenSearch search(*tokenizer, model, Refinement{});
 
   const Image image = TestImage(config.tile * 2, config.tile);
   const TileGrid grid = MakeTileGrid(image.width, image.height, config.tile);
@@ -81,7 +85,7 @@ TEST_CASE("token search: no tile's squared error grows (distortion only, no pref
   ExtractTiles(image, grid, 0, count, tiles);
   std::vector<uint32_t> tokens(count * config.tokens);
   std::vector<float> bounded(count * per_tile);
-  REQUIRE((*tokenizer)->Encode(tiles, count, tokens, bounded).ok());
+  REQUIRE(tokenizer->Encode(tiles, count, tokens, bounded).ok());
 
   for (const uint32_t keep : {1u, config.tokens}) {
     CAPTURE(keep);
@@ -118,9 +122,8 @@ TEST_CASE("token search: the curvature's random probes match finite differences 
   const Model model = TinyModel();
   const ModelConfig& config = model.config();
   const std::unique_ptr<Backend> backend = CreateCpuBackend(1);
-  StatusOr<std::unique_ptr<Tokenizer>> tokenizer = Tokenizer::Create(model, *backend);
-  REQUIRE(tokenizer.ok());
-  TokenSearch search(**tokenizer, model, Refinement{});
+  const std::unique_ptr<Tokenizer> tokenizer = MakeTokenizer(model, *backend);
+  TokenSearch search(*tokenizer, model, Refinement{});
   const FsqCodebook codebook = config.codebook();
   const uint32_t K = config.tokens, C = codebook.dims(), tile = config.tile;
 
@@ -128,7 +131,7 @@ TEST_CASE("token search: the curvature's random probes match finite differences 
   std::vector<uint8_t> pixels8(image.rgb);
   std::vector<uint32_t> tokens(K);
   std::vector<float> bounded(size_t{K} * C);
-  REQUIRE((*tokenizer)->Encode(pixels8, 1, tokens, bounded).ok());
+  REQUIRE(tokenizer->Encode(pixels8, 1, tokens, bounded).ok());
   std::vector<float> values(bounded.size());
   for (size_t i = 0; i < values.size(); ++i) {
     values[i] = search.Quantize(bounded[i], static_cast<uint32_t>(i % C), false);
@@ -144,7 +147,7 @@ TEST_CASE("token search: the curvature's random probes match finite differences 
     for (size_t i = 0; i < v.size(); ++i) {
       codes[i] = v[i] / static_cast<float>(codebook.centre(static_cast<uint32_t>(i % C)));
     }
-    REQUIRE((*tokenizer)->DecodeValues(codes, keep, 1, out).ok());
+    REQUIRE(tokenizer->DecodeValues(codes, keep, 1, out).ok());
     return out;
   };
   const std::vector<float> base = decode(values);
