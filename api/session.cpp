@@ -1,5 +1,7 @@
 // The C++ API (include/tok1d/tok1d.h) over the codec: rate targets, metadata chunks and file
 // reading assembled once, here, for every caller (the tok1d command, the sweep, programs).
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 
@@ -8,6 +10,7 @@
 #include "common/text_format.h"
 #include "imageio/metadata.h"
 #include "kernels/backend.h"
+#include "kernels/cpu/cpu_backend.h"
 #include "metrics/metrics.h"
 
 namespace tok1d {
@@ -208,6 +211,15 @@ std::vector<std::string> CompiledDevices() {
   std::vector<std::string> devices;
   for (std::string_view backend : CompiledBackends()) devices.emplace_back(backend);
   return devices;
+}
+
+std::string RecommendedBlasCore() { return OpenBlasCoreForThisCpu(); }
+
+void RestartWithRecommendedBlasCore(char** argv) {
+  const std::string core = RecommendedBlasCore();
+  if (core.empty()) return;
+  setenv("OPENBLAS_CORETYPE", core.c_str(), 1);  // set now, so the new start does not repeat
+  execv("/proc/self/exe", argv);
 }
 
 std::vector<QuantizerStep> DefaultQuantizerSteps() { return {}; }

@@ -20,6 +20,7 @@
 #include "codec/codec.h"
 #include "codec/tiling.h"
 #include "imageio/image_io.h"
+#include "tok1d/tok1d.h"
 
 namespace tok1d {
 namespace {
@@ -102,6 +103,7 @@ Status Run(const std::string& model_path, const std::string& image_path, unsigne
 }  // namespace tok1d
 
 int main(int argc, char** argv) {
+  tok1d::RestartWithRecommendedBlasCore(argv);  // the kernels tok1d itself runs
   CLI::App app("tok1d_cpu_bench: tokenizer speed on one image", "tok1d_cpu_bench");
   std::string model, image, device = "cpu";
   unsigned threads = 0;

@@ -67,7 +67,9 @@ def main():
         image_decode_ms = best_of(args.repeat, whole_decode)
     megapixels = h * w / 1e6
     print("runtime pytorch")
-    print(f"backend torch {torch.__version__} ({torch.get_num_threads()} threads)")
+    core = os.environ.get("OPENBLAS_CORETYPE", "OpenBLAS's own choice")
+    print(f"backend torch {torch.__version__} ({torch.get_num_threads()} threads; "
+          f"OpenBLAS core {core})")
     print(f"image {w}x{h}\ntiles {count}\ntokens {k}\nthreads {args.threads}")
     print(f"model_load_ms {load_ms:.1f}")
     print(f"encode_ms_per_tile {encode_ms / count:.2f}")

@@ -16,6 +16,7 @@
 #include "codec/model.h"
 #include "codec/tokenizer.h"
 #include "kernels/backend.h"
+#include "tok1d/tok1d.h"
 
 namespace tok1d {
 namespace {
@@ -133,6 +134,7 @@ Status RunBench(const BenchOptions& options) {
 }  // namespace tok1d
 
 int main(int argc, char** argv) {
+  tok1d::RestartWithRecommendedBlasCore(argv);  // the kernels tok1d itself runs
   tok1d::BenchOptions options;
   if (!tok1d::ParseArguments(argc, argv, &options)) {
     std::fprintf(stderr,

@@ -60,4 +60,7 @@ int Main(int argc, char** argv) {
 }  // namespace
 }  // namespace tok1d::cli
 
-int main(int argc, char** argv) { return tok1d::cli::Main(argc, argv); }
+int main(int argc, char** argv) {
+  tok1d::RestartWithRecommendedBlasCore(argv);  // before any work: OpenBLAS chooses as it loads
+  return tok1d::cli::Main(argc, argv);
+}

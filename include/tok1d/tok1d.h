@@ -92,6 +92,18 @@ struct SessionOptions {
 // The backends built in, in order of preference for "auto": the GPU ones, then "cpu".
 std::vector<std::string> CompiledDevices();
 
+// The OPENBLAS_CORETYPE this process should have started with, where the CPU backend's
+// OpenBLAS is older than the CPU and fell back to kernels about 3× slower than the CPU can run
+// (Debian 12's OpenBLAS 0.3.21 on Sapphire or Emerald Rapids); empty otherwise. OpenBLAS
+// reads it once, as it loads: a program restarts with it set (the tok1d tool does) or its
+// user sets it.
+std::string RecommendedBlasCore();
+
+// For a program's first line: where RecommendedBlasCore() is not empty, sets
+// OPENBLAS_CORETYPE to it and executes the program again (/proc/self/exe, same `argv`).
+// Returns where there is nothing to do or the restart failed; the program then runs as is.
+void RestartWithRecommendedBlasCore(char** argv);
+
 // How a byte or PSNR target shares tokens between tiles.
 enum class Allocation {
   kDefault,   // uniform for bytes and bpp, adaptive for PSNR (measured on Kodak)

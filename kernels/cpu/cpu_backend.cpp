@@ -6,7 +6,10 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
 #include <memory>
+#include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -1011,6 +1014,26 @@ class CpuBackend final : public Backend {
 std::unique_ptr<Backend> CreateCpuBackend(unsigned threads) {
   if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
   return std::make_unique<CpuBackend>(threads);
+}
+
+std::string OpenBlasCoreForThisCpu() {
+  if (std::getenv("OPENBLAS_CORETYPE") != nullptr) return {};
+  // OpenBLAS's cores older than Haswell: what it falls back to on a CPU it does not know.
+  static constexpr std::string_view kFallbacks[] = {
+      "Unknown", "Prescott", "Core2", "Penryn", "Dunnington", "Nehalem", "Sandybridge"};
+  const std::string_view chosen = openblas_get_corename();
+  if (std::find(std::begin(kFallbacks), std::end(kFallbacks), chosen) == std::end(kFallbacks)) {
+    return {};
+  }
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init();  // these also check that the OS saves the wider registers
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq")) {
+    return "SkylakeX";
+  }
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return "Haswell";
+#endif
+  return {};
 }
 
 }  // namespace tok1d

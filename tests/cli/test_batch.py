@@ -446,6 +446,37 @@ class BatchTest(unittest.TestCase):
         self.assertIn("more than the model", result.stderr.decode())
         self.assertFalse(os.path.exists(out) and os.listdir(out))
 
+    # -- the BLAS's kernels ----------------------------------------------------------------
+
+    def test_matrix_products_use_the_kernels_the_cpu_can_run(self):
+        # OpenBLAS 0.3.21 falls back to SSE3 kernels on CPUs newer than itself; tok1d restarts
+        # with OPENBLAS_CORETYPE set (kernels/cpu/cpu_backend.h), unless the user set it.
+        try:
+            with open("/proc/cpuinfo") as f:
+                flags = next(line for line in f if line.startswith("flags")).split()
+        except (OSError, StopIteration):
+            self.skipTest("no /proc/cpuinfo")
+        if "avx2" not in flags or "fma" not in flags:
+            self.skipTest("a CPU without AVX2: the fallback cores are its own")
+        image = self.path("small.ppm")
+        write(image, ppm(40, 40, 1))
+
+        def core(env):
+            result = subprocess.run([TOK1D, "encode", image, "-o", self.path("small.t1d"), "-f",
+                                     "-t", "4", "-v", "--model", MODEL], capture_output=True,
+                                    timeout=60, env=env)
+            self.assert_exit(result, 0)
+            line = next((l for l in result.stderr.decode().splitlines() if "OpenBLAS" in l), None)
+            if line is None:
+                self.skipTest("not built on OpenBLAS")
+            return line.split(" MAX_THREADS")[0].split()[-1]
+
+        env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_CORETYPE"}
+        fallbacks = {"Unknown", "Prescott", "Core2", "Penryn", "Dunnington", "Nehalem",
+                     "Sandybridge"}
+        self.assertNotIn(core(env), fallbacks)
+        self.assertEqual(core(dict(env, OPENBLAS_CORETYPE="Prescott")), "Prescott")
+
     # -- the real model --------------------------------------------------------------------
 
     def test_real_model_round_trip(self):
