@@ -280,11 +280,16 @@ TEST_CASE("effort levels: 0 searches nothing, every level above does, and work g
   CHECK_FALSE(SearchOptionsForEffort(0).enabled());
   CHECK(SearchOptionsForEffort(0).curvature_probes == 0);
   uint32_t last_work = 0;
+  float last_rate_weight = 1.0f;
   for (uint32_t effort = 1; effort <= kMaxSearchEffort; ++effort) {
     CAPTURE(effort);
     const SearchOptions options = SearchOptionsForEffort(effort);
     CHECK(options.enabled());
     CHECK(options.curvature_probes > 0);
+    // The longer searches price bits lower (MS-SSIM), never at zero (files would grow).
+    CHECK(options.rate_weight > 0);
+    CHECK(options.rate_weight <= last_rate_weight);
+    last_rate_weight = options.rate_weight;
     const uint32_t work =
         options.descent_steps * 2 + options.polish_rounds * (options.polish_tries + 2);
     CHECK(work >= last_work);
