@@ -192,9 +192,10 @@ double TokenSearch::Lambda(std::span<const double> error_keep, std::span<const d
 
 Status TokenSearch::Distortion(const Batch& batch, std::span<const float> values,
                                std::span<double> error, std::span<float> gradient,
-                               const Changes* changes, PrefixErrors* record, int64_t probe) {
+                               const Changes* changes, PrefixErrors* record, uint32_t probes) {
   const size_t count = batch.count, per_tile = size_t{K_} * C_;
   const size_t tile_values = size_t{tile_} * tile_ * 3;
+  const uint32_t backward_passes = std::max(probes, 1u);
   std::fill(error.begin(), error.end(), 0.0);
   if (!gradient.empty()) std::fill(gradient.begin(), gradient.end(), 0.0f);
   std::vector<float> codes, pixels, grad_pixels, grad_codes;
@@ -231,45 +232,57 @@ Status TokenSearch::Distortion(const Batch& batch, std::span<const float> values
       }
     }
     TOK1D_RETURN_IF_ERROR(tokenizer_.DecodeValues(codes, keep, n, pixels));
-    if (!gradient.empty()) {
-      grad_pixels.assign(pixels.size(), 0.0f);
-      grad_codes.resize(codes.size());
-    }
+    // The error of the tiles decoded, and its gradient with respect to the pixels.
     for (size_t i = 0; i < n; ++i) {
       const size_t t = tiles[i];
-      const float w = batch.weight[p][t];
-      const float probe_scale = std::sqrt(w);
       const SearchTile& info = batch.info[t];
       const float* target = batch.target.data() + t * tile_values;
       const float* out = pixels.data() + i * tile_values;
-      float* grad = grad_pixels.empty() ? nullptr : grad_pixels.data() + i * tile_values;
       double sum = 0;
       for (uint32_t y = 0; y < info.rows; ++y) {
         for (uint32_t x = 0; x < info.cols * 3; ++x) {
           const size_t at = size_t{y} * tile_ * 3 + x;
           // The codec clamps what it writes: outside [0, 1] a change makes no difference.
-          const float v = std::clamp(out[at], 0.0f, 1.0f);
-          const float e = v - target[at];
+          const float e = std::clamp(out[at], 0.0f, 1.0f) - target[at];
           sum += double{e} * e;
-          if (grad == nullptr || v != out[at]) continue;
-          if (probe < 0) {
-            grad[at] = 2.0f * w * e;
-          } else {
-            const bool up =
-                Noise(static_cast<uint64_t>(probe) * kPrefixes + p, t * tile_values + at) >= 0;
-            grad[at] = up ? probe_scale : -probe_scale;
+        }
+      }
+      error[t] += batch.weight[p][t] * sum;
+      if (record != nullptr) (*record)[p][t] = sum;
+    }
+    if (gradient.empty()) continue;
+    grad_codes.resize(codes.size());
+    for (uint32_t probe = 0; probe < backward_passes; ++probe) {
+      grad_pixels.assign(pixels.size(), 0.0f);
+      for (size_t i = 0; i < n; ++i) {
+        const size_t t = tiles[i];
+        const float w = batch.weight[p][t];
+        const float probe_scale = std::sqrt(w);
+        const SearchTile& info = batch.info[t];
+        const float* target = batch.target.data() + t * tile_values;
+        const float* out = pixels.data() + i * tile_values;
+        float* grad = grad_pixels.data() + i * tile_values;
+        for (uint32_t y = 0; y < info.rows; ++y) {
+          for (uint32_t x = 0; x < info.cols * 3; ++x) {
+            const size_t at = size_t{y} * tile_ * 3 + x;
+            const float v = std::clamp(out[at], 0.0f, 1.0f);
+            if (v != out[at]) continue;
+            if (probes == 0) {
+              grad[at] = 2.0f * w * (v - target[at]);
+            } else {
+              const bool up = Noise(uint64_t{probe} * kPrefixes + p, t * tile_values + at) >= 0;
+              grad[at] = up ? probe_scale : -probe_scale;
+            }
           }
         }
       }
-      error[t] += w * sum;
-      if (record != nullptr) (*record)[p][t] = sum;
-    }
-    if (!gradient.empty()) {
+      // The tape of the decode above serves every probe's backward pass.
       TOK1D_RETURN_IF_ERROR(tokenizer_.DecodeValuesBackward(grad_pixels, grad_codes));
+      float* into = gradient.data() + size_t{probe} * count * per_tile;
       for (size_t i = 0; i < n; ++i) {
         const size_t t = tiles[i];
         for (size_t v = 0; v < per_tile; ++v) {
-          gradient[t * per_tile + v] += grad_codes[i * per_tile + v] * code_scale_[v % C_];
+          into[t * per_tile + v] += grad_codes[i * per_tile + v] * code_scale_[v % C_];
         }
       }
     }
@@ -282,10 +295,13 @@ Status TokenSearch::Curvature(const Batch& batch, std::span<const float> values,
   const size_t count = batch.count, per_tile = size_t{K_} * C_;
   std::fill(curvature.begin(), curvature.end(), 0.0f);
   std::vector<double> error(count);
-  std::vector<float> gradient(count * per_tile);
-  for (uint32_t probe = 0; probe < probes; ++probe) {
-    TOK1D_RETURN_IF_ERROR(Distortion(batch, values, error, gradient, nullptr, nullptr, probe));
-    for (size_t i = 0; i < gradient.size(); ++i) curvature[i] += gradient[i] * gradient[i];
+  if (probes > 0) {
+    std::vector<float> gradients(size_t{probes} * count * per_tile);
+    TOK1D_RETURN_IF_ERROR(Distortion(batch, values, error, gradients, nullptr, nullptr, probes));
+    for (uint32_t probe = 0; probe < probes; ++probe) {
+      const float* gradient = gradients.data() + size_t{probe} * count * per_tile;
+      for (size_t i = 0; i < curvature.size(); ++i) curvature[i] += gradient[i] * gradient[i];
+    }
   }
   // Pool per pixel over the tiles with the same count: E[(Jᵀv)²] = ‖J‖² for v of random signs.
   struct Pool {
@@ -634,6 +650,7 @@ Status TokenSearch::Optimise(std::span<const uint8_t> tiles, std::span<const Sea
     // Together the helpful moves usually help more than the best alone; checked, not assumed.
     for (size_t t = 0; t < count; ++t) {
       changes.first_changed[t] = K_;
+      if (helpful[t] < 2) continue;  // one helpful move or none: measured already
       for (uint32_t i = 0; i < per_tile; ++i) {
         if (combined[t * per_tile + i] != current[t * per_tile + i]) {
           changes.first_changed[t] = i / C_;

@@ -131,11 +131,12 @@ class TokenSearch {
   };
   // The weighted squared error over the prefixes of each tile of `values` (quantized, levels),
   // and with `gradient` its gradient with respect to them (levels); `record` (optional) gets
-  // the errors per prefix of the tiles decoded. With `probe` ≥ 0, `gradient` is instead that
-  // of a random ±1 (times √weight) combination of the decoded pixels, numbered by `probe`.
+  // the errors per prefix of the tiles decoded. With `probes` > 0, `gradient` holds instead
+  // `probes` gradients one after another, each of a random ±1 (times √weight) combination of
+  // the decoded pixels: one decode per prefix and a backward pass per probe.
   Status Distortion(const Batch& batch, std::span<const float> values, std::span<double> error,
                     std::span<float> gradient, const Changes* changes = nullptr,
-                    PrefixErrors* record = nullptr, int64_t probe = -1);
+                    PrefixErrors* record = nullptr, uint32_t probes = 0);
   Status Curvature(const Batch& batch, std::span<const float> values, uint32_t probes,
                    std::span<float> curvature);
   // The batch of `tiles` at counts keep[t], with prefix_weight shared by keep/2, /4, /8.
