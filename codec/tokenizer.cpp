@@ -30,13 +30,12 @@ struct Tokenizer::Workspace {
 
 // What DecodeValues keeps for DecodeValuesBackward, per decoder block b: its input
 // (stream[b]), its qkv, the residual stream after attention (mid[b]) and fc1's pre-activation;
-// stream[depth] is the last block's output and `sliced` its patch-query rows.
+// stream[depth] is the last block's output, its patch-query rows alone (packed).
 struct Tokenizer::Tape {
   size_t tiles = 0;  // capacity
   size_t count = 0;  // tiles of the last DecodeValues; 0: none yet
   DeviceBuffer keep;
   std::vector<DeviceBuffer> stream, mid, qkv, pre;
-  DeviceBuffer sliced;
   // The conv head: each block's conv1 pre-activation and the last block's output.
   std::vector<DeviceBuffer> head_pre;
   DeviceBuffer head_final;
@@ -185,19 +184,36 @@ void Tokenizer::RunConvHeadBackward(size_t count) {
                                head.head_in.in, w.normed.as<float>(), true);
 }
 
+namespace {
+
+// A device-side copy of `rows` rows (SliceSequences of one sequence: the interface's copy).
+void CopyRows(Backend& backend, const float* from, size_t rows, size_t width, float* to) {
+  backend.SliceSequences(from, 1, rows, 0, rows, width, to);
+}
+
+}  // namespace
+
 // A pre-LN transformer block on workspace.hidden (models/tok1d_model.py Block.forward).
-void Tokenizer::RunBlock(const BlockWeights& block, size_t sequences, size_t length) {
+void Tokenizer::RunBlock(const BlockWeights& block, size_t sequences, size_t length, size_t first,
+                         size_t kept) {
   const ModelConfig& c = model_.config();
   Workspace& w = *workspace_;
-  const size_t rows = sequences * length;
+  size_t rows = sequences * length;
   float* hidden = w.hidden.as<float>();
   float* normed = w.normed.as<float>();
+  float* attended = w.attended.as<float>();
   backend_.LayerNorm(hidden, rows, c.width, Weight(block.norm1.gamma), Weight(block.norm1.beta),
                      c.ln_eps, normed);
   RunLinear(normed, rows, block.qkv, w.qkv.as<float>(), Epilogue::kStore);
-  backend_.Attention(w.qkv.as<float>(), sequences, length, c.heads, c.head_dim(),
-                     w.attended.as<float>());
-  RunLinear(w.attended.as<float>(), rows, block.proj, hidden, Epilogue::kAccumulate);
+  backend_.Attention(w.qkv.as<float>(), sequences, length, c.heads, c.head_dim(), attended);
+  if (kept < length) {  // every row is a key, only the kept rows go on
+    backend_.SliceSequences(attended, sequences, length, first, kept, c.width, w.rows.as<float>());
+    attended = w.rows.as<float>();
+    backend_.SliceSequences(hidden, sequences, length, first, kept, c.width, normed);
+    rows = sequences * kept;
+    CopyRows(backend_, normed, rows, c.width, hidden);
+  }
+  RunLinear(attended, rows, block.proj, hidden, Epilogue::kAccumulate);
   backend_.LayerNorm(hidden, rows, c.width, Weight(block.norm2.gamma), Weight(block.norm2.beta),
                      c.ln_eps, normed);
   RunLinear(normed, rows, block.fc1, w.mlp.as<float>(), Epilogue::kGelu);
@@ -248,10 +264,12 @@ Status Tokenizer::EncodeBatch(std::span<const uint8_t> tiles, size_t count,
   }
   backend_.BuildSequences({w.rows.as<float>(), n, n * d, Weight(m.enc_pos)}, latents, count, d,
                           w.hidden.as<float>());
-  for (const BlockWeights& block : m.enc_blocks) RunBlock(block, count, length);
   // The latent rows (the last K of each sequence) become the tokens.
-  backend_.SliceSequences(w.hidden.as<float>(), count, length, n, k, d, w.rows.as<float>());
-  backend_.LayerNorm(w.rows.as<float>(), count * k, d, Weight(m.enc_norm.gamma),
+  for (size_t b = 0; b < m.enc_blocks.size(); ++b) {
+    const bool last = b + 1 == m.enc_blocks.size();
+    RunBlock(m.enc_blocks[b], count, length, last ? n : 0, last ? k : length);
+  }
+  backend_.LayerNorm(w.hidden.as<float>(), count * k, d, Weight(m.enc_norm.gamma),
                      Weight(m.enc_norm.beta), c.ln_eps, w.normed.as<float>());
   // z = to_code(h) + z_linear.
   RunLinear(w.normed.as<float>(), count * k, m.to_code, w.codes.as<float>(), Epilogue::kAccumulate);
@@ -338,10 +356,11 @@ Status Tokenizer::DecodeBatch(std::span<const int32_t> tokens, std::span<const f
   }
   backend_.BuildSequences(queries, {w.rows.as<float>(), k, k * d, Weight(m.dec_token_pos)}, count,
                           d, w.hidden.as<float>());
-  for (const BlockWeights& block : m.dec_blocks) RunBlock(block, count, length);
   // The patch-query rows (the first N of each sequence) become pixels.
-  backend_.SliceSequences(w.hidden.as<float>(), count, length, 0, n, d, w.rows.as<float>());
-  backend_.LayerNorm(w.rows.as<float>(), count * n, d, Weight(m.dec_norm.gamma),
+  for (size_t b = 0; b < m.dec_blocks.size(); ++b) {
+    RunBlock(m.dec_blocks[b], count, length, 0, b + 1 == m.dec_blocks.size() ? n : length);
+  }
+  backend_.LayerNorm(w.hidden.as<float>(), count * n, d, Weight(m.dec_norm.gamma),
                      Weight(m.dec_norm.beta), c.ln_eps, w.normed.as<float>());
   RunLinear(w.normed.as<float>(), count * n, m.to_pixels, w.patches.as<float>(), Epilogue::kStore);
   backend_.AssembleTiles(w.patches.as<float>(), w.pooled.as<float>(), count, ToGeometry(c),
@@ -352,36 +371,36 @@ Status Tokenizer::DecodeBatch(std::span<const int32_t> tokens, std::span<const f
 
 // ---- DecodeValues and its backward pass ----
 
-namespace {
-
-// A device-side copy of `rows` rows (SliceSequences of one sequence: the interface's copy).
-void CopyRows(Backend& backend, const float* from, size_t rows, size_t width, float* to) {
-  backend.SliceSequences(from, 1, rows, 0, rows, width, to);
-}
-
-}  // namespace
-
 // Block `index` of the decoder on tape.stream[index] → tape.stream[index + 1], keeping what
 // RunBlockBackward needs; the same operations as RunBlock (fc1 stored, then Gelu, equals the
-// kGelu epilogue), so the same results.
-void Tokenizer::RunBlockSaved(size_t index, size_t sequences, size_t length) {
+// kGelu epilogue), so the same results. kept < length: as RunBlock, only the first `kept` rows
+// of each sequence go on (packed) past the attention.
+void Tokenizer::RunBlockSaved(size_t index, size_t sequences, size_t length, size_t kept) {
   const ModelConfig& c = model_.config();
   const BlockWeights& block = model_.layout().dec_blocks[index];
   Workspace& w = *workspace_;
   Tape& tape = *tape_;
-  const size_t rows = sequences * length;
+  size_t rows = sequences * length;
   const float* input = tape.stream[index].as<float>();
   float* qkv = tape.qkv[index].as<float>();
   float* mid = tape.mid[index].as<float>();
   float* pre = tape.pre[index].as<float>();
   float* output = tape.stream[index + 1].as<float>();
   float* normed = w.normed.as<float>();
+  float* attended = w.attended.as<float>();
   backend_.LayerNorm(input, rows, c.width, Weight(block.norm1.gamma), Weight(block.norm1.beta),
                      c.ln_eps, normed);
   RunLinear(normed, rows, block.qkv, qkv, Epilogue::kStore);
-  backend_.Attention(qkv, sequences, length, c.heads, c.head_dim(), w.attended.as<float>());
-  CopyRows(backend_, input, rows, c.width, mid);
-  RunLinear(w.attended.as<float>(), rows, block.proj, mid, Epilogue::kAccumulate);
+  backend_.Attention(qkv, sequences, length, c.heads, c.head_dim(), attended);
+  if (kept < length) {
+    backend_.SliceSequences(attended, sequences, length, 0, kept, c.width, w.rows.as<float>());
+    attended = w.rows.as<float>();
+    backend_.SliceSequences(input, sequences, length, 0, kept, c.width, mid);
+    rows = sequences * kept;
+  } else {
+    CopyRows(backend_, input, rows, c.width, mid);
+  }
+  RunLinear(attended, rows, block.proj, mid, Epilogue::kAccumulate);
   backend_.LayerNorm(mid, rows, c.width, Weight(block.norm2.gamma), Weight(block.norm2.beta),
                      c.ln_eps, normed);
   RunLinear(normed, rows, block.fc1, pre, Epilogue::kStore);
@@ -391,28 +410,39 @@ void Tokenizer::RunBlockSaved(size_t index, size_t sequences, size_t length) {
 }
 
 // The backward pass of block `index`: workspace.hidden holds the gradient of its output on
-// entry and that of its input on return (the other workspace buffers are scratch).
-void Tokenizer::RunBlockBackward(size_t index, size_t sequences, size_t length) {
+// entry (sequences × kept rows) and that of its input on return (sequences × length rows; the
+// other workspace buffers are scratch).
+void Tokenizer::RunBlockBackward(size_t index, size_t sequences, size_t length, size_t kept) {
   const ModelConfig& c = model_.config();
   const BlockWeights& block = model_.layout().dec_blocks[index];
   Workspace& w = *workspace_;
   Tape& tape = *tape_;
-  const size_t rows = sequences * length, d = c.width, mlp = c.mlp_width();
+  const size_t rows = sequences * length, kept_rows = sequences * kept;
+  const size_t d = c.width, mlp = c.mlp_width();
   float* grad = w.hidden.as<float>();
   float* grad_normed = w.normed.as<float>();
   float* grad_mlp = w.mlp.as<float>();
+  float* grad_attended = w.attended.as<float>();
   // output = mid + fc2(gelu(fc1(norm2(mid)))): grad becomes that of mid.
-  backend_.LinearBackwardInput(grad, rows, d, Weight(block.fc2.weight), mlp, grad_mlp, false);
-  backend_.GeluBackward(tape.pre[index].as<float>(), grad_mlp, rows * mlp, grad_mlp);
-  backend_.LinearBackwardInput(grad_mlp, rows, mlp, Weight(block.fc1.weight), d, grad_normed,
+  backend_.LinearBackwardInput(grad, kept_rows, d, Weight(block.fc2.weight), mlp, grad_mlp, false);
+  backend_.GeluBackward(tape.pre[index].as<float>(), grad_mlp, kept_rows * mlp, grad_mlp);
+  backend_.LinearBackwardInput(grad_mlp, kept_rows, mlp, Weight(block.fc1.weight), d, grad_normed,
                                false);
-  backend_.LayerNormBackward(tape.mid[index].as<float>(), grad_normed, rows, d,
+  backend_.LayerNormBackward(tape.mid[index].as<float>(), grad_normed, kept_rows, d,
                              Weight(block.norm2.gamma), c.ln_eps, grad, true);
   // mid = input + proj(attention(qkv(norm1(input)))): grad becomes that of input.
-  backend_.LinearBackwardInput(grad, rows, d, Weight(block.proj.weight), d, w.attended.as<float>(),
-                               false);
-  backend_.AttentionBackward(tape.qkv[index].as<float>(), w.attended.as<float>(), sequences, length,
-                             c.heads, c.head_dim(), w.qkv.as<float>());
+  if (kept < length) {  // the rows the block dropped have gradient 0
+    backend_.LinearBackwardInput(grad, kept_rows, d, Weight(block.proj.weight), d,
+                                 w.rows.as<float>(), false);
+    backend_.SliceSequencesBackward(w.rows.as<float>(), sequences, length, 0, kept, d,
+                                    grad_attended);
+    backend_.SliceSequencesBackward(grad, sequences, length, 0, kept, d, grad_mlp);
+    CopyRows(backend_, grad_mlp, rows, d, grad);
+  } else {
+    backend_.LinearBackwardInput(grad, rows, d, Weight(block.proj.weight), d, grad_attended, false);
+  }
+  backend_.AttentionBackward(tape.qkv[index].as<float>(), grad_attended, sequences, length, c.heads,
+                             c.head_dim(), w.qkv.as<float>());
   backend_.LinearBackwardInput(w.qkv.as<float>(), rows, 3 * d, Weight(block.qkv.weight), d,
                                grad_normed, false);
   backend_.LayerNormBackward(tape.stream[index].as<float>(), grad_normed, rows, d,
@@ -469,7 +499,6 @@ Status Tokenizer::DecodeValues(std::span<const float> values, std::span<const ui
       TOK1D_RETURN_IF_ERROR(allocate(&tape.qkv[b], rows * 3 * d));
       TOK1D_RETURN_IF_ERROR(allocate(&tape.pre[b], rows * c.mlp_width()));
     }
-    TOK1D_RETURN_IF_ERROR(allocate(&tape.sliced, count * n * d));
     if (c.conv_head) {
       const size_t map = count * c.head_map_values();
       tape.head_pre.resize(m.conv_head->blocks.size());
@@ -497,10 +526,9 @@ Status Tokenizer::DecodeValues(std::span<const float> values, std::span<const ui
   backend_.BuildSequences(queries, {w.rows.as<float>(), k, k * d, Weight(m.dec_token_pos)}, count,
                           d, tape.stream[0].as<float>());
   const size_t depth = m.dec_blocks.size();
-  for (size_t b = 0; b < depth; ++b) RunBlockSaved(b, count, length);
-  backend_.SliceSequences(tape.stream[depth].as<float>(), count, length, 0, n, d,
-                          tape.sliced.as<float>());
-  backend_.LayerNorm(tape.sliced.as<float>(), count * n, d, Weight(m.dec_norm.gamma),
+  // The patch-query rows (the first N of each sequence) become pixels.
+  for (size_t b = 0; b < depth; ++b) RunBlockSaved(b, count, length, b + 1 == depth ? n : length);
+  backend_.LayerNorm(tape.stream[depth].as<float>(), count * n, d, Weight(m.dec_norm.gamma),
                      Weight(m.dec_norm.beta), c.ln_eps, w.normed.as<float>());
   RunLinear(w.normed.as<float>(), count * n, m.to_pixels, w.patches.as<float>(), Epilogue::kStore);
   backend_.AssembleTiles(w.patches.as<float>(), w.pooled.as<float>(), count, ToGeometry(c),
@@ -542,10 +570,10 @@ Status Tokenizer::DecodeValuesBackward(std::span<const float> grad_pixels,
   backend_.LinearBackwardInput(grad_detail, count * n, m.to_pixels.out, Weight(m.to_pixels.weight),
                                d, grad_normed, false);
   if (m.conv_head) RunConvHeadBackward(count);  // adds the head's part to grad_normed
-  backend_.LayerNormBackward(tape.sliced.as<float>(), grad_normed, count * n, d,
-                             Weight(m.dec_norm.gamma), c.ln_eps, w.rows.as<float>(), false);
-  backend_.SliceSequencesBackward(w.rows.as<float>(), count, length, 0, n, d, grad_sequence);
-  for (size_t b = m.dec_blocks.size(); b-- > 0;) RunBlockBackward(b, count, length);
+  const size_t depth = m.dec_blocks.size();
+  backend_.LayerNormBackward(tape.stream[depth].as<float>(), grad_normed, count * n, d,
+                             Weight(m.dec_norm.gamma), c.ln_eps, grad_sequence, false);
+  for (size_t b = depth; b-- > 0;) RunBlockBackward(b, count, length, b + 1 == depth ? n : length);
   // sequence = [queries; tokens + dec_token_pos].
   float* grad_tokens = w.rows.as<float>();
   backend_.SliceSequences(grad_sequence, count, length, n, k, d, grad_tokens);

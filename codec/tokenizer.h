@@ -69,9 +69,13 @@ class Tokenizer {
   Tokenizer(const Model& model, Backend& backend, const TokenizerOptions& options);
   Status Reserve(size_t tiles);
   const float* Weight(WeightSpan span) const;
-  void RunBlock(const BlockWeights& block, size_t sequences, size_t length);
-  void RunBlockSaved(size_t index, size_t sequences, size_t length);
-  void RunBlockBackward(size_t index, size_t sequences, size_t length);
+  // A block whose output is needed only in rows first … first+kept−1 of each sequence (the
+  // model's last blocks: the rows that become pixels or tokens) runs its projection and MLP on
+  // those rows alone and leaves them packed, sequences × kept rows; kept = length: every row.
+  void RunBlock(const BlockWeights& block, size_t sequences, size_t length, size_t first,
+                size_t kept);
+  void RunBlockSaved(size_t index, size_t sequences, size_t length, size_t kept);
+  void RunBlockBackward(size_t index, size_t sequences, size_t length, size_t kept);
   void RunLinear(const float* x, size_t rows, const LinearWeights& linear, float* y,
                  Epilogue epilogue);
   void RunConv(const float* x, size_t count, const ConvWeights& conv, float* y, Epilogue epilogue);
