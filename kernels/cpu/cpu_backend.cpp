@@ -58,11 +58,11 @@ TOK1D_VECTORIZED void LayerNormRows(const float* x, size_t rows, size_t width, c
   }
 }
 
-// Attention is computed in blocks of kQueryBlock queries against kLaneBlock keys (or value
-// components) at a time, so the accumulators stay in vector registers: 4 × 16 floats is
-// 8 AVX2 registers (GCC/Clang vector types; the baseline clone splits them into SSE pairs). Keys
-// and values are copied to scratch padded to multiples of kLaneBlock with zeros, so the blocked
-// loops need no tail handling.
+// Attention's products (and the 3x3 convolution) are computed in blocks of kQueryBlock rows
+// against kLaneBlock columns at a time, so the accumulators stay in vector registers: 4 × 16
+// floats is 8 AVX2 registers (GCC/Clang vector types; the baseline clone splits them into SSE
+// pairs; CPUs with AVX-512 take 8 × 32 in 16 of theirs). Operands are copied to scratch padded
+// to multiples of kLaneBlock with zeros, so the blocked loops need no tail handling.
 constexpr size_t kQueryBlock = 4;
 constexpr size_t kLaneBlock = 16;
 
@@ -83,22 +83,44 @@ struct AttentionScratch {
         padded_dim(RoundUp(head_dim, kLaneBlock)),
         keys_t(head_dim * padded_length, 0.0f),
         values(length * padded_dim, 0.0f),
-        scores(kQueryBlock * padded_length, 0.0f) {}
+        scores(length * padded_length, 0.0f) {}
   size_t padded_length;
   size_t padded_dim;
   std::vector<float> keys_t;  // [head_dim, padded_length]: keys transposed
   std::vector<float> values;  // [length, padded_dim]
-  std::vector<float> scores;  // [kQueryBlock, padded_length]
+  std::vector<float> scores;  // [length, padded_length]
 };
 
-// Softmax attention of one head of one sequence.
-TOK1D_VECTORIZED void AttentionHead(const float* qkv, size_t length, size_t heads, size_t head_dim,
-                                    size_t head, float* out, AttentionScratch& scratch) {
+void Product(const float* a, size_t a_row, size_t a_col, size_t m, size_t k_count, const float* b,
+             size_t ldb, size_t n_valid, float scale, float* c, size_t ldc);
+
+// Each row of scores[rows, stride] (its first `length` entries) → its softmax.
+TOK1D_VECTORIZED void SoftmaxRows(float* scores, size_t rows, size_t length, size_t stride) {
+  for (size_t i = 0; i < rows; ++i) {
+    float* row = scores + i * stride;
+    float max_score = -INFINITY;
+#pragma omp simd reduction(max : max_score)
+    for (size_t j = 0; j < length; ++j) max_score = std::max(max_score, row[j]);
+    float sum = 0;
+#pragma omp simd reduction(+ : sum)
+    for (size_t j = 0; j < length; ++j) {
+      row[j] = ExpApprox(row[j] - max_score);
+      sum += row[j];
+    }
+    const float inv_sum = 1.0f / sum;
+    for (size_t j = 0; j < length; ++j) row[j] *= inv_sum;
+  }
+}
+
+// Softmax attention of one head of one sequence: two products and the softmax between.
+void AttentionHead(const float* qkv, size_t length, size_t heads, size_t head_dim, size_t head,
+                   float* out, AttentionScratch& scratch) {
   const size_t width = heads * head_dim;
   const size_t row_stride = 3 * width;
   const size_t padded_length = scratch.padded_length, padded_dim = scratch.padded_dim;
   float* keys_t = scratch.keys_t.data();
   float* values = scratch.values.data();
+  float* scores = scratch.scores.data();
   for (size_t j = 0; j < length; ++j) {
     const float* key = qkv + j * row_stride + width + head * head_dim;
     const float* value = key + width;
@@ -106,73 +128,11 @@ TOK1D_VECTORIZED void AttentionHead(const float* qkv, size_t length, size_t head
     std::memcpy(values + j * padded_dim, value, head_dim * sizeof(float));
   }
   const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
-  for (size_t i0 = 0; i0 < length; i0 += kQueryBlock) {
-    // A short last block repeats the last query; its extra results are not stored.
-    const float* queries[kQueryBlock];
-    for (size_t qi = 0; qi < kQueryBlock; ++qi) {
-      queries[qi] = qkv + std::min(i0 + qi, length - 1) * row_stride + head * head_dim;
-    }
-    float* scores[kQueryBlock];
-    for (size_t qi = 0; qi < kQueryBlock; ++qi)
-      scores[qi] = scratch.scores.data() + qi * padded_length;
-
-    for (size_t j0 = 0; j0 < padded_length; j0 += kLaneBlock) {
-      Vec8 acc[kQueryBlock][2] = {};
-      for (size_t d = 0; d < head_dim; ++d) {
-        Vec8 key_lo, key_hi;
-        LoadVec8(key_lo, keys_t + d * padded_length + j0);
-        LoadVec8(key_hi, keys_t + d * padded_length + j0 + 8);
-#pragma GCC unroll 4
-        for (size_t qi = 0; qi < kQueryBlock; ++qi) {
-          const float q = queries[qi][d];
-          acc[qi][0] += q * key_lo;
-          acc[qi][1] += q * key_hi;
-        }
-      }
-      for (size_t qi = 0; qi < kQueryBlock; ++qi) {
-        StoreVec8(scores[qi] + j0, acc[qi][0] * scale);
-        StoreVec8(scores[qi] + j0 + 8, acc[qi][1] * scale);
-      }
-    }
-
-    float inv_sum[kQueryBlock];
-    for (size_t qi = 0; qi < kQueryBlock; ++qi) {
-      float* row = scores[qi];
-      float max_score = -INFINITY;
-#pragma omp simd reduction(max : max_score)
-      for (size_t j = 0; j < length; ++j) max_score = std::max(max_score, row[j]);
-      float sum = 0;
-#pragma omp simd reduction(+ : sum)
-      for (size_t j = 0; j < length; ++j) {
-        row[j] = ExpApprox(row[j] - max_score);
-        sum += row[j];
-      }
-      for (size_t j = length; j < padded_length; ++j) row[j] = 0.0f;
-      inv_sum[qi] = 1.0f / sum;
-    }
-
-    for (size_t d0 = 0; d0 < padded_dim; d0 += kLaneBlock) {
-      Vec8 acc[kQueryBlock][2] = {};
-      for (size_t j = 0; j < length; ++j) {
-        Vec8 value_lo, value_hi;
-        LoadVec8(value_lo, values + j * padded_dim + d0);
-        LoadVec8(value_hi, values + j * padded_dim + d0 + 8);
-#pragma GCC unroll 4
-        for (size_t qi = 0; qi < kQueryBlock; ++qi) {
-          const float p = scores[qi][j];
-          acc[qi][0] += p * value_lo;
-          acc[qi][1] += p * value_hi;
-        }
-      }
-      for (size_t qi = 0; qi < kQueryBlock && i0 + qi < length; ++qi) {
-        float lanes[kLaneBlock];
-        StoreVec8(lanes, acc[qi][0] * inv_sum[qi]);
-        StoreVec8(lanes + 8, acc[qi][1] * inv_sum[qi]);
-        const size_t count = std::min(kLaneBlock, head_dim - d0);
-        std::memcpy(out + (i0 + qi) * width + head * head_dim + d0, lanes, count * sizeof(float));
-      }
-    }
-  }
+  Product(qkv + head * head_dim, row_stride, 1, length, head_dim, keys_t, padded_length, length,
+          scale, scores, padded_length);
+  SoftmaxRows(scores, length, length, padded_length);
+  Product(scores, padded_length, 1, length, length, values, padded_dim, head_dim, 1.0f,
+          out + head * head_dim, width);
 }
 
 TOK1D_VECTORIZED void CopyRowsAdding(const float* rows, const float* add, size_t count,
@@ -430,6 +390,91 @@ TOK1D_VECTORIZED void BlockedProduct(const float* a, size_t a_row, size_t a_col,
   }
 }
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && \
+    !defined(TOK1D_THREAD_SANITIZER) && !defined(__SANITIZE_THREAD__)
+#define TOK1D_HAS_AVX512_PRODUCT 1
+using Vec16 = float __attribute__((vector_size(64)));
+inline void LoadVec16(Vec16& v, const float* p) { std::memcpy(&v, p, sizeof(v)); }
+inline void StoreVec16(float* p, const Vec16& v) { std::memcpy(p, &v, sizeof(v)); }
+
+// BlockedProduct for CPUs with AVX-512: 8 rows of c against `lanes` × 16 columns, 16 zmm
+// accumulators; the same sums in the same order of k.
+template <size_t lanes>
+__attribute__((target("arch=x86-64-v4"))) void ProductBlock512(
+    const float* a, size_t a_row, size_t a_col, size_t m, size_t i0, size_t k_count, const float* b,
+    size_t ldb, size_t n0, size_t n_valid, float scale, float* c, size_t ldc) {
+  constexpr size_t kRows = 8;
+  size_t offsets[kRows];
+  for (size_t qi = 0; qi < kRows; ++qi) offsets[qi] = std::min(i0 + qi, m - 1) * a_row;
+  Vec16 acc[kRows][lanes] = {};
+  const float* column = a;
+  for (size_t k = 0; k < k_count; ++k, column += a_col) {
+    Vec16 row[lanes];
+    for (size_t l = 0; l < lanes; ++l) LoadVec16(row[l], b + k * ldb + n0 + 16 * l);
+#pragma GCC unroll 8
+    for (size_t qi = 0; qi < kRows; ++qi) {
+      const float v = column[offsets[qi]];
+      for (size_t l = 0; l < lanes; ++l) acc[qi][l] += v * row[l];
+    }
+  }
+  const size_t count = std::min(16 * lanes, n_valid - n0);
+  for (size_t qi = 0; qi < kRows && i0 + qi < m; ++qi) {
+    float out[16 * lanes];
+    for (size_t l = 0; l < lanes; ++l) StoreVec16(out + 16 * l, acc[qi][l] * scale);
+    std::memcpy(c + (i0 + qi) * ldc + n0, out, count * sizeof(float));
+  }
+}
+
+__attribute__((target("arch=x86-64-v4"))) void BlockedProduct512(
+    const float* a, size_t a_row, size_t a_col, size_t m, size_t k_count, const float* b,
+    size_t ldb, size_t n_valid, float scale, float* c, size_t ldc) {
+  for (size_t i0 = 0; i0 < m; i0 += 8) {
+    size_t n0 = 0;
+    for (; n0 + 32 <= ldb && n0 < n_valid; n0 += 32) {
+      ProductBlock512<2>(a, a_row, a_col, m, i0, k_count, b, ldb, n0, n_valid, scale, c, ldc);
+    }
+    for (; n0 < n_valid; n0 += 16) {  // ldb is a multiple of 16
+      ProductBlock512<1>(a, a_row, a_col, m, i0, k_count, b, ldb, n0, n_valid, scale, c, ldc);
+    }
+  }
+}
+
+#endif
+
+// AVX-512 as x86-64-v4 has it (F, BW, VL, DQ); the builtins also check that the OS saves the
+// wider registers.
+bool CpuHasAvx512() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+#else
+  return false;
+#endif
+}
+
+// TOK1D_CPU_NO_AVX512=1 keeps the products on the AVX2 kernels (the tests run both).
+bool UseAvx512Products() {
+  static const bool use = [] {
+    const char* off = std::getenv("TOK1D_CPU_NO_AVX512");
+    return CpuHasAvx512() &&
+           (off == nullptr || std::string_view(off).empty() || std::string_view(off) == "0");
+  }();
+  return use;
+}
+
+// BlockedProduct on the widest vectors this CPU has.
+void Product(const float* a, size_t a_row, size_t a_col, size_t m, size_t k_count, const float* b,
+             size_t ldb, size_t n_valid, float scale, float* c, size_t ldc) {
+#if defined(TOK1D_HAS_AVX512_PRODUCT)
+  if (UseAvx512Products()) {
+    BlockedProduct512(a, a_row, a_col, m, k_count, b, ldb, n_valid, scale, c, ldc);
+    return;
+  }
+#endif
+  BlockedProduct(a, a_row, a_col, m, k_count, b, ldb, n_valid, scale, c, ldc);
+}
+
 // Scratch for one (sequence, head) unit of the attention's backward pass: the operands of its
 // products, copied to rows padded with zeros to multiples of kLaneBlock.
 struct AttentionBackwardScratch {
@@ -485,10 +530,10 @@ TOK1D_VECTORIZED void AttentionHeadBackward(const float* qkv, const float* dout,
   }
   const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
   const float* queries_in = qkv + head * head_dim;
-  BlockedProduct(queries_in, row_stride, 1, length, head_dim, keys_t, padded_length, length, scale,
-                 p, padded_length);  // s·QKᵀ
-  BlockedProduct(dout + head * head_dim, width, 1, length, head_dim, values_t, padded_length,
-                 length, 1.0f, ds, padded_length);  // dP
+  Product(queries_in, row_stride, 1, length, head_dim, keys_t, padded_length, length, scale, p,
+          padded_length);  // s·QKᵀ
+  Product(dout + head * head_dim, width, 1, length, head_dim, values_t, padded_length, length, 1.0f,
+          ds, padded_length);  // dP
   for (size_t i = 0; i < length; ++i) {
     float* row = p + i * padded_length;
     float* grad = ds + i * padded_length;
@@ -514,12 +559,12 @@ TOK1D_VECTORIZED void AttentionHeadBackward(const float* qkv, const float* dout,
   float* grad_query = dqkv + head * head_dim;
   float* grad_key = grad_query + width;
   float* grad_value = grad_key + width;
-  BlockedProduct(ds, padded_length, 1, length, length, scratch.keys.data(), padded_dim, head_dim,
-                 1.0f, grad_query, row_stride);  // s·dS·K
-  BlockedProduct(ds, 1, padded_length, length, length, scratch.queries.data(), padded_dim, head_dim,
-                 1.0f, grad_key, row_stride);  // s·dSᵀ·Q
-  BlockedProduct(p, 1, padded_length, length, length, scratch.grad_out.data(), padded_dim, head_dim,
-                 1.0f, grad_value, row_stride);  // Pᵀ·dO
+  Product(ds, padded_length, 1, length, length, scratch.keys.data(), padded_dim, head_dim, 1.0f,
+          grad_query, row_stride);  // s·dS·K
+  Product(ds, 1, padded_length, length, length, scratch.queries.data(), padded_dim, head_dim, 1.0f,
+          grad_key, row_stride);  // s·dSᵀ·Q
+  Product(p, 1, padded_length, length, length, scratch.grad_out.data(), padded_dim, head_dim, 1.0f,
+          grad_value, row_stride);  // Pᵀ·dO
 }
 
 class CpuBackend final : public Backend {
@@ -1025,12 +1070,8 @@ std::string OpenBlasCoreForThisCpu() {
   if (std::find(std::begin(kFallbacks), std::end(kFallbacks), chosen) == std::end(kFallbacks)) {
     return {};
   }
+  if (CpuHasAvx512()) return "SkylakeX";
 #if defined(__x86_64__) || defined(__i386__)
-  __builtin_cpu_init();  // these also check that the OS saves the wider registers
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq")) {
-    return "SkylakeX";
-  }
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return "Haswell";
 #endif
   return {};
