@@ -453,7 +453,8 @@ bool CpuHasAvx512() {
 #endif
 }
 
-// TOK1D_CPU_NO_AVX512=1 keeps the products on the AVX2 kernels (the tests run both).
+// TOK1D_CPU_NO_AVX512=1 keeps the attention's products and the convolution on the AVX2 kernels
+// (the tests run both).
 bool UseAvx512Products() {
   static const bool use = [] {
     const char* off = std::getenv("TOK1D_CPU_NO_AVX512");
@@ -473,6 +474,82 @@ void Product(const float* a, size_t a_row, size_t a_col, size_t m, size_t k_coun
   }
 #endif
   BlockedProduct(a, a_row, a_col, m, k_count, b, ldb, n_valid, scale, c, ldc);
+}
+
+#if defined(TOK1D_HAS_AVX512_PRODUCT)
+// ConvRow for CPUs with AVX-512: 8 pixels against `lanes` × 16 output channels.
+template <size_t lanes>
+__attribute__((target("arch=x86-64-v4"))) void ConvBlock512(
+    const float* padded, size_t width, size_t in, size_t y, size_t x0, const float* wt, size_t ldb,
+    const float* bias, size_t n0, size_t out, Epilogue epilogue, float* row) {
+  constexpr size_t kPixels = 8;
+  const size_t padded_width = width + 2;
+  const float* pixel[kPixels];
+  for (size_t q = 0; q < kPixels; ++q) {
+    pixel[q] = padded + (y * padded_width + std::min(x0 + q, width - 1)) * in;
+  }
+  Vec16 acc[kPixels][lanes];
+  for (size_t l = 0; l < lanes; ++l) {
+    Vec16 b;
+    LoadVec16(b, bias + n0 + 16 * l);
+    for (size_t q = 0; q < kPixels; ++q) acc[q][l] = b;
+  }
+  for (size_t ky = 0; ky < 3; ++ky) {
+    for (size_t kx = 0; kx < 3; ++kx) {
+      const size_t offset = (ky * padded_width + kx) * in;
+      const float* w = wt + (ky * 3 + kx) * in * ldb + n0;
+      for (size_t i = 0; i < in; ++i, w += ldb) {
+        Vec16 weights[lanes];
+        for (size_t l = 0; l < lanes; ++l) LoadVec16(weights[l], w + 16 * l);
+#pragma GCC unroll 8
+        for (size_t q = 0; q < kPixels; ++q) {
+          const float v = pixel[q][offset + i];
+          for (size_t l = 0; l < lanes; ++l) acc[q][l] += v * weights[l];
+        }
+      }
+    }
+  }
+  const size_t lanes_used = std::min(16 * lanes, out - n0);
+  for (size_t q = 0; q < kPixels && x0 + q < width; ++q) {
+    float values[16 * lanes];
+    for (size_t l = 0; l < lanes; ++l) StoreVec16(values + 16 * l, acc[q][l]);
+    float* dst = row + (x0 + q) * out + n0;
+    if (epilogue == Epilogue::kAccumulate) {
+      for (size_t n = 0; n < lanes_used; ++n) dst[n] += values[n];
+    } else if (epilogue == Epilogue::kGelu) {
+      for (size_t n = 0; n < lanes_used; ++n) dst[n] = GeluApprox(values[n]);
+    } else {
+      std::memcpy(dst, values, lanes_used * sizeof(float));
+    }
+  }
+}
+
+__attribute__((target("arch=x86-64-v4"))) void ConvRow512(const float* padded, size_t width,
+                                                          size_t in, size_t y, const float* wt,
+                                                          size_t ldb, const float* bias, size_t out,
+                                                          Epilogue epilogue, float* row) {
+  for (size_t x0 = 0; x0 < width; x0 += 8) {
+    size_t n0 = 0;
+    for (; n0 + 32 <= ldb && n0 < out; n0 += 32) {
+      ConvBlock512<2>(padded, width, in, y, x0, wt, ldb, bias, n0, out, epilogue, row);
+    }
+    for (; n0 < out; n0 += 16) {  // ldb is a multiple of 16
+      ConvBlock512<1>(padded, width, in, y, x0, wt, ldb, bias, n0, out, epilogue, row);
+    }
+  }
+}
+#endif
+
+// ConvRow on the widest vectors this CPU has.
+void ConvRowDispatch(const float* padded, size_t width, size_t in, size_t y, const float* wt,
+                     size_t ldb, const float* bias, size_t out, Epilogue epilogue, float* row) {
+#if defined(TOK1D_HAS_AVX512_PRODUCT)
+  if (UseAvx512Products()) {
+    ConvRow512(padded, width, in, y, wt, ldb, bias, out, epilogue, row);
+    return;
+  }
+#endif
+  ConvRow(padded, width, in, y, wt, ldb, bias, out, epilogue, row);
 }
 
 // Scratch for one (sequence, head) unit of the attention's backward pass: the operands of its
@@ -798,8 +875,9 @@ class CpuBackend final : public Backend {
       pool_.ParallelFor(images * height, 2, [&](size_t begin, size_t end) {
         for (size_t r = begin; r < end; ++r) {
           const size_t image = r / height, row = r % height;
-          ConvRow(padded.data() + image * padded_values, width, in, row, wt.data(), ldb,
-                  bias.data(), out, epilogue, y + ((first + image) * pixels + row * width) * out);
+          ConvRowDispatch(padded.data() + image * padded_values, width, in, row, wt.data(), ldb,
+                          bias.data(), out, epilogue,
+                          y + ((first + image) * pixels + row * width) * out);
         }
       });
     }
