@@ -99,13 +99,15 @@ def main():
     for metric in args.metrics.split(","):
         values = []
         for im in images:
-            bd = bd_rate([(float(r["bpp"]), float(r[metric])) for r in ref[im]],
-                         [(float(r["bpp"]), float(r[metric])) for r in test[im]])
+            # a metric the sweep left empty (MS-SSIM of an image too small for it) has no BD-rate
+            bd = bd_rate([(float(r["bpp"]), float(r[metric])) for r in ref[im] if r[metric]],
+                         [(float(r["bpp"]), float(r[metric])) for r in test[im] if r[metric]])
             if args.per_image:
                 print(f"  {im} {metric}: {bd if bd is None else round(bd, 2)}")
             if bd is not None:
                 values.append(bd)
-        print(f"BD-rate {metric}: mean over {len(values)} images {np.mean(values):+.2f} %")
+        mean = f"{np.mean(values):+.2f} %" if values else "none"
+        print(f"BD-rate {metric}: mean over {len(values)} images {mean}")
     settings = sorted({r["setting"] for im in images for r in ref[im]}, key=lambda s: float(s))
     print("setting | reference bpp, PSNR, MS-SSIM | test bpp, PSNR, MS-SSIM")
     for s in settings:
