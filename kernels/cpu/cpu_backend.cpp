@@ -99,8 +99,9 @@ TOK1D_VECTORIZED void SoftmaxRows(float* scores, size_t rows, size_t length, siz
   for (size_t i = 0; i < rows; ++i) {
     float* row = scores + i * stride;
     float max_score = -INFINITY;
+    // Written as a comparison: GCC vectorizes this reduction, not std::max's.
 #pragma omp simd reduction(max : max_score)
-    for (size_t j = 0; j < length; ++j) max_score = std::max(max_score, row[j]);
+    for (size_t j = 0; j < length; ++j) max_score = max_score > row[j] ? max_score : row[j];
     float sum = 0;
 #pragma omp simd reduction(+ : sum)
     for (size_t j = 0; j < length; ++j) {
@@ -615,8 +616,9 @@ TOK1D_VECTORIZED void AttentionHeadBackward(const float* qkv, const float* dout,
     float* row = p + i * padded_length;
     float* grad = ds + i * padded_length;
     float max_score = -INFINITY;
+    // Written as a comparison: GCC vectorizes this reduction, not std::max's.
 #pragma omp simd reduction(max : max_score)
-    for (size_t j = 0; j < length; ++j) max_score = std::max(max_score, row[j]);
+    for (size_t j = 0; j < length; ++j) max_score = max_score > row[j] ? max_score : row[j];
     float sum = 0;
 #pragma omp simd reduction(+ : sum)
     for (size_t j = 0; j < length; ++j) {
