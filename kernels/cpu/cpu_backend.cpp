@@ -28,15 +28,10 @@ constexpr size_t kAlignment = 64;
 
 // ---- row kernels (each compiled for AVX2 and baseline, see TOK1D_VECTORIZED) ----
 
-TOK1D_VECTORIZED void AddBiasRows(float* y, size_t rows, size_t width, const float* bias,
-                                  bool gelu) {
+TOK1D_VECTORIZED void AddBiasRows(float* y, size_t rows, size_t width, const float* bias) {
   for (size_t r = 0; r < rows; ++r) {
     float* row = y + r * width;
-    if (gelu) {
-      for (size_t i = 0; i < width; ++i) row[i] = GeluApprox(row[i] + bias[i]);
-    } else {
-      for (size_t i = 0; i < width; ++i) row[i] += bias[i];
-    }
+    for (size_t i = 0; i < width; ++i) row[i] += bias[i];
   }
 }
 
@@ -683,12 +678,25 @@ class CpuBackend final : public Backend {
 
   void Linear(const float* x, size_t rows, size_t in, const float* w, const float* b, size_t out,
               float* y, Epilogue epilogue) override {
+    // Storing: y starts as the bias and the product adds to it (one pass over y fewer than
+    // OpenBLAS zeroing it for β = 0 and a bias pass after; the same sums, Σ then + b).
+    const bool accumulate = epilogue == Epilogue::kAccumulate;
+    if (!accumulate) {
+      pool_.ParallelFor(rows, RowsPerTask(out), [&](size_t begin, size_t end) {
+        for (size_t r = begin; r < end; ++r) std::memcpy(y + r * out, b, out * sizeof(float));
+      });
+    }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int(rows), Int(out), Int(in), 1.0f, x,
-                Int(in), w, Int(in), epilogue == Epilogue::kAccumulate ? 1.0f : 0.0f, y, Int(out));
-    const bool gelu = epilogue == Epilogue::kGelu;
-    pool_.ParallelFor(rows, RowsPerTask(out), [&](size_t begin, size_t end) {
-      AddBiasRows(y + begin * out, end - begin, out, b, gelu);
-    });
+                Int(in), w, Int(in), 1.0f, y, Int(out));
+    if (accumulate || epilogue == Epilogue::kGelu) {
+      pool_.ParallelFor(rows, RowsPerTask(out), [&](size_t begin, size_t end) {
+        if (accumulate) {
+          AddBiasRows(y + begin * out, end - begin, out, b);
+        } else {
+          GeluRows(y + begin * out, (end - begin) * out, y + begin * out);
+        }
+      });
+    }
   }
 
   void LayerNorm(const float* x, size_t rows, size_t width, const float* gamma, const float* beta,
