@@ -108,6 +108,20 @@ TOK1D_VECTORIZED void SoftmaxRows(float* scores, size_t rows, size_t length, siz
   }
 }
 
+// grad[i] (the gradient of softmax row p[i]) → scale · that of the scores: p ∘ (grad − p·grad).
+TOK1D_VECTORIZED void SoftmaxBackwardRows(const float* p, float* grad, size_t rows, size_t length,
+                                          size_t stride, float scale) {
+  for (size_t i = 0; i < rows; ++i) {
+    const float* row = p + i * stride;
+    float* g = grad + i * stride;
+    float dot = 0;
+#pragma omp simd reduction(+ : dot)
+    for (size_t j = 0; j < length; ++j) dot += row[j] * g[j];
+#pragma omp simd
+    for (size_t j = 0; j < length; ++j) g[j] = row[j] * (g[j] - dot) * scale;
+  }
+}
+
 // Softmax attention of one head of one sequence: two products and the softmax between.
 void AttentionHead(const float* qkv, size_t length, size_t heads, size_t head_dim, size_t head,
                    float* out, AttentionScratch& scratch) {
@@ -607,29 +621,8 @@ TOK1D_VECTORIZED void AttentionHeadBackward(const float* qkv, const float* dout,
           padded_length);  // s·QKᵀ
   Product(dout + head * head_dim, width, 1, length, head_dim, values_t, padded_length, length, 1.0f,
           ds, padded_length);  // dP
-  for (size_t i = 0; i < length; ++i) {
-    float* row = p + i * padded_length;
-    float* grad = ds + i * padded_length;
-    float max_score = -INFINITY;
-    // Written as a comparison: GCC vectorizes this reduction, not std::max's.
-#pragma omp simd reduction(max : max_score)
-    for (size_t j = 0; j < length; ++j) max_score = max_score > row[j] ? max_score : row[j];
-    float sum = 0;
-#pragma omp simd reduction(+ : sum)
-    for (size_t j = 0; j < length; ++j) {
-      row[j] = ExpApprox(row[j] - max_score);
-      sum += row[j];
-    }
-    const float inv_sum = 1.0f / sum;
-    float dot = 0;
-#pragma omp simd reduction(+ : dot)
-    for (size_t j = 0; j < length; ++j) {
-      row[j] *= inv_sum;
-      dot += row[j] * grad[j];
-    }
-#pragma omp simd
-    for (size_t j = 0; j < length; ++j) grad[j] = row[j] * (grad[j] - dot) * scale;  // s·dS
-  }
+  SoftmaxRows(p, length, length, padded_length);
+  SoftmaxBackwardRows(p, ds, length, length, padded_length, scale);
   float* grad_query = dqkv + head * head_dim;
   float* grad_key = grad_query + width;
   float* grad_value = grad_key + width;
