@@ -38,7 +38,6 @@ void OverrideFromEnvironment(SearchOptions* options) {
     if (name == "polish_tries") options->polish_tries = whole;
     if (name == "polish_moves") options->polish_moves = whole;
     if (name == "polish_depth") options->polish_depth = whole;
-    if (name == "move_digits") options->move_digits = whole;
     if (name == "curvature_probes") options->curvature_probes = whole;
     if (name == "prefix_weight") options->prefix_weight = static_cast<float>(value);
     if (name == "rate_weight") options->rate_weight = static_cast<float>(value);
@@ -292,10 +291,9 @@ Status TokenSearch::Distortion(const Batch& batch, std::span<const float> values
 }
 
 Status TokenSearch::Curvature(const Batch& batch, std::span<const float> values, uint32_t probes,
-                              std::span<float> curvature, std::span<float> block) {
-  const size_t count = batch.count, per_tile = size_t{K_} * C_, per_block = per_tile * C_;
+                              std::span<float> curvature) {
+  const size_t count = batch.count, per_tile = size_t{K_} * C_;
   std::fill(curvature.begin(), curvature.end(), 0.0f);
-  std::fill(block.begin(), block.end(), 0.0f);
   std::vector<double> error(count);
   if (probes > 0) {
     std::vector<float> gradients(size_t{probes} * count * per_tile);
@@ -303,16 +301,11 @@ Status TokenSearch::Curvature(const Batch& batch, std::span<const float> values,
     for (uint32_t probe = 0; probe < probes; ++probe) {
       const float* gradient = gradients.data() + size_t{probe} * count * per_tile;
       for (size_t i = 0; i < curvature.size(); ++i) curvature[i] += gradient[i] * gradient[i];
-      // E[(Jᵀv)(Jᵀv)ᵀ] = JᵀJ: the same probes estimate the products of two digits of a token.
-      for (size_t i = 0; i < block.size(); ++i) {
-        const size_t value = i / C_, other = value - value % C_ + i % C_;
-        block[i] += gradient[value] * gradient[other];
-      }
     }
   }
   // Pool per pixel over the tiles with the same count: E[(Jᵀv)²] = ‖J‖² for v of random signs.
   struct Pool {
-    std::vector<double> sum, block_sum;
+    std::vector<double> sum;
     double pixels = 0;
   };
   std::map<uint32_t, Pool> pools;  // by count
@@ -323,10 +316,6 @@ Status TokenSearch::Curvature(const Batch& batch, std::span<const float> values,
     Pool& pool = pools[batch.keep[0][t]];
     pool.sum.resize(per_tile, 0.0);
     for (size_t v = 0; v < per_tile; ++v) pool.sum[v] += curvature[t * per_tile + v];
-    if (!block.empty()) {
-      pool.block_sum.resize(per_block, 0.0);
-      for (size_t v = 0; v < per_block; ++v) pool.block_sum[v] += block[t * per_block + v];
-    }
     pool.pixels += pixels_of(t);
   }
   for (size_t t = 0; t < count; ++t) {
@@ -334,9 +323,6 @@ Status TokenSearch::Curvature(const Batch& batch, std::span<const float> values,
     const double scale = pixels_of(t) / (std::max(pool.pixels, 1.0) * std::max(probes, 1u));
     for (size_t v = 0; v < per_tile; ++v) {
       curvature[t * per_tile + v] = static_cast<float>(pool.sum[v] * scale);
-    }
-    for (size_t v = 0; v < per_block && !block.empty(); ++v) {
-      block[t * per_block + v] = static_cast<float>(pool.block_sum[v] * scale);
     }
   }
   return OkStatus();
@@ -375,7 +361,7 @@ Status TokenSearch::Curvature(std::span<const uint8_t> tiles, std::span<const Se
                               std::span<float> curvature) {
   std::vector<uint32_t> keeps(info.size());
   for (size_t t = 0; t < info.size(); ++t) keeps[t] = info[t].keep;
-  return Curvature(MakeBatch(tiles, info, keeps, prefix_weight), values, probes, curvature, {});
+  return Curvature(MakeBatch(tiles, info, keeps, prefix_weight), values, probes, curvature);
 }
 
 Status TokenSearch::Measure(std::span<const uint8_t> tiles, std::span<const SearchTile> info,
@@ -511,15 +497,6 @@ Status TokenSearch::Optimise(std::span<const uint8_t> tiles, std::span<const Sea
     float predicted = 0;
     uint32_t index = 0;  // j·C + d within the tile
     float step = 0;      // signed, in levels
-    // A second digit of the same token moved with it (step2 0: none).
-    uint32_t index2 = 0;
-    float step2 = 0;
-    bool Overlaps(const Move& other) const {
-      auto has = [&](uint32_t i) {
-        return i == other.index || (other.step2 != 0 && i == other.index2);
-      };
-      return has(index) || (step2 != 0 && has(index2));
-    }
   };
   std::vector<std::vector<Move>> moves(count), group_moves(count);
   std::vector<float> trial(count * per_tile), combined(count * per_tile);
@@ -532,11 +509,9 @@ Status TokenSearch::Optimise(std::span<const uint8_t> tiles, std::span<const Sea
   // After a failed round a tile goes on to the next `polish_tries` candidates, until it has
   // tried polish_depth × polish_tries of them without a success.
   std::vector<uint32_t> skip(count, 0);
-  std::vector<float> curvature(count * per_tile, 0.0f), block;
-  const bool pairs = options.move_digits >= 2 && C_ >= 2;
-  if (pairs) block.assign(count * per_tile * C_, 0.0f);
+  std::vector<float> curvature(count * per_tile, 0.0f);
   if (options.polish_rounds > 0 && options.curvature_probes > 0) {
-    TOK1D_RETURN_IF_ERROR(Curvature(batch, current, options.curvature_probes, curvature, block));
+    TOK1D_RETURN_IF_ERROR(Curvature(batch, current, options.curvature_probes, curvature));
   }
   for (uint32_t round = 0; round < options.polish_rounds; ++round) {
     for (size_t t = 0; t < count; ++t) changes.first_changed[t] = active[t] ? 0 : K_;
@@ -554,18 +529,14 @@ Status TokenSearch::Optimise(std::span<const uint8_t> tiles, std::span<const Sea
           std::span<const float>(current).subspan(t * per_tile, per_tile);
       std::vector<uint32_t> tokens(keep);
       for (uint32_t j = 0; j < keep; ++j) tokens[j] = TokenOf(values, j);
-      std::vector<float> single(2 * C_);  // predicted change of digit d moved up (2d), down
-      std::vector<uint8_t> valid(2 * C_);
       for (uint32_t j = 0; j < keep; ++j) {
         const float step = j < refined ? 1.0f / static_cast<float>(1u << refinement_.bits) : 1.0f;
         const uint32_t context = tables != nullptr ? tables->Context(j, tokens) : 0;
         for (uint32_t d = 0; d < C_; ++d) {
           const uint32_t index = j * C_ + d;
-          for (uint32_t down = 0; down < 2; ++down) {
-            const float sign = down ? -1.0f : 1.0f;
+          for (const float sign : {1.0f, -1.0f}) {
             const float moved = values[index] + sign * step;
-            valid[2 * d + down] = moved >= low_[d] - 0.5f && moved <= high_[d] + 0.5f;
-            if (!valid[2 * d + down]) continue;
+            if (moved < low_[d] - 0.5f || moved > high_[d] + 0.5f) continue;
             float predicted = gradient[t * per_tile + index] * sign * step +
                               curvature[t * per_tile + index] * step * step;
             const float from = std::nearbyint(values[index]), to = std::nearbyint(moved);
@@ -577,25 +548,7 @@ Status TokenSearch::Optimise(std::span<const uint8_t> tiles, std::span<const Sea
               predicted += static_cast<float>(
                   lambda * (std::log2(Frequency(c, a)) - std::log2(Frequency(c, b))));
             }
-            single[2 * d + down] = predicted;
             moves[t].push_back({predicted, index, sign * step});
-          }
-        }
-        if (!pairs) continue;
-        // Two digits together: their two predictions plus the cross term 2·δa·δb·(JᵀJ)ab
-        // (the code length of each digit is its own, under the same context).
-        const float* products = block.data() + (t * per_tile + size_t{j} * C_) * C_;
-        for (uint32_t a = 0; a < C_; ++a) {
-          for (uint32_t b = a + 1; b < C_; ++b) {
-            for (uint32_t down_a = 0; down_a < 2; ++down_a) {
-              for (uint32_t down_b = 0; down_b < 2; ++down_b) {
-                if (!valid[2 * a + down_a] || !valid[2 * b + down_b]) continue;
-                const float step_a = (down_a ? -step : step), step_b = (down_b ? -step : step);
-                const float predicted = single[2 * a + down_a] + single[2 * b + down_b] +
-                                        2 * step_a * step_b * products[a * C_ + b];
-                moves[t].push_back({predicted, j * C_ + a, step_a, j * C_ + b, step_b});
-              }
-            }
           }
         }
       }
@@ -604,18 +557,17 @@ Status TokenSearch::Optimise(std::span<const uint8_t> tiles, std::span<const Sea
           moves[t].size());
       std::partial_sort(moves[t].begin(), moves[t].begin() + static_cast<std::ptrdiff_t>(ranked),
                         moves[t].end(), [](const Move& a, const Move& b) {
-                          if (a.predicted != b.predicted) return a.predicted < b.predicted;
-                          if (a.index != b.index) return a.index < b.index;
-                          if (a.step != b.step) return a.step < b.step;
-                          return a.index2 < b.index2 || (a.index2 == b.index2 && a.step2 < b.step2);
+                          return a.predicted < b.predicted ||
+                                 (a.predicted == b.predicted && a.index < b.index);
                         });
       moves[t].resize(ranked);
       // The groups: moves predicted to help, one per value, best first.
       group_moves[t].clear();
       for (const Move& move : moves[t]) {
         if (group_moves[t].size() == options.polish_moves || move.predicted >= 0) break;
-        const bool taken = std::any_of(group_moves[t].begin(), group_moves[t].end(),
-                                       [&](const Move& other) { return other.Overlaps(move); });
+        const bool taken =
+            std::any_of(group_moves[t].begin(), group_moves[t].end(),
+                        [&](const Move& other) { return other.index == move.index; });
         if (!taken) group_moves[t].push_back(move);
       }
       moves[t].erase(moves[t].begin(),
@@ -659,7 +611,6 @@ Status TokenSearch::Optimise(std::span<const uint8_t> tiles, std::span<const Sea
         changes.first_changed[t] = K_;
         for (const Move& move : set[t]) {
           trial[t * per_tile + move.index] += move.step;
-          if (move.step2 != 0) trial[t * per_tile + move.index2] += move.step2;
           changes.first_changed[t] = std::min(changes.first_changed[t], move.index / C_);
         }
       }
@@ -669,12 +620,10 @@ Status TokenSearch::Optimise(std::span<const uint8_t> tiles, std::span<const Sea
         if (set[t].empty()) continue;
         const double gain = objective[t] - trial_objective[t];
         if (gain <= 0) continue;
-        if (set[t].size() == 1) {  // every helpful single move on its own places, together
-          const Move& move = set[t][0];
-          const size_t at = t * per_tile + move.index, at2 = t * per_tile + move.index2;
-          if (combined[at] == current[at] && (move.step2 == 0 || combined[at2] == current[at2])) {
+        if (set[t].size() == 1) {  // every helpful single move on its own place, together
+          const size_t at = t * per_tile + set[t][0].index;
+          if (combined[at] == current[at]) {
             combined[at] = trial[at];
-            if (move.step2 != 0) combined[at2] = trial[at2];
             ++helpful[t];
           }
         }

@@ -45,9 +45,6 @@ struct SearchOptions {
   uint32_t polish_tries = 16;   // single moves tried exactly per tile and round
   uint32_t polish_moves = 0;    // and groups of the best this many, half, a quarter, … 2
   uint32_t polish_depth = 1;    // batches of polish_tries candidates a tile goes through
-  // Digits of one token a move may change together (1: single steps). Two or more rank the
-  // token's joint moves by the curvature's products of digits (its off-diagonal terms).
-  uint32_t move_digits = 1;
   // Random probes of the decoder's curvature per value, ‖∂tile/∂value‖², averaged over the
   // tiles that keep as many tokens: a level is a large step, and the polish ranks its moves
   // by gradient + curvature (Gauss-Newton) instead of the gradient alone. 0: first order.
@@ -140,10 +137,8 @@ class TokenSearch {
   Status Distortion(const Batch& batch, std::span<const float> values, std::span<double> error,
                     std::span<float> gradient, const Changes* changes = nullptr,
                     PrefixErrors* record = nullptr, uint32_t probes = 0);
-  // `block` (optional, count × K·C × C): also the products of two digits of a token, value
-  // j·C + a against digit b of token j, pooled as the curvature.
   Status Curvature(const Batch& batch, std::span<const float> values, uint32_t probes,
-                   std::span<float> curvature, std::span<float> block);
+                   std::span<float> curvature);
   // The batch of `tiles` at counts keep[t], with prefix_weight shared by keep/2, /4, /8.
   Batch MakeBatch(std::span<const uint8_t> tiles, std::span<const SearchTile> info,
                   std::span<const uint32_t> keep, float prefix_weight) const;
