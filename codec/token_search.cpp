@@ -38,7 +38,6 @@ void OverrideFromEnvironment(SearchOptions* options) {
     if (name == "polish_tries") options->polish_tries = whole;
     if (name == "polish_moves") options->polish_moves = whole;
     if (name == "polish_depth") options->polish_depth = whole;
-    if (name == "step_levels") options->step_levels = whole;
     if (name == "curvature_probes") options->curvature_probes = whole;
     if (name == "prefix_weight") options->prefix_weight = static_cast<float>(value);
     if (name == "rate_weight") options->rate_weight = static_cast<float>(value);
@@ -535,13 +534,11 @@ Status TokenSearch::Optimise(std::span<const uint8_t> tiles, std::span<const Sea
         const uint32_t context = tables != nullptr ? tables->Context(j, tokens) : 0;
         for (uint32_t d = 0; d < C_; ++d) {
           const uint32_t index = j * C_ + d;
-          for (const float sign : {1.0f, -1.0f, 2.0f, -2.0f}) {
-            if (std::fabs(sign) > static_cast<float>(options.step_levels)) continue;
+          for (const float sign : {1.0f, -1.0f}) {
             const float moved = values[index] + sign * step;
             if (moved < low_[d] - 0.5f || moved > high_[d] + 0.5f) continue;
-            const float delta = sign * step;
-            float predicted = gradient[t * per_tile + index] * delta +
-                              curvature[t * per_tile + index] * delta * delta;
+            float predicted = gradient[t * per_tile + index] * sign * step +
+                              curvature[t * per_tile + index] * step * step;
             const float from = std::nearbyint(values[index]), to = std::nearbyint(moved);
             if (lambda > 0 && to != from) {
               const std::span<const uint32_t> c = tables->Distribution(j, d, context);
@@ -551,7 +548,7 @@ Status TokenSearch::Optimise(std::span<const uint8_t> tiles, std::span<const Sea
               predicted += static_cast<float>(
                   lambda * (std::log2(Frequency(c, a)) - std::log2(Frequency(c, b))));
             }
-            moves[t].push_back({predicted, index, delta});
+            moves[t].push_back({predicted, index, sign * step});
           }
         }
       }

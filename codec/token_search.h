@@ -45,7 +45,6 @@ struct SearchOptions {
   uint32_t polish_tries = 16;   // single moves tried exactly per tile and round
   uint32_t polish_moves = 0;    // and groups of the best this many, half, a quarter, … 2
   uint32_t polish_depth = 1;    // batches of polish_tries candidates a tile goes through
-  uint32_t step_levels = 1;     // moves of 1 … step_levels levels (or refinement parts), 1 or 2
   // Random probes of the decoder's curvature per value, ‖∂tile/∂value‖², averaged over the
   // tiles that keep as many tokens: a level is a large step, and the polish ranks its moves
   // by gradient + curvature (Gauss-Newton) instead of the gradient alone. 0: first order.
