@@ -16,6 +16,8 @@ namespace {
 constexpr uint8_t kAlphaCompositedFlag = 0x01;
 constexpr uint8_t kCountsUniform = 0;
 constexpr uint8_t kCountsPerTile = 1;
+constexpr uint8_t kCountsPalette = kCountsPaletteMode;
+constexpr size_t kMaxPaletteSize = 255;
 constexpr uint64_t kTileAreaFactor = 4;  // whole tiles may cover 4x the pixel limit
 
 uint32_t Ceil(uint32_t a, uint32_t b) { return static_cast<uint32_t>((uint64_t{a} + b - 1) / b); }
@@ -90,7 +92,85 @@ bool AllEqual(std::span<const uint32_t> v) {
   return std::adjacent_find(v.begin(), v.end(), std::not_equal_to<>()) == v.end();
 }
 
+// The distinct counts, increasing: mode 2's palette.
+std::vector<uint32_t> Palette(std::span<const uint32_t> counts) {
+  std::vector<uint32_t> palette(counts.begin(), counts.end());
+  std::sort(palette.begin(), palette.end());
+  palette.erase(std::unique(palette.begin(), palette.end()), palette.end());
+  return palette;
+}
+
+// Bits of a tile's index into a palette of n counts (n >= 2): ⌈log2 n⌉.
+uint32_t IndexBits(size_t n) {
+  uint32_t bits = 1;
+  while ((size_t{1} << bits) < n) ++bits;
+  return bits;
+}
+
+size_t PaletteBytes(size_t tiles, size_t palette_size) {
+  return 1 + 2 * palette_size + (tiles * IndexBits(palette_size) + 7) / 8;
+}
+
+// Mode 2's per-tile indices, MSB first, padded with zero bits to a whole byte.
+void WritePaletteCounts(std::span<const uint32_t> counts, ByteWriter* w) {
+  const std::vector<uint32_t> palette = Palette(counts);
+  const uint32_t bits = IndexBits(palette.size());
+  w->U8(static_cast<uint32_t>(palette.size()));
+  for (uint32_t count : palette) w->U16(count);
+  uint32_t pending = 0, pending_bits = 0;
+  for (uint32_t count : counts) {
+    const auto index = std::lower_bound(palette.begin(), palette.end(), count) - palette.begin();
+    pending = (pending << bits) | static_cast<uint32_t>(index);
+    for (pending_bits += bits; pending_bits >= 8; pending_bits -= 8) {
+      w->U8(pending >> (pending_bits - 8));
+    }
+    pending &= (1u << pending_bits) - 1;
+  }
+  if (pending_bits > 0) w->U8(pending << (8 - pending_bits));
+}
+
+Status ReadPaletteCounts(ByteReader& r, size_t tiles, std::vector<uint32_t>* counts) {
+  const size_t n = r.U8();
+  if (r.overrun()) return CorruptError("HEAD chunk is too short for its tile counts");
+  if (n < 2)
+    return CorruptError("a palette of tile counts needs 2 or more counts, has " +
+                        std::to_string(n));
+  std::vector<uint32_t> palette(n);
+  for (uint32_t& count : palette) count = r.U16();
+  const uint32_t bits = IndexBits(n);
+  if (r.overrun() || r.remaining() < (tiles * bits + 7) / 8) {
+    return CorruptError("HEAD chunk is too short for its tile counts");
+  }
+  if (std::adjacent_find(palette.begin(), palette.end(), std::greater_equal<>()) != palette.end()) {
+    return CorruptError("the palette of tile counts is not strictly increasing");
+  }
+  counts->resize(tiles);
+  uint32_t pending = 0, pending_bits = 0;
+  for (uint32_t& count : *counts) {
+    for (; pending_bits < bits; pending_bits += 8) pending = (pending << 8) | r.U8();
+    const uint32_t index = (pending >> (pending_bits - bits)) & ((1u << bits) - 1);
+    pending_bits -= bits;
+    pending &= (1u << pending_bits) - 1;
+    if (index >= n) {
+      return CorruptError("tile count index " + std::to_string(index) + " is outside the " +
+                          std::to_string(n) + "-count palette");
+    }
+    count = palette[index];
+  }
+  if (pending != 0) return CorruptError("padding bits after the tile counts are set");
+  return OkStatus();
+}
+
 }  // namespace
+
+uint8_t CountsMode(std::span<const uint32_t> counts) {
+  if (AllEqual(counts)) return kCountsUniform;
+  const size_t distinct = Palette(counts).size();
+  if (distinct <= kMaxPaletteSize && PaletteBytes(counts.size(), distinct) < 2 * counts.size()) {
+    return kCountsPalette;
+  }
+  return kCountsPerTile;
+}
 
 Status CheckCounts(const T1dHeader& h) {
   TOK1D_RETURN_IF_ERROR(
@@ -146,11 +226,13 @@ std::vector<uint8_t> SerializeHeadData(const T1dHeader& h) {
   w.U8(h.entropy_coder);
   w.U32(static_cast<uint32_t>(h.coder_params.size()));
   w.Bytes(h.coder_params);
-  if (AllEqual(h.layers_per_tile)) {
-    w.U8(kCountsUniform);
+  const uint8_t counts_mode = CountsMode(h.layers_per_tile);
+  w.U8(counts_mode);
+  if (counts_mode == kCountsUniform) {
     w.U16(h.layers_per_tile.empty() ? 0 : h.layers_per_tile[0]);
+  } else if (counts_mode == kCountsPalette) {
+    WritePaletteCounts(h.layers_per_tile, &w);
   } else {
-    w.U8(kCountsPerTile);
     for (uint32_t count : h.layers_per_tile) w.U16(count);
   }
   w.Bytes(h.head_extension);
@@ -206,8 +288,14 @@ StatusOr<T1dHeader> ParseHeadData(std::span<const uint8_t> data, uint8_t minor_v
       return CorruptError("HEAD chunk is too short for its tile counts");
     h.layers_per_tile.resize(tiles);
     for (uint32_t& count : h.layers_per_tile) count = r.U16();
+  } else if (counts_mode == kCountsPalette && minor_version >= kCountsPaletteMinorVersion) {
+    TOK1D_RETURN_IF_ERROR(ReadPaletteCounts(r, tiles, &h.layers_per_tile));
+  } else if (counts_mode == kCountsPalette || minor_version <= kT1dMinorVersion) {
+    return CorruptError("unknown token count mode " + std::to_string(counts_mode) +
+                        " for a version 1." + std::to_string(minor_version) + " file");
   } else {
-    return CorruptError("unknown token count mode " + std::to_string(counts_mode));
+    return UnsupportedError("token count mode " + std::to_string(counts_mode) + " of a version 1." +
+                            std::to_string(minor_version) + " file needs a newer tok1d");
   }
   if (r.remaining() > 0) {
     if (minor_version <= kT1dMinorVersion) {
@@ -281,7 +369,15 @@ Status ParseSteps(const ChunkView& chunk, T1dHeader* header) {
 }  // namespace t1d_internal
 
 size_t LayerCountsBytes(std::span<const uint32_t> layers_per_tile) {
-  return t1d_internal::AllEqual(layers_per_tile) ? 2 : 2 * layers_per_tile.size();
+  switch (t1d_internal::CountsMode(layers_per_tile)) {
+    case t1d_internal::kCountsUniform:
+      return 2;
+    case t1d_internal::kCountsPalette:
+      return t1d_internal::PaletteBytes(layers_per_tile.size(),
+                                        t1d_internal::Palette(layers_per_tile).size());
+    default:
+      return 2 * layers_per_tile.size();
+  }
 }
 
 std::string EntropyCoderName(uint8_t id) {

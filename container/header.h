@@ -18,6 +18,11 @@ Status CheckHeaderFields(const T1dHeader& h, uint64_t max_pixels);
 // The refinement plan and the layer counts it allows (the last part of CheckHeaderFields).
 Status CheckCounts(const T1dHeader& h);
 
+// HEAD's counts_mode for these layer counts: 0 when all are equal, else 2 (a palette of the
+// distinct counts and an index per tile) when that is smaller than 1 (a u16 per tile).
+uint8_t CountsMode(std::span<const uint32_t> layers_per_tile);
+inline constexpr uint8_t kCountsPaletteMode = 2;  // needs a 1.5 file
+
 std::vector<uint8_t> SerializeHeadData(const T1dHeader& h);
 // HEAD data as read from a file of `minor_version`; everything is checked but the layer counts,
 // which depend on the refinement plan (CheckCounts).

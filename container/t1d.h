@@ -20,10 +20,11 @@ namespace tok1d {
 
 inline constexpr uint8_t kT1dMajorVersion = 1;
 // 1.1 range coder, 1.2 layer spans, 1.3 refinement, 1.4 quantiser steps
-inline constexpr uint8_t kT1dMinorVersion = 4;
-inline constexpr uint8_t kLayerSpanMinorVersion = 2;   // LAYS chunks need a 1.2 file
-inline constexpr uint8_t kRefinementMinorVersion = 3;  // a REFN chunk needs a 1.3 file
-inline constexpr uint8_t kStepsMinorVersion = 4;       // a QSTP chunk needs a 1.4 file
+inline constexpr uint8_t kT1dMinorVersion = 5;
+inline constexpr uint8_t kLayerSpanMinorVersion = 2;      // LAYS chunks need a 1.2 file
+inline constexpr uint8_t kRefinementMinorVersion = 3;     // a REFN chunk needs a 1.3 file
+inline constexpr uint8_t kStepsMinorVersion = 4;          // a QSTP chunk needs a 1.4 file
+inline constexpr uint8_t kCountsPaletteMinorVersion = 5;  // counts_mode 2 needs a 1.5 file
 inline constexpr uint32_t kT1dMinTileSize = 16;
 inline constexpr uint32_t kT1dMaxTileSize = 4096;
 inline constexpr uint32_t kT1dMaxFsqDims = kFsqMaxDims;
@@ -229,8 +230,9 @@ StatusOr<TokenFile> TrimTokens(TokenFile file, uint32_t k);
 // tile's current token count.
 StatusOr<TokenFile> TrimTokens(TokenFile file, std::span<const uint32_t> counts);
 
-// Bytes HEAD spends on these per-tile layer counts (FORMAT.md, counts_mode): one u16 when all
-// are equal, one per tile otherwise. Token counts give the same (equal tokens, equal layers).
+// Bytes HEAD spends on these per-tile layer counts after counts_mode (FORMAT.md): one u16 when
+// all are equal, else a palette of the distinct counts and a few bits per tile, or one u16 per
+// tile, whichever is smaller. Token counts give the same (equal tokens, equal layers).
 size_t LayerCountsBytes(std::span<const uint32_t> layers_per_tile);
 
 // Trim to k layers per tile (header.LayersForTokens for a token count) on the bytes: rewrites HEAD

@@ -9,6 +9,16 @@
 #include "container/write.h"
 
 namespace tok1d {
+namespace {
+
+// A trimmed file's minor version is what it still uses (the writer raises it from 0), so
+// trimming a file equals encoding it at the smaller counts: counts that were a palette (1.5)
+// may have become equal. A newer minor version than this writer's is kept with its extension.
+uint8_t MinorVersionAfterTrim(uint8_t minor_version) {
+  return minor_version > kT1dMinorVersion ? minor_version : 0;
+}
+
+}  // namespace
 
 using t1d_internal::AssembleFile;
 using t1d_internal::ExtraChunks;
@@ -38,6 +48,7 @@ StatusOr<TokenFile> TrimLayers(TokenFile file, std::span<const uint32_t> counts)
     }
     file.header.layers_per_tile[t] = counts[t];
   }
+  file.header.minor_version = MinorVersionAfterTrim(file.header.minor_version);
   return file;
 }
 
@@ -75,6 +86,7 @@ StatusOr<std::vector<uint8_t>> TrimT1dBytes(std::span<const uint8_t> bytes, uint
   TOK1D_ASSIGN_OR_RETURN(ParsedFile parsed, ParseFile(bytes, lenient));
   T1dHeader header = std::move(parsed.header);
   for (uint32_t& count : header.layers_per_tile) count = std::min(count, k);
+  header.minor_version = MinorVersionAfterTrim(header.minor_version);
   const uint32_t kept_layers = header.layer_count();
   if (kept_layers > parsed.layers.size()) {
     return TruncatedError("file is truncated after " + std::to_string(parsed.layers.size()) +

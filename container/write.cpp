@@ -52,6 +52,9 @@ std::vector<uint8_t> AssembleFile(const T1dHeader& header, std::span<const T1dCh
   if (spans != nullptr) minor = std::max(minor, kLayerSpanMinorVersion);
   if (header.refinement.bits != 0) minor = std::max(minor, kRefinementMinorVersion);
   if (!header.steps.empty()) minor = std::max(minor, kStepsMinorVersion);
+  if (CountsMode(header.layers_per_tile) == kCountsPaletteMode) {
+    minor = std::max(minor, kCountsPaletteMinorVersion);
+  }
   writer.U8(minor);
   writer.U16(0);  // reserved
   AppendChunk(kHeadType, SerializeHeadData(header), 0, &out);

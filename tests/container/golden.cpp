@@ -3,6 +3,7 @@
 #include <xxhash.h>
 
 #include <stdexcept>
+#include <utility>
 
 #include "container/token_files.h"
 
@@ -133,6 +134,13 @@ std::vector<GoldenFile> MakeGoldenFiles() {
   auto trimmed = TrimT1dBytes(tiled, 2);
   if (!trimmed.ok()) throw std::runtime_error(trimmed.status().message());
 
+  // HEAD of valid_trimmed_to_2 ends with its counts: mode 2, 3 counts (0 1 2: u16 each), the
+  // 2-bit indices 2 0 2 1 2 2 (10 00 10 01 | 10 10 0000: 89 A0). From the palette size byte on:
+  const auto palette_at = [](Framed& f) {
+    auto& head = f.chunks[0].data;
+    return head.begin() + static_cast<long>(head.size()) - 9;
+  };
+
   TokenFile future = MakeTokenFile(minimal_spec, 3);
   future.header.minor_version = kT1dMinorVersion + 1;
   future.header.head_extension = {0xAB, 0xCD};
@@ -199,9 +207,11 @@ std::vector<GoldenFile> MakeGoldenFiles() {
       {"valid_minimal.t1d", minimal, ok, "", "one tile, 4 of 8 tokens, raw coder"},
       {"valid_per_tile_counts.t1d", tiled, ok, "",
        "3x2 tiles with counts 5 0 3 1 5 2, alpha composited, ancillary chunk 'noTe'"},
-      {"valid_trimmed_to_2.t1d", *trimmed, ok, "", "valid_per_tile_counts trimmed to 2 tokens"},
+      {"valid_trimmed_to_2.t1d", *trimmed, ok, "",
+       "valid_per_tile_counts trimmed to 2 tokens: counts 2 0 2 1 2 2 as a palette (1.5)"},
       {"valid_future_minor.t1d", Write(future), ok, "",
-       "minor version 5: HEAD extension bytes and an unknown ancillary chunk, both skipped"},
+       "a minor version above this reader's: HEAD extension bytes and an unknown ancillary chunk, "
+       "both skipped"},
       {"valid_other_coder.t1d", Write(other_coder, &FakeCoder()), StatusCode::kUnsupported,
        "entropy coder 'coder-7'", "entropy coder 7: structure readable, tokens need the coder"},
       {"truncated_in_layer_3.t1d", truncated, StatusCode::kTruncated, "truncated after 3 of 5",
@@ -331,7 +341,7 @@ std::vector<GoldenFile> MakeGoldenFiles() {
        "valid_refinement trimmed to 2 tokens: 3 layers (t0 r0 t1)"},
       {"valid_refinement_trimmed_to_1.t1d", *refined_token_only, ok, "",
        "valid_refinement trimmed to 1 layer (token 0): no refinement layer kept, so no REFN; "
-       "still 1.3"},
+       "1.5 for its palette of counts (1.3 were they equal)"},
       {"invalid_refinement_in_version_1_2.t1d",
        Mutate(refined, [](Framed& f) { f.preamble[9] = 2; }), StatusCode::kCorrupt,
        "refinement needs 1.3", "valid_refinement with minor version 2"},
@@ -358,6 +368,31 @@ std::vector<GoldenFile> MakeGoldenFiles() {
                 f.chunks[2].data = {1, 3, 5};
               }),
        StatusCode::kCorrupt, "off its quantiser step", "valid_steps with step 5 from token 3"},
+      // ---- version 1.5: counts_mode 2, a palette of counts ----
+      {"invalid_palette_in_version_1_4.t1d", Mutate(*trimmed, [](Framed& f) { f.preamble[9] = 4; }),
+       StatusCode::kCorrupt, "unknown token count mode 2 for a version 1.4",
+       "valid_trimmed_to_2 with minor version 4"},
+      {"invalid_palette_order.t1d",
+       Mutate(*trimmed, [&](Framed& f) { std::swap(palette_at(f)[1], palette_at(f)[3]); }),
+       StatusCode::kCorrupt, "not strictly increasing",
+       "valid_trimmed_to_2 with its palette 0 1 2 as 1 0 2"},
+      {"invalid_palette_index.t1d", Mutate(*trimmed, [&](Framed& f) { palette_at(f)[8] = 0xB0; }),
+       StatusCode::kCorrupt, "index 3 is outside the 3-count palette",
+       "valid_trimmed_to_2 with tile 5's index 3"},
+      {"invalid_palette_padding.t1d",
+       Mutate(*trimmed, [&](Framed& f) { palette_at(f)[8] |= 0x01; }), StatusCode::kCorrupt,
+       "padding bits after the tile counts", "valid_trimmed_to_2 with its last padding bit set"},
+      {"invalid_palette_too_small.t1d", Mutate(*trimmed, [&](Framed& f) { palette_at(f)[0] = 1; }),
+       StatusCode::kCorrupt, "needs 2 or more counts",
+       "valid_trimmed_to_2 with a palette of 1 count"},
+      {"invalid_counts_mode_future.t1d",
+       Mutate(Write(future),
+              [](Framed& f) {
+                auto& head = f.chunks[0].data;
+                head[head.size() - 5] = 3;  // before the u16 count and the 2 extension bytes
+              }),
+       StatusCode::kUnsupported, "needs a newer tok1d",
+       "valid_future_minor with token count mode 3: not corrupt, unknown to this reader"},
   };
   return files;
 }

@@ -161,8 +161,8 @@ TEST_CASE("Golden files: refinement layers read, trim and rewrite as the generat
   CHECK(*WriteT1d(*trimmed) == ReadGolden("valid_refinement_trimmed_to_2.t1d"));
   CHECK(*WriteT1d(*refined) == ReadGolden("valid_refinement.t1d"));
 
-  // One layer (token 0 alone) keeps no refinement layer: no REFN chunk, minor version 3 kept,
-  // and the same bytes whether the bytes or the tokens are trimmed.
+  // One layer (token 0 alone) keeps no refinement layer: no REFN chunk (the counts, a palette,
+  // make it 1.5), and the same bytes whether the bytes or the tokens are trimmed.
   const std::vector<uint8_t> token_only = ReadGolden("valid_refinement_trimmed_to_1.t1d");
   CHECK(*TrimT1dBytes(ReadGolden("valid_refinement.t1d"), 1) == token_only);
   const std::vector<uint32_t> one_layer = {1, 0, 1, 1, 1, 1};
@@ -170,7 +170,7 @@ TEST_CASE("Golden files: refinement layers read, trim and rewrite as the generat
   CHECK(testing::SplitChunks(token_only).chunks[1].type != "REFN");
   auto token_only_file = ReadT1d(token_only);
   REQUIRE(token_only_file.ok());
-  CHECK(token_only_file->header.minor_version == 3);
+  CHECK(token_only_file->header.minor_version == kCountsPaletteMinorVersion);
   CHECK(token_only_file->header.refinement.bits == 0);
   CHECK(token_only_file->header.layers_per_tile == one_layer);
   CHECK(token_only_file->tokens == TrimLayers(*refined, one_layer)->tokens);

@@ -13,6 +13,7 @@ namespace tok1d {
 namespace {
 
 using testing::MakeTokenFile;
+using testing::MinorWithCounts;
 using testing::RandomCounts;
 using testing::Rng;
 using testing::TokenFileSpec;
@@ -126,6 +127,46 @@ TEST_CASE("Trim on bytes equals trim on tokens, for every k") {
                                   file.tokens[t].begin() + static_cast<long>(kept)));
     }
     CHECK(back.extra_chunks.size() == 1);  // ancillary chunks survive trimming
+  }
+}
+
+TEST_CASE("Counts: a palette where it is smaller, and LayerCountsBytes is what HEAD spends") {
+  TokenFileSpec spec;
+  spec.width = 16 * 24;  // 24 tiles, a Kodak image's
+  spec.max_tokens = 64;
+  const auto head_bytes = [](const TokenFile& file) {
+    return testing::SplitChunks(Write(file)).chunks[0].data.size();
+  };
+  const TokenFile uniform = MakeTokenFile(spec, 1);
+  const size_t uniform_head = head_bytes(uniform);
+  CHECK(LayerCountsBytes(uniform.header.layers_per_tile) == 2);
+  struct Case {
+    std::vector<uint32_t> counts;
+    size_t bytes;  // after counts_mode
+  };
+  std::vector<Case> cases;
+  std::vector<uint32_t> trimmed(24, 64);  // the search's trims: 3 counts, 2 bits a tile
+  trimmed[3] = 48, trimmed[17] = 32;
+  cases.push_back({trimmed, 1 + 2 * 3 + 6});
+  std::vector<uint32_t> two(24, 8);  // 1 bit a tile
+  two[0] = 6;
+  cases.push_back({two, 1 + 2 * 2 + 3});
+  std::vector<uint32_t> distinct(24);  // every count different: a u16 per tile is smaller
+  for (uint32_t t = 0; t < 24; ++t) distinct[t] = 40 + t;
+  cases.push_back({distinct, 2 * 24});
+  std::vector<uint32_t> nine(24);  // 9 counts: 4 bits a tile, 1 + 18 + 12 = 31 < 48
+  for (uint32_t t = 0; t < 24; ++t) nine[t] = 10 + t % 9;
+  cases.push_back({nine, 31});
+  for (const Case& c : cases) {
+    CAPTURE(c.counts);
+    CHECK(LayerCountsBytes(c.counts) == c.bytes);
+    const TokenFile file = *TrimLayers(uniform, c.counts);
+    const std::vector<uint8_t> bytes = Write(file);
+    CHECK(testing::SplitChunks(bytes).chunks[0].data.size() == uniform_head - 2 + c.bytes);
+    CHECK(bytes[9] == (c.bytes < 2 * 24 ? kCountsPaletteMinorVersion : 2));
+    const TokenFile back = Read(bytes);
+    CHECK(back.header.layers_per_tile == c.counts);
+    CHECK(back.tokens == file.tokens);
   }
 }
 
@@ -430,7 +471,7 @@ TEST_CASE("Spans: round trips at many tile, layer and span sizes; the layout add
 TEST_CASE("Spans: 1.0 files still read, and their layers re-framed in spans are the same bytes") {
   for (const TokenFile& file : SpanTestFiles()) {
     const std::vector<uint8_t> legacy = Write(file, nullptr, {.layer_spans = false});
-    CHECK(legacy[9] == 0);
+    CHECK(legacy[9] == MinorWithCounts(0, file.header));
     auto legacy_info = ReadT1dHeader(legacy);
     REQUIRE(legacy_info.ok());
     for (const T1dLayerChunk& chunk : legacy_info->layout.layer_chunks) CHECK(chunk.type == "LAYR");
@@ -444,7 +485,7 @@ TEST_CASE("Spans: 1.0 files still read, and their layers re-framed in spans are 
     // Trimming keeps a file's framing and version.
     auto trimmed = TrimT1dBytes(legacy, 1);
     REQUIRE(trimmed.ok());
-    CHECK((*trimmed)[9] == 0);
+    CHECK((*trimmed)[9] == MinorWithCounts(0, TrimTokens(file, 1)->header));
     CHECK(*trimmed == Write(*TrimTokens(file, 1), nullptr, {.layer_spans = false}));
   }
 }

@@ -1,5 +1,9 @@
 #include "container/token_files.h"
 
+#include <algorithm>
+
+#include "container/header.h"
+
 namespace tok1d::testing {
 
 TokenFile MakeTokenFile(const TokenFileSpec& spec, uint64_t seed) {
@@ -58,6 +62,12 @@ void SnapToSteps(TokenFile* file) {
       tile[i] = codebook.Token(digits);
     }
   }
+}
+
+uint8_t MinorWithCounts(uint8_t minor, const T1dHeader& header) {
+  return t1d_internal::CountsMode(header.layers_per_tile) == t1d_internal::kCountsPaletteMode
+             ? std::max(minor, kCountsPaletteMinorVersion)
+             : minor;
 }
 
 }  // namespace tok1d::testing

@@ -46,4 +46,8 @@ void SnapToSteps(TokenFile* file);
 // Random counts in [0, max_tokens] for every tile of `spec`.
 std::vector<uint32_t> RandomCounts(const TokenFileSpec& spec, Rng& rng);
 
+// The minor version a writer gives a file whose other features need `minor`: 1.5 when its
+// counts are written as a palette (FORMAT.md, counts_mode 2).
+uint8_t MinorWithCounts(uint8_t minor, const T1dHeader& header);
+
 }  // namespace tok1d::testing
