@@ -296,10 +296,10 @@ Status Codec::SearchTokens(const Image& image, const TileGrid& grid,
       }
     }
     if (search.trim_tails) {
-      TOK1D_RETURN_IF_ERROR(
-          TrimTails(token_search, tiles, std::span<const SearchTile>(info).subspan(first, count),
-                    lambda * search.trim_rate_weight, b, std::span(trimmed).subspan(first, count),
-                    std::span(trim_gain).subspan(first, count)));
+      TOK1D_RETURN_IF_ERROR(TrimTails(
+          token_search, tiles, std::span<const SearchTile>(info).subspan(first, count),
+          lambda * search.trim_rate_weight, search.trim_counts, b,
+          std::span(trimmed).subspan(first, count), std::span(trim_gain).subspan(first, count)));
     }
   }
   if (search.trim_tails) {
@@ -314,10 +314,11 @@ Status Codec::SearchTokens(const Image& image, const TileGrid& grid,
   return OkStatus();
 }
 
-// Each tile's count against 3/4 and 1/2 of it, on the searched values: the one with the least
-// squared error + λ · bits (the count asked for on a tie), and how much less that is.
+// Each tile's count against shorter ones down to 1/2 of it (3/4 and 1/2 for 2), on the searched
+// values: the one with the least squared error + λ · bits (the count asked for on a tie), and how
+// much less that is.
 Status Codec::TrimTails(TokenSearch& token_search, std::span<const uint8_t> tiles,
-                        std::span<const SearchTile> info, double lambda,
+                        std::span<const SearchTile> info, double lambda, uint32_t trim_counts,
                         std::span<const float> bounded, std::span<uint32_t> tokens_per_tile,
                         std::span<double> gain) {
   const size_t count = info.size();
@@ -326,8 +327,11 @@ Status Codec::TrimTails(TokenSearch& token_search, std::span<const uint8_t> tile
       token_search.Measure(tiles, info, tokens_per_tile, bounded, error_keep, bits_keep));
   for (size_t t = 0; t < count; ++t) best[t] = error_keep[t] + lambda * bits_keep[t];
   std::vector<uint32_t> chosen(tokens_per_tile.begin(), tokens_per_tile.end()), shorter(count);
-  for (const uint32_t quarters : {3u, 2u}) {
-    for (size_t t = 0; t < count; ++t) shorter[t] = tokens_per_tile[t] * quarters / 4;
+  const uint32_t steps = std::max<uint32_t>(trim_counts, 1);
+  for (uint32_t step = 1; step <= steps; ++step) {
+    for (size_t t = 0; t < count; ++t) {
+      shorter[t] = tokens_per_tile[t] * (2 * steps - step) / (2 * steps);
+    }
     TOK1D_RETURN_IF_ERROR(token_search.Measure(tiles, info, shorter, bounded, error, bits));
     for (size_t t = 0; t < count; ++t) {
       const double objective = error[t] + lambda * bits[t];

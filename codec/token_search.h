@@ -56,6 +56,7 @@ struct SearchOptions {
   // chooses the last coded coefficient), and on some flat tiles they even add error.
   bool trim_tails = false;
   float trim_rate_weight = 0.5f;  // the trim's λ as a multiple of the search's
+  uint32_t trim_counts = 2;       // shorter counts tried, evenly from the count down to half of it
 
   bool enabled() const { return descent_steps > 0 || polish_rounds > 0 || trim_tails; }
 };
