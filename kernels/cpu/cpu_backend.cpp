@@ -64,8 +64,96 @@ constexpr size_t kLaneBlock = 16;
 using Vec8 = float __attribute__((vector_size(32)));
 
 // By reference: passing AVX vectors by value would differ between the clones' ABIs.
-inline void LoadVec8(Vec8& v, const float* p) { std::memcpy(&v, p, sizeof(v)); }
-inline void StoreVec8(float* p, const Vec8& v) { std::memcpy(p, &v, sizeof(v)); }
+template <typename Vec>
+[[gnu::always_inline]] inline void LoadVec(Vec& v, const float* p) {
+  std::memcpy(&v, p, sizeof(v));
+}
+template <typename Vec>
+[[gnu::always_inline]] inline void StoreVec(float* p, const Vec& v) {
+  std::memcpy(p, &v, sizeof(v));
+}
+
+// One register block of a direct 3x3 convolution's row (ConvRow): pixels x0 … x0 + kPixels − 1
+// against output channels n0 … n0 + kVecs·(Vec's width) − 1, all sums in vector registers.
+// Inlined into each target's loop, which picks the vector type and the block.
+template <typename Vec, size_t kPixels, size_t kVecs>
+[[gnu::always_inline]] inline void ConvBlock(const float* padded, size_t width, size_t in, size_t y,
+                                             size_t x0, const float* wt, size_t ldb,
+                                             const float* bias, size_t n0, size_t out,
+                                             Epilogue epilogue, float* row) {
+  constexpr size_t kWidth = sizeof(Vec) / sizeof(float);
+  const size_t padded_width = width + 2;
+  // A short last block repeats the last pixel; its extra results are not stored.
+  const float* pixel[kPixels];
+  for (size_t q = 0; q < kPixels; ++q) {
+    pixel[q] = padded + (y * padded_width + std::min(x0 + q, width - 1)) * in;
+  }
+  Vec acc[kPixels][kVecs];
+  for (size_t l = 0; l < kVecs; ++l) {
+    Vec b;
+    LoadVec(b, bias + n0 + kWidth * l);
+    for (size_t q = 0; q < kPixels; ++q) acc[q][l] = b;
+  }
+  for (size_t ky = 0; ky < 3; ++ky) {
+    for (size_t kx = 0; kx < 3; ++kx) {
+      const size_t offset = (ky * padded_width + kx) * in;
+      const float* w = wt + (ky * 3 + kx) * in * ldb + n0;
+      for (size_t i = 0; i < in; ++i, w += ldb) {
+        Vec weights[kVecs];
+        for (size_t l = 0; l < kVecs; ++l) LoadVec(weights[l], w + kWidth * l);
+#pragma GCC unroll 8
+        for (size_t q = 0; q < kPixels; ++q) {
+          const float v = pixel[q][offset + i];
+          for (size_t l = 0; l < kVecs; ++l) acc[q][l] += v * weights[l];
+        }
+      }
+    }
+  }
+  const size_t lanes_used = std::min(kWidth * kVecs, out - n0);
+  for (size_t q = 0; q < kPixels && x0 + q < width; ++q) {
+    float values[kWidth * kVecs];
+    for (size_t l = 0; l < kVecs; ++l) StoreVec(values + kWidth * l, acc[q][l]);
+    float* dst = row + (x0 + q) * out + n0;
+    if (epilogue == Epilogue::kAccumulate) {
+      for (size_t n = 0; n < lanes_used; ++n) dst[n] += values[n];
+    } else if (epilogue == Epilogue::kGelu) {
+      for (size_t n = 0; n < lanes_used; ++n) dst[n] = GeluApprox(values[n]);
+    } else {
+      std::memcpy(dst, values, lanes_used * sizeof(float));
+    }
+  }
+}
+
+// One register block of a product (BlockedProduct): rows i0 … i0 + kRows − 1 of c against
+// columns n0 … n0 + kVecs·(Vec's width) − 1, each sum in order of k (the same arithmetic
+// whatever the thread count or the vector width).
+template <typename Vec, size_t kRows, size_t kVecs>
+[[gnu::always_inline]] inline void ProductBlock(const float* a, size_t a_row, size_t a_col,
+                                                size_t m, size_t i0, size_t k_count, const float* b,
+                                                size_t ldb, size_t n0, size_t n_valid, float scale,
+                                                float* c, size_t ldc) {
+  constexpr size_t kWidth = sizeof(Vec) / sizeof(float);
+  // A short last block repeats the last row; its extra results are not stored.
+  size_t offsets[kRows];
+  for (size_t qi = 0; qi < kRows; ++qi) offsets[qi] = std::min(i0 + qi, m - 1) * a_row;
+  Vec acc[kRows][kVecs] = {};
+  const float* column = a;
+  for (size_t k = 0; k < k_count; ++k, column += a_col) {
+    Vec row[kVecs];
+    for (size_t l = 0; l < kVecs; ++l) LoadVec(row[l], b + k * ldb + n0 + kWidth * l);
+#pragma GCC unroll 8
+    for (size_t qi = 0; qi < kRows; ++qi) {
+      const float v = column[offsets[qi]];
+      for (size_t l = 0; l < kVecs; ++l) acc[qi][l] += v * row[l];
+    }
+  }
+  const size_t count = std::min(kWidth * kVecs, n_valid - n0);
+  for (size_t qi = 0; qi < kRows && i0 + qi < m; ++qi) {
+    float values[kWidth * kVecs];
+    for (size_t l = 0; l < kVecs; ++l) StoreVec(values + kWidth * l, acc[qi][l] * scale);
+    std::memcpy(c + (i0 + qi) * ldc + n0, values, count * sizeof(float));
+  }
+}
 
 size_t RoundUp(size_t value, size_t multiple) {
   return (value + multiple - 1) / multiple * multiple;
@@ -215,53 +303,10 @@ void PadImage(const float* image, size_t height, size_t width, size_t channels, 
 TOK1D_VECTORIZED void ConvRow(const float* padded, size_t width, size_t in, size_t y,
                               const float* wt, size_t ldb, const float* bias, size_t out,
                               Epilogue epilogue, float* row) {
-  const size_t padded_width = width + 2;
   for (size_t x0 = 0; x0 < width; x0 += kQueryBlock) {
-    // A short last block repeats the last pixel; its extra results are not stored.
-    const float* pixel[kQueryBlock];
-    for (size_t q = 0; q < kQueryBlock; ++q) {
-      pixel[q] = padded + (y * padded_width + std::min(x0 + q, width - 1)) * in;
-    }
     for (size_t n0 = 0; n0 < out; n0 += kLaneBlock) {
-      Vec8 bias_lo, bias_hi;
-      LoadVec8(bias_lo, bias + n0);
-      LoadVec8(bias_hi, bias + n0 + 8);
-      Vec8 acc[kQueryBlock][2];
-      for (size_t q = 0; q < kQueryBlock; ++q) {
-        acc[q][0] = bias_lo;
-        acc[q][1] = bias_hi;
-      }
-      for (size_t ky = 0; ky < 3; ++ky) {
-        for (size_t kx = 0; kx < 3; ++kx) {
-          const size_t offset = (ky * padded_width + kx) * in;
-          const float* w = wt + (ky * 3 + kx) * in * ldb + n0;
-          for (size_t i = 0; i < in; ++i, w += ldb) {
-            Vec8 lo, hi;
-            LoadVec8(lo, w);
-            LoadVec8(hi, w + 8);
-#pragma GCC unroll 4
-            for (size_t q = 0; q < kQueryBlock; ++q) {
-              const float v = pixel[q][offset + i];
-              acc[q][0] += v * lo;
-              acc[q][1] += v * hi;
-            }
-          }
-        }
-      }
-      const size_t lanes_used = std::min(kLaneBlock, out - n0);
-      for (size_t q = 0; q < kQueryBlock && x0 + q < width; ++q) {
-        float lanes[kLaneBlock];
-        StoreVec8(lanes, acc[q][0]);
-        StoreVec8(lanes + 8, acc[q][1]);
-        float* dst = row + (x0 + q) * out + n0;
-        if (epilogue == Epilogue::kAccumulate) {
-          for (size_t n = 0; n < lanes_used; ++n) dst[n] += lanes[n];
-        } else if (epilogue == Epilogue::kGelu) {
-          for (size_t n = 0; n < lanes_used; ++n) dst[n] = GeluApprox(lanes[n]);
-        } else {
-          std::memcpy(dst, lanes, lanes_used * sizeof(float));
-        }
-      }
+      ConvBlock<Vec8, kQueryBlock, 2>(padded, width, in, y, x0, wt, ldb, bias, n0, out, epilogue,
+                                      row);
     }
   }
 }
@@ -372,30 +417,9 @@ TOK1D_VECTORIZED void BlockedProduct(const float* a, size_t a_row, size_t a_col,
                                      size_t k_count, const float* b, size_t ldb, size_t n_valid,
                                      float scale, float* c, size_t ldc) {
   for (size_t i0 = 0; i0 < m; i0 += kQueryBlock) {
-    // A short last block repeats the last row; its extra results are not stored.
-    size_t offsets[kQueryBlock];
-    for (size_t qi = 0; qi < kQueryBlock; ++qi) offsets[qi] = std::min(i0 + qi, m - 1) * a_row;
     for (size_t n0 = 0; n0 < n_valid; n0 += kLaneBlock) {
-      Vec8 acc[kQueryBlock][2] = {};
-      const float* column = a;
-      for (size_t k = 0; k < k_count; ++k, column += a_col) {
-        Vec8 lo, hi;
-        LoadVec8(lo, b + k * ldb + n0);
-        LoadVec8(hi, b + k * ldb + n0 + 8);
-#pragma GCC unroll 4
-        for (size_t qi = 0; qi < kQueryBlock; ++qi) {
-          const float v = column[offsets[qi]];
-          acc[qi][0] += v * lo;
-          acc[qi][1] += v * hi;
-        }
-      }
-      const size_t count = std::min(kLaneBlock, n_valid - n0);
-      for (size_t qi = 0; qi < kQueryBlock && i0 + qi < m; ++qi) {
-        float lanes[kLaneBlock];
-        StoreVec8(lanes, acc[qi][0] * scale);
-        StoreVec8(lanes + 8, acc[qi][1] * scale);
-        std::memcpy(c + (i0 + qi) * ldc + n0, lanes, count * sizeof(float));
-      }
+      ProductBlock<Vec8, kQueryBlock, 2>(a, a_row, a_col, m, i0, k_count, b, ldb, n0, n_valid,
+                                         scale, c, ldc);
     }
   }
 }
@@ -404,47 +428,21 @@ TOK1D_VECTORIZED void BlockedProduct(const float* a, size_t a_row, size_t a_col,
     !defined(TOK1D_THREAD_SANITIZER) && !defined(__SANITIZE_THREAD__)
 #define TOK1D_HAS_AVX512_PRODUCT 1
 using Vec16 = float __attribute__((vector_size(64)));
-inline void LoadVec16(Vec16& v, const float* p) { std::memcpy(&v, p, sizeof(v)); }
-inline void StoreVec16(float* p, const Vec16& v) { std::memcpy(p, &v, sizeof(v)); }
 
-// BlockedProduct for CPUs with AVX-512: 8 rows of c against `lanes` × 16 columns, 16 zmm
+// BlockedProduct for CPUs with AVX-512: 8 rows of c against 32 (or 16) columns, 16 zmm
 // accumulators; the same sums in the same order of k.
-template <size_t lanes>
-__attribute__((target("arch=x86-64-v4"))) void ProductBlock512(
-    const float* a, size_t a_row, size_t a_col, size_t m, size_t i0, size_t k_count, const float* b,
-    size_t ldb, size_t n0, size_t n_valid, float scale, float* c, size_t ldc) {
-  constexpr size_t kRows = 8;
-  size_t offsets[kRows];
-  for (size_t qi = 0; qi < kRows; ++qi) offsets[qi] = std::min(i0 + qi, m - 1) * a_row;
-  Vec16 acc[kRows][lanes] = {};
-  const float* column = a;
-  for (size_t k = 0; k < k_count; ++k, column += a_col) {
-    Vec16 row[lanes];
-    for (size_t l = 0; l < lanes; ++l) LoadVec16(row[l], b + k * ldb + n0 + 16 * l);
-#pragma GCC unroll 8
-    for (size_t qi = 0; qi < kRows; ++qi) {
-      const float v = column[offsets[qi]];
-      for (size_t l = 0; l < lanes; ++l) acc[qi][l] += v * row[l];
-    }
-  }
-  const size_t count = std::min(16 * lanes, n_valid - n0);
-  for (size_t qi = 0; qi < kRows && i0 + qi < m; ++qi) {
-    float out[16 * lanes];
-    for (size_t l = 0; l < lanes; ++l) StoreVec16(out + 16 * l, acc[qi][l] * scale);
-    std::memcpy(c + (i0 + qi) * ldc + n0, out, count * sizeof(float));
-  }
-}
-
 __attribute__((target("arch=x86-64-v4"))) void BlockedProduct512(
     const float* a, size_t a_row, size_t a_col, size_t m, size_t k_count, const float* b,
     size_t ldb, size_t n_valid, float scale, float* c, size_t ldc) {
   for (size_t i0 = 0; i0 < m; i0 += 8) {
     size_t n0 = 0;
     for (; n0 + 32 <= ldb && n0 < n_valid; n0 += 32) {
-      ProductBlock512<2>(a, a_row, a_col, m, i0, k_count, b, ldb, n0, n_valid, scale, c, ldc);
+      ProductBlock<Vec16, 8, 2>(a, a_row, a_col, m, i0, k_count, b, ldb, n0, n_valid, scale, c,
+                                ldc);
     }
     for (; n0 < n_valid; n0 += 16) {  // ldb is a multiple of 16
-      ProductBlock512<1>(a, a_row, a_col, m, i0, k_count, b, ldb, n0, n_valid, scale, c, ldc);
+      ProductBlock<Vec16, 8, 1>(a, a_row, a_col, m, i0, k_count, b, ldb, n0, n_valid, scale, c,
+                                ldc);
     }
   }
 }
@@ -487,53 +485,7 @@ void Product(const float* a, size_t a_row, size_t a_col, size_t m, size_t k_coun
 }
 
 #if defined(TOK1D_HAS_AVX512_PRODUCT)
-// ConvRow for CPUs with AVX-512: 8 pixels against `lanes` × 16 output channels.
-template <size_t lanes>
-__attribute__((target("arch=x86-64-v4"))) void ConvBlock512(
-    const float* padded, size_t width, size_t in, size_t y, size_t x0, const float* wt, size_t ldb,
-    const float* bias, size_t n0, size_t out, Epilogue epilogue, float* row) {
-  constexpr size_t kPixels = 8;
-  const size_t padded_width = width + 2;
-  const float* pixel[kPixels];
-  for (size_t q = 0; q < kPixels; ++q) {
-    pixel[q] = padded + (y * padded_width + std::min(x0 + q, width - 1)) * in;
-  }
-  Vec16 acc[kPixels][lanes];
-  for (size_t l = 0; l < lanes; ++l) {
-    Vec16 b;
-    LoadVec16(b, bias + n0 + 16 * l);
-    for (size_t q = 0; q < kPixels; ++q) acc[q][l] = b;
-  }
-  for (size_t ky = 0; ky < 3; ++ky) {
-    for (size_t kx = 0; kx < 3; ++kx) {
-      const size_t offset = (ky * padded_width + kx) * in;
-      const float* w = wt + (ky * 3 + kx) * in * ldb + n0;
-      for (size_t i = 0; i < in; ++i, w += ldb) {
-        Vec16 weights[lanes];
-        for (size_t l = 0; l < lanes; ++l) LoadVec16(weights[l], w + 16 * l);
-#pragma GCC unroll 8
-        for (size_t q = 0; q < kPixels; ++q) {
-          const float v = pixel[q][offset + i];
-          for (size_t l = 0; l < lanes; ++l) acc[q][l] += v * weights[l];
-        }
-      }
-    }
-  }
-  const size_t lanes_used = std::min(16 * lanes, out - n0);
-  for (size_t q = 0; q < kPixels && x0 + q < width; ++q) {
-    float values[16 * lanes];
-    for (size_t l = 0; l < lanes; ++l) StoreVec16(values + 16 * l, acc[q][l]);
-    float* dst = row + (x0 + q) * out + n0;
-    if (epilogue == Epilogue::kAccumulate) {
-      for (size_t n = 0; n < lanes_used; ++n) dst[n] += values[n];
-    } else if (epilogue == Epilogue::kGelu) {
-      for (size_t n = 0; n < lanes_used; ++n) dst[n] = GeluApprox(values[n]);
-    } else {
-      std::memcpy(dst, values, lanes_used * sizeof(float));
-    }
-  }
-}
-
+// ConvRow for CPUs with AVX-512: 8 pixels against 32 (or 16) output channels.
 __attribute__((target("arch=x86-64-v4"))) void ConvRow512(const float* padded, size_t width,
                                                           size_t in, size_t y, const float* wt,
                                                           size_t ldb, const float* bias, size_t out,
@@ -541,10 +493,10 @@ __attribute__((target("arch=x86-64-v4"))) void ConvRow512(const float* padded, s
   for (size_t x0 = 0; x0 < width; x0 += 8) {
     size_t n0 = 0;
     for (; n0 + 32 <= ldb && n0 < out; n0 += 32) {
-      ConvBlock512<2>(padded, width, in, y, x0, wt, ldb, bias, n0, out, epilogue, row);
+      ConvBlock<Vec16, 8, 2>(padded, width, in, y, x0, wt, ldb, bias, n0, out, epilogue, row);
     }
     for (; n0 < out; n0 += 16) {  // ldb is a multiple of 16
-      ConvBlock512<1>(padded, width, in, y, x0, wt, ldb, bias, n0, out, epilogue, row);
+      ConvBlock<Vec16, 8, 1>(padded, width, in, y, x0, wt, ldb, bias, n0, out, epilogue, row);
     }
   }
 }
