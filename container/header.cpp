@@ -107,13 +107,31 @@ uint32_t IndexBits(size_t n) {
   return bits;
 }
 
-size_t PaletteBytes(size_t tiles, size_t palette_size) {
-  return 1 + 2 * palette_size + (tiles * IndexBits(palette_size) + 7) / 8;
+// How HEAD writes a set of layer counts: the mode, mode 2's palette, and the bytes after
+// counts_mode. One place decides, so the size the search prices is the size written.
+struct CountsEncoding {
+  uint8_t mode = kCountsUniform;
+  std::vector<uint32_t> palette;  // mode 2 only
+  size_t bytes = 2;
+};
+
+CountsEncoding EncodeCounts(std::span<const uint32_t> counts) {
+  CountsEncoding encoding;
+  if (AllEqual(counts)) return encoding;
+  encoding.mode = kCountsPerTile;
+  encoding.bytes = 2 * counts.size();
+  std::vector<uint32_t> palette = Palette(counts);
+  const size_t palette_bytes =
+      1 + 2 * palette.size() + (counts.size() * IndexBits(palette.size()) + 7) / 8;
+  if (palette.size() <= kMaxPaletteSize && palette_bytes < encoding.bytes) {
+    encoding = {kCountsPalette, std::move(palette), palette_bytes};
+  }
+  return encoding;
 }
 
 // Mode 2's per-tile indices, MSB first, padded with zero bits to a whole byte.
-void WritePaletteCounts(std::span<const uint32_t> counts, ByteWriter* w) {
-  const std::vector<uint32_t> palette = Palette(counts);
+void WritePaletteCounts(std::span<const uint32_t> counts, std::span<const uint32_t> palette,
+                        ByteWriter* w) {
   const uint32_t bits = IndexBits(palette.size());
   w->U8(static_cast<uint32_t>(palette.size()));
   for (uint32_t count : palette) w->U16(count);
@@ -163,14 +181,7 @@ Status ReadPaletteCounts(ByteReader& r, size_t tiles, std::vector<uint32_t>* cou
 
 }  // namespace
 
-uint8_t CountsMode(std::span<const uint32_t> counts) {
-  if (AllEqual(counts)) return kCountsUniform;
-  const size_t distinct = Palette(counts).size();
-  if (distinct <= kMaxPaletteSize && PaletteBytes(counts.size(), distinct) < 2 * counts.size()) {
-    return kCountsPalette;
-  }
-  return kCountsPerTile;
-}
+uint8_t CountsMode(std::span<const uint32_t> counts) { return EncodeCounts(counts).mode; }
 
 Status CheckCounts(const T1dHeader& h) {
   TOK1D_RETURN_IF_ERROR(
@@ -226,12 +237,12 @@ std::vector<uint8_t> SerializeHeadData(const T1dHeader& h) {
   w.U8(h.entropy_coder);
   w.U32(static_cast<uint32_t>(h.coder_params.size()));
   w.Bytes(h.coder_params);
-  const uint8_t counts_mode = CountsMode(h.layers_per_tile);
-  w.U8(counts_mode);
-  if (counts_mode == kCountsUniform) {
+  const CountsEncoding counts = EncodeCounts(h.layers_per_tile);
+  w.U8(counts.mode);
+  if (counts.mode == kCountsUniform) {
     w.U16(h.layers_per_tile.empty() ? 0 : h.layers_per_tile[0]);
-  } else if (counts_mode == kCountsPalette) {
-    WritePaletteCounts(h.layers_per_tile, &w);
+  } else if (counts.mode == kCountsPalette) {
+    WritePaletteCounts(h.layers_per_tile, counts.palette, &w);
   } else {
     for (uint32_t count : h.layers_per_tile) w.U16(count);
   }
@@ -369,15 +380,7 @@ Status ParseSteps(const ChunkView& chunk, T1dHeader* header) {
 }  // namespace t1d_internal
 
 size_t LayerCountsBytes(std::span<const uint32_t> layers_per_tile) {
-  switch (t1d_internal::CountsMode(layers_per_tile)) {
-    case t1d_internal::kCountsUniform:
-      return 2;
-    case t1d_internal::kCountsPalette:
-      return t1d_internal::PaletteBytes(layers_per_tile.size(),
-                                        t1d_internal::Palette(layers_per_tile).size());
-    default:
-      return 2 * layers_per_tile.size();
-  }
+  return t1d_internal::EncodeCounts(layers_per_tile).bytes;
 }
 
 std::string EntropyCoderName(uint8_t id) {
