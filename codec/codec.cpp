@@ -258,8 +258,6 @@ Status Codec::SearchTokens(const Image& image, const TileGrid& grid,
   std::vector<uint32_t> half(grid.count());
   for (size_t t = 0; t < grid.count(); ++t) half[t] = tokens_per_tile[t] / 2;
   const size_t batch_tiles = BatchTiles();
-  std::vector<uint32_t> trimmed(tokens_per_tile.begin(), tokens_per_tile.end());
-  std::vector<double> trim_gain(grid.count(), 0.0);
   double lambda = 0;
   if (search.rate_weight > 0 && model_.entropy_tables() != nullptr) {
     for (size_t first = 0; first < grid.count(); first += batch_tiles) {
@@ -277,6 +275,35 @@ Status Codec::SearchTokens(const Image& image, const TileGrid& grid,
     }
     lambda = TokenSearch::Lambda(error_keep, error_half, bits_keep, bits_half, search.rate_weight);
   }
+  // A trim pass: each tile's count against shorter ones, never below half the count asked for,
+  // kept only if together the trims save more than unequal counts cost the header.
+  std::vector<uint32_t> floor(grid.count());
+  for (size_t t = 0; t < grid.count(); ++t) floor[t] = tokens_per_tile[t] / 2;
+  auto trim_pass = [&]() -> Status {
+    std::vector<uint32_t> trimmed(tokens_per_tile.begin(), tokens_per_tile.end());
+    std::vector<double> trim_gain(grid.count(), 0.0);
+    for (size_t first = 0; first < grid.count(); first += batch_tiles) {
+      const size_t count = std::min(batch_tiles, grid.count() - first);
+      tiles.resize(count * tile_bytes);
+      ExtractTiles(image, grid, first, count, tiles);
+      TOK1D_RETURN_IF_ERROR(TrimTails(
+          token_search, tiles, std::span<const SearchTile>(info).subspan(first, count),
+          lambda * search.trim_rate_weight, search.trim_counts,
+          bounded.subspan(first * k * dims, count * k * dims),
+          std::span(floor).subspan(first, count), std::span(trimmed).subspan(first, count),
+          std::span(trim_gain).subspan(first, count)));
+    }
+    const size_t before = LayerCountsBytes(tokens_per_tile), after = LayerCountsBytes(trimmed);
+    const double header_bits = after > before ? 8.0 * static_cast<double>(after - before) : 0.0;
+    const double saved = std::accumulate(trim_gain.begin(), trim_gain.end(), 0.0);
+    if (saved > lambda * header_bits) {
+      std::copy(trimmed.begin(), trimmed.end(), tokens_per_tile.begin());
+      for (size_t t = 0; t < grid.count(); ++t) info[t].keep = tokens_per_tile[t];
+    }
+    return OkStatus();
+  };
+  // Trimmed before the search too, so that the search works on the counts the file will keep.
+  if (search.trim_tails && search.trim_first) TOK1D_RETURN_IF_ERROR(trim_pass());
   for (size_t first = 0; first < grid.count(); first += batch_tiles) {
     const size_t count = std::min(batch_tiles, grid.count() - first);
     tiles.resize(count * tile_bytes);
@@ -295,32 +322,20 @@ Status Codec::SearchTokens(const Image& image, const TileGrid& grid,
         tokens[first * k + i] = token_search.TokenOf(b.subspan(i / k * k * dims, k * dims), i % k);
       }
     }
-    if (search.trim_tails) {
-      TOK1D_RETURN_IF_ERROR(TrimTails(
-          token_search, tiles, std::span<const SearchTile>(info).subspan(first, count),
-          lambda * search.trim_rate_weight, search.trim_counts, b,
-          std::span(trimmed).subspan(first, count), std::span(trim_gain).subspan(first, count)));
-    }
   }
   if (search.trim_tails) {
-    // Unequal counts cost the header a count per tile: the trims must pay for that too.
-    const size_t before = LayerCountsBytes(tokens_per_tile), after = LayerCountsBytes(trimmed);
-    const double header_bits = after > before ? 8.0 * static_cast<double>(after - before) : 0.0;
-    const double saved = std::accumulate(trim_gain.begin(), trim_gain.end(), 0.0);
-    if (saved > lambda * header_bits) {
-      std::copy(trimmed.begin(), trimmed.end(), tokens_per_tile.begin());
-    }
+    TOK1D_RETURN_IF_ERROR(trim_pass());
   }
   return OkStatus();
 }
 
-// Each tile's count against shorter ones down to 1/2 of it (3/4 and 1/2 for 2), on the searched
-// values: the one with the least squared error + λ · bits (the count asked for on a tie), and how
-// much less that is.
+// Each tile's count against shorter ones down to 1/2 of it (3/4 and 1/2 for 2) but not below
+// `floor`, on the values: the one with the least squared error + λ · bits (the count it has on a
+// tie), and how much less that is.
 Status Codec::TrimTails(TokenSearch& token_search, std::span<const uint8_t> tiles,
                         std::span<const SearchTile> info, double lambda, uint32_t trim_counts,
-                        std::span<const float> bounded, std::span<uint32_t> tokens_per_tile,
-                        std::span<double> gain) {
+                        std::span<const float> bounded, std::span<const uint32_t> floor,
+                        std::span<uint32_t> tokens_per_tile, std::span<double> gain) {
   const size_t count = info.size();
   std::vector<double> best(count), error(count), bits(count), error_keep(count), bits_keep(count);
   TOK1D_RETURN_IF_ERROR(
@@ -330,12 +345,12 @@ Status Codec::TrimTails(TokenSearch& token_search, std::span<const uint8_t> tile
   const uint32_t steps = std::max<uint32_t>(trim_counts, 1);
   for (uint32_t step = 1; step <= steps; ++step) {
     for (size_t t = 0; t < count; ++t) {
-      shorter[t] = tokens_per_tile[t] * (2 * steps - step) / (2 * steps);
+      shorter[t] = std::max(tokens_per_tile[t] * (2 * steps - step) / (2 * steps), floor[t]);
     }
     TOK1D_RETURN_IF_ERROR(token_search.Measure(tiles, info, shorter, bounded, error, bits));
     for (size_t t = 0; t < count; ++t) {
       const double objective = error[t] + lambda * bits[t];
-      if (shorter[t] >= 1 && objective < best[t]) {
+      if (shorter[t] >= 1 && shorter[t] < tokens_per_tile[t] && objective < best[t]) {
         best[t] = objective;
         chosen[t] = shorter[t];
       }

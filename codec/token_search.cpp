@@ -44,6 +44,7 @@ void OverrideFromEnvironment(SearchOptions* options) {
     if (name == "trim_tails") options->trim_tails = whole != 0;
     if (name == "trim_rate_weight") options->trim_rate_weight = static_cast<float>(value);
     if (name == "trim_counts") options->trim_counts = whole;
+    if (name == "trim_first") options->trim_first = whole != 0;
   }
 }
 

@@ -57,6 +57,9 @@ struct SearchOptions {
   bool trim_tails = false;
   float trim_rate_weight = 0.5f;  // the trim's λ as a multiple of the search's
   uint32_t trim_counts = 2;       // shorter counts tried, evenly from the count down to half of it
+  // Trim once before the search as well, on the encoder's values: the search then works on
+  // the counts the file will keep (the trim after it may lower them again, to half at most).
+  bool trim_first = false;
 
   bool enabled() const { return descent_steps > 0 || polish_rounds > 0 || trim_tails; }
 };

@@ -29,6 +29,23 @@ std::unique_ptr<Tokenizer> MakeTokenizer(const Model& model, Backend& backend) {
   return std::move(tokenizer).value();
 }
 
+// The squared error (8-bit levels) of tile t of `decoded` against `image`.
+double TileSquaredError(const Image& image, const Image& decoded, const TileGrid& grid, size_t t) {
+  double sum = 0;
+  const uint32_t x0 = static_cast<uint32_t>(t % grid.cols) * grid.tile;
+  const uint32_t y0 = static_cast<uint32_t>(t / grid.cols) * grid.tile;
+  for (uint32_t y = y0; y < std::min(y0 + grid.tile, image.height); ++y) {
+    for (uint32_t x = x0; x < std::min(x0 + grid.tile, image.width); ++x) {
+      for (size_t c = 0; c < 3; ++c) {
+        const size_t i = (size_t{y} * image.width + x) * 3 + c;
+        const double d = static_cast<double>(decoded.rgb[i]) - static_cast<double>(image.rgb[i]);
+        sum += d * d;
+      }
+    }
+  }
+  return sum;
+}
+
 // A smooth image with an edge: something for the decoder to get right or wrong.
 Image TestImage(uint32_t width, uint32_t height) {
   Image image;
@@ -243,21 +260,6 @@ TEST_CASE("codec: trimmed tails keep 1/2 to all of the count, and only where the
   StatusOr<Image> trimmed_image = (*codec)->Decode(*trimmed);
   REQUIRE(whole_image.ok());
   REQUIRE(trimmed_image.ok());
-  auto tile_error = [&](const Image& decoded, size_t t) {
-    double sum = 0;
-    const uint32_t x0 = static_cast<uint32_t>(t % grid.cols) * tile;
-    const uint32_t y0 = static_cast<uint32_t>(t / grid.cols) * tile;
-    for (uint32_t y = y0; y < std::min(y0 + tile, image.height); ++y) {
-      for (uint32_t x = x0; x < std::min(x0 + tile, image.width); ++x) {
-        for (size_t c = 0; c < 3; ++c) {
-          const size_t i = (size_t{y} * image.width + x) * 3 + c;
-          const double d = static_cast<double>(decoded.rgb[i]) - static_cast<double>(image.rgb[i]);
-          sum += d * d;
-        }
-      }
-    }
-    return sum;
-  };
   size_t trimmed_tiles = 0;
   for (size_t t = 0; t < grid.count(); ++t) {
     CAPTURE(t);
@@ -270,8 +272,51 @@ TEST_CASE("codec: trimmed tails keep 1/2 to all of the count, and only where the
     // Measured in floats, decoded in 8 bits: a little slack for the rounding.
     if (kept < k) {
       ++trimmed_tiles;
-      CHECK(tile_error(*trimmed_image, t) <= tile_error(*whole_image, t) * 1.001 + 16);
+      CHECK(TileSquaredError(image, *trimmed_image, grid, t) <=
+            TileSquaredError(image, *whole_image, grid, t) * 1.001 + 16);
     }
+  }
+  CHECK(trimmed_tiles > 0);  // the test model's last tokens hurt some tiles (seed 11)
+}
+
+TEST_CASE(
+    "codec: trimmed before the search too, every tile keeps 1/2 to all and no tile gets worse") {
+  const Image image = TestImage(70, 45);
+  CodecOptions options;
+  options.threads = 1;
+  options.deblock = false;  // tiles compared one by one
+  options.refine = false;
+  StatusOr<std::unique_ptr<Codec>> codec = Codec::Create(TinyModel(), options);
+  REQUIRE(codec.ok());
+  const TileGrid grid = MakeTileGrid(image.width, image.height, (*codec)->model().config().tile);
+  const uint32_t k = (*codec)->model().config().tokens;
+  const std::vector<uint32_t> asked(grid.count(), k);
+  // Distortion of the tile alone: the trims and the polish then only take what lowers it.
+  SearchOptions search;
+  search.polish_rounds = 2;
+  search.polish_tries = 4;
+  search.rate_weight = 0;
+  search.prefix_weight = 0;
+  search.trim_tails = true;
+  search.trim_first = true;
+  StatusOr<TokenFile> plain = (*codec)->Encode(image, asked, {}, SearchOptions{});
+  StatusOr<TokenFile> searched = (*codec)->Encode(image, asked, {}, search);
+  REQUIRE_MESSAGE(plain.ok(), plain.status().message());
+  REQUIRE_MESSAGE(searched.ok(), searched.status().message());
+  StatusOr<Image> plain_image = (*codec)->Decode(*plain);
+  StatusOr<Image> searched_image = (*codec)->Decode(*searched);
+  REQUIRE(plain_image.ok());
+  REQUIRE(searched_image.ok());
+  size_t trimmed_tiles = 0;
+  for (size_t t = 0; t < grid.count(); ++t) {
+    CAPTURE(t);
+    const size_t kept = searched->tokens[t].size();
+    CHECK(kept >= k / 2);
+    CHECK(kept <= k);
+    if (kept < k) ++trimmed_tiles;
+    // Measured in floats, decoded in 8 bits: a little slack for the rounding.
+    CHECK(TileSquaredError(image, *searched_image, grid, t) <=
+          TileSquaredError(image, *plain_image, grid, t) * 1.001 + 16);
   }
   CHECK(trimmed_tiles > 0);  // the test model's last tokens hurt some tiles (seed 11)
 }
