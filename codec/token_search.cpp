@@ -77,6 +77,9 @@ SearchOptions SearchOptionsForEffort(uint32_t effort) {
   // PSNR and MS-SSIM improves (−2.2 %; on the held-out photos −0.5 % against rate weight 1).
   // Level 2 is better at 1 (−13.1 % PSNR on the held-out photos against −11.4 %).
   options.rate_weight = options.polish_rounds >= 8 ? 0.5f : 1.0f;
+  // With format 1.5's cheap counts the trim pays at the search's full λ from level 4 on: on
+  // the tuning photos −2.6 % PSNR and −0.2 % MS-SSIM against half of it (docs/effort.md).
+  if (options.polish_rounds >= 8) options.trim_rate_weight = 1.0f;
   if (effort > 0) OverrideFromEnvironment(&options);
   return options;
 }
