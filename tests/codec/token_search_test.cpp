@@ -334,6 +334,10 @@ TEST_CASE("effort levels: 0 searches nothing, every level above does, and work g
     // The longer searches price bits lower (MS-SSIM), never at zero (files would grow).
     CHECK(options.rate_weight > 0);
     CHECK(options.rate_weight <= last_rate_weight);
+    // Every level trims before and after the search, pricing a bit at half the slope.
+    CHECK(options.trim_tails);
+    CHECK(options.trim_first);
+    CHECK(options.rate_weight * options.trim_rate_weight == doctest::Approx(0.5));
     last_rate_weight = options.rate_weight;
     const uint32_t work =
         options.descent_steps * 2 + options.polish_rounds * (options.polish_tries + 2);
