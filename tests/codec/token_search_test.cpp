@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
+#include <utility>
 #include <vector>
 
 #include "codec/codec.h"
@@ -44,6 +46,28 @@ double TileSquaredError(const Image& image, const Image& decoded, const TileGrid
     }
   }
   return sum;
+}
+
+// A codec whose tiles can be compared one by one: one thread, no deblocking, no refinement.
+std::unique_ptr<Codec> TileByTileCodec() {
+  CodecOptions options;
+  options.threads = 1;
+  options.deblock = false;
+  options.refine = false;
+  StatusOr<std::unique_ptr<Codec>> codec = Codec::Create(TinyModel(), options);
+  REQUIRE(codec.ok());
+  return std::move(codec).value();
+}
+
+// `image` encoded at `counts` with `search`, and its decode.
+std::pair<TokenFile, Image> EncodeAndDecode(Codec& codec, const Image& image,
+                                            const std::vector<uint32_t>& counts,
+                                            const SearchOptions& search) {
+  StatusOr<TokenFile> file = codec.Encode(image, counts, {}, search);
+  REQUIRE_MESSAGE(file.ok(), file.status().message());
+  StatusOr<Image> decoded = codec.Decode(*file);
+  REQUIRE(decoded.ok());
+  return {std::move(file).value(), std::move(decoded).value()};
 }
 
 // A smooth image with an edge: something for the decoder to get right or wrong.
@@ -236,44 +260,31 @@ TEST_CASE("codec: searched files decode, are deterministic on 1 and 2 threads; e
 
 TEST_CASE("codec: trimmed tails keep 1/2 to all of the count, and only where the error falls") {
   const Image image = TestImage(70, 45);
-  CodecOptions options;
-  options.threads = 1;
-  options.deblock = false;  // tiles compared one by one
-  options.refine = false;
-  StatusOr<std::unique_ptr<Codec>> codec = Codec::Create(TinyModel(), options);
-  REQUIRE(codec.ok());
-  const uint32_t tile = (*codec)->model().config().tile;
-  const TileGrid grid = MakeTileGrid(image.width, image.height, tile);
-  const uint32_t k = (*codec)->model().config().tokens;
+  const std::unique_ptr<Codec> codec = TileByTileCodec();
+  const TileGrid grid = MakeTileGrid(image.width, image.height, codec->model().config().tile);
+  const uint32_t k = codec->model().config().tokens;
   const std::vector<uint32_t> asked(grid.count(), k);
   SearchOptions search;
   search.polish_rounds = 1;
   search.polish_tries = 4;
   search.rate_weight = 0;  // distortion only: a tail goes only if the tile gets better
   search.trim_tails = false;
-  StatusOr<TokenFile> whole = (*codec)->Encode(image, asked, {}, search);
+  const auto [whole, whole_image] = EncodeAndDecode(*codec, image, asked, search);
   search.trim_tails = true;
-  StatusOr<TokenFile> trimmed = (*codec)->Encode(image, asked, {}, search);
-  REQUIRE_MESSAGE(whole.ok(), whole.status().message());
-  REQUIRE_MESSAGE(trimmed.ok(), trimmed.status().message());
-  StatusOr<Image> whole_image = (*codec)->Decode(*whole);
-  StatusOr<Image> trimmed_image = (*codec)->Decode(*trimmed);
-  REQUIRE(whole_image.ok());
-  REQUIRE(trimmed_image.ok());
+  const auto [trimmed, trimmed_image] = EncodeAndDecode(*codec, image, asked, search);
   size_t trimmed_tiles = 0;
   for (size_t t = 0; t < grid.count(); ++t) {
     CAPTURE(t);
-    CHECK(whole->tokens[t].size() == k);
-    const size_t kept = trimmed->tokens[t].size();
+    CHECK(whole.tokens[t].size() == k);
+    const size_t kept = trimmed.tokens[t].size();
     CHECK((kept == k || kept == k * 3 / 4 || kept == k / 2));
     // The kept tokens are the whole file's first ones: trimming cuts, it does not re-search.
-    CHECK(
-        std::equal(trimmed->tokens[t].begin(), trimmed->tokens[t].end(), whole->tokens[t].begin()));
+    CHECK(std::equal(trimmed.tokens[t].begin(), trimmed.tokens[t].end(), whole.tokens[t].begin()));
     // Measured in floats, decoded in 8 bits: a little slack for the rounding.
     if (kept < k) {
       ++trimmed_tiles;
-      CHECK(TileSquaredError(image, *trimmed_image, grid, t) <=
-            TileSquaredError(image, *whole_image, grid, t) * 1.001 + 16);
+      CHECK(TileSquaredError(image, trimmed_image, grid, t) <=
+            TileSquaredError(image, whole_image, grid, t) * 1.001 + 16);
     }
   }
   CHECK(trimmed_tiles > 0);  // the test model's last tokens hurt some tiles (seed 11)
@@ -282,14 +293,9 @@ TEST_CASE("codec: trimmed tails keep 1/2 to all of the count, and only where the
 TEST_CASE(
     "codec: trimmed before the search too, every tile keeps 1/2 to all and no tile gets worse") {
   const Image image = TestImage(70, 45);
-  CodecOptions options;
-  options.threads = 1;
-  options.deblock = false;  // tiles compared one by one
-  options.refine = false;
-  StatusOr<std::unique_ptr<Codec>> codec = Codec::Create(TinyModel(), options);
-  REQUIRE(codec.ok());
-  const TileGrid grid = MakeTileGrid(image.width, image.height, (*codec)->model().config().tile);
-  const uint32_t k = (*codec)->model().config().tokens;
+  const std::unique_ptr<Codec> codec = TileByTileCodec();
+  const TileGrid grid = MakeTileGrid(image.width, image.height, codec->model().config().tile);
+  const uint32_t k = codec->model().config().tokens;
   const std::vector<uint32_t> asked(grid.count(), k);
   // Distortion of the tile alone: the trims and the polish then only take what lowers it.
   SearchOptions search;
@@ -299,24 +305,18 @@ TEST_CASE(
   search.prefix_weight = 0;
   search.trim_tails = true;
   search.trim_first = true;
-  StatusOr<TokenFile> plain = (*codec)->Encode(image, asked, {}, SearchOptions{});
-  StatusOr<TokenFile> searched = (*codec)->Encode(image, asked, {}, search);
-  REQUIRE_MESSAGE(plain.ok(), plain.status().message());
-  REQUIRE_MESSAGE(searched.ok(), searched.status().message());
-  StatusOr<Image> plain_image = (*codec)->Decode(*plain);
-  StatusOr<Image> searched_image = (*codec)->Decode(*searched);
-  REQUIRE(plain_image.ok());
-  REQUIRE(searched_image.ok());
+  const auto [plain, plain_image] = EncodeAndDecode(*codec, image, asked, SearchOptions{});
+  const auto [searched, searched_image] = EncodeAndDecode(*codec, image, asked, search);
   size_t trimmed_tiles = 0;
   for (size_t t = 0; t < grid.count(); ++t) {
     CAPTURE(t);
-    const size_t kept = searched->tokens[t].size();
+    const size_t kept = searched.tokens[t].size();
     CHECK(kept >= k / 2);
     CHECK(kept <= k);
     if (kept < k) ++trimmed_tiles;
     // Measured in floats, decoded in 8 bits: a little slack for the rounding.
-    CHECK(TileSquaredError(image, *searched_image, grid, t) <=
-          TileSquaredError(image, *plain_image, grid, t) * 1.001 + 16);
+    CHECK(TileSquaredError(image, searched_image, grid, t) <=
+          TileSquaredError(image, plain_image, grid, t) * 1.001 + 16);
   }
   CHECK(trimmed_tiles > 0);  // the test model's last tokens hurt some tiles (seed 11)
 }
