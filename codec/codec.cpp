@@ -277,8 +277,8 @@ Status Codec::SearchTokens(const Image& image, const TileGrid& grid,
   }
   // A trim pass: each tile's count against shorter ones, never below half the count asked for,
   // kept only if together the trims save more than unequal counts cost the header.
-  std::vector<uint32_t> floor(grid.count());
-  for (size_t t = 0; t < grid.count(); ++t) floor[t] = tokens_per_tile[t] / 2;
+  std::vector<uint32_t> fewest(grid.count());
+  for (size_t t = 0; t < grid.count(); ++t) fewest[t] = tokens_per_tile[t] / 2;
   auto trim_pass = [&]() -> Status {
     std::vector<uint32_t> trimmed(tokens_per_tile.begin(), tokens_per_tile.end());
     std::vector<double> trim_gain(grid.count(), 0.0);
@@ -290,7 +290,7 @@ Status Codec::SearchTokens(const Image& image, const TileGrid& grid,
           token_search, tiles, std::span<const SearchTile>(info).subspan(first, count),
           lambda * search.trim_rate_weight, search.trim_counts,
           bounded.subspan(first * k * dims, count * k * dims),
-          std::span(floor).subspan(first, count), std::span(trimmed).subspan(first, count),
+          std::span(fewest).subspan(first, count), std::span(trimmed).subspan(first, count),
           std::span(trim_gain).subspan(first, count)));
     }
     const size_t before = LayerCountsBytes(tokens_per_tile), after = LayerCountsBytes(trimmed);
@@ -330,11 +330,11 @@ Status Codec::SearchTokens(const Image& image, const TileGrid& grid,
 }
 
 // Each tile's count against shorter ones down to 1/2 of it (3/4 and 1/2 for 2) but not below
-// `floor`, on the values: the one with the least squared error + λ · bits (the count it has on a
+// `fewest`, on the values: the one with the least squared error + λ · bits (the count it has on a
 // tie), and how much less that is.
 Status Codec::TrimTails(TokenSearch& token_search, std::span<const uint8_t> tiles,
                         std::span<const SearchTile> info, double lambda, uint32_t trim_counts,
-                        std::span<const float> bounded, std::span<const uint32_t> floor,
+                        std::span<const float> bounded, std::span<const uint32_t> fewest,
                         std::span<uint32_t> tokens_per_tile, std::span<double> gain) {
   const size_t count = info.size();
   std::vector<double> best(count), error(count), bits(count), error_keep(count), bits_keep(count);
@@ -345,7 +345,7 @@ Status Codec::TrimTails(TokenSearch& token_search, std::span<const uint8_t> tile
   const uint32_t steps = std::max<uint32_t>(trim_counts, 1);
   for (uint32_t step = 1; step <= steps; ++step) {
     for (size_t t = 0; t < count; ++t) {
-      shorter[t] = std::max(tokens_per_tile[t] * (2 * steps - step) / (2 * steps), floor[t]);
+      shorter[t] = std::max(tokens_per_tile[t] * (2 * steps - step) / (2 * steps), fewest[t]);
     }
     TOK1D_RETURN_IF_ERROR(token_search.Measure(tiles, info, shorter, bounded, error, bits));
     for (size_t t = 0; t < count; ++t) {

@@ -128,11 +128,11 @@ class Codec {
                       const std::function<void(double)>& progress, std::span<uint32_t> tokens,
                       std::span<float> bounded);
   // SearchOptions::trim_tails: lowers tokens_per_tile where one of `trim_counts` shorter counts
-  // (SearchOptions::trim_counts, none below `floor`) of the values gives a lower squared
+  // (SearchOptions::trim_counts, none below `fewest`) of the values gives a lower squared
   // error + λ · bits, and sets `gain` to how much lower (0 where kept).
   Status TrimTails(TokenSearch& token_search, std::span<const uint8_t> tiles,
                    std::span<const SearchTile> info, double lambda, uint32_t trim_counts,
-                   std::span<const float> bounded, std::span<const uint32_t> floor,
+                   std::span<const float> bounded, std::span<const uint32_t> fewest,
                    std::span<uint32_t> tokens_per_tile, std::span<double> gain);
   // The tokenizer the token search differentiates through: the codec's own, or one on a CPU
   // backend made the first time it is needed when the codec's backend has no backward pass.
