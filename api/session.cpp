@@ -116,7 +116,8 @@ static_assert(kMaxEffort == kMaxSearchEffort, "tok1d.h and codec/token_search.h 
 
 // The file of `counts` tokens per tile with the tokens searched at `effort` for those counts,
 // as `like` (effort 0, the same counts) is written: its header settings and extra chunks.
-// Some tiles may keep fewer than `counts` (their last tokens did not pay for their bits).
+// Some tiles may keep fewer than `counts` (their last tokens did not pay for their bits), and
+// without a budget some more (up to 3/2: theirs paid for more).
 // Within `max_bytes` (0: no limit): when the search made it larger, the largest tiles lose
 // tokens (from the end: a trim of the searched file) until it fits.
 StatusOr<TokenFile> SearchedFile(Codec& codec, const Image& image, const TokenFile& like,
@@ -126,8 +127,11 @@ StatusOr<TokenFile> SearchedFile(Codec& codec, const Image& image, const TokenFi
   SourceInfo source;
   source.alpha_composited = like.header.alpha_composited;
   source.background = like.header.background;
-  TOK1D_ASSIGN_OR_RETURN(TokenFile file, codec.Encode(image, counts, source,
-                                                      SearchOptionsForEffort(effort), progress));
+  SearchOptions search = SearchOptionsForEffort(effort);
+  // A byte budget's counts are already the largest that fit: grown tiles would only be cut
+  // again below.
+  if (max_bytes != 0) search.grow_counts = 0;
+  TOK1D_ASSIGN_OR_RETURN(TokenFile file, codec.Encode(image, counts, source, search, progress));
   file.extra_chunks = like.extra_chunks;
   file.header.entropy_coder = like.header.entropy_coder;
   if (max_bytes == 0) return file;

@@ -205,7 +205,7 @@ StatusOr<TokenFile> Codec::Encode(const Image& image, std::span<const uint32_t> 
     TOK1D_RETURN_IF_ERROR(WithCpuFallback(
         [&] { return tokenizer_->Encode(tiles, count, batch_tokens, batch_bounded); }));
   }
-  // The search may lower a tile's count (SearchOptions::trim_tails), never raise it.
+  // The search may change a tile's count (SearchOptions::trim_tails, grow_counts).
   std::vector<uint32_t> counts(tokens_per_tile.begin(), tokens_per_tile.end());
   if (search.enabled()) {
     TOK1D_RETURN_IF_ERROR(
@@ -275,23 +275,28 @@ Status Codec::SearchTokens(const Image& image, const TileGrid& grid,
     }
     lambda = TokenSearch::Lambda(error_keep, error_half, bits_keep, bits_half, search.rate_weight);
   }
-  // A trim pass: each tile's count against shorter ones, never below half the count asked for,
-  // kept only if together the trims save more than unequal counts cost the header.
-  std::vector<uint32_t> fewest(grid.count());
-  for (size_t t = 0; t < grid.count(); ++t) fewest[t] = tokens_per_tile[t] / 2;
-  auto trim_pass = [&]() -> Status {
+  // A pass over the counts: each tile's against shorter ones, never below half the count asked
+  // for, and (before the search) longer ones, never above 3/2 of it; kept only if together the
+  // changes save more than unequal counts cost the header.
+  std::vector<uint32_t> fewest(grid.count()), most(grid.count());
+  for (size_t t = 0; t < grid.count(); ++t) {
+    fewest[t] = tokens_per_tile[t] / 2;
+    most[t] = std::min(tokens_per_tile[t] + tokens_per_tile[t] / 2, static_cast<uint32_t>(k));
+  }
+  auto count_pass = [&](uint32_t grow_counts) -> Status {
     std::vector<uint32_t> trimmed(tokens_per_tile.begin(), tokens_per_tile.end());
     std::vector<double> trim_gain(grid.count(), 0.0);
     for (size_t first = 0; first < grid.count(); first += batch_tiles) {
       const size_t count = std::min(batch_tiles, grid.count() - first);
       tiles.resize(count * tile_bytes);
       ExtractTiles(image, grid, first, count, tiles);
-      TOK1D_RETURN_IF_ERROR(TrimTails(
+      TOK1D_RETURN_IF_ERROR(ChooseCounts(
           token_search, tiles, std::span<const SearchTile>(info).subspan(first, count),
-          lambda * search.trim_rate_weight, search.trim_counts,
-          bounded.subspan(first * k * dims, count * k * dims),
-          std::span(fewest).subspan(first, count), std::span(trimmed).subspan(first, count),
-          std::span(trim_gain).subspan(first, count)));
+          lambda * search.trim_rate_weight,
+          lambda * search.trim_rate_weight * search.grow_rate_weight, search.trim_counts,
+          grow_counts, bounded.subspan(first * k * dims, count * k * dims),
+          std::span(fewest).subspan(first, count), std::span(most).subspan(first, count),
+          std::span(trimmed).subspan(first, count), std::span(trim_gain).subspan(first, count)));
     }
     const size_t before = LayerCountsBytes(tokens_per_tile), after = LayerCountsBytes(trimmed);
     const double header_bits = after > before ? 8.0 * static_cast<double>(after - before) : 0.0;
@@ -303,7 +308,7 @@ Status Codec::SearchTokens(const Image& image, const TileGrid& grid,
     return OkStatus();
   };
   // Trimmed before the search too, so that the search works on the counts the file will keep.
-  if (search.trim_tails && search.trim_first) TOK1D_RETURN_IF_ERROR(trim_pass());
+  if (search.trim_tails && search.trim_first) TOK1D_RETURN_IF_ERROR(count_pass(search.grow_counts));
   for (size_t first = 0; first < grid.count(); first += batch_tiles) {
     const size_t count = std::min(batch_tiles, grid.count() - first);
     tiles.resize(count * tile_bytes);
@@ -324,41 +329,52 @@ Status Codec::SearchTokens(const Image& image, const TileGrid& grid,
     }
   }
   if (search.trim_tails) {
-    TOK1D_RETURN_IF_ERROR(trim_pass());
+    TOK1D_RETURN_IF_ERROR(count_pass(0));
   }
   return OkStatus();
 }
 
 // Each tile's count against shorter ones down to 1/2 of it (3/4 and 1/2 for 2) but not below
-// `fewest`, on the values: the one with the least squared error + λ · bits (the count it has on a
-// tie), and how much less that is.
-Status Codec::TrimTails(TokenSearch& token_search, std::span<const uint8_t> tiles,
-                        std::span<const SearchTile> info, double lambda, uint32_t trim_counts,
-                        std::span<const float> bounded, std::span<const uint32_t> fewest,
-                        std::span<uint32_t> tokens_per_tile, std::span<double> gain) {
+// `fewest`, and longer ones up to 3/2 of it but not above `most`, on the values: the one that
+// saves most squared error + λ · bits (λ for shorter, grow_lambda for longer; the count it has
+// on a tie), and how much that saves.
+Status Codec::ChooseCounts(TokenSearch& token_search, std::span<const uint8_t> tiles,
+                           std::span<const SearchTile> info, double lambda, double grow_lambda,
+                           uint32_t trim_counts, uint32_t grow_counts,
+                           std::span<const float> bounded, std::span<const uint32_t> fewest,
+                           std::span<const uint32_t> most, std::span<uint32_t> tokens_per_tile,
+                           std::span<double> gain) {
   const size_t count = info.size();
-  std::vector<double> best(count), error(count), bits(count), error_keep(count), bits_keep(count);
+  std::vector<double> error(count), bits(count), error_keep(count), bits_keep(count);
   TOK1D_RETURN_IF_ERROR(
       token_search.Measure(tiles, info, tokens_per_tile, bounded, error_keep, bits_keep));
-  for (size_t t = 0; t < count; ++t) best[t] = error_keep[t] + lambda * bits_keep[t];
-  std::vector<uint32_t> chosen(tokens_per_tile.begin(), tokens_per_tile.end()), shorter(count);
+  std::fill(gain.begin(), gain.end(), 0.0);
+  std::vector<uint32_t> chosen(tokens_per_tile.begin(), tokens_per_tile.end()), other(count);
+  // Each candidate against the count the tile has, at the λ of its direction.
+  auto try_counts = [&](double candidate_lambda) -> Status {
+    TOK1D_RETURN_IF_ERROR(token_search.Measure(tiles, info, other, bounded, error, bits));
+    for (size_t t = 0; t < count; ++t) {
+      const double saved = error_keep[t] - error[t] + candidate_lambda * (bits_keep[t] - bits[t]);
+      if (other[t] >= 1 && other[t] != tokens_per_tile[t] && saved > gain[t]) {
+        gain[t] = saved;
+        chosen[t] = other[t];
+      }
+    }
+    return OkStatus();
+  };
   const uint32_t steps = std::max<uint32_t>(trim_counts, 1);
   for (uint32_t step = 1; step <= steps; ++step) {
     for (size_t t = 0; t < count; ++t) {
-      shorter[t] = std::max(tokens_per_tile[t] * (2 * steps - step) / (2 * steps), fewest[t]);
+      other[t] = std::max(tokens_per_tile[t] * (2 * steps - step) / (2 * steps), fewest[t]);
     }
-    TOK1D_RETURN_IF_ERROR(token_search.Measure(tiles, info, shorter, bounded, error, bits));
-    for (size_t t = 0; t < count; ++t) {
-      const double objective = error[t] + lambda * bits[t];
-      if (shorter[t] >= 1 && shorter[t] < tokens_per_tile[t] && objective < best[t]) {
-        best[t] = objective;
-        chosen[t] = shorter[t];
-      }
-    }
+    TOK1D_RETURN_IF_ERROR(try_counts(lambda));
   }
-  for (size_t t = 0; t < count; ++t) {
-    gain[t] =
-        chosen[t] == tokens_per_tile[t] ? 0.0 : error_keep[t] + lambda * bits_keep[t] - best[t];
+  for (uint32_t step = 1; step <= grow_counts; ++step) {
+    for (size_t t = 0; t < count; ++t) {
+      other[t] = std::min(tokens_per_tile[t] + tokens_per_tile[t] * step / (2 * grow_counts),
+                          std::max(most[t], tokens_per_tile[t]));
+    }
+    TOK1D_RETURN_IF_ERROR(try_counts(grow_lambda));
   }
   std::copy(chosen.begin(), chosen.end(), tokens_per_tile.begin());
   return OkStatus();

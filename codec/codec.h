@@ -127,13 +127,15 @@ class Codec {
                       const Refinement& refinement, const SearchOptions& search,
                       const std::function<void(double)>& progress, std::span<uint32_t> tokens,
                       std::span<float> bounded);
-  // SearchOptions::trim_tails: lowers tokens_per_tile where one of `trim_counts` shorter counts
-  // (SearchOptions::trim_counts, none below `fewest`) of the values gives a lower squared
-  // error + λ · bits, and sets `gain` to how much lower (0 where kept).
-  Status TrimTails(TokenSearch& token_search, std::span<const uint8_t> tiles,
-                   std::span<const SearchTile> info, double lambda, uint32_t trim_counts,
-                   std::span<const float> bounded, std::span<const uint32_t> fewest,
-                   std::span<uint32_t> tokens_per_tile, std::span<double> gain);
+  // SearchOptions::trim_tails and grow_counts: lowers tokens_per_tile where one of `trim_counts`
+  // shorter counts (none below `fewest`), or raises it where one of `grow_counts` longer ones
+  // (none above `most`), of the values gives a lower squared error + λ · bits, and sets `gain`
+  // to how much lower (0 where kept).
+  Status ChooseCounts(TokenSearch& token_search, std::span<const uint8_t> tiles,
+                      std::span<const SearchTile> info, double lambda, double grow_lambda,
+                      uint32_t trim_counts, uint32_t grow_counts, std::span<const float> bounded,
+                      std::span<const uint32_t> fewest, std::span<const uint32_t> most,
+                      std::span<uint32_t> tokens_per_tile, std::span<double> gain);
   // The tokenizer the token search differentiates through: the codec's own, or one on a CPU
   // backend made the first time it is needed when the codec's backend has no backward pass.
   StatusOr<Tokenizer*> SearchTokenizer();

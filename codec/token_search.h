@@ -17,9 +17,10 @@
 // exchange rate between squared error and bits from keep/2 to keep tokens. Only pixels inside
 // the image count (border tiles are padded). The files are ordinary .t1d files.
 //
-// Last (SearchOptions::trim_tails), each tile's token count may shrink to 3/4 or 1/2 of it
-// where the same objective (without the prefixes) says the last tokens do not pay: the
-// count asked for is the most a tile keeps.
+// Before the search and after it (SearchOptions::trim_tails), each tile's token count may
+// shrink to 3/4 or 1/2 of the count asked for where the same objective (without the prefixes)
+// says the last tokens do not pay; before it (grow_counts) it may also grow to 3/2 where the
+// next ones do (Codec::ChooseCounts).
 //
 // models/optimize_tokens.py is the PyTorch prototype the choices were measured with.
 #pragma once
@@ -60,6 +61,11 @@ struct SearchOptions {
   // Trim once before the search as well, on the encoder's values: the search then works on
   // the counts the file will keep (the trim after it may lower them again, to half at most).
   bool trim_first = false;
+  // Before the search, a tile may also keep more tokens (up to 3/2 of its count, `grow_counts`
+  // longer counts tried evenly) where that lowers its squared error + λ · bits: the trim's
+  // other half, a rate allocation between tiles at the image's slope.
+  uint32_t grow_counts = 0;
+  float grow_rate_weight = 1.0f;  // growing's λ as a multiple of the trim's
 
   bool enabled() const { return descent_steps > 0 || polish_rounds > 0 || trim_tails; }
 };

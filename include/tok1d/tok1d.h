@@ -115,8 +115,9 @@ enum class Coder { kDefault, kRaw, kRange };  // default: range when the model h
 
 struct EncodeOptions {
   // The rate target: exactly one of these is non-zero.
-  uint32_t tokens = 0;  // tokens per tile, every tile (at effort > 0 the most: a tile may keep
-                        // 3/4 or 1/2 where its last tokens do not pay for their bits)
+  uint32_t tokens = 0;  // tokens per tile, every tile (at effort > 0 a tile may keep 1/2 or
+                        // 3/4 where its last tokens do not pay for their bits, and 3/2 (at
+                        // most K) where its next ones do)
   uint64_t bytes = 0;   // the largest file of at most this many bytes
   double bpp = 0;       // the same in bits per pixel
   double psnr = 0;      // the smallest file whose decoding reaches this PSNR (dB)

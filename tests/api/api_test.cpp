@@ -114,8 +114,9 @@ TEST_CASE("api: DecodeMany gives each file its image or its own error") {
   CHECK(alone->image.rgb == results[2]->image.rgb);
 }
 
-// Effort: searched files are ordinary files, each tile keeping 1/2 to all of the count asked
-// for (the search trims tails); ladders search each count; the levels are checked.
+// Effort: searched files are ordinary files, each tile keeping 1/2 to 3/2 of the count asked
+// for (the search trims tails and grows tiles); ladders search each count; a byte budget holds;
+// the levels are checked.
 TEST_CASE("api: effort searches the tokens and keeps the rate target") {
   StatusOr<std::unique_ptr<Session>> session = Session::Create(TinyModel(), {.threads = 1});
   REQUIRE(session.ok());
@@ -131,7 +132,7 @@ TEST_CASE("api: effort searches the tokens and keeps the rate target") {
   CHECK(last_progress == 1.0);
   REQUIRE(searched->tokens_per_tile.size() == plain->tokens_per_tile.size());
   for (size_t t = 0; t < plain->tokens_per_tile.size(); ++t) {
-    CHECK(searched->tokens_per_tile[t] <= plain->tokens_per_tile[t]);
+    CHECK(searched->tokens_per_tile[t] <= plain->tokens_per_tile[t] * 3 / 2);
     CHECK(searched->tokens_per_tile[t] >= plain->tokens_per_tile[t] / 2);
   }
   CHECK(searched->t1d != plain->t1d);
@@ -247,7 +248,9 @@ TEST_CASE("c api: round trip and error codes") {
   REQUIRE(tok1d_encode(session, image.rgb.data(), 30, 30, &options, &t1d, &t1d_size) == TOK1D_OK);
   tok1d_file_info info;
   REQUIRE(tok1d_inspect(t1d, t1d_size, &info) == TOK1D_OK);
-  CHECK(info.most_tokens == 5);
+  // At effort 1 tiles keep 1/2 to 3/2 of the 5 asked for, and at most the model's 6.
+  CHECK(info.most_tokens >= 2);
+  CHECK(info.most_tokens <= 6);
   uint8_t* rgb = nullptr;
   uint32_t width = 0, height = 0;
   REQUIRE(tok1d_decode(session, t1d, t1d_size, 0, &rgb, &width, &height) == TOK1D_OK);

@@ -321,6 +321,42 @@ TEST_CASE(
   CHECK(trimmed_tiles > 0);  // the test model's last tokens hurt some tiles (seed 11)
 }
 
+TEST_CASE("codec: grown before the search, a tile keeps 1/2 to 3/2 of the count and gets better") {
+  const Image image = TestImage(70, 45);
+  const std::unique_ptr<Codec> codec = TileByTileCodec();
+  const TileGrid grid = MakeTileGrid(image.width, image.height, codec->model().config().tile);
+  const uint32_t k = codec->model().config().tokens;
+  const std::vector<uint32_t> asked(grid.count(), k / 2);
+  // Distortion only and no polish: a tile grows exactly where more of the encoder's tokens
+  // lower its error.
+  SearchOptions search;
+  search.rate_weight = 0;
+  search.prefix_weight = 0;
+  search.trim_tails = true;
+  search.trim_first = true;
+  const auto [plain, plain_image] = EncodeAndDecode(*codec, image, asked, SearchOptions{});
+  search.grow_counts = 1;
+  const auto [grown, grown_image] = EncodeAndDecode(*codec, image, asked, search);
+  size_t grown_tiles = 0;
+  for (size_t t = 0; t < grid.count(); ++t) {
+    CAPTURE(t);
+    const size_t kept = grown.tokens[t].size();
+    CHECK(kept >= k / 4);
+    CHECK(kept <= k / 2 + k / 4);
+    if (kept > k / 2) {
+      ++grown_tiles;
+      CHECK(std::equal(plain.tokens[t].begin(), plain.tokens[t].end(), grown.tokens[t].begin()));
+    }
+    CHECK(TileSquaredError(image, grown_image, grid, t) <=
+          TileSquaredError(image, plain_image, grid, t) * 1.001 + 16);
+  }
+  CHECK(grown_tiles > 0);
+  // Never above the model's K: asked for all of them, no tile grows.
+  const auto [full, full_image] =
+      EncodeAndDecode(*codec, image, std::vector<uint32_t>(grid.count(), k), search);
+  for (const std::vector<uint32_t>& tokens : full.tokens) CHECK(tokens.size() <= k);
+}
+
 TEST_CASE("effort levels: 0 searches nothing, every level above does, and work grows") {
   CHECK_FALSE(SearchOptionsForEffort(0).enabled());
   CHECK(SearchOptionsForEffort(0).curvature_probes == 0);
@@ -337,6 +373,7 @@ TEST_CASE("effort levels: 0 searches nothing, every level above does, and work g
     // Every level trims before and after the search, pricing a bit at half the slope.
     CHECK(options.trim_tails);
     CHECK(options.trim_first);
+    CHECK(options.grow_counts == 1);
     CHECK(options.rate_weight * options.trim_rate_weight == doctest::Approx(0.5));
     last_rate_weight = options.rate_weight;
     const uint32_t work =
