@@ -425,8 +425,9 @@ class CodecCliTest(unittest.TestCase):
         self.ok(self.encode(image, plain, "--tokens", "4"))
         self.ok(self.encode(image, searched, "--tokens", "4", "--effort", "3"))
         self.assertNotEqual(self.read(plain), self.read(searched))
-        # --tokens is the most a tile keeps: the search drops tail tokens that do not pay.
-        self.assertLessEqual(set(self.info(searched)["tokens_per_tile"]), {2, 3, 4})
+        # Tiles keep 1/2 to 3/2 of --tokens: the search drops tail tokens that do not pay and
+        # adds the next ones where they do.
+        self.assertLessEqual(set(self.info(searched)["tokens_per_tile"]), {2, 3, 4, 5, 6})
         decoded = self.out("e3.ppm")
         self.ok(self.decode(searched, decoded))
         self.assertEqual(len(ppm_pixels(self.read(decoded))), len(original))
