@@ -70,6 +70,17 @@ std::pair<TokenFile, Image> EncodeAndDecode(Codec& codec, const Image& image,
   return {std::move(file).value(), std::move(decoded).value()};
 }
 
+// Distortion of the tile alone, trimmed before and after: the trims (and a polish, if given
+// rounds) then only take what lowers the tile's error.
+SearchOptions DistortionOnlySearch() {
+  SearchOptions search;
+  search.rate_weight = 0;
+  search.prefix_weight = 0;
+  search.trim_tails = true;
+  search.trim_first = true;
+  return search;
+}
+
 // A smooth image with an edge: something for the decoder to get right or wrong.
 Image TestImage(uint32_t width, uint32_t height) {
   Image image;
@@ -297,14 +308,9 @@ TEST_CASE(
   const TileGrid grid = MakeTileGrid(image.width, image.height, codec->model().config().tile);
   const uint32_t k = codec->model().config().tokens;
   const std::vector<uint32_t> asked(grid.count(), k);
-  // Distortion of the tile alone: the trims and the polish then only take what lowers it.
-  SearchOptions search;
+  SearchOptions search = DistortionOnlySearch();
   search.polish_rounds = 2;
   search.polish_tries = 4;
-  search.rate_weight = 0;
-  search.prefix_weight = 0;
-  search.trim_tails = true;
-  search.trim_first = true;
   const auto [plain, plain_image] = EncodeAndDecode(*codec, image, asked, SearchOptions{});
   const auto [searched, searched_image] = EncodeAndDecode(*codec, image, asked, search);
   size_t trimmed_tiles = 0;
@@ -327,15 +333,10 @@ TEST_CASE("codec: grown before the search, a tile keeps 1/2 to 3/2 of the count 
   const TileGrid grid = MakeTileGrid(image.width, image.height, codec->model().config().tile);
   const uint32_t k = codec->model().config().tokens;
   const std::vector<uint32_t> asked(grid.count(), k / 2);
-  // Distortion only and no polish: a tile grows exactly where more of the encoder's tokens
-  // lower its error.
-  SearchOptions search;
-  search.rate_weight = 0;
-  search.prefix_weight = 0;
-  search.trim_tails = true;
-  search.trim_first = true;
-  const auto [plain, plain_image] = EncodeAndDecode(*codec, image, asked, SearchOptions{});
+  // No polish: a tile grows exactly where more of the encoder's tokens lower its error.
+  SearchOptions search = DistortionOnlySearch();
   search.grow_counts = 1;
+  const auto [plain, plain_image] = EncodeAndDecode(*codec, image, asked, SearchOptions{});
   const auto [grown, grown_image] = EncodeAndDecode(*codec, image, asked, search);
   size_t grown_tiles = 0;
   for (size_t t = 0; t < grid.count(); ++t) {
