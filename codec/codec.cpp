@@ -284,8 +284,8 @@ Status Codec::SearchTokens(const Image& image, const TileGrid& grid,
     most[t] = std::min(tokens_per_tile[t] + tokens_per_tile[t] / 2, static_cast<uint32_t>(k));
   }
   auto count_pass = [&](uint32_t grow_counts) -> Status {
-    std::vector<uint32_t> trimmed(tokens_per_tile.begin(), tokens_per_tile.end());
-    std::vector<double> trim_gain(grid.count(), 0.0);
+    std::vector<uint32_t> chosen(tokens_per_tile.begin(), tokens_per_tile.end());
+    std::vector<double> gain(grid.count(), 0.0);
     for (size_t first = 0; first < grid.count(); first += batch_tiles) {
       const size_t count = std::min(batch_tiles, grid.count() - first);
       tiles.resize(count * tile_bytes);
@@ -296,13 +296,13 @@ Status Codec::SearchTokens(const Image& image, const TileGrid& grid,
           lambda * search.trim_rate_weight * search.grow_rate_weight, search.trim_counts,
           grow_counts, bounded.subspan(first * k * dims, count * k * dims),
           std::span(fewest).subspan(first, count), std::span(most).subspan(first, count),
-          std::span(trimmed).subspan(first, count), std::span(trim_gain).subspan(first, count)));
+          std::span(chosen).subspan(first, count), std::span(gain).subspan(first, count)));
     }
-    const size_t before = LayerCountsBytes(tokens_per_tile), after = LayerCountsBytes(trimmed);
+    const size_t before = LayerCountsBytes(tokens_per_tile), after = LayerCountsBytes(chosen);
     const double header_bits = after > before ? 8.0 * static_cast<double>(after - before) : 0.0;
-    const double saved = std::accumulate(trim_gain.begin(), trim_gain.end(), 0.0);
+    const double saved = std::accumulate(gain.begin(), gain.end(), 0.0);
     if (saved > lambda * header_bits) {
-      std::copy(trimmed.begin(), trimmed.end(), tokens_per_tile.begin());
+      std::copy(chosen.begin(), chosen.end(), tokens_per_tile.begin());
       for (size_t t = 0; t < grid.count(); ++t) info[t].keep = tokens_per_tile[t];
     }
     return OkStatus();
