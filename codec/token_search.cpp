@@ -40,6 +40,7 @@ void OverrideFromEnvironment(SearchOptions* options) {
     if (name == "polish_depth") options->polish_depth = whole;
     if (name == "curvature_probes") options->curvature_probes = whole;
     if (name == "prefix_weight") options->prefix_weight = static_cast<float>(value);
+    if (name == "prefix_floors") options->prefix_floors = whole != 0;
     if (name == "rate_weight") options->rate_weight = static_cast<float>(value);
     if (name == "trim_tails") options->trim_tails = whole != 0;
     if (name == "trim_rate_weight") options->trim_rate_weight = static_cast<float>(value);
@@ -57,14 +58,17 @@ SearchOptions SearchOptionsForEffort(uint32_t effort) {
   effort = std::min(effort, kMaxSearchEffort);
   // Measured with `tok1d sweep --effort` on held-out training photos (docs/effort.md): single
   // moves tried exactly gain more per CPU-second than groups of moves (polish_moves, whose
-  // first-order predictions miss too often) or the descent, which only the top levels add.
+  // first-order predictions miss too often) or the descent, which no level uses.
   // Single moves tried exactly converge within about 8 rounds on most tiles; the higher levels
-  // go on to later candidates (polish_depth) and add the descent.
+  // go on to later candidates (polish_depth), up to 16 rounds at depth 3. Beyond that (48
+  // rounds at depth 6 and the descent, the old level 9) added about 0.3 points of PSNR over
+  // level 4 on Kodak for 5 times its time, and took MS-SSIM back: not worth having
+  // (docs/effort.md). The descent stays for experiments (TOK1D_SEARCH).
   static constexpr struct {
     uint32_t descent_steps, polish_rounds, polish_tries, polish_depth;
   } kLevels[kMaxSearchEffort + 1] = {
-      {0, 0, 0, 0},   {0, 2, 8, 1},   {0, 4, 8, 1},   {0, 4, 16, 1},   {0, 8, 16, 1},
-      {0, 12, 16, 2}, {0, 16, 16, 3}, {0, 24, 16, 4}, {10, 32, 16, 4}, {20, 48, 16, 6},
+      {0, 0, 0, 0},   {0, 2, 8, 1},   {0, 4, 8, 1},   {0, 4, 16, 1},  {0, 8, 16, 1},
+      {0, 10, 16, 1}, {0, 12, 16, 1}, {0, 12, 16, 2}, {0, 16, 16, 2}, {0, 16, 16, 3},
   };
   options.descent_steps = kLevels[effort].descent_steps;
   options.polish_rounds = kLevels[effort].polish_rounds;
@@ -90,6 +94,7 @@ SearchOptions SearchOptionsForEffort(uint32_t effort) {
   // their bits keep them. −2.6 % PSNR, +0.6 % MS-SSIM at level 4 on the tuning photos; 5/4
   // as well or a higher price per bit gained less (docs/effort.md).
   options.grow_counts = effort > 0 ? 1 : 0;
+  options.prefix_floors = effort > 0;
   if (effort > 0) OverrideFromEnvironment(&options);
   return options;
 }
@@ -105,8 +110,6 @@ float Noise(uint64_t step, uint64_t index) {
   return static_cast<float>(z >> 40) / static_cast<float>(1u << 24) - 0.5f;
 }
 
-constexpr size_t kPrefixes = 4;  // keep, keep/2, keep/4, keep/8
-
 // The frequency of `digit` in a distribution's cumulative frequencies.
 double Frequency(std::span<const uint32_t> cumulative, uint32_t digit) {
   return static_cast<double>(cumulative[digit + 1] - cumulative[digit]);
@@ -121,6 +124,8 @@ struct TokenSearch::Batch {
   std::vector<SearchTile> info;
   std::array<std::vector<uint32_t>, kPrefixes> keep;
   std::array<std::vector<float>, kPrefixes> weight;
+  // The most squared error a floor prefix may have (infinite: no floor).
+  std::array<std::vector<double>, kPrefixes> floor;
 };
 
 TokenSearch::TokenSearch(Tokenizer& tokenizer, const Model& model, const Refinement& refinement)
@@ -207,7 +212,8 @@ double TokenSearch::Lambda(std::span<const double> error_keep, std::span<const d
 
 Status TokenSearch::Distortion(const Batch& batch, std::span<const float> values,
                                std::span<double> error, std::span<float> gradient,
-                               const Changes* changes, PrefixErrors* record, uint32_t probes) {
+                               const Changes* changes, PrefixErrors* record, uint32_t probes,
+                               Floors floors) {
   const size_t count = batch.count, per_tile = size_t{K_} * C_;
   const size_t tile_values = size_t{tile_} * tile_ * 3;
   const uint32_t backward_passes = std::max(probes, 1u);
@@ -218,10 +224,13 @@ Status TokenSearch::Distortion(const Batch& batch, std::span<const float> values
   std::vector<size_t> tiles;  // the batch's tiles this prefix decodes
   for (size_t p = 0; p < kPrefixes; ++p) {
     tiles.clear();
+    const bool floor_prefix = p >= kWeightedPrefixes && floors != Floors::kIgnore;
     for (size_t t = 0; t < count; ++t) {
-      if (batch.weight[p][t] == 0) continue;
-      // A prefix that ends before the first changed token decodes as it did.
+      if (batch.weight[p][t] == 0 && !(floor_prefix && batch.keep[p][t] > 0)) continue;
+      // A prefix that ends before the first changed token decodes as it did (a floor
+      // prefix: no worse than its floor, which it was held to when it changed).
       if (changes != nullptr && changes->first_changed[t] >= batch.keep[p][t]) {
+        if (floor_prefix) continue;
         error[t] += batch.weight[p][t] * changes->prefix_errors[p][t];
         if (record != nullptr) (*record)[p][t] = changes->prefix_errors[p][t];
         continue;
@@ -264,8 +273,12 @@ Status TokenSearch::Distortion(const Batch& batch, std::span<const float> values
       }
       error[t] += batch.weight[p][t] * sum;
       if (record != nullptr) (*record)[p][t] = sum;
+      // A relative margin for the rounding of a decode in another batch.
+      if (floor_prefix && floors == Floors::kEnforce && sum > batch.floor[p][t] * (1 + 1e-6)) {
+        error[t] = std::numeric_limits<double>::infinity();
+      }
     }
-    if (gradient.empty()) continue;
+    if (gradient.empty() || floor_prefix) continue;
     grad_codes.resize(codes.size());
     for (uint32_t probe = 0; probe < backward_passes; ++probe) {
       grad_pixels.assign(pixels.size(), 0.0f);
@@ -285,7 +298,8 @@ Status TokenSearch::Distortion(const Batch& batch, std::span<const float> values
             if (probes == 0) {
               grad[at] = 2.0f * w * (v - target[at]);
             } else {
-              const bool up = Noise(uint64_t{probe} * kPrefixes + p, t * tile_values + at) >= 0;
+              const bool up =
+                  Noise(uint64_t{probe} * kWeightedPrefixes + p, t * tile_values + at) >= 0;
               grad[at] = up ? probe_scale : -probe_scale;
             }
           }
@@ -345,8 +359,8 @@ Status TokenSearch::Curvature(const Batch& batch, std::span<const float> values,
 
 TokenSearch::Batch TokenSearch::MakeBatch(std::span<const uint8_t> tiles,
                                           std::span<const SearchTile> info,
-                                          std::span<const uint32_t> keep,
-                                          float prefix_weight) const {
+                                          std::span<const uint32_t> keep, float prefix_weight,
+                                          bool floors) const {
   Batch batch;
   batch.count = info.size();
   batch.target.resize(tiles.size());
@@ -355,6 +369,7 @@ TokenSearch::Batch TokenSearch::MakeBatch(std::span<const uint8_t> tiles,
   for (size_t p = 0; p < kPrefixes; ++p) {
     batch.keep[p].assign(batch.count, 0);
     batch.weight[p].assign(batch.count, 0.0f);
+    batch.floor[p].assign(batch.count, std::numeric_limits<double>::infinity());
   }
   for (size_t t = 0; t < batch.count; ++t) {
     batch.keep[0][t] = keep[t];
@@ -366,6 +381,12 @@ TokenSearch::Batch TokenSearch::MakeBatch(std::span<const uint8_t> tiles,
       if ((keep[t] >> p) >= 1) {
         batch.weight[p][t] = prefix_weight / static_cast<float>(prefixes);
       }
+    }
+    if (!floors) continue;
+    const uint32_t shortest = keep[t] >> (kWeightedPrefixes - 1);
+    for (size_t p = kWeightedPrefixes; p < kPrefixes; ++p) {
+      const uint32_t count = 1u << (p - kWeightedPrefixes);
+      if (count < shortest) batch.keep[p][t] = count;
     }
   }
   return batch;
@@ -403,7 +424,7 @@ Status TokenSearch::Optimise(std::span<const uint8_t> tiles, std::span<const Sea
   const size_t count = info.size(), per_tile = size_t{K_} * C_;
   std::vector<uint32_t> keeps(count);
   for (size_t t = 0; t < count; ++t) keeps[t] = info[t].keep;
-  const Batch batch = MakeBatch(tiles, info, keeps, options.prefix_weight);
+  Batch batch = MakeBatch(tiles, info, keeps, options.prefix_weight, options.prefix_floors);
 
   const EntropyTables* tables = model_.entropy_tables().get();
   if (tables == nullptr) lambda = 0;
@@ -423,8 +444,18 @@ Status TokenSearch::Optimise(std::span<const uint8_t> tiles, std::span<const Sea
   }
   std::vector<double> error(count), objective(count);
   std::vector<float> gradient(count * per_tile);
-  TOK1D_RETURN_IF_ERROR(Distortion(batch, current, error, {}));
+  {
+    PrefixErrors start;
+    TOK1D_RETURN_IF_ERROR(Distortion(batch, current, error, {}, nullptr, &start, 0,
+                                     options.prefix_floors ? Floors::kMeasure : Floors::kIgnore));
+    for (size_t p = kWeightedPrefixes; p < kPrefixes && options.prefix_floors; ++p) {
+      for (size_t t = 0; t < count; ++t) {
+        if (batch.keep[p][t] > 0) batch.floor[p][t] = start[p][t];
+      }
+    }
+  }
   objective_of(current, error, &objective);
+  const Floors enforce = options.prefix_floors ? Floors::kEnforce : Floors::kIgnore;
   const double total_work = options.descent_steps + options.polish_rounds;
   double work = 0;
   auto report = [&] {
@@ -494,7 +525,7 @@ Status TokenSearch::Optimise(std::span<const uint8_t> tiles, std::span<const Sea
         QuantizeTile(std::span<const float>(u).subspan(t * per_tile, per_tile), info[t].keep,
                      std::span<float>(hard).subspan(t * per_tile, per_tile));
       }
-      TOK1D_RETURN_IF_ERROR(Distortion(batch, hard, trial_error, {}));
+      TOK1D_RETURN_IF_ERROR(Distortion(batch, hard, trial_error, {}, nullptr, nullptr, 0, enforce));
       objective_of(hard, trial_error, &trial_objective);
       for (size_t t = 0; t < count; ++t) {
         if (trial_objective[t] < objective[t]) {
@@ -629,7 +660,8 @@ Status TokenSearch::Optimise(std::span<const uint8_t> tiles, std::span<const Sea
           changes.first_changed[t] = std::min(changes.first_changed[t], move.index / C_);
         }
       }
-      TOK1D_RETURN_IF_ERROR(Distortion(batch, trial, trial_error, {}, &changes));
+      TOK1D_RETURN_IF_ERROR(
+          Distortion(batch, trial, trial_error, {}, &changes, nullptr, 0, enforce));
       objective_of(trial, trial_error, &trial_objective);
       for (size_t t = 0; t < count; ++t) {
         if (set[t].empty()) continue;
@@ -673,7 +705,8 @@ Status TokenSearch::Optimise(std::span<const uint8_t> tiles, std::span<const Sea
         }
       }
     }
-    TOK1D_RETURN_IF_ERROR(Distortion(batch, combined, trial_error, {}, &changes));
+    TOK1D_RETURN_IF_ERROR(
+        Distortion(batch, combined, trial_error, {}, &changes, nullptr, 0, enforce));
     objective_of(combined, trial_error, &trial_objective);
     for (size_t t = 0; t < count; ++t) {
       const auto begin = static_cast<std::ptrdiff_t>(t * per_tile);

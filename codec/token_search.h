@@ -14,8 +14,9 @@
 // The objective is the tile's squared error at its token count plus, with a smaller weight, at
 // the prefixes keep/2, keep/4, keep/8 (users trim files and decode partial downloads), plus
 // λ · bits, the code length of its tokens under the model's entropy tables, λ the image's own
-// exchange rate between squared error and bits from keep/2 to keep tokens. Only pixels inside
-// the image count (border tiles are padded). The files are ordinary .t1d files.
+// exchange rate between squared error and bits from keep/2 to keep tokens. With prefix_floors,
+// no move may raise the error at 1, 2, 4, … tokens below keep/8 above the start's. Only pixels
+// inside the image count (border tiles are padded). The files are ordinary .t1d files.
 //
 // Before the search and after it (SearchOptions::trim_tails), each tile's token count may
 // shrink to 3/4 or 1/2 of the count asked for where the same objective (without the prefixes)
@@ -51,7 +52,11 @@ struct SearchOptions {
   // by gradient + curvature (Gauss-Newton) instead of the gradient alone. 0: first order.
   uint32_t curvature_probes = 0;
   float prefix_weight = 0.5f;  // weight of keep/2, keep/4, keep/8 together (keep has 1)
-  float rate_weight = 1.0f;    // λ as a multiple of the image's slope, 0: distortion only
+  // The counts of `tok1d sweep`'s ladder below keep/8 (1, 2, 4, … tokens) are not in the
+  // objective; with prefix_floors no move may make a tile decode worse at them than the
+  // encoder's tokens did, so a trimmed file is never worse there than effort 0's.
+  bool prefix_floors = false;
+  float rate_weight = 1.0f;  // λ as a multiple of the image's slope, 0: distortion only
   // After the search, a tile may keep fewer tokens (3/4 or 1/2 of its count) where that lowers
   // its squared error + λ · bits: the last tokens can cost more than they gain (as RDOQ
   // chooses the last coded coefficient), and on some flat tiles they even add error.
@@ -131,8 +136,15 @@ class TokenSearch {
 
  private:
   struct Batch;
-  // Squared error of each tile and prefix (keep, keep/2, keep/4, keep/8).
-  using PrefixErrors = std::array<std::vector<double>, 4>;
+  // The prefixes of a tile: keep, keep/2, keep/4, keep/8 in the objective, then the floors
+  // (SearchOptions::prefix_floors): 1, 2, 4, 8, 16 tokens where shorter than keep/8.
+  static constexpr size_t kWeightedPrefixes = 4;
+  static constexpr size_t kPrefixes = kWeightedPrefixes + 5;
+  // Squared error of each tile and prefix.
+  using PrefixErrors = std::array<std::vector<double>, kPrefixes>;
+  // What Distortion does with the floors: leave them, measure them (into `record`), or make
+  // the error of a tile infinite where a prefix decodes worse than its floor.
+  enum class Floors { kIgnore, kMeasure, kEnforce };
   // Values that differ from ones already measured only from token first_changed[t] on: the
   // prefixes that end before it keep their prefix_errors.
   struct Changes {
@@ -146,12 +158,14 @@ class TokenSearch {
   // the decoded pixels: one decode per prefix and a backward pass per probe.
   Status Distortion(const Batch& batch, std::span<const float> values, std::span<double> error,
                     std::span<float> gradient, const Changes* changes = nullptr,
-                    PrefixErrors* record = nullptr, uint32_t probes = 0);
+                    PrefixErrors* record = nullptr, uint32_t probes = 0,
+                    Floors floors = Floors::kIgnore);
   Status Curvature(const Batch& batch, std::span<const float> values, uint32_t probes,
                    std::span<float> curvature);
-  // The batch of `tiles` at counts keep[t], with prefix_weight shared by keep/2, /4, /8.
+  // The batch of `tiles` at counts keep[t], with prefix_weight shared by keep/2, /4, /8, and
+  // with `floors` the floor prefixes (their floors not yet measured: infinite).
   Batch MakeBatch(std::span<const uint8_t> tiles, std::span<const SearchTile> info,
-                  std::span<const uint32_t> keep, float prefix_weight) const;
+                  std::span<const uint32_t> keep, float prefix_weight, bool floors = false) const;
   void QuantizeTile(std::span<const float> b, uint32_t keep, std::span<float> out) const;
 
   Tokenizer& tokenizer_;

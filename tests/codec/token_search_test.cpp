@@ -19,8 +19,8 @@
 namespace tok1d {
 namespace {
 
-Model TinyModel() {
-  StatusOr<Model> model = LoadModel(testing::MakeModelFile(testing::TinyConfig(), 11));
+Model TinyModel(const ModelConfig& config = testing::TinyConfig()) {
+  StatusOr<Model> model = LoadModel(testing::MakeModelFile(config, 11));
   REQUIRE(model.ok());
   return std::move(model).value();
 }
@@ -49,12 +49,12 @@ double TileSquaredError(const Image& image, const Image& decoded, const TileGrid
 }
 
 // A codec whose tiles can be compared one by one: one thread, no deblocking, no refinement.
-std::unique_ptr<Codec> TileByTileCodec() {
+std::unique_ptr<Codec> TileByTileCodec(const ModelConfig& config = testing::TinyConfig()) {
   CodecOptions options;
   options.threads = 1;
   options.deblock = false;
   options.refine = false;
-  StatusOr<std::unique_ptr<Codec>> codec = Codec::Create(TinyModel(), options);
+  StatusOr<std::unique_ptr<Codec>> codec = Codec::Create(TinyModel(config), options);
   REQUIRE(codec.ok());
   return std::move(codec).value();
 }
@@ -358,6 +358,63 @@ TEST_CASE("codec: grown before the search, a tile keeps 1/2 to 3/2 of the count 
   for (const std::vector<uint32_t>& tokens : full.tokens) CHECK(tokens.size() <= k);
 }
 
+TEST_CASE("token search: prefix floors keep the counts below keep/8 no worse than at the start") {
+  // 32 tokens: keep/8 is 4, so 1 and 2 tokens are floors.
+  ModelConfig config = testing::TinyConfig();
+  config.tokens = 32;
+  const Model model = TinyModel(config);
+  const std::unique_ptr<Backend> backend = CreateCpuBackend(1);
+  const std::unique_ptr<Tokenizer> tokenizer = MakeTokenizer(model, *backend);
+  TokenSearch search(*tokenizer, model, Refinement{});
+  const Image image = TestImage(config.tile * 3, config.tile);
+  const TileGrid grid = MakeTileGrid(image.width, image.height, config.tile);
+  const size_t count = grid.count(), per_tile = size_t{config.tokens} * config.code_dim();
+  std::vector<uint8_t> tiles(count * config.tile * config.tile * 3);
+  ExtractTiles(image, grid, 0, count, tiles);
+  std::vector<uint32_t> tokens(count * config.tokens);
+  std::vector<float> start(count * per_tile);
+  REQUIRE(tokenizer->Encode(tiles, count, tokens, start).ok());
+  auto error_at = [&](const std::vector<float>& values, uint32_t keep) {
+    const std::vector<SearchTile> info(count, SearchTile{keep, config.tile, config.tile});
+    const std::vector<uint32_t> keeps(count, keep);
+    std::vector<double> error(count), bits(count);
+    REQUIRE(search.Measure(tiles, info, keeps, values, error, bits).ok());
+    return error;
+  };
+  SearchOptions options;
+  options.polish_rounds = 8;
+  options.polish_tries = 16;
+  options.polish_depth = 8;
+  options.prefix_weight = 0;
+  // First the first token alone: it then sits where no single step helps 1 token, so a
+  // search at 32 tokens that moves it makes 1 token worse unless the floors hold it.
+  const std::vector<SearchTile> one(count, SearchTile{1, config.tile, config.tile});
+  REQUIRE(search.Optimise(tiles, one, 0.0, options, start).ok());
+  const std::vector<double> start_1 = error_at(start, 1), start_2 = error_at(start, 2),
+                            start_all = error_at(start, config.tokens);
+  const std::vector<SearchTile> all(count, SearchTile{config.tokens, config.tile, config.tile});
+  size_t worse_without_floors = 0;
+  for (const bool floors : {false, true}) {
+    CAPTURE(floors);
+    options.prefix_floors = floors;
+    std::vector<float> searched = start;
+    REQUIRE(search.Optimise(tiles, all, 0.0, options, searched).ok());
+    const std::vector<double> after_1 = error_at(searched, 1), after_2 = error_at(searched, 2),
+                              after_all = error_at(searched, config.tokens);
+    for (size_t t = 0; t < count; ++t) {
+      CAPTURE(t);
+      CHECK(after_all[t] < start_all[t]);  // random weights: some move helps every tile
+      if (!floors) {
+        worse_without_floors += after_1[t] > start_1[t] * (1 + 1e-5);
+        continue;
+      }
+      CHECK(after_1[t] <= start_1[t] * (1 + 1e-5));
+      CHECK(after_2[t] <= start_2[t] * (1 + 1e-5));
+    }
+  }
+  CHECK(worse_without_floors > 0);
+}
+
 TEST_CASE("effort levels: 0 searches nothing, every level above does, and work grows") {
   CHECK_FALSE(SearchOptionsForEffort(0).enabled());
   CHECK(SearchOptionsForEffort(0).curvature_probes == 0);
@@ -375,6 +432,7 @@ TEST_CASE("effort levels: 0 searches nothing, every level above does, and work g
     CHECK(options.trim_tails);
     CHECK(options.trim_first);
     CHECK(options.grow_counts == 1);
+    CHECK(options.prefix_floors);
     CHECK(options.rate_weight * options.trim_rate_weight == doctest::Approx(0.5));
     last_rate_weight = options.rate_weight;
     const uint32_t work =
