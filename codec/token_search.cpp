@@ -375,8 +375,8 @@ TokenSearch::Batch TokenSearch::MakeBatch(std::span<const uint8_t> tiles,
     batch.keep[0][t] = keep[t];
     batch.weight[0][t] = 1.0f;
     size_t prefixes = 0;
-    for (size_t p = 1; p < kPrefixes; ++p) prefixes += (keep[t] >> p) >= 1;
-    for (size_t p = 1; p < kPrefixes; ++p) {
+    for (size_t p = 1; p < kWeightedPrefixes; ++p) prefixes += (keep[t] >> p) >= 1;
+    for (size_t p = 1; p < kWeightedPrefixes; ++p) {
       batch.keep[p][t] = keep[t] >> p;
       if ((keep[t] >> p) >= 1) {
         batch.weight[p][t] = prefix_weight / static_cast<float>(prefixes);
@@ -555,6 +555,17 @@ Status TokenSearch::Optimise(std::span<const uint8_t> tiles, std::span<const Sea
   // After a failed round a tile goes on to the next `polish_tries` candidates, until it has
   // tried polish_depth × polish_tries of them without a success.
   std::vector<uint32_t> skip(count, 0);
+  // Single moves that broke a floor (bit 1: up, 2: down), not tried again until a move of the
+  // tokens the floors decode (the first floor_tokens[t]) is taken: only those decide a floor.
+  std::vector<std::vector<uint8_t>> blocked(count);
+  std::vector<uint32_t> floor_tokens(count, 0);
+  for (size_t t = 0; t < count; ++t) {
+    for (size_t p = kWeightedPrefixes; p < kPrefixes && options.prefix_floors; ++p) {
+      floor_tokens[t] = std::max(floor_tokens[t], batch.keep[p][t]);
+    }
+    blocked[t].assign(size_t{floor_tokens[t]} * C_, 0);
+  }
+  auto block_bit = [](float step) { return static_cast<uint8_t>(step > 0 ? 1 : 2); };
   std::vector<float> curvature(count * per_tile, 0.0f);
   if (options.polish_rounds > 0 && options.curvature_probes > 0) {
     TOK1D_RETURN_IF_ERROR(Curvature(batch, current, options.curvature_probes, curvature));
@@ -583,6 +594,7 @@ Status TokenSearch::Optimise(std::span<const uint8_t> tiles, std::span<const Sea
           for (const float sign : {1.0f, -1.0f}) {
             const float moved = values[index] + sign * step;
             if (moved < low_[d] - 0.5f || moved > high_[d] + 0.5f) continue;
+            if (index < blocked[t].size() && (blocked[t][index] & block_bit(sign)) != 0) continue;
             float predicted = gradient[t * per_tile + index] * sign * step +
                               curvature[t * per_tile + index] * step * step;
             const float from = std::nearbyint(values[index]), to = std::nearbyint(moved);
@@ -665,6 +677,10 @@ Status TokenSearch::Optimise(std::span<const uint8_t> tiles, std::span<const Sea
       objective_of(trial, trial_error, &trial_objective);
       for (size_t t = 0; t < count; ++t) {
         if (set[t].empty()) continue;
+        if (set[t].size() == 1 && std::isinf(trial_error[t]) &&
+            set[t][0].index < blocked[t].size()) {
+          blocked[t][set[t][0].index] |= block_bit(set[t][0].step);
+        }
         const double gain = objective[t] - trial_objective[t];
         if (gain <= 0) continue;
         if (set[t].size() == 1) {  // every helpful single move on its own place, together
@@ -710,10 +726,15 @@ Status TokenSearch::Optimise(std::span<const uint8_t> tiles, std::span<const Sea
     objective_of(combined, trial_error, &trial_objective);
     for (size_t t = 0; t < count; ++t) {
       const auto begin = static_cast<std::ptrdiff_t>(t * per_tile);
+      const auto floor_end = begin + static_cast<std::ptrdiff_t>(blocked[t].size());
+      const std::vector<float> below(current.begin() + begin, current.begin() + floor_end);
       if (helpful[t] > 1 && objective[t] - trial_objective[t] > best_gain[t]) {
         std::copy_n(combined.begin() + begin, per_tile, current.begin() + begin);
       } else if (best_gain[t] > 0) {
         std::copy(best_values[t].begin(), best_values[t].end(), current.begin() + begin);
+      }
+      if (!std::equal(below.begin(), below.end(), current.begin() + begin)) {
+        std::fill(blocked[t].begin(), blocked[t].end(), 0);
       }
     }
     report();
