@@ -41,6 +41,7 @@ void OverrideFromEnvironment(SearchOptions* options) {
     if (name == "curvature_probes") options->curvature_probes = whole;
     if (name == "prefix_weight") options->prefix_weight = static_cast<float>(value);
     if (name == "prefix_floors") options->prefix_floors = whole != 0;
+    if (name == "fixed_tokens") options->fixed_tokens = whole;
     if (name == "rate_weight") options->rate_weight = static_cast<float>(value);
     if (name == "trim_tails") options->trim_tails = whole != 0;
     if (name == "trim_rate_weight") options->trim_rate_weight = static_cast<float>(value);
@@ -510,7 +511,7 @@ Status TokenSearch::Optimise(std::span<const uint8_t> tiles, std::span<const Sea
       for (size_t t = 0; t < count; ++t) {
         rate_slopes(hard, t, slope);
         const size_t kept = size_t{info[t].keep} * C_;
-        for (size_t i = 0; i < kept; ++i) {
+        for (size_t i = std::min(size_t{options.fixed_tokens} * C_, kept); i < kept; ++i) {
           const size_t at = t * per_tile + i;
           const float g = gradient[at] + static_cast<float>(lambda) * slope[i];
           m[at] = kBeta1 * m[at] + (1 - kBeta1) * g;
@@ -586,7 +587,7 @@ Status TokenSearch::Optimise(std::span<const uint8_t> tiles, std::span<const Sea
           std::span<const float>(current).subspan(t * per_tile, per_tile);
       std::vector<uint32_t> tokens(keep);
       for (uint32_t j = 0; j < keep; ++j) tokens[j] = TokenOf(values, j);
-      for (uint32_t j = 0; j < keep; ++j) {
+      for (uint32_t j = std::min(options.fixed_tokens, keep); j < keep; ++j) {
         const float step = j < refined ? 1.0f / static_cast<float>(1u << refinement_.bits) : 1.0f;
         const uint32_t context = tables != nullptr ? tables->Context(j, tokens) : 0;
         for (uint32_t d = 0; d < C_; ++d) {

@@ -56,7 +56,8 @@ struct SearchOptions {
   // objective; with prefix_floors no move may make a tile decode worse at them than the
   // encoder's tokens did, so a trimmed file is never worse there than effort 0's.
   bool prefix_floors = false;
-  float rate_weight = 1.0f;  // λ as a multiple of the image's slope, 0: distortion only
+  uint32_t fixed_tokens = 0;  // the first tokens, left as the encoder made them
+  float rate_weight = 1.0f;   // λ as a multiple of the image's slope, 0: distortion only
   // After the search, a tile may keep fewer tokens (3/4 or 1/2 of its count) where that lowers
   // its squared error + λ · bits: the last tokens can cost more than they gain (as RDOQ
   // chooses the last coded coefficient), and on some flat tiles they even add error.
