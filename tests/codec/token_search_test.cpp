@@ -98,6 +98,25 @@ Image TestImage(uint32_t width, uint32_t height) {
   return image;
 }
 
+// A row of `columns` tiles of TestImage and the encoder's FSQ values for them.
+struct EncodedTiles {
+  size_t count = 0;
+  std::vector<uint8_t> tiles;
+  std::vector<float> bounded;
+};
+EncodedTiles EncodeTestTiles(Tokenizer& tokenizer, const ModelConfig& config, uint32_t columns) {
+  const Image image = TestImage(config.tile * columns, config.tile);
+  const TileGrid grid = MakeTileGrid(image.width, image.height, config.tile);
+  EncodedTiles encoded;
+  encoded.count = grid.count();
+  encoded.tiles.resize(encoded.count * config.tile * config.tile * 3);
+  ExtractTiles(image, grid, 0, encoded.count, encoded.tiles);
+  std::vector<uint32_t> tokens(encoded.count * config.tokens);
+  encoded.bounded.resize(encoded.count * size_t{config.tokens} * config.code_dim());
+  REQUIRE(tokenizer.Encode(encoded.tiles, encoded.count, tokens, encoded.bounded).ok());
+  return encoded;
+}
+
 TEST_CASE("token search: the quantizer rounds as the file does, refined tokens to part centres") {
   const Model model = TinyModel();
   const std::unique_ptr<Backend> backend = CreateCpuBackend(1);
@@ -129,15 +148,10 @@ TEST_CASE("token search: no tile's squared error grows (distortion only, no pref
   const std::unique_ptr<Backend> backend = CreateCpuBackend(1);
   const std::unique_ptr<Tokenizer> tokenizer = MakeTokenizer(model, *backend);
   TokenSearch search(*tokenizer, model, Refinement{});
-
-  const Image image = TestImage(config.tile * 2, config.tile);
-  const TileGrid grid = MakeTileGrid(image.width, image.height, config.tile);
-  const size_t count = grid.count(), per_tile = size_t{config.tokens} * config.code_dim();
-  std::vector<uint8_t> tiles(count * config.tile * config.tile * 3);
-  ExtractTiles(image, grid, 0, count, tiles);
-  std::vector<uint32_t> tokens(count * config.tokens);
-  std::vector<float> bounded(count * per_tile);
-  REQUIRE(tokenizer->Encode(tiles, count, tokens, bounded).ok());
+  const EncodedTiles encoded = EncodeTestTiles(*tokenizer, config, 2);
+  const size_t count = encoded.count;
+  const std::vector<uint8_t>& tiles = encoded.tiles;
+  const std::vector<float>& bounded = encoded.bounded;
 
   for (const uint32_t keep : {1u, config.tokens}) {
     CAPTURE(keep);
@@ -366,14 +380,10 @@ TEST_CASE("token search: prefix floors keep the counts below keep/8 no worse tha
   const std::unique_ptr<Backend> backend = CreateCpuBackend(1);
   const std::unique_ptr<Tokenizer> tokenizer = MakeTokenizer(model, *backend);
   TokenSearch search(*tokenizer, model, Refinement{});
-  const Image image = TestImage(config.tile * 3, config.tile);
-  const TileGrid grid = MakeTileGrid(image.width, image.height, config.tile);
-  const size_t count = grid.count(), per_tile = size_t{config.tokens} * config.code_dim();
-  std::vector<uint8_t> tiles(count * config.tile * config.tile * 3);
-  ExtractTiles(image, grid, 0, count, tiles);
-  std::vector<uint32_t> tokens(count * config.tokens);
-  std::vector<float> start(count * per_tile);
-  REQUIRE(tokenizer->Encode(tiles, count, tokens, start).ok());
+  EncodedTiles encoded = EncodeTestTiles(*tokenizer, config, 3);
+  const size_t count = encoded.count;
+  const std::vector<uint8_t>& tiles = encoded.tiles;
+  std::vector<float>& start = encoded.bounded;
   auto error_at = [&](const std::vector<float>& values, uint32_t keep) {
     const std::vector<SearchTile> info(count, SearchTile{keep, config.tile, config.tile});
     const std::vector<uint32_t> keeps(count, keep);
