@@ -449,7 +449,7 @@ Status TokenSearch::Optimise(std::span<const uint8_t> tiles, std::span<const Sea
     PrefixErrors start;
     TOK1D_RETURN_IF_ERROR(Distortion(batch, current, error, {}, nullptr, &start, 0,
                                      options.prefix_floors ? Floors::kMeasure : Floors::kIgnore));
-    for (size_t p = kWeightedPrefixes; p < kPrefixes && options.prefix_floors; ++p) {
+    for (size_t p = kWeightedPrefixes; p < kPrefixes; ++p) {  // keep 0 without the floors
       for (size_t t = 0; t < count; ++t) {
         if (batch.keep[p][t] > 0) batch.floor[p][t] = start[p][t];
       }
@@ -557,14 +557,14 @@ Status TokenSearch::Optimise(std::span<const uint8_t> tiles, std::span<const Sea
   // tried polish_depth × polish_tries of them without a success.
   std::vector<uint32_t> skip(count, 0);
   // Single moves that broke a floor (bit 1: up, 2: down), not tried again until a move of the
-  // tokens the floors decode (the first floor_tokens[t]) is taken: only those decide a floor.
+  // tokens the floors decode (the longest floor's) is taken: only those decide a floor.
   std::vector<std::vector<uint8_t>> blocked(count);
-  std::vector<uint32_t> floor_tokens(count, 0);
   for (size_t t = 0; t < count; ++t) {
-    for (size_t p = kWeightedPrefixes; p < kPrefixes && options.prefix_floors; ++p) {
-      floor_tokens[t] = std::max(floor_tokens[t], batch.keep[p][t]);
+    uint32_t floor_tokens = 0;
+    for (size_t p = kWeightedPrefixes; p < kPrefixes; ++p) {
+      floor_tokens = std::max(floor_tokens, batch.keep[p][t]);
     }
-    blocked[t].assign(size_t{floor_tokens[t]} * C_, 0);
+    blocked[t].assign(size_t{floor_tokens} * C_, 0);
   }
   auto block_bit = [](float step) { return static_cast<uint8_t>(step > 0 ? 1 : 2); };
   std::vector<float> curvature(count * per_tile, 0.0f);
