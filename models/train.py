@@ -218,6 +218,12 @@ def main():
             missing, unexpected = grafted.load_state_dict(model.state_dict(), strict=False)
             if unexpected:
                 raise SystemExit(f"--config {args.config} drops trained weights: {unexpected}")
+            # added transformer blocks start as the identity (zero output projections), so the
+            # grafted model decodes exactly as the one it comes from
+            with torch.no_grad():
+                for name, param in grafted.named_parameters():
+                    if name in missing and "_blocks." in name and name.split(".")[-2] in ("proj", "fc2"):
+                        param.zero_()
             print(f"grafted onto {args.init_from}: new {sorted({k.split('.')[0] for k in missing})}", flush=True)
             model = grafted
         model = model.train().to(device)
