@@ -97,13 +97,21 @@ def cpu_has_bf16():
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
-def make_optimizer(model, args):
-    shortcut = [p for n, p in model.named_parameters() if n.startswith("shortcut_")]
-    rest = [p for n, p in model.named_parameters() if not n.startswith("shortcut_")]
-    return torch.optim.AdamW([
+def make_optimizer(model, args, new_names=()):
+    """AdamW with the shortcuts at their own rate and, when --new-lr-scale is given, the parts
+    a graft added (`new_names`) at theirs."""
+    named = list(model.named_parameters())
+    shortcut = [p for n, p in named if n.startswith("shortcut_")]
+    new = set(new_names) if args.new_lr_scale is not None else set()
+    fresh = [p for n, p in named if n in new and not n.startswith("shortcut_")]
+    rest = [p for n, p in named if n not in new and not n.startswith("shortcut_")]
+    groups = [
         {"params": rest, "lr_scale": 1.0, "weight_decay": 0.01},
         {"params": shortcut, "lr_scale": args.shortcut_lr_scale, "weight_decay": 0.0},
-    ], lr=args.lr)
+    ]
+    if fresh:
+        groups.append({"params": fresh, "lr_scale": args.new_lr_scale, "weight_decay": 0.01})
+    return torch.optim.AdamW(groups, lr=args.lr)
 
 
 def main():
@@ -122,6 +130,9 @@ def main():
     ap.add_argument("--shortcut-lr-scale", type=float, default=0.03,
                     help="learning-rate factor for the PCA-initialised shortcuts: Adam's unit-size steps "
                          "at the full rate wreck their small weights")
+    ap.add_argument("--new-lr-scale", type=float, default=None,
+                    help="with --init-from and --config: learning-rate factor for the parts the "
+                         "graft adds (they start as the identity; at a fine-tune's rate they barely move)")
     ap.add_argument("--linear-minutes", type=float, default=0.0,
                     help="warm-up: train the code-space shortcuts alone (cheap) for this long first")
     ap.add_argument("--linear-batch", type=int, default=256)
@@ -196,7 +207,8 @@ def main():
         ck = torch.load(ckpt_path, map_location="cpu")
         model = Tok1d(ck["config"]).to(device)
         model.load_state_dict(ck["model"])
-        opt = make_optimizer(model, args)
+        new_names = ck.get("new_params", [])
+        opt = make_optimizer(model, args, new_names)
         opt.load_state_dict(ck["opt"])
         step, elapsed = ck["step"], ck["elapsed"]
         linear_steps = ck.get("linear_steps", 0)
@@ -215,6 +227,7 @@ def main():
                 json.dump(record, f, indent=1)
     elif args.init_from:  # fine-tuning, e.g. the default model on a GPU (scripts/gpu-train)
         from export import load_model
+        new_names = []
         model = load_model(args.init_from)[0]
         overrides = json.loads(args.config)
         if overrides:  # graft: new parts (e.g. a zero-initialised conv head) start as in a new model
@@ -230,12 +243,14 @@ def main():
                         param.zero_()
             print(f"grafted onto {args.init_from}: new {sorted({k.split('.')[0] for k in missing})}", flush=True)
             model = grafted
+            new_names = sorted(missing)
         model = model.train().to(device)
-        opt = make_optimizer(model, args)
+        opt = make_optimizer(model, args, new_names)
         step, elapsed, linear_steps = 0, 0.0, 0
         with open(os.path.join(args.run, "config.json"), "w") as f:
             json.dump({"model": model.cfg, "train": vars(args)}, f, indent=1)
     else:
+        new_names = []
         model = Tok1d(json.loads(args.config))
         if not args.no_pca_init:
             pca_init(model, CropSampler(train_imgs, tile, seed=999).batch(20000))
@@ -327,7 +342,7 @@ def main():
         tmp = ckpt_path + ".tmp"
         torch.save({"config": model.cfg, "model": model.state_dict(), "opt": opt.state_dict(),
                     "step": step, "linear_steps": linear_steps, "elapsed": elapsed, "sampler_rng": sampler.rng.getstate(),
-                    "rate": rate.state_dict(), "rate_opt": rate_opt.state_dict()}, tmp)
+                    "rate": rate.state_dict(), "rate_opt": rate_opt.state_dict(), "new_params": new_names}, tmp)
         os.replace(tmp, ckpt_path)
 
     if step == 0:
