@@ -98,20 +98,19 @@ def cpu_has_bf16():
 
 
 def make_optimizer(model, args, new_names=()):
-    """AdamW with the shortcuts at their own rate and, when --new-lr-scale is given, the parts
-    a graft added (`new_names`) at theirs."""
-    named = list(model.named_parameters())
-    shortcut = [p for n, p in named if n.startswith("shortcut_")]
-    new = set(new_names) if args.new_lr_scale is not None else set()
-    fresh = [p for n, p in named if n in new and not n.startswith("shortcut_")]
-    rest = [p for n, p in named if n not in new and not n.startswith("shortcut_")]
-    groups = [
-        {"params": rest, "lr_scale": 1.0, "weight_decay": 0.01},
-        {"params": shortcut, "lr_scale": args.shortcut_lr_scale, "weight_decay": 0.0},
+    """AdamW with the shortcuts at their own rate and the parts a graft added (`new_names`,
+    given only with --new-lr-scale) at theirs. A resume takes each group's saved scale."""
+    groups = {"rest": [], "shortcut": [], "new": []}
+    new = set(new_names)
+    for n, p in model.named_parameters():
+        groups["shortcut" if n.startswith("shortcut_") else "new" if n in new else "rest"].append(p)
+    param_groups = [
+        {"params": groups["rest"], "lr_scale": 1.0, "weight_decay": 0.01},
+        {"params": groups["shortcut"], "lr_scale": args.shortcut_lr_scale, "weight_decay": 0.0},
     ]
-    if fresh:
-        groups.append({"params": fresh, "lr_scale": args.new_lr_scale, "weight_decay": 0.01})
-    return torch.optim.AdamW(groups, lr=args.lr)
+    if groups["new"]:
+        param_groups.append({"params": groups["new"], "lr_scale": args.new_lr_scale or 1.0, "weight_decay": 0.01})
+    return torch.optim.AdamW(param_groups, lr=args.lr)
 
 
 def main():
@@ -203,6 +202,7 @@ def main():
     if args.kodak and os.path.isdir(args.kodak):
         kodak_tiles = np.concatenate([tile_image(im, tile)[0] for im in kodak_images(args.kodak)])[::12]
 
+    new_names = []  # parameters in the optimizer's own group for grafted parts
     if os.path.exists(ckpt_path):
         ck = torch.load(ckpt_path, map_location="cpu")
         model = Tok1d(ck["config"]).to(device)
@@ -227,7 +227,6 @@ def main():
                 json.dump(record, f, indent=1)
     elif args.init_from:  # fine-tuning, e.g. the default model on a GPU (scripts/gpu-train)
         from export import load_model
-        new_names = []
         model = load_model(args.init_from)[0]
         overrides = json.loads(args.config)
         if overrides:  # graft: new parts (e.g. a zero-initialised conv head) start as in a new model
@@ -243,14 +242,14 @@ def main():
                         param.zero_()
             print(f"grafted onto {args.init_from}: new {sorted({k.split('.')[0] for k in missing})}", flush=True)
             model = grafted
-            new_names = sorted(missing)
+            if args.new_lr_scale is not None:
+                new_names = sorted(missing)
         model = model.train().to(device)
         opt = make_optimizer(model, args, new_names)
         step, elapsed, linear_steps = 0, 0.0, 0
         with open(os.path.join(args.run, "config.json"), "w") as f:
             json.dump({"model": model.cfg, "train": vars(args)}, f, indent=1)
     else:
-        new_names = []
         model = Tok1d(json.loads(args.config))
         if not args.no_pca_init:
             pca_init(model, CropSampler(train_imgs, tile, seed=999).batch(20000))
