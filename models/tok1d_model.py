@@ -118,6 +118,30 @@ class ConvBlock(nn.Module):
         return x + self.conv2(F.gelu(self.conv1(x)))
 
 
+class ConvStem(nn.Module):
+    """Optional convolutional stem of the encoder (Xiao et al. 2021, issue 16 experiments; not
+    in the default model or the C++ runtime): stride-2 3x3 convs with GELU down to the patch
+    grid, then a linear map to the width, added to the linear patch embedding. The last map
+    starts at zero, so a model with a stem starts as the one without."""
+
+    def __init__(self, channels, width, patch):
+        super().__init__()
+        if 2 ** len(channels) != patch:
+            raise ValueError(f"conv_stem needs log2(patch) = {int(math.log2(patch))} channel counts, got {channels}")
+        ins = [3] + list(channels[:-1])
+        self.convs = nn.ModuleList([nn.Conv2d(i, o, 3, stride=2, padding=1) for i, o in zip(ins, channels)])
+        self.out = nn.Linear(channels[-1], width)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, x):
+        """x[B,H,W,3] -> [B, (H/p)*(W/p), width], patches in raster order as patchify's."""
+        f = x.permute(0, 3, 1, 2)
+        for conv in self.convs:
+            f = F.gelu(conv(f))
+        return self.out(f.flatten(2).transpose(1, 2))
+
+
 def patchify(img, p):
     """img[B,H,W,C] -> [B, (H/p)*(W/p), p*p*C] with (py, px, c) order."""
     b, hh, ww, c = img.shape
@@ -155,6 +179,8 @@ class Tok1d(nn.Module):
         self.code_dim = C
         # encoder
         self.patch_embed = nn.Linear(p * p * 3, d)
+        if cfg.get("conv_stem"):
+            self.stem = ConvStem(cfg["conv_stem"], d, p)
         self.enc_pos = nn.Parameter(torch.randn(n_patches, d) * 0.02)
         self.latents = nn.Parameter(torch.randn(K, d) * 0.02)
         self.enc_blocks = nn.ModuleList([Block(d, cfg["heads"], cfg["mlp_ratio"], eps) for _ in range(cfg["enc_depth"])])
@@ -209,6 +235,8 @@ class Tok1d(nn.Module):
         pooled = avg_pool_hwc(x, cfg["tile"] // cfg["pool"]).reshape(b, -1)
         z_linear = self.shortcut_enc(pooled).reshape(b, cfg["tokens"], self.code_dim)
         h = self.patch_embed(patchify(x, cfg["patch"])) + self.enc_pos
+        if cfg.get("conv_stem"):
+            h = h + self.stem(x)
         h = torch.cat([h, self.latents + self.code_in_embed(z_linear)], dim=1)
         for blk in self.enc_blocks:
             h = blk(h)
