@@ -96,7 +96,7 @@ def decode_cost(model, threads=1, reps=3):
     except ImportError:  # PyTorch 1.13
         pass
     n_dec = sum(p.numel() for n, p in model.named_parameters()
-                if not n.startswith(("patch_embed", "enc_", "latents", "to_code", "shortcut_enc", "code_in_embed")))
+                if not n.startswith(("patch_embed", "stem.", "enc_", "latents", "to_code", "shortcut_enc", "code_in_embed")))
     return {"params": sum(p.numel() for p in model.parameters()), "decoder_params": n_dec,
             "decode_macs_per_tile": macs, "decode_ms_per_tile": round(1000 * best / b, 2)}
 
