@@ -75,11 +75,13 @@ def bd_rate(reference, test):
     return (math.exp(_trapezoid(diff, q) / (high - low)) - 1) * 100
 
 
-def read(path, codec):
+def read(path, codec, every_scale=False):
+    """The rows of one codec per image: scale 1 only, or every scale (their Pareto front is the
+    codec at its best scale per image, as tok1d sweep's "best scale" curves)."""
     rows = collections.defaultdict(list)
     with open(path) as f:
         for r in csv.DictReader(f):
-            if r["codec"] == codec and r["scale"] == "1":
+            if r["codec"] == codec and (every_scale or r["scale"] == "1"):
                 rows[r["image"].rsplit("/", 1)[-1]].append(r)
     return rows
 
@@ -90,10 +92,13 @@ def main():
     ap.add_argument("test")
     ap.add_argument("--codec", default="tok1d")
     ap.add_argument("--test-codec", help="the test file's codec, if not --codec")
+    ap.add_argument("--best-scale", action="store_true",
+                    help="the reference codec at its best scale per image (every scale in the file)")
     ap.add_argument("--metrics", default="psnr,msssim")
     ap.add_argument("--per-image", action="store_true")
     args = ap.parse_args()
-    ref, test = read(args.reference, args.codec), read(args.test, args.test_codec or args.codec)
+    ref = read(args.reference, args.codec, args.best_scale)
+    test = read(args.test, args.test_codec or args.codec)
     images = sorted(set(ref) & set(test))
     print(f"{len(images)} images in both")
     for metric in args.metrics.split(","):
@@ -113,7 +118,7 @@ def main():
     for s in settings:
         cols = []
         for rows in (ref, test):
-            sel = [r for im in images for r in rows[im] if r["setting"] == s]
+            sel = [r for im in images for r in rows[im] if r["setting"] == s and r["scale"] == "1"]
             if not sel:
                 cols.append("-")
                 continue
