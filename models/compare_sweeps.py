@@ -75,6 +75,15 @@ def bd_rate(reference, test):
     return (math.exp(_trapezoid(diff, q) / (high - low)) - 1) * 100
 
 
+def at_rate(curve, bpp):
+    """The quality of curve [(bpp, quality), ...] (sorted by bpp) at bpp, linear in log bpp
+    between the two points that bracket it; None outside the curve."""
+    for (b0, q0), (b1, q1) in zip(curve, curve[1:]):
+        if b0 <= bpp <= b1:
+            return q0 + (q1 - q0) * math.log(bpp / b0) / math.log(b1 / b0)
+    return None
+
+
 def read(path, codec, every_scale=False):
     """The rows of one codec per image: scale 1 only, or every scale (their Pareto front is the
     codec at its best scale per image, as tok1d sweep's "best scale" curves)."""

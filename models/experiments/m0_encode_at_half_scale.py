@@ -16,6 +16,9 @@ import tempfile
 import numpy as np
 from PIL import Image
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from compare_sweeps import at_rate  # noqa: E402
+
 FULL = [1, 2, 4, 8, 16, 32, 48, 64]
 HALF = [4, 8, 16, 32, 48, 64, 96, 128]
 
@@ -32,13 +35,6 @@ def run(tok1d, src, k, work, size):
     if out.size != size:
         out = out.resize(size, Image.BICUBIC)
     return os.path.getsize(t1d) * 8 / (size[0] * size[1]), np.asarray(out)
-
-
-def at_rate(curve, bpp):
-    for (b0, q0), (b1, q1) in zip(curve, curve[1:]):
-        if b0 <= bpp <= b1:
-            return q0 + (q1 - q0) * math.log(bpp / b0) / math.log(b1 / b0)
-    return None
 
 
 def main():

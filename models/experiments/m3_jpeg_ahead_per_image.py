@@ -7,28 +7,30 @@ m3-jpeg-ahead-per-image-d7509d95.txt.
 
   python3 models/experiments/m3_jpeg_ahead_per_image.py docs/sweep-kodak/sweep.csv
 """
-import csv, collections, math, sys
-rows = list(csv.DictReader(open(sys.argv[1])))
-def pts(codec, scale="1"):
-    d = collections.defaultdict(list)
-    for r in rows:
-        if r["codec"] == codec and r["scale"] == scale:
-            d[r["image"]].append((float(r["bpp"]), float(r["psnr"])))
-    return {k: sorted(v) for k, v in d.items()}
-t, j = pts("tok1d"), pts("jpeg")
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from compare_sweeps import at_rate, read  # noqa: E402
+
+
+def curves(codec):
+    return {im: sorted((float(r["bpp"]), float(r["psnr"])) for r in rows)
+            for im, rows in read(sys.argv[1], codec).items()}
+
+
+tok1d, jpeg = curves("tok1d"), curves("jpeg")
 fails = 0
-for im in sorted(t):
-    tp = t[im]; worst = None
-    for b, q in j[im]:
-        if b > 0.15: continue
-        if b < tp[0][0]: continue  # below tok1d's smallest file: no comparison there
-        if b > tp[-1][0]:
-            tq = tp[-1][1]  # tok1d cannot reach this rate: its best
-        else:
-            for (b0, q0), (b1, q1) in zip(tp, tp[1:]):
-                if b0 <= b <= b1:
-                    tq = q0 + (q1 - q0) * math.log(b / b0) / math.log(b1 / b0); break
-        if tq <= q and (worst is None or q - tq > worst[2]):
-            worst = ("jpeg ahead", b, round(q - tq, 2))
-    if worst and worst[0] == "jpeg ahead": fails += 1; print(im.split("/")[-1], worst)
+for im in sorted(tok1d):
+    curve, worst = tok1d[im], None  # worst: (bpp, JPEG's lead in dB) of the largest lead
+    for bpp, q in jpeg[im]:
+        if bpp > 0.15 or bpp < curve[0][0]:  # above the issue's range, or below tok1d's smallest file
+            continue
+        # above tok1d's top rate, its top file is the best it can give there
+        tq = curve[-1][1] if bpp > curve[-1][0] else at_rate(curve, bpp)
+        if tq <= q and (worst is None or q - tq > worst[1]):
+            worst = (bpp, round(q - tq, 2))
+    if worst:
+        fails += 1
+        print(im, ("jpeg ahead",) + worst)
 print("images where JPEG is ahead somewhere <= 0.15 bpp:", fails)
