@@ -293,7 +293,10 @@ def pca_init(model, crops_uint8, scale_sd=None, lowrank=None):
     """Initialise the code-space shortcuts as an ordered PCA of the pooled
     tile: token i, dim c carries principal component i*C+c. A component of one standard
     deviation enters the FSQ (before tanh) as 1/scale_sd (default 4, or the config's
-    "pca_scale_sd"). lowrank (default: a pooled tile of more than 4,096 values, e.g. "pool": 64)
+    "pca_scale_sd"). The config's "pca_step_exponent" a (default 1) divides component i by
+    scale_sd * sd_i^a * sd_0^(1-a) instead of scale_sd * sd_i: below 1, components weaker than
+    the first are quantised with steps that grow towards one absolute step (a = 0), as reverse
+    water-filling asks, instead of all at the same relative precision. lowrank (default: a pooled tile of more than 4,096 values, e.g. "pool": 64)
     finds the leading components with a randomized SVD instead of the full eigendecomposition,
     which takes hours at 12,288 dimensions; the 32x32 default keeps the exact one."""
     import numpy as np
@@ -318,7 +321,10 @@ def pca_init(model, crops_uint8, scale_sd=None, lowrank=None):
         order = np.argsort(ev)[::-1]
         ev = torch.tensor(ev[order][:n].copy()).float().clamp_min(1e-10)
         U = torch.tensor(U[:, order][:, :n].copy()).float()
+    a = cfg.get("pca_step_exponent", 1.0)
     sd = ev.sqrt() * scale_sd
+    if a != 1.0:
+        sd = sd * (ev.sqrt() / ev[0].sqrt()) ** (a - 1)
     model.shortcut_enc.weight.copy_((U / sd).T)
     model.shortcut_enc.bias.copy_(-(mu.float() @ U) / sd)
     model.shortcut_dec.weight.copy_(U * sd)
