@@ -6,7 +6,8 @@ equal-budget experiments of issue 16, in PyTorch, rounded FSQ values, no refinem
   over 2 fixed 128x128 crops an image; PSNR and MS-SSIM (tests/eval/reference_metrics.py) per
   256x256 crop (2x2 tiles; MS-SSIM's 5 scales need more than 128 pixels) of every 3rd image;
 - the 24 Kodak images, whole, tiled as the codec tiles them: PSNR and MS-SSIM per image, averaged;
-- rate estimate: empirical entropy of each (position, dim) FSQ level over the Kodak tiles;
+- rate estimate: empirical entropy of each (position, dim) FSQ level over the Kodak tiles, and
+  over 8 held-out crops an image;
 - samples/chart.png: PSNR, and the largest error of a flat bar's mean colour (levels of 255);
 - decode cost: parameters, multiply-adds of one tile's decode (decode_codes, k = 128) and
   its PyTorch CPU time per tile (1 thread, batches of 24 tiles).
@@ -30,6 +31,21 @@ from reference_metrics import metrics  # noqa: E402
 
 
 @torch.no_grad()
+def token_entropy(model, tiles, batch=64):
+    """Rate estimate: empirical entropy (bits) of each (position, dim) FSQ level over tiles."""
+    with torch.no_grad():
+        codes = torch.cat([model.encode_codes(torch.tensor(tiles[i:i + batch]).float() / 255)
+                           for i in range(0, len(tiles), batch)])
+    digits = torch.round(codes * model.fsq.half_width + model.fsq.half_width).long().numpy()
+    ent = np.zeros(digits.shape[1:])
+    for i in range(digits.shape[1]):
+        for c in range(digits.shape[2]):
+            p = np.bincount(digits[:, i, c]) / len(digits)
+            p = p[p > 0]
+            ent[i, c] = -(p * np.log2(p)).sum()
+    return ent
+
+
 def reconstruct_tiles(model, tiles, ks, batch=48):
     x = torch.tensor(tiles).float() / 255
     codes = torch.cat([model.encode_codes(x[i:i + batch]) for i in range(0, len(x), batch)])
@@ -146,19 +162,14 @@ def main():
         res[f"val256_msssim_k{k}"] = round(float(np.mean(acc[k][1])), 4)
     res["val256_crops"] = len(big)
 
+    # the same rate estimate on held-out crops (8 an image, about as many tiles as Kodak's 576)
+    ent = token_entropy(model, fixed_crops(val_imgs, model.cfg["tile"], per_image=8))
+    for k in ks:
+        res[f"val_entropy_bits_per_token_k{k}"] = round(float(ent[:k].sum() / k), 2)
+
     acc = {k: ([], []) for k in ks}
     kodak = kodak_images(args.kodak)
-    # rate estimate: empirical entropy of each (position, dim) FSQ level over the Kodak tiles
-    with torch.no_grad():
-        codes = torch.cat([model.encode_codes(torch.tensor(tile_image(im, model.cfg["tile"])[0]).float() / 255)
-                           for im in kodak])
-    digits = torch.round(codes * model.fsq.half_width + model.fsq.half_width).long().numpy()
-    ent = np.zeros(digits.shape[1:])
-    for i in range(digits.shape[1]):
-        for c in range(digits.shape[2]):
-            p = np.bincount(digits[:, i, c]) / len(digits)
-            p = p[p > 0]
-            ent[i, c] = -(p * np.log2(p)).sum()
+    ent = token_entropy(model, np.concatenate([tile_image(im, model.cfg["tile"])[0] for im in kodak]))
     for k in ks:
         res[f"kodak_entropy_bits_per_token_k{k}"] = round(float(ent[:k].sum() / k), 2)
     for im in kodak:
