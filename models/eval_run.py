@@ -31,8 +31,9 @@ from reference_metrics import metrics  # noqa: E402
 
 
 @torch.no_grad()
-def token_entropy(model, tiles, batch=64):
-    """Rate estimate: empirical entropy (bits) of each (position, dim) FSQ level over tiles."""
+def token_entropy(model, tiles, batch=64, miller_madow=False):
+    """Rate estimate: empirical entropy (bits) of each (position, dim) FSQ level over tiles;
+    miller_madow adds the (levels seen - 1) / 2N bias correction of a small sample."""
     with torch.no_grad():
         codes = torch.cat([model.encode_codes(torch.tensor(tiles[i:i + batch]).float() / 255)
                            for i in range(0, len(tiles), batch)])
@@ -43,6 +44,8 @@ def token_entropy(model, tiles, batch=64):
             p = np.bincount(digits[:, i, c]) / len(digits)
             p = p[p > 0]
             ent[i, c] = -(p * np.log2(p)).sum()
+            if miller_madow:
+                ent[i, c] += (len(p) - 1) / (2 * len(digits) * np.log(2))
     return ent
 
 

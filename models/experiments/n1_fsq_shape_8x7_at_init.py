@@ -6,29 +6,20 @@
 # that curve against 6 x 15 at its default scale 4. Output in n1-fsq-shape-8x7-at-init.txt.
 # Run from the repository root (CACHE: the crop cache train.py --cache wrote):
 #   /usr/bin/python3 models/experiments/n1_fsq_shape_8x7_at_init.py CACHE
-import math, os, sys, numpy as np, torch
+import os, sys, numpy as np, torch
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
 torch.set_num_threads(1)
 from tok1d_model import Tok1d, pca_init
 from data import CropSampler, load_dataset, fixed_crops
 from train import evaluate
 from compare_sweeps import bd_rate
+from eval_run import token_entropy
 KS = [1, 2, 4, 8, 16, 32, 64, 128]
 
 
 def entropy_bits(m, tiles):
     """Bits of each (position, dimension) level, Miller-Madow corrected: [tokens, dims]."""
-    with torch.no_grad():
-        codes = torch.cat([m.encode_codes(torch.tensor(tiles[i:i + 64]).float() / 255)
-                           for i in range(0, len(tiles), 64)])
-    d = torch.round(codes * m.fsq.half_width + m.fsq.half_width).long().numpy()
-    e = np.zeros(d.shape[1:])
-    for i in range(d.shape[1]):
-        for c in range(d.shape[2]):
-            p = np.bincount(d[:, i, c]) / len(d)
-            p = p[p > 0]
-            e[i, c] = -(p * np.log2(p)).sum() + (len(p) - 1) / (2 * len(d) * math.log(2))
-    return e
+    return token_entropy(m, tiles, miller_madow=True)
 
 
 def main():
