@@ -34,9 +34,8 @@ from reference_metrics import metrics  # noqa: E402
 def token_entropy(model, tiles, batch=64, miller_madow=False):
     """Rate estimate: empirical entropy (bits) of each (position, dim) FSQ level over tiles;
     miller_madow adds the (levels seen - 1) / 2N bias correction of a small sample."""
-    with torch.no_grad():
-        codes = torch.cat([model.encode_codes(torch.tensor(tiles[i:i + batch]).float() / 255)
-                           for i in range(0, len(tiles), batch)])
+    codes = torch.cat([model.encode_codes(torch.tensor(tiles[i:i + batch]).float() / 255)
+                       for i in range(0, len(tiles), batch)])
     digits = torch.round(codes * model.fsq.half_width + model.fsq.half_width).long().numpy()
     ent = np.zeros(digits.shape[1:])
     for i in range(digits.shape[1]):
@@ -49,6 +48,7 @@ def token_entropy(model, tiles, batch=64, miller_madow=False):
     return ent
 
 
+@torch.no_grad()
 def reconstruct_tiles(model, tiles, ks, batch=48):
     x = torch.tensor(tiles).float() / 255
     codes = torch.cat([model.encode_codes(x[i:i + batch]) for i in range(0, len(x), batch)])

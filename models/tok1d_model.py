@@ -296,9 +296,10 @@ def pca_init(model, crops_uint8, scale_sd=None, lowrank=None):
     "pca_scale_sd"). The config's "pca_step_exponent" a (default 1) divides component i by
     scale_sd * sd_i^a * sd_0^(1-a) instead of scale_sd * sd_i: below 1, components weaker than
     the first are quantised with steps that grow towards one absolute step (a = 0), as reverse
-    water-filling asks, instead of all at the same relative precision. lowrank (default: a pooled tile of more than 4,096 values, e.g. "pool": 64)
-    finds the leading components with a randomized SVD instead of the full eigendecomposition,
-    which takes hours at 12,288 dimensions; the 32x32 default keeps the exact one."""
+    water-filling asks, instead of all at the same relative precision. lowrank (default: a
+    pooled tile of more than 4,096 values, e.g. "pool": 64) finds the leading components with
+    a randomized SVD instead of the full eigendecomposition, which takes hours at 12,288
+    dimensions; the 32x32 default keeps the exact one."""
     import numpy as np
     cfg = model.cfg
     if scale_sd is None:
