@@ -22,6 +22,18 @@ def entropy_bits(m, tiles):
     return token_entropy(m, tiles, miller_madow=True)
 
 
+def rescaled_curve(m, saved, f, val):
+    """The linear path with its PCA codes divided by f (one divisor per component), scored on
+    val: PSNR at KS, the cumulative entropy bits of the first k tokens, and the (bpp, PSNR) curve.
+    saved: the shortcut's (encoder weight, encoder bias, decoder weight) at pca_scale_sd 1."""
+    We, be, Wd = saved
+    with torch.no_grad():
+        m.shortcut_enc.weight.copy_(We / f[:, None]); m.shortcut_enc.bias.copy_(be / f); m.shortcut_dec.weight.copy_(Wd * f)
+    q = evaluate(m, val, 'cpu', KS)
+    bits = np.cumsum(entropy_bits(m, val).sum(1))
+    return q, bits, [(bits[k - 1] / 16384, q[k]) for k in KS]
+
+
 def main():
     tr, va = load_dataset(None, cache=sys.argv[1])
     crops = CropSampler(tr, 128, seed=999).batch(8000)
@@ -31,13 +43,9 @@ def main():
     for levels, scales in (([15] * 6, [4.0]), ([7] * 8, [2.0, 3.0, 4.0]), ([5] * 10, [2.0])):
         m = Tok1d({"enc_depth": 2, "dec_depth": 4, "fsq_levels": levels, "pca_scale_sd": 1.0})
         pca_init(m, crops)
-        We, be, Wd = m.shortcut_enc.weight.clone(), m.shortcut_enc.bias.clone(), m.shortcut_dec.weight.clone()
+        saved = m.shortcut_enc.weight.clone(), m.shortcut_enc.bias.clone(), m.shortcut_dec.weight.clone()
         for s in scales:
-            with torch.no_grad():
-                m.shortcut_enc.weight.copy_(We / s); m.shortcut_enc.bias.copy_(be / s); m.shortcut_dec.weight.copy_(Wd * s)
-            q = evaluate(m, val, 'cpu', KS)
-            bits = np.cumsum(entropy_bits(m, val).sum(1))
-            curve = [(bits[k - 1] / 16384, q[k]) for k in KS]
+            q, bits, curve = rescaled_curve(m, saved, torch.full((len(saved[1]),), s), val)
             if reference is None:
                 reference = curve
             print(f"{len(levels)}x{levels[0]} scale_sd {s}: PSNR k=2/8/32/128 " +
