@@ -22,6 +22,7 @@ class SessionImpl {
  public:
   std::shared_ptr<const LoadedModel> model;
   std::unique_ptr<Codec> codec;
+  bool restore = true;  // SessionOptions::restore: encoders fit the colour restoration
 };
 
 }  // namespace tok1d

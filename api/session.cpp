@@ -42,12 +42,23 @@ uint64_t BudgetBytes(const EncodeOptions& options, const Image& image) {
   return options.bytes;
 }
 
+// Rate control on the files as written: with restoration on, each candidate gets its own.
+RateControlOptions RateOptions(TokenAllocation allocation, const LayerCoder* coder, Codec& codec,
+                               const Image& image, bool restore) {
+  RateControlOptions rate{allocation, coder, {}};
+  if (restore) {
+    rate.finish = [&codec, &image](TokenFile* file) { return codec.Restore(image, file); };
+  }
+  return rate;
+}
+
 // The token count of each tile for a byte, bpp or PSNR target, from `full`, the encoding at all
 // K tokens: every smaller count is a trim of it, so sizes are exact and decodes need no encode.
 StatusOr<std::vector<uint32_t>> ChooseTokenCounts(const EncodeOptions& options, Codec& codec,
                                                   const TokenFile& full, const Image& image,
-                                                  const LayerCoder* coder) {
-  const RateControlOptions rate{InternalAllocation(options.allocation, options.psnr > 0), coder};
+                                                  const LayerCoder* coder, bool restore) {
+  const RateControlOptions rate = RateOptions(
+      InternalAllocation(options.allocation, options.psnr > 0), coder, codec, image, restore);
   if (options.psnr > 0) return TokensReachingPsnr(codec, image, full, options.psnr, rate);
   const uint64_t budget = BudgetBytes(options, image);
   StatusOr<std::vector<uint32_t>> counts = TokensWithinBytes(codec, image, full, budget, rate);
@@ -146,19 +157,33 @@ StatusOr<TokenFile> SearchedFile(Codec& codec, const Image& image, const TokenFi
   }
 }
 
+// With restoration on, fits the colour restoration of `file`'s final tokens (Codec::Restore);
+// maps that would take the file past `max_bytes` (0: no limit) are left out.
+Status FinishFile(Codec& codec, const Image& image, const LayerCoder* coder, bool restore,
+                  uint64_t max_bytes, TokenFile* file) {
+  if (!restore) return OkStatus();
+  TOK1D_RETURN_IF_ERROR(codec.Restore(image, file));
+  if (max_bytes == 0 || !file->restoration.any()) return OkStatus();
+  TOK1D_ASSIGN_OR_RETURN(const std::vector<uint8_t> bytes, WriteT1d(*file, coder));
+  if (bytes.size() > max_bytes) file->restoration = Restoration{};
+  return OkStatus();
+}
+
 // One file per entry of `allocations` (tokens per tile), each a trim of `full`, or with
 // effort > 0 searched for its counts (within max_bytes[i] when given).
 StatusOr<std::vector<EncodeResult>> WriteTrims(
     Codec& codec, const Image& image, const TokenFile& full, const LayerCoder* coder,
     const std::vector<std::vector<uint32_t>>& allocations, uint32_t effort,
-    std::span<const uint64_t> max_bytes) {
+    std::span<const uint64_t> max_bytes, bool restore) {
   std::vector<EncodeResult> results;
   for (size_t i = 0; i < allocations.size(); ++i) {
+    const uint64_t budget = i < max_bytes.size() ? max_bytes[i] : 0;
     TOK1D_ASSIGN_OR_RETURN(TokenFile trimmed, TrimTokens(full, allocations[i]));
     if (effort > 0) {
-      TOK1D_ASSIGN_OR_RETURN(trimmed, SearchedFile(codec, image, trimmed, coder, effort,
-                                                   i < max_bytes.size() ? max_bytes[i] : 0, {}));
+      TOK1D_ASSIGN_OR_RETURN(trimmed,
+                             SearchedFile(codec, image, trimmed, coder, effort, budget, {}));
     }
+    TOK1D_RETURN_IF_ERROR(FinishFile(codec, image, coder, restore, budget, &trimmed));
     EncodeResult result;
     TOK1D_ASSIGN_OR_RETURN(result.t1d, WriteT1d(trimmed, coder));
     result.tokens_per_tile = trimmed.header.tokens_per_tile();
@@ -242,6 +267,7 @@ StatusOr<std::unique_ptr<Session>> Session::Create(std::shared_ptr<const LoadedM
   codec_options.threads = options.threads;
   codec_options.deblock = options.deblock;
   codec_options.refine = options.refine;
+  codec_options.restore = options.restore;
   for (const QuantizerStep& step : options.steps.value_or(DefaultQuantizerSteps())) {
     codec_options.steps.runs.push_back({step.first, step.step});
   }
@@ -252,6 +278,7 @@ StatusOr<std::unique_ptr<Session>> Session::Create(std::shared_ptr<const LoadedM
   auto impl = std::make_unique<SessionImpl>();
   impl->model = std::move(model);
   impl->codec = std::move(codec);
+  impl->restore = options.restore;
   return std::unique_ptr<Session>(new Session(std::move(impl)));
 }
 
@@ -299,7 +326,7 @@ StatusOr<EncodeResult> Session::Encode(const Image& image, const EncodeOptions& 
   const LayerCoder* coder = codec.layer_coder(file.header.entropy_coder);
   if (options.tokens == 0) {
     TOK1D_ASSIGN_OR_RETURN(const std::vector<uint32_t> counts,
-                           ChooseTokenCounts(options, codec, file, image, coder));
+                           ChooseTokenCounts(options, codec, file, image, coder, impl_->restore));
     TOK1D_ASSIGN_OR_RETURN(file, TrimTokens(std::move(file), counts));
   }
   if (options.effort > 0) {
@@ -317,6 +344,8 @@ StatusOr<EncodeResult> Session::Encode(const Image& image, const EncodeOptions& 
     }
     if (keep_searched) file = std::move(searched);
   }
+  TOK1D_RETURN_IF_ERROR(
+      FinishFile(codec, image, coder, impl_->restore, BudgetBytes(options, image), &file));
   EncodeResult result;
   TOK1D_ASSIGN_OR_RETURN(result.t1d, WriteT1d(file, coder));
   result.tokens_per_tile = file.header.tokens_per_tile();
@@ -334,7 +363,7 @@ StatusOr<std::vector<EncodeResult>> Session::EncodeTokenLadder(
   const LayerCoder* coder = codec.layer_coder(full.header.entropy_coder);
   std::vector<std::vector<uint32_t>> allocations;
   for (uint32_t k : token_counts) allocations.emplace_back(full.tokens.size(), k);
-  return WriteTrims(codec, image, full, coder, allocations, effort, {});
+  return WriteTrims(codec, image, full, coder, allocations, effort, {}, impl_->restore);
 }
 
 StatusOr<std::vector<EncodeResult>> Session::EncodeBudgets(const Image& image,
@@ -345,8 +374,9 @@ StatusOr<std::vector<EncodeResult>> Session::EncodeBudgets(const Image& image,
   const LayerCoder* coder = codec.layer_coder(full.header.entropy_coder);
   TOK1D_ASSIGN_OR_RETURN(const std::vector<std::vector<uint32_t>> allocations,
                          TokensWithinBudgets(codec, image, full, max_bytes,
-                                             {InternalAllocation(allocation, false), coder}));
-  return WriteTrims(codec, image, full, coder, allocations, effort, max_bytes);
+                                             RateOptions(InternalAllocation(allocation, false),
+                                                         coder, codec, image, impl_->restore)));
+  return WriteTrims(codec, image, full, coder, allocations, effort, max_bytes, impl_->restore);
 }
 
 StatusOr<DecodeResult> Session::Decode(std::span<const uint8_t> t1d, const DecodeOptions& options) {

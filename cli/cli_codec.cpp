@@ -26,6 +26,9 @@ void AddModelChoiceOptions(CLI::App* command, ModelOptions* options) {
       "where the model runs: " + devices + " (default auto: a GPU if usable, else cpu)");
   command->add_flag("--no-deblock", options->no_deblock,
                     "do not smooth the seams between tiles after decoding");
+  command->add_flag("--no-restore", options->no_restore,
+                    "encoding: leave out the per-tile colour restoration (rstr chunk); "
+                    "decoding: ignore it (the model's plain decode)");
 }
 
 void AddRefineOption(CLI::App* command, ModelOptions* options) {
@@ -78,6 +81,7 @@ SessionOptions SessionOptionsOf(const ModelOptions& options) {
   session_options.threads = options.threads;
   session_options.deblock = !options.no_deblock;
   session_options.refine = !options.no_refine;
+  session_options.restore = !options.no_restore;
   if (!options.steps.empty()) {
     std::string error;
     session_options.steps = ParseSteps(options.steps, &error);  // checked when parsed

@@ -16,7 +16,8 @@ struct ModelOptions {
   std::string device = "auto";
   bool no_deblock = false;
   bool no_refine = false;  // encoders only (--no-refine)
-  std::string steps;       // encoders only (--steps): empty = the library default (none)
+  bool no_restore = false;
+  std::string steps;  // encoders only (--steps): empty = the library default (none)
 };
 
 void AddModelOptions(CLI::App* command, ModelOptions* options);

@@ -7,6 +7,7 @@
 
 #include "codec/deblock.h"
 #include "codec/entropy_coder.h"
+#include "codec/restoration.h"
 #include "codec/tiling.h"
 
 namespace tok1d {
@@ -20,6 +21,38 @@ std::string ShortSha(const std::array<uint8_t, 32>& sha) {
 uint32_t DecodedTokens(const TokenFile& file, size_t tile, uint32_t max_tokens) {
   const auto kept = static_cast<uint32_t>(file.tokens[tile].size());
   return max_tokens == 0 ? kept : std::min(kept, max_tokens);
+}
+
+// The tokenizer's input for tile `tile` of `file` at slot `slot` of a batch of `batch` tiles:
+// its first DecodedTokens tokens and the refinements that come with them (offsets is filled
+// with zeros for the whole batch the first time a tile has some).
+void GatherTile(const TokenFile& file, size_t tile, size_t slot, size_t batch, uint32_t max_tokens,
+                const FsqCodebook& codebook, size_t k, std::span<uint32_t> tokens,
+                std::span<uint32_t> keep, std::vector<float>* offsets) {
+  const Refinement& refinement = file.header.refinement;
+  const size_t dims = codebook.dims();
+  const std::vector<uint32_t>& tile_tokens = file.tokens[tile];
+  const uint32_t kept = keep[slot] = DecodedTokens(file, tile, max_tokens);
+  std::copy(tile_tokens.begin(), tile_tokens.begin() + kept,
+            tokens.begin() + static_cast<std::ptrdiff_t>(slot * k));
+  if (file.refinements.empty()) return;
+  // The refinements that come with the first max_tokens tokens.
+  const uint32_t refinement_limit =
+      max_tokens == 0 ? refinement.count()
+                      : file.header.RefinementsInLayers(file.header.LayersForTokens(max_tokens));
+  const std::vector<uint32_t>& tile_refinements = file.refinements[tile];
+  const size_t refined = std::min<size_t>(tile_refinements.size(), refinement_limit);
+  if (refined > 0 && offsets->empty()) offsets->assign(batch * k * dims, 0.0f);
+  for (size_t r = 0; r < refined; ++r) {
+    codebook.RefinementOffsets(tile_refinements[r], refinement.bits,
+                               &(*offsets)[(slot * k + r) * dims],
+                               file.header.steps.StepOf(static_cast<uint32_t>(r)));
+  }
+}
+
+// Whether tile `tile` of `file` is decoded from all its layers, which its restoration needs.
+bool DecodedWhole(const TokenFile& file, size_t tile, uint32_t max_tokens) {
+  return DecodedTokens(file, tile, max_tokens) == file.tokens[tile].size();
 }
 
 }  // namespace
@@ -59,6 +92,7 @@ StatusOr<std::unique_ptr<Codec>> Codec::Create(Model model, std::unique_ptr<Back
   codec->max_batch_tiles_ = options.max_batch_tiles != 0 ? options.max_batch_tiles
                                                          : codec->backend_->preferred_batch_tiles();
   codec->deblock_ = options.deblock;
+  codec->restore_ = options.restore;
   codec->options_ = options;
   TokenizerOptions tokenizer_options;
   tokenizer_options.max_batch_tiles = codec->max_batch_tiles_;
@@ -432,6 +466,88 @@ Status Codec::CheckDecodable(const TokenFile& file, uint32_t max_tokens) const {
       }
     }
   }
+  if (!file.restoration.tiles.empty() && file.restoration.tiles.size() != file.tokens.size()) {
+    return InvalidArgumentError("the file's colour restoration does not have one map per tile");
+  }
+  return OkStatus();
+}
+
+Status Codec::Restore(const Image& image, TokenFile* file) {
+  file->restoration = Restoration{};
+  TOK1D_RETURN_IF_ERROR(CheckDecodable(*file, 0));
+  if (image.width != file->header.width || image.height != file->header.height ||
+      image.rgb.size() != size_t{image.width} * image.height * 3) {
+    return InvalidArgumentError("the image to restore against is not the file's size");
+  }
+  const ModelConfig& config = model_.config();
+  const TileGrid grid = MakeTileGrid(image.width, image.height, config.tile);
+  const size_t k = config.tokens, tile_values = size_t{config.tile} * config.tile * 3;
+  const FsqCodebook codebook = config.codebook();
+  Restoration restoration;
+  restoration.tiles.resize(grid.count());
+  std::vector<double> saved(grid.count());
+  double error = 0;
+  std::vector<uint32_t> tokens, keep;
+  std::vector<float> pixels, offsets;
+  std::vector<uint8_t> originals;
+  for (size_t first = 0; first < grid.count(); first += BatchTiles()) {
+    const size_t count = std::min(BatchTiles(), grid.count() - first);
+    tokens.assign(count * k, 0);
+    keep.resize(count);
+    pixels.resize(count * tile_values);
+    offsets.clear();
+    for (size_t i = 0; i < count; ++i) {
+      GatherTile(*file, first + i, i, count, 0, codebook, k, tokens, keep, &offsets);
+    }
+    TOK1D_RETURN_IF_ERROR(
+        WithCpuFallback([&] { return tokenizer_->Decode(tokens, keep, count, pixels, offsets); }));
+    originals.resize(count * tile_values);
+    ExtractTiles(image, grid, first, count, originals);
+    for (size_t i = 0; i < count; ++i) {
+      const size_t t = first + i;
+      const uint32_t x0 = static_cast<uint32_t>(t % grid.cols) * config.tile;
+      const uint32_t y0 = static_cast<uint32_t>(t / grid.cols) * config.tile;
+      double tile_error = 0;
+      restoration.tiles[t] = FitTileRestoration(
+          std::span<const float>(pixels).subspan(i * tile_values, tile_values),
+          std::span<const uint8_t>(originals).subspan(i * tile_values, tile_values), config.tile,
+          std::min(config.tile, image.width - x0), std::min(config.tile, image.height - y0),
+          restoration, &tile_error, &saved[t]);
+      error += tile_error;
+    }
+  }
+  // λ: the image's own price of a bit, from its squared error and its tokens' code length.
+  const EntropyTables* tables = model_.entropy_tables().get();
+  double bits = 0;
+  for (size_t t = 0; t < grid.count(); ++t) {
+    bits += tables != nullptr
+                ? CodeLengthBits(*tables, file->tokens[t])
+                : static_cast<double>(file->tokens[t].size()) * file->header.bits_per_token();
+    if (!file->refinements.empty()) {
+      bits +=
+          static_cast<double>(file->refinements[t].size()) * file->header.refinement_value_bits();
+    }
+  }
+  if (!(error > 0) || !(bits > 0)) return OkStatus();
+  const double lambda = kRestorationSlope * error / bits;
+  // A map stays where it saves more than its bits cost (estimated at typical exp-Golomb
+  // orders); the chunk as a whole must pay for its framing and a flag per tile as well.
+  constexpr uint32_t kOffsetOrder = 1, kMatrixOrder = 2;
+  double gain = 0;
+  for (size_t t = 0; t < grid.count(); ++t) {
+    TileRestoration& map = restoration.tiles[t];
+    if (!map.used) continue;
+    const double cost =
+        lambda * static_cast<double>(RestorationTileBits(map, kOffsetOrder, kMatrixOrder) - 1);
+    if (saved[t] > cost) {
+      gain += saved[t] - cost;
+    } else {
+      map = TileRestoration{};
+    }
+  }
+  if (gain > lambda * (8.0 * kRestorationChunkBytes + static_cast<double>(grid.count()))) {
+    file->restoration = std::move(restoration);
+  }
   return OkStatus();
 }
 
@@ -475,7 +591,6 @@ std::vector<StatusOr<Image>> Codec::DecodeMany(std::span<const TokenFile* const>
   };
   const size_t k = config.tokens, tile_values = size_t{config.tile} * config.tile * 3;
   const FsqCodebook codebook = config.codebook();
-  const size_t dims = codebook.dims();
   std::vector<uint32_t> tokens, keep;
   std::vector<float> pixels, offsets;
   std::vector<Run> runs;
@@ -504,28 +619,9 @@ std::vector<StatusOr<Image>> Codec::DecodeMany(std::span<const TokenFile* const>
     pixels.resize(count * tile_values);
     offsets.clear();
     for (const Run& run : runs) {
-      const TokenFile& file = *files[run.file];
-      const Refinement& refinement = file.header.refinement;
-      // The refinements that come with the first max_tokens tokens.
-      const uint32_t refinement_limit =
-          max_tokens == 0
-              ? refinement.count()
-              : file.header.RefinementsInLayers(file.header.LayersForTokens(max_tokens));
       for (size_t i = 0; i < run.count; ++i) {
-        const size_t tile = run.offset + i;
-        const std::vector<uint32_t>& tile_tokens = file.tokens[run.first + i];
-        const uint32_t kept = keep[tile] = DecodedTokens(file, run.first + i, max_tokens);
-        std::copy(tile_tokens.begin(), tile_tokens.begin() + kept,
-                  tokens.begin() + static_cast<std::ptrdiff_t>(tile * k));
-        if (file.refinements.empty()) continue;
-        const std::vector<uint32_t>& tile_refinements = file.refinements[run.first + i];
-        const size_t refined = std::min<size_t>(tile_refinements.size(), refinement_limit);
-        if (refined > 0 && offsets.empty()) offsets.assign(count * k * dims, 0.0f);
-        for (size_t r = 0; r < refined; ++r) {
-          codebook.RefinementOffsets(tile_refinements[r], refinement.bits,
-                                     &offsets[(tile * k + r) * dims],
-                                     file.header.steps.StepOf(static_cast<uint32_t>(r)));
-        }
+        GatherTile(*files[run.file], run.first + i, run.offset + i, count, max_tokens, codebook, k,
+                   tokens, keep, &offsets);
       }
     }
     const Status status =
@@ -541,6 +637,16 @@ std::vector<StatusOr<Image>> Codec::DecodeMany(std::span<const TokenFile* const>
     }
     for (const Run& run : runs) {
       Image& image = *images[run.file];
+      const TokenFile& file = *files[run.file];
+      if (restore_ && !file.restoration.tiles.empty()) {
+        for (size_t i = 0; i < run.count; ++i) {
+          const size_t tile = run.first + i;
+          if (!DecodedWhole(file, tile, max_tokens)) continue;
+          ApplyTileRestoration(
+              file.restoration.tiles[tile], file.restoration, config.tile,
+              std::span<float>(pixels).subspan((run.offset + i) * tile_values, tile_values));
+        }
+      }
       PlaceTiles(
           std::span<const float>(pixels).subspan(run.offset * tile_values, run.count * tile_values),
           grids[run.file], run.first, run.count, &image);

@@ -32,6 +32,9 @@ struct CodecOptions {
   size_t max_batch_tiles =
       0;                // tiles per tokenizer batch; 0: the backend's preferred_batch_tiles()
   bool deblock = true;  // smooth the seams between tiles after decoding (codec/deblock.h)
+  // Decode applies a file's colour restoration (codec/restoration.h, rstr chunk) to the tiles
+  // decoded from all their layers; off: the model's plain decode.
+  bool restore = true;
   // Encode with the model's refinement plan (Model::refinement; FORMAT.md, REFN chunk) when it
   // has one: finer values for the first tokens, as extra layers. Off: plain 1.2 files.
   bool refine = true;
@@ -86,9 +89,15 @@ class Codec {
                              const SourceInfo& source, const SearchOptions& search,
                              const std::function<void(double)>& progress = {});
 
+  // Fits the colour restoration of `file`'s tiles (codec/restoration.h) against `image`, the
+  // image its tokens were encoded from, and sets file->restoration to the maps that pay for
+  // their bits (none when no map does). Decodes every tile once.
+  Status Restore(const Image& image, TokenFile* file);
+
   // Decodes the first min(count, max_tokens) tokens of every tile and the refinements that come
   // with them (T1dHeader::LayersForTokens); max_tokens 0 = all; then
-  // deblocks the tile seams unless CodecOptions::deblock is off.
+  // applies the file's colour restoration to the tiles decoded from all their layers, then
+  // deblocks the tile seams (unless CodecOptions::restore, deblock are off).
   // kModelMismatch if the file was made with other weights.
   StatusOr<Image> Decode(const TokenFile& file, uint32_t max_tokens = 0);
 
@@ -148,6 +157,7 @@ class Codec {
   std::unique_ptr<LayerCoder> range_coder_;  // null without entropy tables
   size_t max_batch_tiles_ = 32;
   bool deblock_ = true;
+  bool restore_ = true;
   CodecOptions options_;  // as given: threads and batch size for a fall back to the CPU
 };
 

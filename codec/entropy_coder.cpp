@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <string>
 
 #include "codec/range_coder.h"
@@ -267,6 +268,21 @@ Status RangeLayerCoder::DecodeLayer(const LayerContext& context, std::span<const
     return CorruptError("the range-coded tokens do not end where the layer does");
   }
   return OkStatus();
+}
+
+double CodeLengthBits(const EntropyTables& tables, std::span<const uint32_t> tokens) {
+  const double total = std::ldexp(1.0, static_cast<int>(tables.prob_bits()));
+  const FsqCodebook& codebook = tables.codebook();
+  double bits = 0;
+  for (uint32_t j = 0; j < tokens.size(); ++j) {
+    const uint32_t context = tables.Context(j, tokens);
+    for (uint32_t d = 0; d < codebook.dims(); ++d) {
+      const std::span<const uint32_t> cumulative = tables.Distribution(j, d, context);
+      const uint32_t digit = codebook.Digit(tokens[j], d);
+      bits += std::log2(total / static_cast<double>(cumulative[digit + 1] - cumulative[digit]));
+    }
+  }
+  return bits;
 }
 
 }  // namespace tok1d

@@ -93,6 +93,10 @@ class EntropyTables {
   std::vector<uint16_t> high_activity_;  // empty when the rest's product exceeds 2^16
 };
 
+// The code length in bits of a tile's first tokens under the tables (what the range coder
+// spends on them, up to its rounding).
+double CodeLengthBits(const EntropyTables& tables, std::span<const uint32_t> tokens);
+
 class RangeLayerCoder final : public LayerCoder {
  public:
   // Codes files of the model whose SHA-256 is `model_sha256` with its `tables`.

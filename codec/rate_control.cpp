@@ -11,16 +11,24 @@
 namespace tok1d {
 namespace {
 
+// The file the writer writes for `counts`: a trim of `full`, finished (options.finish).
+StatusOr<TokenFile> Trimmed(const TokenFile& full, const std::vector<uint32_t>& counts,
+                            const RateControlOptions& options) {
+  TOK1D_ASSIGN_OR_RETURN(TokenFile trimmed, TrimTokens(full, counts));
+  if (options.finish) TOK1D_RETURN_IF_ERROR(options.finish(&trimmed));
+  return trimmed;
+}
+
 StatusOr<uint64_t> FileSize(const TokenFile& full, const std::vector<uint32_t>& counts,
-                            const LayerCoder* coder) {
-  TOK1D_ASSIGN_OR_RETURN(const TokenFile trimmed, TrimTokens(full, counts));
-  TOK1D_ASSIGN_OR_RETURN(const std::vector<uint8_t> bytes, WriteT1d(trimmed, coder));
+                            const RateControlOptions& options) {
+  TOK1D_ASSIGN_OR_RETURN(const TokenFile trimmed, Trimmed(full, counts, options));
+  TOK1D_ASSIGN_OR_RETURN(const std::vector<uint8_t> bytes, WriteT1d(trimmed, options.coder));
   return uint64_t{bytes.size()};
 }
 
 StatusOr<double> PsnrOf(Codec& codec, const Image& image, const TokenFile& full,
-                        const std::vector<uint32_t>& counts) {
-  TOK1D_ASSIGN_OR_RETURN(const TokenFile trimmed, TrimTokens(full, counts));
+                        const std::vector<uint32_t>& counts, const RateControlOptions& options) {
+  TOK1D_ASSIGN_OR_RETURN(const TokenFile trimmed, Trimmed(full, counts, options));
   TOK1D_ASSIGN_OR_RETURN(const Image decoded, codec.Decode(trimmed));
   return Psnr(image, decoded);
 }
@@ -125,8 +133,10 @@ class Ladder {
     std::vector<double> bytes;
     std::vector<std::vector<double>> errors;  // [count][tile]
     for (uint32_t count : counts) {
+      // The cost model prices tokens alone.
       TOK1D_ASSIGN_OR_RETURN(const uint64_t size,
-                             FileSize(full, std::vector<uint32_t>(ladder.tiles_, count), coder));
+                             FileSize(full, std::vector<uint32_t>(ladder.tiles_, count),
+                                      RateControlOptions{TokenAllocation::kUniform, coder, {}}));
       bytes.push_back(static_cast<double>(size) / static_cast<double>(ladder.tiles_));
       TOK1D_ASSIGN_OR_RETURN(std::vector<double> tile_errors,
                              TileErrors(codec, image, full, count));
@@ -191,13 +201,13 @@ class Ladder {
 // so all K can be smaller than the step before): the last step is tried first, then
 // bisection, whose answer always fits (it was measured, or it is step 0).
 StatusOr<size_t> LastStepWithin(const Ladder& ladder, const TokenFile& full, uint64_t budget,
-                                const LayerCoder* coder) {
-  TOK1D_ASSIGN_OR_RETURN(const uint64_t largest, FileSize(full, ladder.At(ladder.last()), coder));
+                                const RateControlOptions& options) {
+  TOK1D_ASSIGN_OR_RETURN(const uint64_t largest, FileSize(full, ladder.At(ladder.last()), options));
   if (largest <= budget) return ladder.last();
   TOK1D_ASSIGN_OR_RETURN(const size_t first_too_large,
                          FirstReaching(1, ladder.last(), [&](size_t step) -> StatusOr<bool> {
                            TOK1D_ASSIGN_OR_RETURN(const uint64_t size,
-                                                  FileSize(full, ladder.At(step), coder));
+                                                  FileSize(full, ladder.At(step), options));
                            return size > budget;
                          }));
   return first_too_large - 1;
@@ -221,7 +231,7 @@ StatusOr<std::vector<std::vector<uint32_t>>> TokensWithinBudgets(
     Codec& codec, const Image& image, const TokenFile& full, std::span<const uint64_t> budgets,
     const RateControlOptions& options) {
   const Ladder uniform = Ladder::Uniform(full.tokens.size(), codec.model().config().tokens);
-  TOK1D_ASSIGN_OR_RETURN(const uint64_t smallest, FileSize(full, uniform.At(0), options.coder));
+  TOK1D_ASSIGN_OR_RETURN(const uint64_t smallest, FileSize(full, uniform.At(0), options));
   for (uint64_t budget : budgets) {
     if (smallest > budget) {
       return InvalidArgumentError("cannot fit in " + std::to_string(budget) +
@@ -231,7 +241,7 @@ StatusOr<std::vector<std::vector<uint32_t>>> TokensWithinBudgets(
   }
   std::vector<std::vector<uint32_t>> allocations;
   for (uint64_t budget : budgets) {
-    TOK1D_ASSIGN_OR_RETURN(const size_t step, LastStepWithin(uniform, full, budget, options.coder));
+    TOK1D_ASSIGN_OR_RETURN(const size_t step, LastStepWithin(uniform, full, budget, options));
     allocations.push_back(uniform.At(step));
   }
   if (options.allocation == TokenAllocation::kUniform) return allocations;
@@ -242,12 +252,12 @@ StatusOr<std::vector<std::vector<uint32_t>>> TokensWithinBudgets(
   TOK1D_ASSIGN_OR_RETURN(const Ladder adaptive,
                          Ladder::Adaptive(codec, image, full, options.coder));
   for (size_t i = 0; i < budgets.size(); ++i) {
-    TOK1D_ASSIGN_OR_RETURN(const size_t step,
-                           LastStepWithin(adaptive, full, budgets[i], options.coder));
+    TOK1D_ASSIGN_OR_RETURN(const size_t step, LastStepWithin(adaptive, full, budgets[i], options));
     std::vector<uint32_t> counts = adaptive.At(step);
     if (counts == allocations[i]) continue;
-    TOK1D_ASSIGN_OR_RETURN(const double adaptive_psnr, PsnrOf(codec, image, full, counts));
-    TOK1D_ASSIGN_OR_RETURN(const double uniform_psnr, PsnrOf(codec, image, full, allocations[i]));
+    TOK1D_ASSIGN_OR_RETURN(const double adaptive_psnr, PsnrOf(codec, image, full, counts, options));
+    TOK1D_ASSIGN_OR_RETURN(const double uniform_psnr,
+                           PsnrOf(codec, image, full, allocations[i], options));
     if (adaptive_psnr > uniform_psnr) allocations[i] = std::move(counts);
   }
   return allocations;
@@ -265,8 +275,9 @@ StatusOr<std::vector<uint32_t>> TokensReachingPsnr(Codec& codec, const Image& im
                                                    const TokenFile& full, double psnr,
                                                    const RateControlOptions& options) {
   const uint32_t k = codec.model().config().tokens;
-  TOK1D_ASSIGN_OR_RETURN(const double best,
-                         PsnrOf(codec, image, full, std::vector<uint32_t>(full.tokens.size(), k)));
+  TOK1D_ASSIGN_OR_RETURN(
+      const double best,
+      PsnrOf(codec, image, full, std::vector<uint32_t>(full.tokens.size(), k), options));
   if (best < psnr) {
     char text[160];
     std::snprintf(text, sizeof(text), "cannot reach %.2f dB: all %u tokens per tile give %.2f dB",
@@ -275,7 +286,8 @@ StatusOr<std::vector<uint32_t>> TokensReachingPsnr(Codec& codec, const Image& im
   }
   TOK1D_ASSIGN_OR_RETURN(const Ladder ladder, MakeLadder(codec, image, full, options));
   auto reaches = [&](size_t step) -> StatusOr<bool> {
-    TOK1D_ASSIGN_OR_RETURN(const double measured, PsnrOf(codec, image, full, ladder.At(step)));
+    TOK1D_ASSIGN_OR_RETURN(const double measured,
+                           PsnrOf(codec, image, full, ladder.At(step), options));
     return measured >= psnr;
   };
   // Adaptive: trust the measured errors, check by decoding, and search further only if the
@@ -304,15 +316,16 @@ StatusOr<std::vector<uint32_t>> TokensReachingPsnr(Codec& codec, const Image& im
   // Adaptive: a uniform file smaller than the greedy one may reach the target too (the cost
   // model misses the per-tile count table, the interpolation can be off). Try the largest
   // uniform count below the greedy file's size; if it reaches, the smallest uniform one that does.
-  TOK1D_ASSIGN_OR_RETURN(const uint64_t adaptive_size, FileSize(full, counts, options.coder));
+  TOK1D_ASSIGN_OR_RETURN(const uint64_t adaptive_size, FileSize(full, counts, options));
   const Ladder uniform = Ladder::Uniform(full.tokens.size(), k);
-  TOK1D_ASSIGN_OR_RETURN(const uint64_t smallest, FileSize(full, uniform.At(0), options.coder));
+  TOK1D_ASSIGN_OR_RETURN(const uint64_t smallest, FileSize(full, uniform.At(0), options));
   if (smallest >= adaptive_size) return counts;
   // The last uniform step smaller than the adaptive file.
   TOK1D_ASSIGN_OR_RETURN(const size_t below,
-                         LastStepWithin(uniform, full, adaptive_size - 1, options.coder));
+                         LastStepWithin(uniform, full, adaptive_size - 1, options));
   auto uniform_reaches = [&](size_t s) -> StatusOr<bool> {
-    TOK1D_ASSIGN_OR_RETURN(const double measured, PsnrOf(codec, image, full, uniform.At(s)));
+    TOK1D_ASSIGN_OR_RETURN(const double measured,
+                           PsnrOf(codec, image, full, uniform.At(s), options));
     return measured >= psnr;
   };
   TOK1D_ASSIGN_OR_RETURN(const bool below_reaches, uniform_reaches(below));

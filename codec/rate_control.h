@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string_view>
 #include <vector>
@@ -35,6 +36,10 @@ std::string_view TokenAllocationName(TokenAllocation allocation);
 struct RateControlOptions {
   TokenAllocation allocation = TokenAllocation::kUniform;
   const LayerCoder* coder = nullptr;  // what the file will be written with; raw when null
+  // What the writer adds to a trimmed file's tokens (the session's colour restoration,
+  // Codec::Restore), so that the sizes and PSNR compared with a target are the written file's;
+  // empty: the tokens alone.
+  std::function<Status(TokenFile*)> finish;
 };
 
 // Tokens per tile (raster order) for the largest file of at most `max_bytes` bytes, trimmed

@@ -187,17 +187,7 @@ double TokenSearch::Bits(std::span<const float> tile_values, uint32_t keep) cons
   if (tables == nullptr) return 0;
   std::vector<uint32_t> tokens(keep);
   for (uint32_t j = 0; j < keep; ++j) tokens[j] = TokenOf(tile_values, j);
-  const double total = std::ldexp(1.0, static_cast<int>(tables->prob_bits()));
-  double bits = 0;
-  for (uint32_t j = 0; j < keep; ++j) {
-    const uint32_t context = tables->Context(j, tokens);
-    for (uint32_t d = 0; d < C_; ++d) {
-      const std::span<const uint32_t> cumulative = tables->Distribution(j, d, context);
-      const uint32_t digit = codebook_.Digit(tokens[j], d);
-      bits += std::log2(total / Frequency(cumulative, digit));
-    }
-  }
-  return bits;
+  return CodeLengthBits(*tables, tokens);
 }
 
 double TokenSearch::Lambda(std::span<const double> error_keep, std::span<const double> error_half,

@@ -24,6 +24,7 @@ inline constexpr std::array<char, 4> kSpanType = {'L', 'A', 'Y', 'S'};
 inline constexpr std::array<char, 4> kDoneType = {'D', 'O', 'N', 'E'};
 inline constexpr std::array<char, 4> kRefinementType = {'R', 'E', 'F', 'N'};
 inline constexpr std::array<char, 4> kStepsType = {'Q', 'S', 'T', 'P'};
+inline constexpr std::array<char, 4> kRestorationType = {'r', 's', 't', 'r'};  // ancillary
 inline constexpr size_t kLayerIndexSize = 2;  // u16 at the start of LAYR data
 
 std::string TypeName(const std::array<char, 4>& type);

@@ -69,6 +69,7 @@ Status AddLayerSpan(const ChunkView& chunk, uint32_t layer_count, ParsedFile* fi
 std::vector<T1dChunk> ExtraChunks(const ParsedFile& file) {
   std::vector<T1dChunk> extras;
   for (const ChunkView& extra : file.extras) {
+    if (extra.type == kRestorationType) continue;  // TokenFile::restoration
     extras.push_back(T1dChunk{extra.type, {extra.data.begin(), extra.data.end()}});
   }
   return extras;

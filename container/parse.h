@@ -22,7 +22,7 @@ struct ParsedFile {
   ReadReport report;
 };
 
-// Copies of the ancillary chunks, in file order.
+// Copies of the ancillary chunks, in file order, but the rstr chunk (TokenFile::restoration).
 std::vector<T1dChunk> ExtraChunks(const ParsedFile& file);
 
 // Parses and checks the whole structure of `bytes`; with options.allow_truncated a file cut

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "container/parse.h"
+#include "container/restoration.h"
 #include "container/t1d.h"
 
 namespace tok1d {
@@ -88,7 +89,14 @@ StatusOr<TokenFile> ReadT1d(std::span<const uint8_t> bytes, const ReadOptions& o
         return OkStatus();
       });
   if (!decoded.ok()) return decoded;
-  for (uint32_t& count : file.header.layers_per_tile) count = std::min(count, present);
+  // The maps hold for the counts the header declares; a truncated file drops those of the
+  // tiles it cut short.
+  file.restoration =
+      t1d_internal::ReadRestoration(parsed.extras, file.header, &parsed.report.warnings);
+  std::vector<uint32_t> complete = file.header.layers_per_tile;
+  for (uint32_t& count : complete) count = std::min(count, present);
+  t1d_internal::TrimRestoration(file.header, complete, &file.restoration);
+  file.header.layers_per_tile = std::move(complete);
   file.extra_chunks = ExtraChunks(parsed);
   if (report != nullptr) *report = std::move(parsed.report);
   return file;

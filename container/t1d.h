@@ -101,6 +101,37 @@ struct T1dHeader {
 // Sets tile_cols/tile_rows from width, height and tile_size.
 void SetTileGrid(T1dHeader* header);
 
+// Colour restoration of decoded tiles (FORMAT.md, rstr chunk): per tile, an affine map of its
+// decoded colours that the encoder fitted against the original image, as integers in the
+// chunk's steps. A tile's map holds for the tokens it was fitted with: a decoder applies it only
+// to a tile decoded from all its layers, and trimming a tile drops its map.
+inline constexpr uint8_t kRestorationMethodAffine = 1;
+inline constexpr uint8_t kRestorationOffsetStep = 8;   // quarter levels of 255: 2 levels
+inline constexpr uint8_t kRestorationMatrixShift = 5;  // matrix step 2^−5
+inline constexpr uint8_t kRestorationMaxShift = 16;
+inline constexpr int32_t kRestorationMaxValue = 1 << 20;  // |value| bound of every integer
+
+struct TileRestoration {
+  bool used = false;
+  std::array<int32_t, 3> offset{};  // in offset steps
+  std::array<int32_t, 9> matrix{};  // M − I row-major (row c: output channel c), in matrix steps
+};
+
+struct Restoration {
+  uint8_t offset_step = kRestorationOffsetStep;    // quarter levels (of 255), 1 … 255
+  uint8_t matrix_shift = kRestorationMatrixShift;  // matrix step 2^−shift, 0 … 16
+  std::vector<TileRestoration> tiles;              // empty (none), or one per tile, raster order
+
+  bool any() const;  // some tile uses its map
+};
+
+// Bits of a tile's map in the rstr chunk at the given exp-Golomb orders (of the offsets and of
+// the matrix values): its flag and, when used, its 12 values.
+uint64_t RestorationTileBits(const TileRestoration& tile, uint32_t order_offset,
+                             uint32_t order_matrix);
+// The rstr chunk's bytes besides its per-tile bits: framing and fixed fields.
+inline constexpr uint32_t kRestorationChunkBytes = 12 + 9;
+
 struct TokenFile {
   T1dHeader header;
   // Per tile; tokens[t].size() == TokensInLayers(layers_per_tile[t]).
@@ -109,7 +140,8 @@ struct TokenFile {
   // them): value r packs token r's sub-cell indices, B bits per dimension, dimension 0 least
   // significant. May be empty (no tile has any).
   std::vector<std::vector<uint32_t>> refinements;
-  std::vector<T1dChunk> extra_chunks;  // ancillary chunks, in file order
+  std::vector<T1dChunk> extra_chunks;  // ancillary chunks, in file order (rstr aside)
+  Restoration restoration;             // from the rstr chunk; written before DONE
 };
 
 // What a LayerCoder sees besides the tokens: the header (levels, coder params, counts), the

@@ -5,6 +5,7 @@
 
 #include "container/chunks.h"
 #include "container/parse.h"
+#include "container/restoration.h"
 #include "container/t1d.h"
 #include "container/write.h"
 
@@ -34,6 +35,7 @@ StatusOr<TokenFile> TrimLayers(TokenFile file, std::span<const uint32_t> counts)
                                 std::to_string(file.header.layers_per_tile.size()) + "), got " +
                                 std::to_string(counts.size()));
   }
+  t1d_internal::TrimRestoration(file.header, counts, &file.restoration);
   for (size_t t = 0; t < counts.size(); ++t) {
     if (counts[t] > file.header.layers_per_tile[t]) {
       return InvalidArgumentError(
@@ -85,7 +87,12 @@ StatusOr<std::vector<uint8_t>> TrimT1dBytes(std::span<const uint8_t> bytes, uint
   lenient.allow_truncated = true;
   TOK1D_ASSIGN_OR_RETURN(ParsedFile parsed, ParseFile(bytes, lenient));
   T1dHeader header = std::move(parsed.header);
-  for (uint32_t& count : header.layers_per_tile) count = std::min(count, k);
+  // The maps of the tiles that keep their layers stay (bound to the new counts).
+  Restoration restoration = t1d_internal::ReadRestoration(parsed.extras, header, nullptr);
+  std::vector<uint32_t> counts = header.layers_per_tile;
+  for (uint32_t& count : counts) count = std::min(count, k);
+  t1d_internal::TrimRestoration(header, counts, &restoration);
+  header.layers_per_tile = std::move(counts);
   header.minor_version = MinorVersionAfterTrim(header.minor_version);
   const uint32_t kept_layers = header.layer_count();
   if (kept_layers > parsed.layers.size()) {
@@ -95,8 +102,11 @@ StatusOr<std::vector<uint8_t>> TrimT1dBytes(std::span<const uint8_t> bytes, uint
   const std::vector<T1dChunk> extras = ExtraChunks(parsed);
   const auto layers = std::span(parsed.layers).first(kept_layers);
   const std::vector<T1dLayerChunk>& chunks = parsed.layout.layer_chunks;
+  const std::vector<uint8_t> restoration_data =
+      restoration.any() ? t1d_internal::SerializeRestoration(restoration, header)
+                        : std::vector<uint8_t>();
   if (chunks.empty() || chunks[0].type != TypeName(kSpanType)) {
-    return AssembleFile(header, extras, layers, nullptr);
+    return AssembleFile(header, extras, layers, nullptr, restoration_data);
   }
   // Whole spans before layer k; the span that holds layer k-1 keeps its first layers.
   std::vector<uint32_t> spans;
@@ -104,7 +114,7 @@ StatusOr<std::vector<uint8_t>> TrimT1dBytes(std::span<const uint8_t> bytes, uint
     if (chunk.first_layer >= kept_layers) break;
     spans.push_back(std::min(chunk.layers, kept_layers - chunk.first_layer));
   }
-  return AssembleFile(header, extras, layers, &spans);
+  return AssembleFile(header, extras, layers, &spans, restoration_data);
 }
 
 }  // namespace tok1d

@@ -8,6 +8,7 @@
 #include "container/byte_io.h"
 #include "container/chunks.h"
 #include "container/header.h"
+#include "container/restoration.h"
 
 namespace tok1d {
 namespace t1d_internal {
@@ -44,7 +45,8 @@ std::vector<uint32_t> GroupLayers(std::span<const std::span<const uint8_t>> laye
 
 std::vector<uint8_t> AssembleFile(const T1dHeader& header, std::span<const T1dChunk> extras,
                                   std::span<const std::span<const uint8_t>> layers,
-                                  const std::vector<uint32_t>* spans) {
+                                  const std::vector<uint32_t>* spans,
+                                  std::span<const uint8_t> restoration) {
   std::vector<uint8_t> out(std::begin(kSignature), std::end(kSignature));
   ByteWriter writer(&out);
   writer.U8(header.major_version);
@@ -89,6 +91,7 @@ std::vector<uint8_t> AssembleFile(const T1dHeader& header, std::span<const T1dCh
       AppendChunk(kLayerType, data, out.size(), &out);
     }
   }
+  if (!restoration.empty()) AppendChunk(kRestorationType, restoration, out.size(), &out);
   data.clear();
   ByteWriter(&data).U32(static_cast<uint32_t>(layers.size()));
   AppendChunk(kDoneType, data, out.size(), &out);
@@ -100,14 +103,17 @@ std::vector<uint8_t> AssembleFile(const T1dHeader& header, std::span<const T1dCh
 using t1d_internal::AssembleFile;
 using t1d_internal::CheckExtraChunks;
 using t1d_internal::CheckHeaderFields;
+using t1d_internal::CheckRestoration;
 using t1d_internal::GroupLayers;
 using t1d_internal::kMaxLayerBytes;
+using t1d_internal::SerializeRestoration;
 
 StatusOr<std::vector<uint8_t>> WriteT1d(const TokenFile& file, const LayerCoder* coder,
                                         const WriteOptions& options) {
   const T1dHeader& header = file.header;
   TOK1D_RETURN_IF_ERROR(CheckHeaderFields(header, UINT64_MAX).WithContext("invalid token file"));
   TOK1D_RETURN_IF_ERROR(CheckExtraChunks(file.extra_chunks));
+  TOK1D_RETURN_IF_ERROR(CheckRestoration(file.restoration, header));
   if (coder == nullptr) coder = &RawLayerCoder();
   if (coder->id() != header.entropy_coder) {
     return InvalidArgumentError("header names entropy coder " +
@@ -185,9 +191,14 @@ StatusOr<std::vector<uint8_t>> WriteT1d(const TokenFile& file, const LayerCoder*
       });
   if (!encoded.ok()) return encoded;
   std::vector<std::span<const uint8_t>> layers(coded.begin(), coded.end());
-  if (!options.layer_spans) return AssembleFile(header, file.extra_chunks, layers, nullptr);
+  const std::vector<uint8_t> restoration = file.restoration.any()
+                                               ? SerializeRestoration(file.restoration, header)
+                                               : std::vector<uint8_t>();
+  if (!options.layer_spans) {
+    return AssembleFile(header, file.extra_chunks, layers, nullptr, restoration);
+  }
   const std::vector<uint32_t> spans = GroupLayers(layers, options.span_bytes);
-  return AssembleFile(header, file.extra_chunks, layers, &spans);
+  return AssembleFile(header, file.extra_chunks, layers, &spans, restoration);
 }
 
 }  // namespace tok1d

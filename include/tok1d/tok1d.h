@@ -80,6 +80,9 @@ struct SessionOptions {
   unsigned threads = 0;  // CPU threads; 0: all cores
   bool deblock = true;   // smooth tile seams after decoding
   bool refine = true;    // write refinement layers when the model has a plan
+  // Colour restoration (format rstr chunk): encoders fit a per-tile colour map and keep the
+  // maps that pay for their bits; decoders apply them. Off: plain tokens, plain decode.
+  bool restore = true;
   // Quantiser steps of the files written; nullopt: DefaultQuantizerSteps(); empty: step 1 for
   // every token (files tok1d before 1.4 can read).
   std::optional<std::vector<QuantizerStep>> steps = std::nullopt;

@@ -65,8 +65,8 @@ struct Fixture {
   TokenFile full;
 };
 
-const RateControlOptions kUniform{TokenAllocation::kUniform};
-const RateControlOptions kAdaptive{TokenAllocation::kAdaptive};
+const RateControlOptions kUniform{TokenAllocation::kUniform, nullptr, {}};
+const RateControlOptions kAdaptive{TokenAllocation::kAdaptive, nullptr, {}};
 
 TEST_CASE("byte budgets: the file fits, and one more step would not") {
   Fixture f;
