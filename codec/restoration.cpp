@@ -23,7 +23,8 @@ Affine Dequantise(const TileRestoration& map, const Restoration& steps) {
   const double matrix_step = std::ldexp(1.0, -static_cast<int>(steps.matrix_shift));
   for (size_t c = 0; c < 3; ++c) {
     a.offset[c] = map.offset[c] * offset_step;
-    for (size_t j = 0; j < 3; ++j) a.gain[c * 3 + j] = (c == j ? 1.0 : 0.0) + map.matrix[c * 3 + j] * matrix_step;
+    for (size_t j = 0; j < 3; ++j)
+      a.gain[c * 3 + j] = (c == j ? 1.0 : 0.0) + map.matrix[c * 3 + j] * matrix_step;
   }
   return a;
 }
@@ -84,9 +85,10 @@ void ApplyTileRestoration(const TileRestoration& map, const Restoration& steps, 
   }
 }
 
-TileRestoration FitTileRestoration(std::span<const float> decoded, std::span<const uint8_t> original,
-                                   uint32_t tile, uint32_t width, uint32_t height,
-                                   const Restoration& steps, double* error, double* saved) {
+TileRestoration FitTileRestoration(std::span<const float> decoded,
+                                   std::span<const uint8_t> original, uint32_t tile, uint32_t width,
+                                   uint32_t height, const Restoration& steps, double* error,
+                                   double* saved) {
   *saved = 0;
   double before = 0;
   const size_t n = size_t{tile} * tile;
@@ -141,7 +143,8 @@ TileRestoration FitTileRestoration(std::span<const float> decoded, std::span<con
   for (uint32_t row = 0; row < height; ++row) {
     for (uint32_t col = 0; col < width; ++col) {
       const size_t p = (size_t{row} * tile + col) * 3;
-      const double y[3] = {decoded[p] - mean[0], decoded[p + 1] - mean[1], decoded[p + 2] - mean[2]};
+      const double y[3] = {decoded[p] - mean[0], decoded[p + 1] - mean[1],
+                           decoded[p + 2] - mean[2]};
       for (size_t c = 0; c < 3; ++c) {
         const double x = original[p + c] / 255.0;
         const double out = a.mean[c] + a.offset[c] + a.gain[c * 3] * y[0] +

@@ -27,8 +27,9 @@ void ApplyTileRestoration(const TileRestoration& map, const Restoration& steps, 
 // over the tile's first `width` × `height` pixels (the part inside the image); in *error the
 // squared error ([0, 1] scale, values clamped as the decoder clamps) of the decode there, in
 // *saved how much of it the map removes (0 for a tile it leaves unused).
-TileRestoration FitTileRestoration(std::span<const float> decoded, std::span<const uint8_t> original,
-                                   uint32_t tile, uint32_t width, uint32_t height,
-                                   const Restoration& steps, double* error, double* saved);
+TileRestoration FitTileRestoration(std::span<const float> decoded,
+                                   std::span<const uint8_t> original, uint32_t tile, uint32_t width,
+                                   uint32_t height, const Restoration& steps, double* error,
+                                   double* saved);
 
 }  // namespace tok1d

@@ -125,9 +125,8 @@ uint32_t CountsFingerprint(const T1dHeader& header) {
 Status CheckRestoration(const Restoration& restoration, const T1dHeader& header) {
   if (restoration.tiles.empty()) return OkStatus();
   if (restoration.tiles.size() != header.tile_count()) {
-    return InvalidArgumentError("restoration maps for " +
-                                std::to_string(restoration.tiles.size()) + " tiles, but the grid has " +
-                                std::to_string(header.tile_count()));
+    return InvalidArgumentError("restoration maps for " + std::to_string(restoration.tiles.size()) +
+                                " tiles, but the grid has " + std::to_string(header.tile_count()));
   }
   if (restoration.offset_step == 0 || restoration.matrix_shift > kRestorationMaxShift) {
     return InvalidArgumentError("restoration steps out of range");
@@ -147,8 +146,7 @@ Status CheckRestoration(const Restoration& restoration, const T1dHeader& header)
   return OkStatus();
 }
 
-std::vector<uint8_t> SerializeRestoration(const Restoration& restoration,
-                                          const T1dHeader& header) {
+std::vector<uint8_t> SerializeRestoration(const Restoration& restoration, const T1dHeader& header) {
   std::vector<uint8_t> data;
   ByteWriter writer(&data);
   const uint32_t order_offset = BestOrder(restoration, 0, 3);
@@ -239,8 +237,10 @@ uint64_t RestorationTileBits(const TileRestoration& tile, uint32_t order_offset,
                              uint32_t order_matrix) {
   if (!tile.used) return 1;
   uint64_t bits = 1;
-  for (int32_t v : tile.offset) bits += t1d_internal::ExpGolombBits(t1d_internal::ZigZag(v), order_offset);
-  for (int32_t v : tile.matrix) bits += t1d_internal::ExpGolombBits(t1d_internal::ZigZag(v), order_matrix);
+  for (int32_t v : tile.offset)
+    bits += t1d_internal::ExpGolombBits(t1d_internal::ZigZag(v), order_offset);
+  for (int32_t v : tile.matrix)
+    bits += t1d_internal::ExpGolombBits(t1d_internal::ZigZag(v), order_matrix);
   return bits;
 }
 

@@ -175,6 +175,29 @@ class CodecCliTest(unittest.TestCase):
             self.ok(self.encode(image, direct_encode, "--tokens", str(k), "--no-restore"))
             self.assertEqual(self.read(direct_encode), self.read(trimmed))
 
+    def test_colour_restoration_is_written_applied_and_can_be_left_out(self):
+        image = self.image(60, 40)
+        restored, plain = self.out("restored.t1d"), self.out("plain.t1d")
+        self.ok(self.encode(image, restored, "--tokens", "6"))
+        self.ok(self.encode(image, plain, "--tokens", "6", "--no-restore"))
+        self.assertIn("rstr", self.info(restored)["extra_chunks"])
+        self.assertNotIn("rstr", self.info(plain)["extra_chunks"])
+        original = ppm_pixels(self.read(image))
+        decoded = {}
+        for name, t1d, args in (("restored", restored, ()), ("plain", plain, ()),
+                                ("ignored", restored, ("--no-restore",))):
+            decoded[name] = self.out(f"{name}.ppm")
+            self.ok(self.decode(t1d, decoded[name], *args))
+        self.assertGreater(psnr(original, ppm_pixels(self.read(decoded["restored"]))),
+                           psnr(original, ppm_pixels(self.read(decoded["plain"]))))
+        # The tokens are the same: ignoring the maps gives the plain file's decode.
+        self.assertEqual(self.read(decoded["ignored"]), self.read(decoded["plain"]))
+        # A byte budget counts the chunk.
+        budget = os.path.getsize(restored)
+        fitted = self.out("fitted.t1d")
+        self.ok(self.encode(image, fitted, "--bytes", str(budget - 1)))
+        self.assertLessEqual(os.path.getsize(fitted), budget - 1)
+
     def test_truncated_file_decodes_its_complete_layers(self):
         full, cut, png = self.out("full.t1d"), self.path("cut.t1d"), self.out("cut.png")
         # A cut file loses the layer span it ends in (format 1.2, spans of 1 KiB): 600 tiles
