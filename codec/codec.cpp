@@ -485,8 +485,7 @@ Status Codec::Restore(const Image& image, TokenFile* file) {
   const FsqCodebook codebook = config.codebook();
   Restoration restoration;
   restoration.tiles.resize(grid.count());
-  std::vector<double> saved(grid.count());
-  double error = 0;
+  std::vector<double> saved(grid.count()), errors(grid.count());
   std::vector<uint32_t> tokens, keep;
   std::vector<float> pixels, offsets;
   std::vector<uint8_t> originals;
@@ -507,44 +506,59 @@ Status Codec::Restore(const Image& image, TokenFile* file) {
       const size_t t = first + i;
       const uint32_t x0 = static_cast<uint32_t>(t % grid.cols) * config.tile;
       const uint32_t y0 = static_cast<uint32_t>(t / grid.cols) * config.tile;
-      double tile_error = 0;
       restoration.tiles[t] = FitTileRestoration(
           std::span<const float>(pixels).subspan(i * tile_values, tile_values),
           std::span<const uint8_t>(originals).subspan(i * tile_values, tile_values), config.tile,
           std::min(config.tile, image.width - x0), std::min(config.tile, image.height - y0),
-          restoration, &tile_error, &saved[t]);
-      error += tile_error;
+          restoration, &errors[t], &saved[t]);
     }
   }
-  // λ: the image's own price of a bit, from its squared error and its tokens' code length.
+  // λ, the price of a bit in squared error: the ladder's slope at the file's token count times
+  // a squared error over a code length, of the image or of the tile, whichever is lower. The
+  // image's is the right price where tiles are coded at equal slopes; a file's counts are not
+  // chosen so, and a tile whose tokens bought little (a flat colour beside a zone plate) is
+  // coded at its own, lower price, at which its map pays.
   const EntropyTables* tables = model_.entropy_tables().get();
-  double bits = 0;
+  std::vector<double> bits(grid.count());
+  double kept = 0, image_bits = 0, image_error = 0;
   for (size_t t = 0; t < grid.count(); ++t) {
-    bits += tables != nullptr
-                ? CodeLengthBits(*tables, file->tokens[t])
-                : static_cast<double>(file->tokens[t].size()) * file->header.bits_per_token();
+    bits[t] = tables != nullptr
+                  ? CodeLengthBits(*tables, file->tokens[t])
+                  : static_cast<double>(file->tokens[t].size()) * file->header.bits_per_token();
     if (!file->refinements.empty()) {
-      bits +=
+      bits[t] +=
           static_cast<double>(file->refinements[t].size()) * file->header.refinement_value_bits();
     }
+    kept += static_cast<double>(file->tokens[t].size());
+    image_bits += bits[t];
+    image_error += errors[t];
   }
-  if (!(error > 0) || !(bits > 0)) return OkStatus();
-  const double lambda = kRestorationSlope * error / bits;
+  if (!(image_bits > 0)) return OkStatus();
+  const double slope = RestorationSlope(kept / static_cast<double>(grid.count()), config.tokens);
+  const double image_lambda = slope * image_error / image_bits;
   // A map stays where it saves more than its bits cost (estimated at typical exp-Golomb
-  // orders); the chunk as a whole must pay for its framing and a flag per tile as well.
+  // orders); the chunk as a whole must pay for its framing and a flag per tile as well, at the
+  // mean price of the tiles that keep one.
   constexpr uint32_t kOffsetOrder = 1, kMatrixOrder = 2;
-  double gain = 0;
+  double gain = 0, price = 0;
+  size_t used = 0;
   for (size_t t = 0; t < grid.count(); ++t) {
     TileRestoration& map = restoration.tiles[t];
     if (!map.used) continue;
+    const double lambda =
+        bits[t] > 0 ? std::min(image_lambda, slope * errors[t] / bits[t]) : image_lambda;
     const double cost =
         lambda * static_cast<double>(RestorationTileBits(map, kOffsetOrder, kMatrixOrder) - 1);
     if (saved[t] > cost) {
       gain += saved[t] - cost;
+      price += lambda;
+      ++used;
     } else {
       map = TileRestoration{};
     }
   }
+  if (used == 0) return OkStatus();
+  const double lambda = price / static_cast<double>(used);
   if (gain > lambda * (8.0 * kRestorationChunkBytes + static_cast<double>(grid.count()))) {
     file->restoration = std::move(restoration);
   }

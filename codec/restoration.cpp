@@ -69,6 +69,10 @@ double Clamp01(double v) { return std::fmin(std::fmax(v, 0.0), 1.0); }
 
 }  // namespace
 
+double RestorationSlope(double mean_tokens, uint32_t max_tokens) {
+  return 0.26 * std::pow(max_tokens / std::max(mean_tokens, 1.0), 0.25);
+}
+
 void ApplyTileRestoration(const TileRestoration& map, const Restoration& steps, uint32_t tile,
                           std::span<float> pixels) {
   if (!map.used) return;

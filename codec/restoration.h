@@ -13,9 +13,11 @@
 
 namespace tok1d {
 
-// d ln(squared error) / d ln(bits) of the token ladder (models/README.md, the rate term's c):
-// λ = this · squared error / bits, the price of a bit in squared error.
-inline constexpr double kRestorationSlope = 0.26;
+// d ln(squared error) / d ln(bits) along the token ladder: a bit is worth λ = slope · squared
+// error / bits. The slope is steeper at fewer tokens: 0.56 from 4 to 16 of 128 tokens, 0.41
+// around 32, 0.29 from 64 to 128 (tok1d sweep of the default model on 25 held-out photos,
+// docs/restoration.md); this follows it as 0.26 · (K / mean tokens kept)^¼.
+double RestorationSlope(double mean_tokens, uint32_t max_tokens);
 
 // Applies a tile's map to its decoded pixels (tile × tile × 3 floats in [0, 1] scale, HWC):
 // out_c = m_c + offset_c · s_o + Σ_j (δ_cj + matrix_cj · 2^−shift) (y_j − m_j), where m is the
