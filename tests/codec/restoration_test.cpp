@@ -75,15 +75,18 @@ TEST_CASE("restoration: a flat colour comes back to its value; a decode already 
   std::vector<float> decoded(original.size());
   for (size_t p = 0; p < kTile * kTile; ++p) {
     original[p * 3] = 240, original[p * 3 + 1] = 20, original[p * 3 + 2] = 200;
-    decoded[p * 3] = 226 / 255.0f, decoded[p * 3 + 1] = 35 / 255.0f, decoded[p * 3 + 2] = 190 / 255.0f;
+    decoded[p * 3] = 226 / 255.0f, decoded[p * 3 + 1] = 35 / 255.0f,
+                decoded[p * 3 + 2] = 190 / 255.0f;
   }
   const Restoration steps;
   double error = 0, saved = 0;
-  TileRestoration map = FitTileRestoration(decoded, original, kTile, kTile, kTile, steps, &error, &saved);
+  TileRestoration map =
+      FitTileRestoration(decoded, original, kTile, kTile, kTile, steps, &error, &saved);
   REQUIRE(map.used);
   ApplyTileRestoration(map, steps, kTile, decoded);
   for (size_t p = 0; p < kTile * kTile; ++p) {
-    for (size_t c = 0; c < 3; ++c) CHECK(std::fabs(decoded[p * 3 + c] * 255 - original[p * 3 + c]) <= 1.0);
+    for (size_t c = 0; c < 3; ++c)
+      CHECK(std::fabs(decoded[p * 3 + c] * 255 - original[p * 3 + c]) <= 1.0);
   }
   // The same tile decoded exactly needs no map.
   for (size_t i = 0; i < original.size(); ++i) decoded[i] = original[i] / 255.0f;
@@ -92,7 +95,7 @@ TEST_CASE("restoration: a flat colour comes back to its value; a decode already 
   CHECK(saved == 0);
 }
 
-Image FlatBars(uint32_t width, uint32_t height) {
+Image FlatTiles(uint32_t width, uint32_t height) {
   Image image;
   image.width = width;
   image.height = height;
@@ -100,7 +103,7 @@ Image FlatBars(uint32_t width, uint32_t height) {
   const uint8_t colours[4][3] = {{230, 230, 30}, {30, 220, 220}, {220, 30, 220}, {30, 30, 220}};
   for (uint32_t y = 0; y < height; ++y) {
     for (uint32_t x = 0; x < width; ++x) {
-      const uint8_t* colour = colours[(x / 8 + y / 16) % 4];
+      const uint8_t* colour = colours[(x / 16 + y / 16) % 4];  // one flat colour per tile
       for (size_t c = 0; c < 3; ++c) image.rgb[(size_t{y} * width + x) * 3 + c] = colour[c];
     }
   }
@@ -129,7 +132,7 @@ TEST_CASE("codec: Restore keeps maps that lower the error; decode applies them t
   auto plain_codec = Codec::Create(*model, plain_options);
   REQUIRE(plain_codec.ok());
 
-  const Image image = FlatBars(45, 40);  // 3 × 3 tiles, border tiles cut
+  const Image image = FlatTiles(45, 40);  // 3 × 3 tiles, border tiles cut
   auto file = (*codec)->Encode(image, 6);
   REQUIRE(file.ok());
   CHECK(file->restoration.tiles.empty());  // Encode writes tokens; Restore adds the maps
@@ -137,7 +140,8 @@ TEST_CASE("codec: Restore keeps maps that lower the error; decode applies them t
   REQUIRE(plain.ok());
   TokenFile restored = *file;
   REQUIRE((*codec)->Restore(image, &restored).ok());
-  REQUIRE(restored.restoration.any());  // a random model's colours are far off
+  // A random model's tiles are far from flat: every map pays.
+  REQUIRE(restored.restoration.any());
   CHECK(restored.tokens == file->tokens);
   const auto better = (*codec)->Decode(restored);
   REQUIRE(better.ok());
@@ -165,7 +169,7 @@ TEST_CASE("codec: Restore keeps maps that lower the error; decode applies them t
   restored.restoration.tiles.pop_back();
   CHECK((*codec)->Decode(restored).status().code() == StatusCode::kInvalidArgument);
   // The image to fit against must be the file's.
-  CHECK((*codec)->Restore(FlatBars(44, 40), &restored).code() == StatusCode::kInvalidArgument);
+  CHECK((*codec)->Restore(FlatTiles(44, 40), &restored).code() == StatusCode::kInvalidArgument);
 }
 
 }  // namespace

@@ -64,7 +64,9 @@ bool SameMaps(const Restoration& a, const Restoration& b) {
 size_t ChunkOffset(const std::vector<uint8_t>& bytes, const std::string& type) {
   size_t at = 12;
   while (at + 8 <= bytes.size()) {
-    if (std::string(bytes.begin() + static_cast<long>(at), bytes.begin() + static_cast<long>(at) + 4) == type) return at;
+    if (std::string(bytes.begin() + static_cast<long>(at),
+                    bytes.begin() + static_cast<long>(at) + 4) == type)
+      return at;
     const uint32_t length = bytes[at + 4] | bytes[at + 5] << 8 | bytes[at + 6] << 16 |
                             static_cast<uint32_t>(bytes[at + 7]) << 24;
     at += 12 + length;

@@ -103,7 +103,10 @@ class EntropyCliTest(unittest.TestCase):
         chunks = meta["layer_chunks"]
         self.assertGreaterEqual(len(chunks), 2)
         self.assertTrue(all(chunk["type"] == "LAYS" for chunk in chunks))
-        last_at = (meta["header_bytes"] + sum(meta["extra_chunk_bytes"]) +
+        # Ancillary chunks come after HEAD, but the colour restoration (rstr), which is last.
+        before_layers = sum(size for kind, size in zip(meta["extra_chunks"], meta["extra_chunk_bytes"])
+                            if kind != "rstr")
+        last_at = (meta["header_bytes"] + before_layers +
                    sum(chunk["bytes"] for chunk in chunks[:-1]))
         with open(big, "rb") as f:
             data = f.read()[:last_at + chunks[-1]["bytes"] // 2]
