@@ -97,6 +97,9 @@ nlohmann::ordered_json InfoJson(const T1dHeaderInfo& info, const std::string& in
                         {"stored_bytes", chunk.data.size()}});
   }
   json["metadata"] = metadata;
+  size_t restored = 0;
+  for (const TileRestoration& tile : info.restoration.tiles) restored += tile.used ? 1 : 0;
+  json["restoration_tiles"] = restored;
   json["truncated"] = info.report.truncated;
   json["layers_complete"] = info.report.layers_complete;
   return json;
@@ -167,6 +170,17 @@ void PrintInfoText(const T1dHeaderInfo& info, const std::string& input, const Co
                 FormatBytes(chunk.data.size()) + " stored)";
   }
   if (!metadata.empty()) std::cout << "metadata:      " << metadata << "\n";
+  // The colour maps (rstr chunk, docs/restoration.md) and what they take.
+  size_t restored = 0;
+  for (const TileRestoration& tile : info.restoration.tiles) restored += tile.used ? 1 : 0;
+  if (restored > 0) {
+    uint64_t bytes = 0;
+    for (size_t i = 0; i < layout.extra_chunk_types.size(); ++i) {
+      if (layout.extra_chunk_types[i] == "rstr") bytes += layout.extra_chunk_bytes[i];
+    }
+    std::cout << "restoration:   colour maps on " << restored << " of " << h.tile_count()
+              << " tiles, " << FormatBytes(bytes) << "\n";
+  }
   if (info.report.truncated) {
     std::cout << "truncated:     yes, " << info.report.layers_complete << " of "
               << info.report.layers_declared << " layers present\n";

@@ -38,8 +38,10 @@ uint64_t T1dLayout::layer_framing_bytes() const {
 
 StatusOr<T1dHeaderInfo> ReadT1dHeader(std::span<const uint8_t> bytes, const ReadOptions& options) {
   TOK1D_ASSIGN_OR_RETURN(ParsedFile parsed, ParseFile(bytes, options));
+  Restoration restoration =
+      t1d_internal::ReadRestoration(parsed.extras, parsed.header, &parsed.report.warnings);
   T1dHeaderInfo info{std::move(parsed.header), std::move(parsed.layout), std::move(parsed.report),
-                     ExtraChunks(parsed)};
+                     ExtraChunks(parsed), std::move(restoration)};
   return info;
 }
 

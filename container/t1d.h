@@ -222,7 +222,8 @@ struct T1dHeaderInfo {
   T1dHeader header;
   T1dLayout layout;
   ReadReport report;
-  std::vector<T1dChunk> extra_chunks;  // ancillary chunks, in file order
+  std::vector<T1dChunk> extra_chunks;  // ancillary chunks, in file order (rstr aside)
+  Restoration restoration;             // the rstr chunk's maps (none if unusable: a warning)
 };
 
 // Parses and checks the whole structure (all checksums, layer order, DONE) without decoding

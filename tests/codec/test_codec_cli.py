@@ -182,6 +182,9 @@ class CodecCliTest(unittest.TestCase):
         self.ok(self.encode(image, plain, "--tokens", "6", "--no-restore"))
         self.assertIn("rstr", self.info(restored)["extra_chunks"])
         self.assertNotIn("rstr", self.info(plain)["extra_chunks"])
+        self.assertGreater(self.info(restored)["restoration_tiles"], 0)
+        self.assertEqual(self.info(plain)["restoration_tiles"], 0)
+        self.assertIn("colour maps on", self.ok(run("info", restored)).stdout.decode())
         original = ppm_pixels(self.read(image))
         decoded = {}
         for name, t1d, args in (("restored", restored, ()), ("plain", plain, ()),
