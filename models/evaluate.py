@@ -37,11 +37,9 @@ from export import load_model, read_safetensors, refinement_plan, write_safetens
 from reference_metrics import metrics  # noqa: E402
 
 @torch.no_grad()
-def reconstruct(model, im, ks, plan=None, batch=48):
-    """Returns {k: uint8 image} for one image: the first k tokens of every tile and, with a
+def reconstruct_tiles(model, tiles, ks, plan=None, batch=48):
+    """Returns {k: uint8 tiles}: each tile decoded from its first k tokens and, with a
     refinement plan, the refinements that come with them (as tok1d encodes by default)."""
-    t = model.cfg["tile"]
-    tiles, rows, cols = tile_image(im, t)
     x = torch.tensor(tiles).float() / 255
     bounded = torch.cat([model.fsq.bound(model.encode_latent(x[i:i + batch])) for i in range(0, len(x), batch)])
     out = {}
@@ -51,9 +49,15 @@ def reconstruct(model, im, ks, plan=None, batch=48):
             part = bounded[i:i + batch]
             keep = torch.full((len(part),), k)
             ys.append(model.decode_codes(refined_codes(model.fsq, part, keep, plan), keep))
-        y = torch.cat(ys).clamp(0, 1).mul(255).round().to(torch.uint8).numpy()
-        out[k] = untile_image(y, rows, cols, im.shape[0], im.shape[1])
+        out[k] = torch.cat(ys).clamp(0, 1).mul(255).round().to(torch.uint8).numpy()
     return out
+
+
+def reconstruct(model, im, ks, plan=None, batch=48):
+    """Returns {k: uint8 image} for one image (reconstruct_tiles on its tiles)."""
+    tiles, rows, cols = tile_image(im, model.cfg["tile"])
+    return {k: untile_image(y, rows, cols, im.shape[0], im.shape[1])
+            for k, y in reconstruct_tiles(model, tiles, ks, plan, batch).items()}
 
 
 class Tok1dRun:

@@ -30,7 +30,7 @@ from data import kodak_images, list_images, load_rgb, split_train_val, tile_imag
 from eval_run import bar_errors, chart_bars, token_entropy  # noqa: E402
 from export import load_model, refinement_plan  # noqa: E402
 from scipy.ndimage import uniform_filter  # noqa: E402
-from tok1d_model import refined_codes  # noqa: E402
+from evaluate import reconstruct_tiles  # noqa: E402
 
 KS = (1, 2, 4, 8, 16, 32, 64, 128)
 
@@ -91,21 +91,6 @@ def value_bits(v):
     return bits
 
 
-@torch.no_grad()
-def reconstruct(model, tiles, ks, plan, batch=48):
-    """Tiles decoded from the first k tokens with the refinements the plan sends by then."""
-    x = torch.tensor(tiles).float() / 255
-    bounded = torch.cat([model.fsq.bound(model.encode_latent(x[i:i + batch])) for i in range(0, len(x), batch)])
-    out = {}
-    for k in ks:
-        ys = []
-        for i in range(0, len(x), batch):
-            keep = torch.full((len(bounded[i:i + batch]),), k)
-            ys.append(model.decode_codes(refined_codes(model.fsq, bounded[i:i + batch], keep, plan), keep))
-        out[k] = torch.cat(ys).clamp(0, 1).mul(255).round().to(torch.uint8).numpy()
-    return out
-
-
 def refinement_bits(plan, k):
     """Bits a tile of the refinements sent with the first k tokens (6 values of plan bits each)."""
     return 0 if not plan else 6 * plan["bits"] * sum(1 for a in plan["after"] if k > a)
@@ -117,7 +102,7 @@ def run_set(name, model, images, plan):
     tiles = np.concatenate([p[0] for p in per])
     ent = token_entropy(model, tiles)                                 # (K, dims)
     token_bits = {k: ent[:k].sum() + refinement_bits(plan, k) for k in KS}
-    rec = reconstruct(model, tiles, KS, plan)
+    rec = reconstruct_tiles(model, tiles, KS, plan)
     x = tiles.astype(np.float64)
     pixels = sum(im.shape[0] * im.shape[1] for im in images)
 
@@ -192,7 +177,7 @@ def main():
 
     chart = load_rgb(os.path.join(HERE, "..", "..", "samples", "chart.png"))
     tiles, rows, cols = tile_image(chart, model.cfg["tile"])
-    y = reconstruct(model, tiles, [32], plan)[32].astype(np.float64)
+    y = reconstruct_tiles(model, tiles, [32], plan)[32].astype(np.float64)
     bars = chart_bars(chart)
     for label, out in (("plain", y), ("affine q=2 qm=1/32", fit_linear(tiles.astype(np.float64), y, 2.0, 1 / 32)[1]())):
         dec = untile_image(np.clip(np.round(out), 0, 255).astype(np.uint8), rows, cols, *chart.shape[:2])
