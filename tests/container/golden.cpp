@@ -134,6 +134,22 @@ std::vector<GoldenFile> MakeGoldenFiles() {
   auto trimmed = TrimT1dBytes(tiled, 2);
   if (!trimmed.ok()) throw std::runtime_error(trimmed.status().message());
 
+  // The rstr chunk (colour restoration): maps on tiles 0, 2 and 4 of the tiled file (tile 1
+  // keeps no token and no map), values from 0 to the Exp-Golomb orders' long codes.
+  TokenFile restored_file = tiled_file;
+  restored_file.restoration.tiles.resize(6);
+  restored_file.restoration.tiles[0] = {true, {1, -1, 0}, {2, 0, 0, 0, -3, 0, 0, 0, 1}};
+  restored_file.restoration.tiles[2] = {true, {0, 0, 5}, {0, 1, 0, -1, 0, 0, 40, 0, -40}};
+  restored_file.restoration.tiles[4] = {true, {-7, 2, 0}, {0, 0, 0, 0, 0, 0, 0, 0, 0}};
+  const std::vector<uint8_t> restored = Write(restored_file);
+  // Trimmed by a reader that keeps ancillary chunks as they are: the counts change, the chunk's
+  // binding no longer holds, and a reader leaves it out (with a warning).
+  Framed stale_framed = Split(*trimmed);
+  for (const RawChunk& chunk : Split(restored).chunks) {
+    if (chunk.type == "rstr") stale_framed.chunks.insert(stale_framed.chunks.end() - 1, chunk);
+  }
+  const std::vector<uint8_t> stale = JoinChunks(stale_framed);
+
   // HEAD of valid_trimmed_to_2 ends with its counts: mode 2, 3 counts (0 1 2: u16 each), the
   // 2-bit indices 2 0 2 1 2 2 (10 00 10 01 | 10 10 0000: 89 A0). From the palette size byte on:
   const auto palette_at = [](Framed& f) {
@@ -333,6 +349,12 @@ std::vector<GoldenFile> MakeGoldenFiles() {
               }),
        StatusCode::kCorrupt, "mixes LAYR and LAYS",
        "layer 0 as a LAYR chunk, layers 1..4 in spans"},
+      // ---- ancillary rstr: colour restoration ----
+      {"valid_restoration.t1d", restored, ok, "",
+       "valid_per_tile_counts with colour maps on tiles 0, 2, 4 in an rstr chunk before DONE"},
+      {"valid_restoration_unbound.t1d", stale, ok, "",
+       "valid_trimmed_to_2 with valid_restoration's rstr chunk copied: bound to other counts, "
+       "read without it (a warning)"},
       // ---- version 1.3: REFN refinement ----
       {"valid_refinement.t1d", refined, ok, "",
        "3x2 tiles, REFN: tokens 0 and 1 refined by 2 bits a dimension after token layers 0 and 2; "

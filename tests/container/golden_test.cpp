@@ -185,5 +185,36 @@ TEST_CASE("Golden files: refinement layers read, trim and rewrite as the generat
   CHECK(cut->tokens.size() == 6);
 }
 
+TEST_CASE(
+    "Golden files: the rstr chunk's maps read back; unbound, they are left out; trim drops cut "
+    "tiles") {
+  ReadReport report;
+  auto restored = ReadT1d(ReadGolden("valid_restoration.t1d"), {}, &report);
+  REQUIRE(restored.ok());
+  CHECK(report.warnings.empty());
+  REQUIRE(restored->restoration.tiles.size() == 6);
+  CHECK(restored->restoration.tiles[0].used);
+  CHECK(restored->restoration.tiles[2].matrix[6] == 40);
+  CHECK(restored->restoration.tiles[4].offset[0] == -7);
+  CHECK_FALSE(restored->restoration.tiles[1].used);
+  // The same tokens as the file without the chunk.
+  auto plain = ReadT1d(ReadGolden("valid_per_tile_counts.t1d"));
+  REQUIRE(plain.ok());
+  CHECK(restored->tokens == plain->tokens);
+
+  report = {};
+  auto unbound = ReadT1d(ReadGolden("valid_restoration_unbound.t1d"), {}, &report);
+  REQUIRE(unbound.ok());
+  CHECK(unbound->restoration.tiles.empty());
+  REQUIRE(report.warnings.size() == 1);
+  CHECK(report.warnings[0].find("other tile counts") != std::string::npos);
+
+  // Trimming to 2 tokens cuts tiles 0, 2 and 4, the three with maps: no chunk is left, and the
+  // file is the plain file trimmed.
+  auto trimmed = TrimT1dBytes(ReadGolden("valid_restoration.t1d"), 2);
+  REQUIRE(trimmed.ok());
+  CHECK(*trimmed == ReadGolden("valid_trimmed_to_2.t1d"));
+}
+
 }  // namespace
 }  // namespace tok1d
