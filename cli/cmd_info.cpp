@@ -97,9 +97,7 @@ nlohmann::ordered_json InfoJson(const T1dHeaderInfo& info, const std::string& in
                         {"stored_bytes", chunk.data.size()}});
   }
   json["metadata"] = metadata;
-  size_t restored = 0;
-  for (const TileRestoration& tile : info.restoration.tiles) restored += tile.used ? 1 : 0;
-  json["restoration_tiles"] = restored;
+  json["restoration_tiles"] = info.restoration.used();
   json["truncated"] = info.report.truncated;
   json["layers_complete"] = info.report.layers_complete;
   return json;
@@ -171,8 +169,7 @@ void PrintInfoText(const T1dHeaderInfo& info, const std::string& input, const Co
   }
   if (!metadata.empty()) std::cout << "metadata:      " << metadata << "\n";
   // The colour maps (rstr chunk, docs/restoration.md) and what they take.
-  size_t restored = 0;
-  for (const TileRestoration& tile : info.restoration.tiles) restored += tile.used ? 1 : 0;
+  const size_t restored = info.restoration.used();
   if (restored > 0) {
     uint64_t bytes = 0;
     for (size_t i = 0; i < layout.extra_chunk_types.size(); ++i) {

@@ -15,11 +15,20 @@ struct Affine {
   std::array<double, 3> mean{};    // m: the decoded tile's mean colour
   std::array<double, 3> offset{};  // d_c
   std::array<double, 9> gain{};    // I + M, row c: output channel c
+
+  // Channel c of the map's output for the decoded pixel y (FORMAT.md, rstr chunk).
+  double Out(size_t c, const float* y) const {
+    return mean[c] + offset[c] + gain[c * 3] * (y[0] - mean[0]) +
+           gain[c * 3 + 1] * (y[1] - mean[1]) + gain[c * 3 + 2] * (y[2] - mean[2]);
+  }
 };
+
+// The offset step in [0, 1] units (offset_step is in quarter levels of 255).
+double OffsetStep(const Restoration& steps) { return steps.offset_step / (4.0 * 255.0); }
 
 Affine Dequantise(const TileRestoration& map, const Restoration& steps) {
   Affine a;
-  const double offset_step = steps.offset_step / (4.0 * 255.0);
+  const double offset_step = OffsetStep(steps);
   const double matrix_step = std::ldexp(1.0, -static_cast<int>(steps.matrix_shift));
   for (size_t c = 0; c < 3; ++c) {
     a.offset[c] = map.offset[c] * offset_step;
@@ -81,11 +90,8 @@ void ApplyTileRestoration(const TileRestoration& map, const Restoration& steps, 
   a.mean = MeanColour(pixels.first(n * 3));
   for (size_t p = 0; p < n; ++p) {
     float* px = &pixels[p * 3];
-    const double y[3] = {px[0] - a.mean[0], px[1] - a.mean[1], px[2] - a.mean[2]};
-    for (size_t c = 0; c < 3; ++c) {
-      px[c] = static_cast<float>(a.mean[c] + a.offset[c] + a.gain[c * 3] * y[0] +
-                                 a.gain[c * 3 + 1] * y[1] + a.gain[c * 3 + 2] * y[2]);
-    }
+    const float y[3] = {px[0], px[1], px[2]};
+    for (size_t c = 0; c < 3; ++c) px[c] = static_cast<float>(a.Out(c, y));
   }
 }
 
@@ -120,7 +126,7 @@ TileRestoration FitTileRestoration(std::span<const float> decoded,
   *error = before;
   for (size_t i = 0; i < 3; ++i) g[i * 4 + i] += kRidge;
   TileRestoration map;
-  const double offset_step = steps.offset_step / (4.0 * 255.0);
+  const double offset_step = OffsetStep(steps);
   const double matrix_scale = std::ldexp(1.0, static_cast<int>(steps.matrix_shift));
   bool any = false;
   for (size_t c = 0; c < 3; ++c) {
@@ -147,13 +153,9 @@ TileRestoration FitTileRestoration(std::span<const float> decoded,
   for (uint32_t row = 0; row < height; ++row) {
     for (uint32_t col = 0; col < width; ++col) {
       const size_t p = (size_t{row} * tile + col) * 3;
-      const double y[3] = {decoded[p] - mean[0], decoded[p + 1] - mean[1],
-                           decoded[p + 2] - mean[2]};
       for (size_t c = 0; c < 3; ++c) {
-        const double x = original[p + c] / 255.0;
-        const double out = a.mean[c] + a.offset[c] + a.gain[c * 3] * y[0] +
-                           a.gain[c * 3 + 1] * y[1] + a.gain[c * 3 + 2] * y[2];
-        after += (Clamp01(out) - x) * (Clamp01(out) - x);
+        const double miss = Clamp01(a.Out(c, &decoded[p])) - original[p + c] / 255.0;
+        after += miss * miss;
       }
     }
   }

@@ -12,8 +12,9 @@
 
 namespace tok1d {
 
-bool Restoration::any() const {
-  return std::any_of(tiles.begin(), tiles.end(), [](const TileRestoration& t) { return t.used; });
+size_t Restoration::used() const {
+  return static_cast<size_t>(
+      std::count_if(tiles.begin(), tiles.end(), [](const TileRestoration& t) { return t.used; }));
 }
 
 namespace t1d_internal {
@@ -95,22 +96,27 @@ uint64_t ExpGolombBits(uint32_t n, uint32_t k) {
   return 2 * static_cast<uint64_t>(std::bit_width(m)) - k - 1;
 }
 
-// The order of the two value groups (offsets, matrix) that codes them in the fewest bits.
-uint32_t BestOrder(const Restoration& restoration, size_t first, size_t count) {
+// The order that codes one value group (the offsets or the matrix values) of the used maps in
+// the fewest bits.
+template <size_t N>
+uint32_t BestOrder(const Restoration& restoration, std::array<int32_t, N> TileRestoration::*group) {
   uint32_t best = 0;
   uint64_t best_bits = UINT64_MAX;
   for (uint32_t k = 0; k <= kMaxOrder; ++k) {
     uint64_t bits = 0;
     for (const TileRestoration& tile : restoration.tiles) {
       if (!tile.used) continue;
-      for (size_t i = first; i < first + count; ++i) {
-        const int32_t v = i < 3 ? tile.offset[i] : tile.matrix[i - 3];
-        bits += ExpGolombBits(ZigZag(v), k);
-      }
+      for (int32_t v : tile.*group) bits += ExpGolombBits(ZigZag(v), k);
     }
     if (bits < best_bits) best = k, best_bits = bits;
   }
   return best;
+}
+
+bool InRange(std::span<const int32_t> values) {
+  return std::all_of(values.begin(), values.end(), [](int32_t v) {
+    return v >= -kRestorationMaxValue && v <= kRestorationMaxValue;
+  });
 }
 
 }  // namespace
@@ -132,15 +138,8 @@ Status CheckRestoration(const Restoration& restoration, const T1dHeader& header)
     return InvalidArgumentError("restoration steps out of range");
   }
   for (const TileRestoration& tile : restoration.tiles) {
-    for (int32_t v : tile.offset) {
-      if (v < -kRestorationMaxValue || v > kRestorationMaxValue) {
-        return InvalidArgumentError("restoration value out of range");
-      }
-    }
-    for (int32_t v : tile.matrix) {
-      if (v < -kRestorationMaxValue || v > kRestorationMaxValue) {
-        return InvalidArgumentError("restoration value out of range");
-      }
+    if (!InRange(tile.offset) || !InRange(tile.matrix)) {
+      return InvalidArgumentError("restoration value out of range");
     }
   }
   return OkStatus();
@@ -149,8 +148,8 @@ Status CheckRestoration(const Restoration& restoration, const T1dHeader& header)
 std::vector<uint8_t> SerializeRestoration(const Restoration& restoration, const T1dHeader& header) {
   std::vector<uint8_t> data;
   ByteWriter writer(&data);
-  const uint32_t order_offset = BestOrder(restoration, 0, 3);
-  const uint32_t order_matrix = BestOrder(restoration, 3, 9);
+  const uint32_t order_offset = BestOrder(restoration, &TileRestoration::offset);
+  const uint32_t order_matrix = BestOrder(restoration, &TileRestoration::matrix);
   writer.U32(CountsFingerprint(header));
   writer.U8(kRestorationMethodAffine);
   writer.U8(restoration.offset_step);

@@ -122,7 +122,8 @@ struct Restoration {
   uint8_t matrix_shift = kRestorationMatrixShift;  // matrix step 2^−shift, 0 … 16
   std::vector<TileRestoration> tiles;              // empty (none), or one per tile, raster order
 
-  bool any() const;  // some tile uses its map
+  size_t used() const;                     // tiles that use their map
+  bool any() const { return used() > 0; }  // some tile uses its map
 };
 
 // Bits of a tile's map in the rstr chunk at the given exp-Golomb orders (of the offsets and of

@@ -102,11 +102,8 @@ StatusOr<std::vector<uint8_t>> TrimT1dBytes(std::span<const uint8_t> bytes, uint
   const std::vector<T1dChunk> extras = ExtraChunks(parsed);
   const auto layers = std::span(parsed.layers).first(kept_layers);
   const std::vector<T1dLayerChunk>& chunks = parsed.layout.layer_chunks;
-  const std::vector<uint8_t> restoration_data =
-      restoration.any() ? t1d_internal::SerializeRestoration(restoration, header)
-                        : std::vector<uint8_t>();
   if (chunks.empty() || chunks[0].type != TypeName(kSpanType)) {
-    return AssembleFile(header, extras, layers, nullptr, restoration_data);
+    return AssembleFile(header, extras, layers, nullptr, restoration);
   }
   // Whole spans before layer k; the span that holds layer k-1 keeps its first layers.
   std::vector<uint32_t> spans;
@@ -114,7 +111,7 @@ StatusOr<std::vector<uint8_t>> TrimT1dBytes(std::span<const uint8_t> bytes, uint
     if (chunk.first_layer >= kept_layers) break;
     spans.push_back(std::min(chunk.layers, kept_layers - chunk.first_layer));
   }
-  return AssembleFile(header, extras, layers, &spans, restoration_data);
+  return AssembleFile(header, extras, layers, &spans, restoration);
 }
 
 }  // namespace tok1d

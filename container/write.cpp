@@ -46,7 +46,7 @@ std::vector<uint32_t> GroupLayers(std::span<const std::span<const uint8_t>> laye
 std::vector<uint8_t> AssembleFile(const T1dHeader& header, std::span<const T1dChunk> extras,
                                   std::span<const std::span<const uint8_t>> layers,
                                   const std::vector<uint32_t>* spans,
-                                  std::span<const uint8_t> restoration) {
+                                  const Restoration& restoration) {
   std::vector<uint8_t> out(std::begin(kSignature), std::end(kSignature));
   ByteWriter writer(&out);
   writer.U8(header.major_version);
@@ -91,7 +91,9 @@ std::vector<uint8_t> AssembleFile(const T1dHeader& header, std::span<const T1dCh
       AppendChunk(kLayerType, data, out.size(), &out);
     }
   }
-  if (!restoration.empty()) AppendChunk(kRestorationType, restoration, out.size(), &out);
+  if (restoration.any()) {
+    AppendChunk(kRestorationType, SerializeRestoration(restoration, header), out.size(), &out);
+  }
   data.clear();
   ByteWriter(&data).U32(static_cast<uint32_t>(layers.size()));
   AppendChunk(kDoneType, data, out.size(), &out);
@@ -106,7 +108,6 @@ using t1d_internal::CheckHeaderFields;
 using t1d_internal::CheckRestoration;
 using t1d_internal::GroupLayers;
 using t1d_internal::kMaxLayerBytes;
-using t1d_internal::SerializeRestoration;
 
 StatusOr<std::vector<uint8_t>> WriteT1d(const TokenFile& file, const LayerCoder* coder,
                                         const WriteOptions& options) {
@@ -191,14 +192,11 @@ StatusOr<std::vector<uint8_t>> WriteT1d(const TokenFile& file, const LayerCoder*
       });
   if (!encoded.ok()) return encoded;
   std::vector<std::span<const uint8_t>> layers(coded.begin(), coded.end());
-  const std::vector<uint8_t> restoration = file.restoration.any()
-                                               ? SerializeRestoration(file.restoration, header)
-                                               : std::vector<uint8_t>();
   if (!options.layer_spans) {
-    return AssembleFile(header, file.extra_chunks, layers, nullptr, restoration);
+    return AssembleFile(header, file.extra_chunks, layers, nullptr, file.restoration);
   }
   const std::vector<uint32_t> spans = GroupLayers(layers, options.span_bytes);
-  return AssembleFile(header, file.extra_chunks, layers, &spans, restoration);
+  return AssembleFile(header, file.extra_chunks, layers, &spans, file.restoration);
 }
 
 }  // namespace tok1d

@@ -17,11 +17,11 @@ std::vector<uint32_t> GroupLayers(std::span<const std::span<const uint8_t>> laye
                                   uint32_t span_bytes);
 
 // Frames `layers` as one LAYR chunk each (spans == nullptr, versions 1.0/1.1) or as LAYS
-// chunks holding span_layers[i] layers each (version 1.2); `restoration` (the rstr chunk's
-// data, empty: none) goes after the layers, before DONE.
+// chunks holding span_layers[i] layers each (version 1.2); `restoration`'s maps, when a tile
+// uses one, go in an rstr chunk after the layers, before DONE.
 std::vector<uint8_t> AssembleFile(const T1dHeader& header, std::span<const T1dChunk> extras,
                                   std::span<const std::span<const uint8_t>> layers,
                                   const std::vector<uint32_t>* spans,
-                                  std::span<const uint8_t> restoration = {});
+                                  const Restoration& restoration = {});
 
 }  // namespace tok1d::t1d_internal
